@@ -1,0 +1,417 @@
+"""Layer sets: load and validate township, unit, site, team and road layers.
+
+A layer set is a folder holding ``townships.*``, ``units.*``, ``sites.*``, ``teams.*`` and
+optionally ``roads.*`` in any format pyogrio reads, or one GeoPackage holding layers of those
+names. Only townships are required. Layers are reprojected to WGS84 (EPSG:4326) for storage;
+areas and distances are measured in EPSG:4549 (metres).
+
+Validation returns a `LayerReport` and never half-imports: `load_layers` raises
+`LayerError` unless every layer is free of errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo.crs import METRIC, WGS84, CRSInputError, parse_crs
+
+KINDS = ("townships", "units", "sites", "teams", "roads")
+RISKS = ("low", "medium", "high")
+TEAM_STATUSES = ("available", "dispatched", "en_route", "on_scene", "off_duty")
+OVERLAP_MIN_M2 = 1.0
+UNIT_OUTSIDE_MAX_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Contract of one layer kind: key field, required and optional fields, geometry types."""
+
+    key: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    geom_types: tuple[str, ...]
+
+
+SCHEMAS: dict[str, Schema] = {
+    "townships": Schema("code", ("code", "name"), (), ("Polygon", "MultiPolygon")),
+    "units": Schema(
+        "code", ("code", "name", "township_code"), (), ("Polygon", "MultiPolygon")
+    ),
+    "sites": Schema(
+        "site_id",
+        ("site_id", "name", "kind", "risk"),
+        ("credit_code", "township_code"),
+        ("Point", "Polygon", "MultiPolygon"),
+    ),
+    "teams": Schema("team_id", ("team_id", "name", "body_code", "skills"), ("status",), ("Point",)),
+    "roads": Schema("", ("road_class",), ("speed_kmh",), ("LineString", "MultiLineString")),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of validation. ``level`` is ``error``, ``warning`` or ``repaired``."""
+
+    level: str
+    kind: str
+    message: str
+    feature: int | None = None
+    key: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.kind
+        if self.feature is not None:
+            where += f" feature {self.feature}"
+        if self.key:
+            where += f" ({self.key})"
+        if self.field:
+            where += f", field {self.field}"
+        return f"{self.level.upper():8} {where}: {self.message}"
+
+
+@dataclass
+class LayerReport:
+    """Everything validation found, plus where each layer came from and its feature count."""
+
+    problems: list[Problem] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add(self, level: str, kind: str, message: str, **where) -> None:
+        self.problems.append(Problem(level, kind, message, **where))
+
+    def render(self) -> str:
+        """Human-readable report, one line per layer and per problem."""
+        lines = [f"{kind:10} {self.counts.get(kind, 0):7d} features  {src}"
+                 for kind, src in self.sources.items()]
+        lines += [str(p) for p in self.problems]
+        n_err = len(self.errors)
+        n_warn = sum(p.level == "warning" for p in self.problems)
+        n_fix = sum(p.level == "repaired" for p in self.problems)
+        lines.append(f"{n_err} error(s), {n_warn} warning(s), {n_fix} repaired geometr(ies)")
+        return "\n".join(lines)
+
+
+class LayerError(ValueError):
+    """A layer set failed validation; ``report`` says why."""
+
+    def __init__(self, report: LayerReport):
+        super().__init__("layer set has errors:\n" + report.render())
+        self.report = report
+
+
+@dataclass(frozen=True)
+class LayerSet:
+    """Validated layers in WGS84, each indexed 0..n-1 and sorted by its key.
+
+    ``units``, ``sites``, ``teams`` and ``roads`` are ``None`` when the set does not have them.
+    """
+
+    townships: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame | None = None
+    sites: gpd.GeoDataFrame | None = None
+    teams: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
+
+    def get(self, kind: str) -> gpd.GeoDataFrame | None:
+        return getattr(self, kind)
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(g) for k in KINDS if (g := self.get(k)) is not None}
+
+
+def find_sources(path: Path) -> dict[str, tuple[Path, str | None]]:
+    """Locate each kind's file (folder) or layer (GeoPackage) under ``path``.
+
+    Raises FileNotFoundError naming the path when it does not exist or holds no townships.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    found: dict[str, tuple[Path, str | None]] = {}
+    if path.is_file():
+        try:
+            names = {row[0] for row in pyogrio.list_layers(path)}
+        except Exception as exc:
+            raise FileNotFoundError(f"{path}: cannot read layers ({exc})") from exc
+        for kind in KINDS:
+            if kind in names:
+                found[kind] = (path, kind)
+    else:
+        for kind in KINDS:
+            candidates = sorted(
+                p for p in path.glob(f"{kind}.*")
+                if p.suffix.lower() not in {".md", ".txt", ".prj", ".dbf", ".shx", ".cpg",
+                                            ".qmd", ".xml", ".sbn", ".sbx"}
+            )
+            if candidates:
+                found[kind] = (candidates[0], None)
+    if "townships" not in found:
+        raise FileNotFoundError(
+            f"{path}: no townships layer (expected townships.* or a GeoPackage layer "
+            "named 'townships')"
+        )
+    return found
+
+
+def _feature_key(gdf: pd.DataFrame, schema: Schema, i: int) -> str | None:
+    if schema.key and schema.key in gdf.columns:
+        value = gdf[schema.key].iloc[i]
+        return None if pd.isna(value) else f"{schema.key}={value}"
+    return None
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Codes read as numbers (shapefiles, CSV) become text without a trailing ``.0``."""
+    def convert(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v).strip()
+    return series.map(convert).astype(object)
+
+
+def _polygonal(geom):
+    """Keep the polygonal part of a repaired geometry."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def validate_layer(
+    gdf: gpd.GeoDataFrame, kind: str, report: LayerReport, assume_crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Check one layer against its `Schema`; return it cleaned, in WGS84, sorted by key.
+
+    Problems are added to ``report``; the returned frame is only meaningful when the
+    report has no errors for ``kind``.
+    """
+    schema = SCHEMAS[kind]
+    gdf = gdf.copy()
+    missing = [f for f in schema.required if f not in gdf.columns]
+    for f in missing:
+        report.add("error", kind, "required field is missing", field=f)
+    if missing:
+        return gdf
+    if gdf.crs is None:
+        if assume_crs is None:
+            report.add("error", kind, "file declares no CRS; pass --assume-crs (e.g. EPSG:4326)")
+            return gdf
+        try:
+            crs = parse_crs(assume_crs)
+        except CRSInputError as exc:
+            report.add("error", kind, str(exc))
+            return gdf
+        if crs == "gcj02":
+            report.add("error", kind, "layers cannot be in GCJ-02; convert them first")
+            return gdf
+        gdf = gdf.set_crs(crs)
+    if gdf.crs.equals("EPSG:4490"):
+        gdf = gdf.set_crs(WGS84, allow_override=True)
+    elif not gdf.crs.equals(WGS84):
+        gdf = gdf.to_crs(WGS84)
+
+    for f in list(schema.required) + [f for f in schema.optional if f in gdf.columns]:
+        if f in ("speed_kmh",):
+            continue
+        gdf[f] = _as_text(gdf[f])
+    for f in schema.required:
+        for i in np.flatnonzero(gdf[f].isna().to_numpy() | (gdf[f] == "").to_numpy()):
+            report.add("error", kind, "value is empty", feature=int(i) + 1,
+                       key=_feature_key(gdf, schema, int(i)), field=f)
+
+    geoms = gdf.geometry.to_numpy()
+    for i, g in enumerate(geoms):
+        where = {"feature": i + 1, "key": _feature_key(gdf, schema, i)}
+        if g is None or g.is_empty:
+            report.add("error", kind, "geometry is empty", field="geometry", **where)
+            continue
+        if not shapely.is_valid(g):
+            why = shapely.is_valid_reason(g)
+            g = shapely.make_valid(g)
+            if "Polygon" in schema.geom_types[0] or (kind == "sites" and g.geom_type != "Point"):
+                g = _polygonal(g)
+            geoms[i] = g
+            report.add("repaired", kind, f"invalid geometry repaired with make_valid ({why})",
+                       field="geometry", **where)
+        if g.geom_type not in schema.geom_types:
+            report.add("error", kind,
+                       f"geometry type {g.geom_type}; expected {' or '.join(schema.geom_types)}",
+                       field="geometry", **where)
+            continue
+        x0, y0, x1, y1 = g.bounds
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            report.add("error", kind, "coordinates outside lon -180..180 / lat -90..90 "
+                       "after reprojection to WGS84 (wrong CRS declared?)",
+                       field="geometry", **where)
+    gdf = gdf.set_geometry(gpd.GeoSeries(geoms, crs=WGS84, index=gdf.index))
+
+    if schema.key:
+        keys = gdf[schema.key]
+        first_seen: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k is None:
+                continue
+            if k in first_seen:
+                report.add("error", kind, f"duplicate {schema.key} {k} (also feature "
+                           f"{first_seen[k]})", feature=i + 1, key=f"{schema.key}={k}",
+                           field=schema.key)
+            else:
+                first_seen[k] = i + 1
+    if kind in ("townships",):
+        for i, code in enumerate(gdf["code"]):
+            if code is not None and not (len(code) == 12 and code.isdigit()):
+                report.add("error", kind, f"code {code!r} is not a 12-digit division code",
+                           feature=i + 1, key=f"code={code}", field="code")
+    if kind == "sites":
+        for i, risk in enumerate(gdf["risk"]):
+            if risk is not None and risk not in RISKS:
+                report.add("error", kind, f"risk {risk!r} is not one of {', '.join(RISKS)}",
+                           feature=i + 1, key=_feature_key(gdf, schema, i), field="risk")
+    if kind == "teams":
+        if "status" not in gdf.columns:
+            gdf["status"] = "available"
+        gdf["status"] = gdf["status"].fillna("available")
+        for i, status in enumerate(gdf["status"]):
+            if status not in TEAM_STATUSES:
+                report.add("error", kind, f"status {status!r} is not one of "
+                           f"{', '.join(TEAM_STATUSES)}", feature=i + 1,
+                           key=_feature_key(gdf, schema, i), field="status")
+    if kind == "roads" and "speed_kmh" in gdf.columns:
+        gdf["speed_kmh"] = pd.to_numeric(gdf["speed_kmh"], errors="coerce")
+    keep = [c for c in (*schema.required, *schema.optional) if c in gdf.columns]
+    if kind == "teams":
+        keep = [*schema.required, "status"]
+    gdf = gdf[[*keep, "geometry"]]
+    if schema.key:
+        gdf = gdf.sort_values(schema.key, kind="stable")
+    return gdf.reset_index(drop=True)
+
+
+def check_townships(townships: gpd.GeoDataFrame, report: LayerReport) -> None:
+    """List township overlaps larger than 1 m2 and gaps inside the district (EPSG:4549)."""
+    metric = townships.to_crs(METRIC)
+    geoms = metric.geometry.to_numpy()
+    codes = metric["code"].to_numpy()
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    for a, b in zip(left, right, strict=True):
+        if a >= b:
+            continue
+        area = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        if area > OVERLAP_MIN_M2:
+            report.add("warning", "townships",
+                       f"townships {codes[a]} and {codes[b]} overlap by {area:,.1f} m2")
+    district = shapely.union_all(geoms)
+    for poly in shapely.get_parts(district):
+        for ring in poly.interiors:
+            hole = shapely.Polygon(ring)
+            area = hole.area
+            if area > OVERLAP_MIN_M2:
+                near = codes[tree.query(hole, predicate="intersects")]
+                report.add("warning", "townships",
+                           f"gap of {area:,.1f} m2 inside the district, between "
+                           f"{', '.join(sorted(near))}")
+
+
+def check_parents(layers: dict[str, gpd.GeoDataFrame], report: LayerReport) -> None:
+    """Check parent township codes of units and sites, and units lying outside their parent."""
+    townships = layers["townships"]
+    known = set(townships["code"])
+    for kind in ("units", "sites"):
+        gdf = layers.get(kind)
+        if gdf is None or "township_code" not in gdf.columns:
+            continue
+        schema = SCHEMAS[kind]
+        for i, parent in enumerate(gdf["township_code"]):
+            if parent is not None and parent not in known:
+                report.add("error", kind, f"unknown parent township {parent}",
+                           feature=i + 1, key=_feature_key(gdf, schema, i),
+                           field="township_code")
+    units = layers.get("units")
+    if units is None:
+        return
+    by_code = dict(zip(townships["code"], townships.to_crs(METRIC).geometry, strict=True))
+    for i, (code, parent, geom) in enumerate(
+        zip(units["code"], units["township_code"], units.to_crs(METRIC).geometry, strict=True)
+    ):
+        parent_geom = by_code.get(parent)
+        if parent_geom is None or geom is None or geom.is_empty:
+            continue
+        area = geom.area
+        outside = area - shapely.intersection(geom, parent_geom).area
+        if area > 0 and outside / area > UNIT_OUTSIDE_MAX_SHARE:
+            report.add("warning", "units",
+                       f"{outside / area:.1%} of the unit ({outside:,.0f} m2) lies outside "
+                       f"its township {parent}", feature=i + 1, key=f"code={code}")
+
+
+def read_layer_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    """Read one layer with pyogrio; raise ValueError naming the file when unreadable."""
+    try:
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read{f' layer {layer}' if layer else ''} ({exc})") from exc
+
+
+def check_layers(
+    path: Path, assume_crs: str | None = None, kinds: Iterable[str] = KINDS
+) -> tuple[LayerSet | None, LayerReport]:
+    """Load and validate the layer set at ``path``.
+
+    Returns the `LayerSet` (``None`` when there are errors) and the `LayerReport`.
+    """
+    report = LayerReport()
+    try:
+        sources = find_sources(Path(path))
+    except FileNotFoundError as exc:
+        report.add("error", "townships", str(exc))
+        return None, report
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for kind, (file, layer) in sources.items():
+        if kind not in kinds:
+            continue
+        report.sources[kind] = f"{file}" + (f" (layer {layer})" if layer else "")
+        try:
+            raw = read_layer_file(file, layer)
+        except ValueError as exc:
+            report.add("error", kind, str(exc))
+            continue
+        report.counts[kind] = len(raw)
+        if raw.empty:
+            report.add("error" if kind == "townships" else "warning", kind, "layer is empty")
+            continue
+        layers[kind] = validate_layer(raw, kind, report, assume_crs)
+    if report.ok and "townships" in layers:
+        check_townships(layers["townships"], report)
+        check_parents(layers, report)
+    if not report.ok:
+        return None, report
+    return LayerSet(**layers), report
+
+
+def load_layers(path: Path, assume_crs: str | None = None) -> LayerSet:
+    """Load a validated layer set or raise `LayerError` with the report."""
+    layer_set, report = check_layers(path, assume_crs)
+    if layer_set is None:
+        raise LayerError(report)
+    return layer_set

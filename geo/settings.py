@@ -1,0 +1,57 @@
+"""One typed settings object, read from environment variables at the edges only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings.
+
+    Attributes
+    ----------
+    database_url
+        SQLAlchemy URL of the store (``GEO_DATABASE_URL``); SQLite file under data/ by default.
+    layers_path
+        Folder or GeoPackage of the layer set imported by ``init`` (``GEO_LAYERS``).
+    catalog_path
+        Folder holding matters.csv, bodies.csv and empowerment.csv (``GEO_CATALOG``).
+    border_buffer_m
+        Distance in metres (EPSG:4549) to another township that flags ``near_border``.
+    snap_tolerance_m
+        Distance in metres outside every township within which a point snaps to the nearest.
+    site_match_m
+        Largest distance in metres from a site point for the site to be matched.
+    grid_cell_m
+        Edge of a routing lookup-grid cell in metres.
+    """
+
+    database_url: str = field(
+        default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'data' / 'onemap.sqlite'}"
+    )
+    layers_path: Path = PROJECT_ROOT / "layers"
+    catalog_path: Path = PROJECT_ROOT / "data"
+    border_buffer_m: float = 50.0
+    snap_tolerance_m: float = 200.0
+    site_match_m: float = 100.0
+    grid_cell_m: float = 25.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``GEO_*`` environment variables, defaults elsewhere."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            database_url=env.get("GEO_DATABASE_URL", base.database_url),
+            layers_path=Path(env.get("GEO_LAYERS", base.layers_path)),
+            catalog_path=Path(env.get("GEO_CATALOG", base.catalog_path)),
+            border_buffer_m=float(env.get("GEO_BORDER_BUFFER_M", base.border_buffer_m)),
+            snap_tolerance_m=float(env.get("GEO_SNAP_TOLERANCE_M", base.snap_tolerance_m)),
+            site_match_m=float(env.get("GEO_SITE_MATCH_M", base.site_match_m)),
+            grid_cell_m=float(env.get("GEO_GRID_CELL_M", base.grid_cell_m)),
+        )
