@@ -299,6 +299,45 @@ def build_teams(rng, townships: gpd.GeoDataFrame, seats: pd.DataFrame,
     return gdf
 
 
+ALERT_SOURCES = {
+    # source: (share, matters it typically reports, severity weights low/medium/high)
+    "bigdata": (0.2, ["M017", "M013", "M015", "M024", "M026"], (0.2, 0.5, 0.3)),
+    "12345": (0.35, ["M001", "M002", "M004", "M016", "M018", "M019", "M020", "M044"],
+              (0.5, 0.4, 0.1)),
+    "patrol": (0.2, ["M001", "M003", "M005", "M006", "M008", "M033"], (0.4, 0.4, 0.2)),
+    "grid": (0.2, ["M002", "M006", "M010", "M029", "M031", "M040"], (0.5, 0.4, 0.1)),
+    "referral": (0.05, ["M012", "M014", "M022", "M038", "M041"], (0.3, 0.4, 0.3)),
+}
+
+
+def build_alerts(rng, sites: gpd.GeoDataFrame, n: int = 600) -> pd.DataFrame:
+    """Demo alerts over October-November 2026, mostly at or near sites, a few off-district."""
+    names = list(ALERT_SOURCES)
+    share = np.array([ALERT_SOURCES[k][0] for k in names])
+    sources = rng.choice(names, size=n, p=share / share.sum())
+    at = sites.geometry.representative_point()
+    pick = rng.integers(len(sites), size=n)
+    lon = at.x.to_numpy()[pick] + rng.normal(0, 0.0004, n)
+    lat = at.y.to_numpy()[pick] + rng.normal(0, 0.0004, n)
+    off = rng.random(n) < 0.01
+    lon[off] += 0.35
+    start = np.datetime64("2026-10-01T00:00")
+    minutes = np.sort(rng.integers(0, 58 * 24 * 60, n))
+    rows = []
+    for i in range(n):
+        src = str(sources[i])
+        _, matters, weights = ALERT_SOURCES[src]
+        when = (start + np.timedelta64(int(minutes[i]), "m")).astype(object)
+        rows.append({
+            "id": f"{src.upper()}-{i + 1:05d}", "lon": round(float(lon[i]), 6),
+            "lat": round(float(lat[i]), 6), "matter": str(rng.choice(matters)),
+            "reported_at": when.strftime("%Y-%m-%dT%H:%M:00+08:00"), "source": src,
+            "severity": str(rng.choice(["low", "medium", "high"], p=weights)),
+            "description": "",
+        })
+    return pd.DataFrame(rows)
+
+
 def _clean(value):
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -337,6 +376,7 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     sites = build_sites(rng, townships, seats)
     catalog = build_catalog(rng, townships)
     teams = build_teams(rng, townships, seats, catalog)
+    alerts = build_alerts(rng, sites)
     layers_dir.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     out = {"townships": townships, "units": units, "sites": sites, "teams": teams}
@@ -344,4 +384,6 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
         write_geojson(gdf, layers_dir / f"{kind}.geojson", kind)
     for name, frame in catalog.items():
         write_csv(frame, data_dir / f"{name}.csv")
-    return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()}}
+    write_csv(alerts, data_dir / "demo_alerts.csv")
+    return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()},
+            "demo alerts": len(alerts)}

@@ -29,6 +29,9 @@ class Settings:
         Largest distance in metres from a site point for the site to be matched.
     grid_cell_m
         Edge of a routing lookup-grid cell in metres.
+    timezone
+        Local time zone of the district (``GEO_TIMEZONE``): times without an offset are
+        local, and the empowerment rule uses the local date.
     """
 
     database_url: str = field(
@@ -40,6 +43,7 @@ class Settings:
     snap_tolerance_m: float = 200.0
     site_match_m: float = 100.0
     grid_cell_m: float = 25.0
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -54,4 +58,5 @@ class Settings:
             snap_tolerance_m=float(env.get("GEO_SNAP_TOLERANCE_M", base.snap_tolerance_m)),
             site_match_m=float(env.get("GEO_SITE_MATCH_M", base.site_match_m)),
             grid_cell_m=float(env.get("GEO_GRID_CELL_M", base.grid_cell_m)),
+            timezone=env.get("GEO_TIMEZONE", base.timezone),
         )

@@ -1,0 +1,1 @@
+"""Streamlit pages; the only part of geo/ that imports streamlit. No business rules here."""

@@ -1,0 +1,244 @@
+"""Command line: ``python -m geo COMMAND``.
+
+Exit codes: 0 done, 1 nothing could be done (bad file, validation errors), 2 usage errors.
+Messages name the file, row and field at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from geo.catalog import CatalogError, load_catalog
+from geo.crs import CRSInputError, parse_crs
+from geo.settings import Settings
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None):
+    """Router over ``layers_path`` (a folder or GeoPackage) or else the loaded layer set."""
+    from geo import store
+    from geo.layers import load_layers
+    from geo.routing import Router
+
+    engine = store.connect(settings.database_url)
+    if layers_path is not None:
+        layers = load_layers(layers_path, assume_crs)
+        try:
+            catalog = store.load_catalog(engine) if store.has_reference(engine) else None
+        except CatalogError:
+            catalog = None
+        catalog = catalog or load_catalog(settings.catalog_path)
+    else:
+        layers = store.load_layers(engine)
+        catalog = store.load_catalog(engine)
+    return Router(layers, catalog, settings), catalog, engine
+
+
+def cmd_init(args, settings: Settings) -> int:
+    from geo import store
+    from geo.layers import LayerError, load_layers
+
+    layers_path = Path(args.layers or settings.layers_path)
+    try:
+        layers = load_layers(layers_path, args.assume_crs)
+        catalog = load_catalog(Path(args.catalog or settings.catalog_path))
+    except (LayerError, CatalogError, CRSInputError) as exc:
+        return _fail(f"{exc}\nnothing was imported")
+    problems = check_references(layers, catalog)
+    if problems:
+        return _fail("\n".join(problems) + "\nnothing was imported")
+    engine = store.connect(settings.database_url)
+    store.create_schema(engine)
+    store.import_reference(engine, layers, catalog, str(layers_path))
+    counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
+    print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
+          f"{len(catalog.matters)} matters, {len(catalog.bodies)} bodies, "
+          f"{len(catalog.empowerment)} empowerment entries")
+    return 0
+
+
+def check_references(layers, catalog) -> list[str]:
+    """Cross-checks between layers and catalogues that neither can make alone."""
+    problems = []
+    bodies = set(catalog.bodies["code"])
+    if layers.teams is not None:
+        for i, (team, body) in enumerate(zip(layers.teams["team_id"], layers.teams["body_code"],
+                                             strict=True)):
+            if body not in bodies:
+                problems.append(f"teams feature {i + 1} (team_id={team}), field body_code: "
+                                f"unknown body {body!r} (not in bodies.csv)")
+    townships = set(layers.townships["code"])
+    for code in sorted(set(catalog.empowerment["township_code"]) - townships):
+        problems.append(f"empowerment.csv, field township_code: township {code} is not in "
+                        "the townships layer")
+    return problems
+
+
+def cmd_layers_check(args, settings: Settings) -> int:
+    from geo.layers import check_layers
+
+    _, report = check_layers(Path(args.path), args.assume_crs)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from geo.ingest import IngestError, ingest_file
+
+    try:
+        crs = parse_crs(args.crs)
+        router, catalog, engine = _router(settings)
+        report = ingest_file(engine, Path(args.file), router, catalog, source=args.source,
+                             crs=crs, rejects_path=Path(args.rejects) if args.rejects else None,
+                             tz=ZoneInfo(settings.timezone), progress=sys.stderr.isatty()
+                             or args.progress)
+    except (IngestError, CRSInputError, LookupError) as exc:
+        return _fail(str(exc))
+    print(report.render())
+    if report.rows and report.rejected == report.rows:
+        return _fail(f"{args.file}: every row was rejected")
+    return 0
+
+
+def cmd_route(args, settings: Settings) -> int:
+    import numpy as np
+
+    from geo.ingest import IngestError, parse_alerts, read_records
+    from geo.layers import LayerError
+    from geo.routing import INVALID
+
+    try:
+        crs = parse_crs(args.crs)
+        router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
+                                     args.assume_crs)
+        parsed = parse_alerts(read_records(Path(args.file)), source="route", crs=crs,
+                              matters=set(catalog.matters["code"]),
+                              tz=ZoneInfo(settings.timezone), keep_bad_coordinates=True)
+    except (IngestError, CRSInputError, LookupError, LayerError, CatalogError) as exc:
+        return _fail(str(exc))
+    if parsed.rows == 0:
+        return _fail(f"{args.file}: empty file (no rows)")
+    alerts = parsed.alerts
+    tz = ZoneInfo(settings.timezone)
+    batch = router.route_many(
+        np.array([a["lon"] for a in alerts]), np.array([a["lat"] for a in alerts]),
+        matter=[a["matter_code"] for a in alerts],
+        at=[a["reported_at"].replace(tzinfo=dt.UTC).astimezone(tz).date() for a in alerts],
+        crs=crs, credit_code=[a["credit_code"] for a in alerts])
+    frame = batch.to_frame(ids=[a["external_id"] for a in alerts])
+    out = Path(args.out)
+    if out.suffix.lower() in (".geojson", ".json"):
+        import geopandas as gpd
+
+        points = gpd.points_from_xy(batch.lon, batch.lat)
+        points[(batch.flags & INVALID) > 0] = None
+        gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(out, driver="GeoJSON")
+    else:
+        frame.to_csv(out, index=False)
+    for w in parsed.warnings[:20]:
+        print(f"warning: {w}", file=sys.stderr)
+    for r in parsed.rejects:
+        print(f"rejected: {args.file}, {r}", file=sys.stderr)
+    flagged = frame["flags"].str.split(";").explode()
+    counts = flagged[flagged != ""].value_counts().to_dict()
+    print(f"routed {len(frame)} of {parsed.rows} row(s) to {out}"
+          + (f"; flagged {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}"
+             if counts else "") + (f"; {len(parsed.rejects)} rejected" if parsed.rejects
+                                   else ""))
+    return 0 if len(frame) else 1
+
+
+def cmd_cases_list(args, settings: Settings) -> int:
+    from geo import store
+
+    since = None
+    if args.since:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            return _fail(f"--since {args.since!r} is not an ISO date (YYYY-MM-DD)")
+    engine = store.connect(settings.database_url)
+    store.create_schema(engine)
+    with store.sessions(engine)() as s:
+        cases = store.query_cases(s, township=args.township, body=args.body,
+                                  status=args.status, since=since, limit=args.limit)
+    print(f"{'case':>6}  {'opened (UTC)':16}  {'status':8}  {'township':22}  {'body':18}  "
+          f"{'matter':6}  flags")
+    for c in cases:
+        township = f"{c.township_name or '-'}"
+        print(f"{c.id:>6}  {c.opened_at:%Y-%m-%d %H:%M}  {c.status:8}  {township:22}  "
+              f"{c.body_code or '-':18}  {c.matter_code or '-':6}  {c.flags}")
+    print(f"{len(cases)} case(s)")
+    return 0
+
+
+def cmd_demo_build(args, settings: Settings) -> int:
+    from geo.demo import build_demo
+
+    counts = build_demo(Path(args.layers_dir), Path(args.data_dir))
+    print("built " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m geo", description="Enforcement OneMap (执法一张图)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="create the database, import layers and catalogues")
+    init.add_argument("--layers", help="layer folder or GeoPackage (default: layers/)")
+    init.add_argument("--catalog", help="folder with matters/bodies/empowerment CSV")
+    init.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    init.set_defaults(func=cmd_init)
+
+    layers = sub.add_parser("layers", help="layer tools").add_subparsers(dest="sub",
+                                                                         required=True)
+    check = layers.add_parser("check", help="validate a layer folder or GeoPackage")
+    check.add_argument("path")
+    check.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    check.set_defaults(func=cmd_layers_check)
+
+    ingest = sub.add_parser("ingest", help="store and route alerts from a file")
+    ingest.add_argument("file", help="CSV, GeoJSON or JSON lines")
+    ingest.add_argument("--source", help="source for rows without a source column")
+    ingest.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
+    ingest.add_argument("--rejects", help="where to write rejected rows "
+                        "(default: FILE.rejects.csv beside the input)")
+    ingest.add_argument("--progress", action="store_true", help="show progress bars")
+    ingest.set_defaults(func=cmd_ingest)
+
+    route = sub.add_parser("route", help="route points in bulk without storing them")
+    route.add_argument("file", help="CSV, GeoJSON or JSON lines")
+    route.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
+    route.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    route.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
+    route.add_argument("--out", required=True, help="output .csv or .geojson")
+    route.set_defaults(func=cmd_route)
+
+    cases = sub.add_parser("cases", help="case tools").add_subparsers(dest="sub", required=True)
+    lst = cases.add_parser("list", help="list cases, newest first")
+    lst.add_argument("--township", help="township code")
+    lst.add_argument("--body", help="body code")
+    lst.add_argument("--status")
+    lst.add_argument("--since", help="opened on or after (ISO date, UTC)")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.set_defaults(func=cmd_cases_list)
+
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
+    build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")
+    build.add_argument("--layers-dir", default=str(Settings().layers_path))
+    build.add_argument("--data-dir", default=str(Settings().catalog_path))
+    build.set_defaults(func=cmd_demo_build)
+    return p
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args, settings or Settings.from_env())

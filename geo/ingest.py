@@ -1,0 +1,362 @@
+"""Alert intake: parse CSV, GeoJSON or JSON-lines files into alerts, store, route.
+
+Every row is checked; a bad row goes to the rejects list with its row number, field and
+reason, and good rows are kept. Alerts are committed before routing, and ingest is
+idempotent on (source, external id): feeding the same file twice stores nothing new.
+Row numbers are file line numbers for CSV (header = line 1) and JSON lines, and feature
+numbers (from 1) for GeoJSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Engine
+from stdnum.cn import uscc
+from tqdm import tqdm
+
+from geo import store
+from geo.catalog import SEVERITIES, Catalog
+from geo.crs import COORDINATE_PROBLEMS, WGS84, coordinate_problems, parse_crs, to_wgs84
+from geo.routing import Router
+
+FIELDS = ("id", "lon", "lat", "matter", "reported_at", "source", "severity", "description",
+          "credit_code")
+REQUIRED_COLUMNS = ("id", "lon", "lat")
+BATCH = 5000
+
+
+class IngestError(ValueError):
+    """The file as a whole cannot be read (unreadable, empty, wrong columns)."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that was not stored, and why."""
+
+    row: int
+    field: str
+    value: str
+    reason: str
+    record: dict
+
+    def __str__(self) -> str:
+        return f"row {self.row}, field {self.field}: {self.reason} (value {self.value!r})"
+
+
+@dataclass
+class Parsed:
+    alerts: list[dict] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did: rows read, stored, duplicates, rejected, routed, flags."""
+
+    file: str
+    rows: int = 0
+    new: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    routed: int = 0
+    flags: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+
+    def render(self) -> str:
+        lines = [
+            f"{self.file}: {self.rows} row(s) read, {self.new} new alert(s) stored, "
+            f"{self.duplicates} already stored, {self.rejected} rejected",
+            f"routed {self.routed} case(s)"
+            + (": flagged " + ", ".join(f"{k} {v}" for k, v in sorted(self.flags.items()))
+               if self.flags else ""),
+        ]
+        lines += [f"warning: {w}" for w in self.warnings[:20]]
+        if len(self.warnings) > 20:
+            lines.append(f"... and {len(self.warnings) - 20} more warning(s)")
+        if self.rejects_file:
+            lines.append(f"rejected rows written to {self.rejects_file}")
+        return "\n".join(lines)
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield (row number, record) from a CSV, GeoJSON or JSON-lines file.
+
+    GeoJSON point geometries fill ``lon``/``lat``. Raises `IngestError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            yield from _read_jsonl(path)
+        elif suffix in (".geojson", ".json"):
+            yield from _read_geojson(path)
+        else:
+            yield from _read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            raise IngestError(f"{path}: empty file (no header row)")
+        names = [n.strip().lower() for n in reader.fieldnames]
+        missing = [c for c in REQUIRED_COLUMNS if c not in names]
+        if missing:
+            raise IngestError(f"{path}: missing column(s) {', '.join(missing)}; expected "
+                              f"{', '.join(FIELDS)}")
+        reader.fieldnames = names
+        for record in reader:
+            yield reader.line_num, {k: v for k, v in record.items() if k is not None}
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open(encoding="utf-8-sig") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, {"__error__": f"not valid JSON ({exc.msg})"}
+                continue
+            if not isinstance(record, dict):
+                yield line_no, {"__error__": "not a JSON object"}
+                continue
+            yield line_no, record
+
+
+def _read_geojson(path: Path) -> Iterator[tuple[int, dict]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise IngestError(f"{path}: expected a GeoJSON FeatureCollection")
+    for n, feature in enumerate(doc.get("features") or [], start=1):
+        props = dict((feature or {}).get("properties") or {})
+        geom = (feature or {}).get("geometry") or {}
+        if geom.get("type") != "Point":
+            props["__error__"] = f"geometry is {geom.get('type')}, expected Point"
+        else:
+            coords = list(geom.get("coordinates") or []) + [None, None]
+            props["lon"], props["lat"] = coords[0], coords[1]
+        yield n, props
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _parse_time(text: str, tz: ZoneInfo) -> dt.datetime:
+    """ISO 8601 text -> naive UTC; a time without offset is local time in ``tz``."""
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def parse_alerts(
+    records: Iterator[tuple[int, dict]],
+    source: str | None = None,
+    crs: str | None = None,
+    matters: set[str] | None = None,
+    tz: ZoneInfo | None = None,
+    now: dt.datetime | None = None,
+    keep_bad_coordinates: bool = False,
+) -> Parsed:
+    """Check raw records and turn the good ones into alert rows for the store.
+
+    With ``keep_bad_coordinates`` (bulk routing), rows whose coordinates are missing, not
+    numbers, out of range or swapped are kept (as NaN where not numbers) so that the router
+    flags them ``invalid`` in the output instead of dropping them.
+    """
+    tz = tz or ZoneInfo("Asia/Shanghai")
+    crs_key = parse_crs(crs)
+    now = now or store.utcnow()
+    out = Parsed()
+    pending: list[tuple[int, dict, dict]] = []
+    for row, record in records:
+        out.rows += 1
+        rec = {str(k).strip().lower(): v for k, v in record.items()}
+
+        def reject(fld: str, reason: str, value=None, row=row, rec=rec) -> None:
+            out.rejects.append(Reject(row, fld, _text(value if value is not None
+                                                       else rec.get(fld)), reason, rec))
+
+        if "__error__" in rec:
+            reject("record", rec["__error__"], "")
+            continue
+        ext_id = _text(rec.get("id"))
+        if not ext_id:
+            reject("id", "missing alert id")
+            continue
+        src = _text(rec.get("source")) or _text(source)
+        if not src:
+            reject("source", "no source: give a source column or --source")
+            continue
+        coords = []
+        for fld in ("lon", "lat"):
+            raw = _text(rec.get(fld))
+            try:
+                coords.append(float(raw))
+            except ValueError:
+                if keep_bad_coordinates:
+                    coords.append(float("nan"))
+                    continue
+                coords.append(None)
+                reject(fld, "not a number" if raw else "missing")
+                break
+        if len(coords) < 2 or coords[-1] is None:
+            continue
+        severity = _text(rec.get("severity")).lower() or "medium"
+        if severity not in SEVERITIES:
+            reject("severity", f"must be one of {', '.join(SEVERITIES)}")
+            continue
+        when = _text(rec.get("reported_at"))
+        try:
+            reported = _parse_time(when, tz) if when else now
+        except ValueError:
+            reject("reported_at", "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
+            continue
+        if not when:
+            out.warnings.append(f"row {row}, field reported_at: missing; using the time "
+                                "of receipt")
+        matter = _text(rec.get("matter")) or None
+        if matter and matters is not None and matter not in matters:
+            out.warnings.append(f"row {row}, field matter: unknown matter code {matter!r}; "
+                                "routed to the command center for triage")
+        credit = _text(rec.get("credit_code")) or None
+        if credit and not uscc.is_valid(credit):
+            out.warnings.append(f"row {row}, field credit_code: {credit!r} is not a valid "
+                                "unified social credit code; ignored")
+            credit = None
+        pending.append((row, rec, {
+            "source": src, "external_id": ext_id, "lon": coords[0], "lat": coords[1],
+            "crs": crs_key, "matter_code": matter, "severity": severity,
+            "reported_at": reported, "description": _text(rec.get("description")),
+            "credit_code": credit, "received_at": now,
+        }))
+    if pending:
+        lon = np.array([p[2]["lon"] for p in pending])
+        lat = np.array([p[2]["lat"] for p in pending])
+        if crs_key == WGS84:
+            problems = coordinate_problems(lon, lat)
+        else:
+            problems = coordinate_problems(*to_wgs84(lon, lat, crs_key))
+        for (row, rec, alert), problem in zip(pending, problems, strict=True):
+            if problem is None or keep_bad_coordinates:
+                out.alerts.append(alert)
+            else:
+                fld = "lat" if problem == "swapped" or abs(alert["lat"]) > 90 else "lon"
+                out.rejects.append(Reject(row, fld, _text(rec.get(fld)),
+                                          COORDINATE_PROBLEMS[problem][0], rec))
+    out.rejects.sort(key=lambda r: r.row)
+    return out
+
+
+def write_rejects(rejects: list[Reject], path: Path) -> None:
+    """Write rejected rows (row, field, value, reason, then the original fields) as CSV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = sorted({k for r in rejects for k in r.record if not k.startswith("__")})
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["row", "field", "value", "reason", *extra])
+        for r in rejects:
+            w.writerow([r.row, r.field, r.value, r.reason, *(_text(r.record.get(k))
+                                                               for k in extra)])
+
+
+def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo,
+                  progress: bool = False) -> tuple[int, Counter]:
+    """Route every stored alert that has no case yet; one commit per batch.
+
+    Returns the number of cases made and the count of each flag.
+    """
+    flags: Counter = Counter()
+    done = 0
+    make = store.sessions(engine)
+    with make() as s:
+        total = store.count_unrouted(s)
+    bar = tqdm(total=total, unit="alert", desc="routing", disable=not progress or total < BATCH)
+    while True:
+        with make.begin() as s:
+            alerts = store.unrouted_alerts(s, limit=BATCH)
+            if not alerts:
+                break
+            rows = []
+            for crs_key in sorted({a.crs for a in alerts}):
+                group = [a for a in alerts if a.crs == crs_key]
+                days = [a.reported_at.replace(tzinfo=dt.UTC).astimezone(tz).date()
+                        for a in group]
+                batch = router.route_many(
+                    [a.lon for a in group], [a.lat for a in group],
+                    matter=[a.matter_code for a in group], at=days, crs=crs_key,
+                    credit_code=[a.credit_code for a in group])
+                for k, alert in enumerate(group):
+                    r = batch[k]
+                    flags.update(r.flags)
+                    deadline = catalog.deadline(alert.matter_code or "", alert.severity)
+                    rows.append({
+                        "alert_id": alert.id, "status": "routed",
+                        "lon": float(batch.lon[k]), "lat": float(batch.lat[k]),
+                        "matter_code": alert.matter_code, "severity": alert.severity,
+                        "township_code": r.township_code, "township_name": r.township_name,
+                        "unit_code": r.unit_code, "site_id": r.site_id,
+                        "body_code": r.body_code, "flags": r.flag_text,
+                        "reasons": list(r.reasons), "candidates": list(r.candidates),
+                        "opened_at": alert.reported_at,
+                        "deadline_at": alert.reported_at + deadline if deadline else None,
+                        "routed_at": store.utcnow(),
+                    })
+            store.add_cases(s, rows)
+        done += len(rows)
+        bar.update(len(rows))
+    bar.close()
+    return done, flags
+
+
+def ingest_file(
+    engine: Engine,
+    path: Path,
+    router: Router,
+    catalog: Catalog,
+    source: str | None = None,
+    crs: str | None = None,
+    rejects_path: Path | None = None,
+    tz: ZoneInfo | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Parse ``path``, store its new alerts (committed first), then route what is pending."""
+    tz = tz or ZoneInfo("Asia/Shanghai")
+    path = Path(path)
+    parsed = parse_alerts(tqdm(read_records(path), unit="row", desc="reading",
+                               disable=not progress, mininterval=0.5),
+                          source=source, crs=crs, matters=set(catalog.matters["code"]), tz=tz)
+    if parsed.rows == 0:
+        raise IngestError(f"{path}: empty file (no rows)")
+    report = IngestReport(file=str(path), rows=parsed.rows, rejected=len(parsed.rejects),
+                          warnings=parsed.warnings)
+    if parsed.rejects:
+        target = rejects_path or path.with_name(path.stem + ".rejects.csv")
+        write_rejects(parsed.rejects, target)
+        report.rejects_file = str(target)
+    with store.sessions(engine).begin() as s:
+        report.new, report.duplicates = store.add_alerts(s, parsed.alerts)
+    report.routed, report.flags = route_pending(engine, router, catalog, tz, progress)
+    return report

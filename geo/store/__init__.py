@@ -1,0 +1,258 @@
+"""The store: the system of record (SQLite file by default, any SQLAlchemy URL).
+
+Reference data (layers and catalogues) is replaced all or nothing by `import_reference`;
+alerts are committed before they are routed and are unique on (source, external id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo.catalog import Catalog, validate_catalog
+from geo.crs import WGS84
+from geo.layers import LayerSet
+from geo.store.models import (
+    Alert,
+    AuditLog,
+    Base,
+    Body,
+    Case,
+    Empowerment,
+    Matter,
+    Meta,
+    Road,
+    Site,
+    Team,
+    TeamPosition,
+    Township,
+    Unit,
+    utcnow,
+)
+
+__all__ = [
+    "Alert", "AuditLog", "Case", "Team", "TeamPosition", "add_alerts", "add_cases", "audit",
+    "connect", "create_schema", "has_reference", "import_reference", "load_catalog",
+    "load_layers", "query_cases", "sessions", "unrouted_alerts",
+]
+
+
+def connect(url: str) -> Engine:
+    """Engine for ``url``; a SQLite file gets its folder, WAL and foreign keys."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):
+            cur = conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# ---------------------------------------------------------------------- reference data
+def _rows(gdf: gpd.GeoDataFrame | None, columns: Sequence[str]) -> list[dict]:
+    if gdf is None:
+        return []
+    frame = pd.DataFrame({c: gdf[c] if c in gdf.columns else None for c in columns})
+    frame = frame.astype(object).where(frame.notna(), None)
+    records = frame.to_dict("records")
+    for rec, geom in zip(records, shapely.to_wkb(gdf.geometry.to_numpy()), strict=True):
+        rec["geom"] = geom
+    return records
+
+
+def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source: str) -> None:
+    """Replace layers and catalogues in one transaction (all or nothing)."""
+    with sessions(engine).begin() as s:
+        for model in (Empowerment, Matter, Unit, Site, Road, Township):
+            s.execute(delete(model))
+        body_codes = set(catalog.bodies["code"])
+        for rec in catalog.bodies.to_dict("records"):
+            s.merge(Body(**rec))
+        s.flush()
+        team_rows = _rows(layers.teams, ("team_id", "name", "body_code", "skills", "status"))
+        keep = {r["team_id"] for r in team_rows}
+        gone = select(Team.team_id).where(Team.team_id.not_in(keep))
+        s.execute(delete(TeamPosition).where(TeamPosition.team_id.in_(gone)))
+        s.execute(delete(Team).where(Team.team_id.not_in(keep)))
+        for rec in team_rows:
+            s.merge(Team(**rec))
+        s.flush()
+        s.execute(delete(Body).where(Body.code.not_in(body_codes)))
+        matters = catalog.matters.to_dict("records")
+        s.execute(insert(Matter), matters)
+        emp = catalog.empowerment.to_dict("records")
+        if emp:
+            s.execute(insert(Empowerment), emp)
+        s.execute(insert(Township), _rows(layers.townships, ("code", "name")))
+        for model, gdf, cols in (
+            (Unit, layers.units, ("code", "name", "township_code")),
+            (Site, layers.sites, ("site_id", "name", "kind", "risk", "credit_code",
+                                  "township_code")),
+            (Road, layers.roads, ("road_class", "speed_kmh")),
+        ):
+            rows = _rows(gdf, cols)
+            if rows:
+                s.execute(insert(model), rows)
+        s.merge(Meta(key="layers_source", value=source))
+        s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
+
+
+def has_reference(engine: Engine) -> bool:
+    with sessions(engine)() as s:
+        try:
+            return bool(s.scalar(select(func.count()).select_from(Township)))
+        except Exception:
+            return False
+
+
+def _frame(s: Session, model, columns: Sequence[str]) -> gpd.GeoDataFrame | None:
+    rows = s.execute(select(*(getattr(model, c) for c in columns), model.geom)).all()
+    if not rows:
+        return None
+    frame = pd.DataFrame([r[:-1] for r in rows], columns=list(columns))
+    geoms = shapely.from_wkb([r[-1] for r in rows])
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
+
+
+def load_layers(engine: Engine) -> LayerSet:
+    """The loaded layer set; raises LookupError when ``init`` has not imported one."""
+    with sessions(engine)() as s:
+        townships = _frame(s, Township, ("code", "name"))
+        if townships is None:
+            raise LookupError("no layers loaded: run `python -m geo init` first")
+        layers = LayerSet(
+            townships=townships.sort_values("code").reset_index(drop=True),
+            units=_sorted(_frame(s, Unit, ("code", "name", "township_code")), "code"),
+            sites=_sorted(_frame(s, Site, ("site_id", "name", "kind", "risk", "credit_code",
+                                           "township_code")), "site_id"),
+            teams=_sorted(_frame(s, Team, ("team_id", "name", "body_code", "skills",
+                                           "status")), "team_id"),
+            roads=_frame(s, Road, ("road_class", "speed_kmh")),
+        )
+    return layers
+
+
+def _sorted(gdf, key):
+    return None if gdf is None else gdf.sort_values(key).reset_index(drop=True)
+
+
+def load_catalog(engine: Engine) -> Catalog:
+    """The loaded catalogues, validated as when read from CSV."""
+    with sessions(engine)() as s:
+        def table(model, columns):
+            rows = s.execute(select(*(getattr(model, c) for c in columns))).all()
+            return pd.DataFrame(rows, columns=list(columns)).astype(object)
+
+        matters = table(Matter, ("code", "name", "domain", "district_body", "deadline_days_low",
+                                 "deadline_days_medium", "deadline_days_high"))
+        bodies = table(Body, ("code", "name", "kind", "township_code"))
+        emp = table(Empowerment, ("township_code", "matter_code", "effective_from",
+                                  "effective_to"))
+    for col in ("deadline_days_low", "deadline_days_medium", "deadline_days_high"):
+        matters[col] = matters[col].map(lambda v: f"{v:g}")
+    for col in ("effective_from", "effective_to"):
+        emp[col] = emp[col].map(lambda d: d.isoformat() if d else "")
+    return validate_catalog(matters.sort_values("code"), bodies.sort_values("code"), emp)
+
+
+def get_meta(engine: Engine) -> dict[str, str]:
+    with sessions(engine)() as s:
+        return {m.key: m.value for m in s.scalars(select(Meta))}
+
+
+# ---------------------------------------------------------------------- alerts and cases
+def add_alerts(s: Session, rows: Iterable[dict]) -> tuple[int, int]:
+    """Insert alerts not yet stored (by source and external id); returns (new, duplicates).
+
+    The caller commits: the alert is on record before any routing happens.
+    """
+    rows = list(rows)
+    new = 0
+    seen: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        ids = {r["external_id"] for r in chunk}
+        existing = set(s.execute(select(Alert.source, Alert.external_id).where(
+            Alert.external_id.in_(ids))).all())
+        fresh = []
+        for r in chunk:
+            key = (r["source"], r["external_id"])
+            if key not in seen and key not in existing:
+                fresh.append(r)
+            seen.add(key)
+        if fresh:
+            s.execute(insert(Alert), fresh)
+        new += len(fresh)
+    return new, len(rows) - new
+
+
+def count_unrouted(s: Session) -> int:
+    return s.scalar(select(func.count(Alert.id)).outerjoin(Case).where(Case.id.is_(None)))
+
+
+def unrouted_alerts(s: Session, limit: int | None = None) -> list[Alert]:
+    """Alerts on record that have no case yet (new ones, or left by an interrupted run)."""
+    q = select(Alert).outerjoin(Case).where(Case.id.is_(None)).order_by(Alert.id)
+    return list(s.scalars(q.limit(limit) if limit else q))
+
+
+def add_cases(s: Session, rows: list[dict], actor: str = "system") -> None:
+    """Store routed cases (status ``routed``) with one audit entry each."""
+    if not rows:
+        return
+    s.execute(insert(Case), rows)
+    ids = s.execute(select(Case.id, Case.alert_id).where(
+        Case.alert_id.in_([r["alert_id"] for r in rows]))).all()
+    s.execute(insert(AuditLog), [
+        {"actor": actor, "entity": "case", "entity_id": str(cid), "action": "route",
+         "from_state": "new", "to_state": "routed", "detail": json.dumps(
+             {"alert_id": aid}), "at": utcnow()} for cid, aid in ids])
+
+
+def query_cases(
+    s: Session,
+    township: str | None = None,
+    body: str | None = None,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int | None = None,
+) -> list[Case]:
+    """Cases matching every filter given, newest first."""
+    q = select(Case)
+    if township:
+        q = q.where(Case.township_code == township)
+    if body:
+        q = q.where(Case.body_code == body)
+    if status:
+        q = q.where(Case.status == status)
+    if since:
+        q = q.where(Case.opened_at >= since)
+    q = q.order_by(Case.opened_at.desc(), Case.id.desc())
+    return list(s.scalars(q.limit(limit) if limit else q))
+
+
+def audit(s: Session, actor: str, entity: str, entity_id: str, action: str,
+          from_state: str | None = None, to_state: str | None = None, detail: str = "") -> None:
+    s.add(AuditLog(actor=actor, entity=entity, entity_id=str(entity_id), action=action,
+                   from_state=from_state, to_state=to_state, detail=detail))

@@ -1,0 +1,181 @@
+"""SQLAlchemy 2 models: reference data (layers, catalogues), alerts, cases, teams, audit.
+
+Geometries are stored as WKB in WGS84 (EPSG:4326). Timestamps are timezone-naive UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Township(Base):
+    __tablename__ = "townships"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    township_code: Mapped[str] = mapped_column(ForeignKey("townships.code"), index=True)
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    site_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    risk: Mapped[str] = mapped_column(String(10))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Road(Base):
+    __tablename__ = "roads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    road_class: Mapped[str] = mapped_column(String(40))
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Body(Base):
+    __tablename__ = "bodies"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    township_code: Mapped[str] = mapped_column(String(12), default="")
+
+
+class Matter(Base):
+    __tablename__ = "matters"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str] = mapped_column(String(40))
+    district_body: Mapped[str] = mapped_column(ForeignKey("bodies.code"))
+    deadline_days_low: Mapped[float] = mapped_column(Float)
+    deadline_days_medium: Mapped[float] = mapped_column(Float)
+    deadline_days_high: Mapped[float] = mapped_column(Float)
+
+
+class Empowerment(Base):
+    __tablename__ = "empowerment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    township_code: Mapped[str] = mapped_column(String(12), index=True)
+    matter_code: Mapped[str] = mapped_column(ForeignKey("matters.code"))
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    team_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    body_code: Mapped[str] = mapped_column(ForeignKey("bodies.code"), index=True)
+    skills: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="available")
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TeamPosition(Base):
+    __tablename__ = "team_positions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.team_id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+
+
+class Alert(Base):
+    """An incoming alert as received; unique on (source, external_id)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_alert_source_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(100))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    crs: Mapped[str] = mapped_column(String(40), default="EPSG:4326")
+    matter_code: Mapped[str | None] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10), default="medium")
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    description: Mapped[str] = mapped_column(Text, default="")
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    case: Mapped[Case | None] = relationship(back_populates="alert", uselist=False)
+
+
+class Case(Base):
+    """A routed alert with its routing result (WGS84 position, decision and reasons)."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    matter_code: Mapped[str | None] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    township_name: Mapped[str | None] = mapped_column(String(100))
+    unit_code: Mapped[str | None] = mapped_column(String(40))
+    site_id: Mapped[str | None] = mapped_column(String(40))
+    body_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    flags: Mapped[str] = mapped_column(String(100), default="")
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    candidates: Mapped[list] = mapped_column(JSON, default=list)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    routed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    alert: Mapped[Alert] = relationship(back_populates="case")
+
+
+class AuditLog(Base):
+    """Who did what, when, from which state to which, and why."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Meta(Base):
+    """Key/value facts about the loaded reference data (layer sources, import time)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,122 @@
+"""Shared fixtures: a small hand-made district in EPSG:4549 and the bundled Wuxing demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geo.catalog import load_catalog
+from geo.crs import METRIC, WGS84
+from geo.layers import load_layers
+from geo.routing import Router
+from geo.settings import PROJECT_ROOT, Settings
+
+# Two 2 km squares side by side, 10 km east of the central meridian near Huzhou.
+X0, Y0, SIDE = 510_000.0, 3_415_000.0, 2_000.0
+CODE_A, CODE_B = "330599001000", "330599002000"
+
+
+def to_wgs(x, y):
+    """EPSG:4549 metres -> WGS84 lon/lat arrays."""
+    pts = gpd.GeoSeries(shapely.points(np.atleast_1d(x), np.atleast_1d(y)), crs=METRIC)
+    xy = pts.to_crs(WGS84).get_coordinates().to_numpy()
+    return xy[:, 0], xy[:, 1]
+
+
+def square(x, y, w, h):
+    return shapely.box(x, y, x + w, y + h)
+
+
+def write_small_layers(folder: Path, driver_ext: str = "geojson") -> Path:
+    """Townships A | B, units (A: two halves; B: west half only), sites, teams."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a = square(X0, Y0, SIDE, SIDE)
+    b = square(X0 + SIDE, Y0, SIDE, SIDE)
+    townships = gpd.GeoDataFrame(
+        {"code": [CODE_A, CODE_B], "name": ["甲镇", "乙街道"]}, geometry=[a, b], crs=METRIC)
+    units = gpd.GeoDataFrame(
+        {"code": [CODE_A + "001", CODE_A + "002", CODE_B + "001"],
+         "name": ["北单元", "南单元", "西单元"],
+         "township_code": [CODE_A, CODE_A, CODE_B]},
+        geometry=[square(X0, Y0 + SIDE / 2, SIDE, SIDE / 2), square(X0, Y0, SIDE, SIDE / 2),
+                  square(X0 + SIDE, Y0, SIDE / 2, SIDE)], crs=METRIC)
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["S1", "S2", "S3"], "name": ["工地一", "企业二", "商店三"],
+         "kind": ["construction", "enterprise", "shop"], "risk": ["high", "medium", "low"],
+         "credit_code": [None, "91330502MA2B3C4D5E", None],
+         "township_code": [CODE_A, CODE_B, CODE_B]},
+        geometry=[square(X0 + 200, Y0 + 200, 100, 100),
+                  shapely.Point(X0 + 3000, Y0 + 1000), shapely.Point(X0 + 3500, Y0 + 1500)],
+        crs=METRIC)
+    teams = gpd.GeoDataFrame(
+        {"team_id": ["TA-1", "DT-SC-1"], "name": ["甲镇一队", "市场监管一队"],
+         "body_code": ["TC-A", "DT-SC"], "skills": ["综合执法,市场监管", "市场监管"],
+         "status": ["available", "available"]},
+        geometry=[shapely.Point(X0 + 1000, Y0 + 1000), shapely.Point(X0 + 3000, Y0 + 500)],
+        crs=METRIC)
+    for kind, gdf in (("townships", townships), ("units", units), ("sites", sites),
+                      ("teams", teams)):
+        gdf.to_crs(WGS84).to_file(folder / f"{kind}.{driver_ext}")
+    return folder
+
+
+def write_small_catalog(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "matters.csv").write_text(
+        "code,name,domain,district_body,deadline_days_low,deadline_days_medium,"
+        "deadline_days_high\n"
+        "M1,无证无照经营,市场监管,DT-SC,15,7,3\n"
+        "M2,违法建设,住房城乡建设,DT-ZH,30,15,7\n", encoding="utf-8")
+    (folder / "bodies.csv").write_text(
+        "code,name,kind,township_code\n"
+        "CC,指挥中心,command_center,\n"
+        "DT-SC,区市场监管执法队,district_team,\n"
+        "DT-ZH,区综合行政执法队,district_team,\n"
+        f"TC-A,甲镇执法中心,township_center,{CODE_A}\n"
+        f"TC-B,乙街道执法中心,township_center,{CODE_B}\n", encoding="utf-8")
+    (folder / "empowerment.csv").write_text(
+        "township_code,matter_code,effective_from,effective_to\n"
+        f"{CODE_A},M1,2024-01-01,\n"
+        f"{CODE_B},M1,2024-01-01,2025-01-01\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_dirs(tmp_path) -> tuple[Path, Path]:
+    return write_small_layers(tmp_path / "layers"), write_small_catalog(tmp_path / "catalog")
+
+
+@pytest.fixture
+def small_router(small_dirs) -> Router:
+    layers_dir, catalog_dir = small_dirs
+    return Router(load_layers(layers_dir), load_catalog(catalog_dir), Settings())
+
+
+@pytest.fixture(scope="session")
+def demo_layers():
+    return load_layers(PROJECT_ROOT / "layers")
+
+
+@pytest.fixture(scope="session")
+def demo_catalog():
+    return load_catalog(PROJECT_ROOT / "data")
+
+
+@pytest.fixture(scope="session")
+def demo_router(demo_layers, demo_catalog) -> Router:
+    return Router(demo_layers, demo_catalog, Settings())
+
+
+@pytest.fixture(scope="session")
+def demo_router_exact(demo_layers, demo_catalog) -> Router:
+    return Router(demo_layers, demo_catalog, Settings(), use_grid=False)
+
+
+@pytest.fixture
+def db_settings(tmp_path) -> Settings:
+    """Settings pointing at a fresh SQLite file in the test's temporary folder."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'test.sqlite'}")
