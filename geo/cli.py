@@ -37,6 +37,9 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
             catalog = None
         catalog = catalog or load_catalog(settings.catalog_path)
     else:
+        if not store.has_reference(engine):
+            raise LookupError(f"no layers loaded in {engine.url.render_as_string()}: run "
+                              "`python -m geo init` first")
         layers = store.load_layers(engine)
         catalog = store.load_catalog(engine)
     return Router(layers, catalog, settings), catalog, engine

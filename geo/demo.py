@@ -208,7 +208,7 @@ def build_sites(rng, townships: gpd.GeoDataFrame, seats: pd.DataFrame) -> gpd.Ge
         counts = {**plan, **SITE_OVERRIDES.get(name, {})}
         for kind in SITE_KINDS:
             n = counts[kind]
-            n_core = int(round(n * share))
+            n_core = round(n * share)
             pts = np.vstack([_sample_in(rng, geom_m, n_core, seat_xy[code], sigma),
                              _sample_in(rng, geom_m, n - n_core)])
             risks = rng.choice(["low", "medium", "high"], size=n, p=RISK_P[kind])
@@ -355,8 +355,8 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: Path, name: str) -> None:
         feature = {"type": "Feature", "properties": props,
                    "geometry": json.loads(shapely.to_geojson(geom))}
         lines.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
-    head = ('{"type":"FeatureCollection","name":"%s","crs":{"type":"name","properties":'
-            '{"name":"urn:ogc:def:crs:OGC:1.3:CRS84"}},"features":[\n' % name)
+    head = (f'{{"type":"FeatureCollection","name":"{name}","crs":{{"type":"name","properties":'
+            '{"name":"urn:ogc:def:crs:OGC:1.3:CRS84"}},"features":[\n')
     path.write_text(head + ",\n".join(lines) + "\n]}\n", encoding="utf-8")
 
 

@@ -154,7 +154,7 @@ def _read_geojson(path: Path) -> Iterator[tuple[int, dict]]:
         if geom.get("type") != "Point":
             props["__error__"] = f"geometry is {geom.get('type')}, expected Point"
         else:
-            coords = list(geom.get("coordinates") or []) + [None, None]
+            coords = [*list(geom.get("coordinates") or []), None, None]
             props["lon"], props["lat"] = coords[0], coords[1]
         yield n, props
 

@@ -370,7 +370,8 @@ def read_layer_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     try:
         return gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:
-        raise ValueError(f"{path}: cannot read{f' layer {layer}' if layer else ''} ({exc})") from exc
+        what = f" layer {layer}" if layer else ""
+        raise ValueError(f"{path}: cannot read{what} ({exc})") from exc
 
 
 def check_layers(

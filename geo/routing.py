@@ -409,7 +409,7 @@ class Router:
         pts_m = shapely.points(x, y)
         bnd_m = shapely.boundary(self.u_geom_m)
         tree = shapely.STRtree(bnd_m)
-        qi, qg = tree.query(pts_m, predicate="dwithin", distance=half_diag)
+        qi, _qg = tree.query(pts_m, predicate="dwithin", distance=half_diag)
         touched = np.zeros(len(cells), dtype=bool)
         touched[qi] = True
         free = np.flatnonzero(~touched)

@@ -1,0 +1,106 @@
+import pandas as pd
+import pytest
+
+from geo.cli import main
+from geo.settings import PROJECT_ROOT
+from tests.conftest import X0, Y0, to_wgs
+
+
+@pytest.fixture
+def small_db(db_settings, small_dirs):
+    layers_dir, catalog_dir = small_dirs
+    assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],
+                db_settings) == 0
+    return db_settings
+
+
+def _alerts(path, n=2, extra=""):
+    lon, lat = to_wgs([X0 + 500 + 20 * i for i in range(n)], [Y0 + 500] * n)
+    lines = ["id,lon,lat,matter,reported_at,source,severity,description"]
+    lines += [f"A{i},{lon[i]},{lat[i]},M1,2024-06-01T10:00:00,12345,low," for i in range(n)]
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def test_init_ingest_and_list(small_db, tmp_path, capsys):
+    assert main(["ingest", str(_alerts(tmp_path / "a.csv"))], small_db) == 0
+    out = capsys.readouterr().out
+    assert "2 new alert(s) stored" in out and "routed 2 case(s)" in out
+    assert main(["cases", "list", "--township", "330599001000"], small_db) == 0
+    assert "2 case(s)" in capsys.readouterr().out
+    assert main(["cases", "list", "--body", "DT-SC"], small_db) == 0
+    assert "0 case(s)" in capsys.readouterr().out
+    assert main(["cases", "list", "--since", "2030-01-01"], small_db) == 0
+    assert "0 case(s)" in capsys.readouterr().out
+    assert main(["cases", "list", "--since", "soon"], small_db) == 1
+    assert "--since 'soon' is not an ISO date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"),
+    ("", "empty file"),
+    ("id,lon\n1,2\n", "missing column(s) lat"),
+    ("id,lon,lat,source\n1,x,30,a\n", "every row was rejected"),
+])
+def test_ingest_bad_files_exit_1_with_one_clear_message(small_db, tmp_path, capsys, content,
+                                                        message):
+    path = tmp_path / "in.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert main(["ingest", str(path)], small_db) == 1
+    err = capsys.readouterr().err
+    assert message in err and "in.csv" in err
+
+
+def test_ingest_unknown_crs(small_db, tmp_path, capsys):
+    assert main(["ingest", str(_alerts(tmp_path / "a.csv")), "--crs", "EPSG:0"], small_db) == 1
+    assert "unknown CRS 'EPSG:0'" in capsys.readouterr().err
+
+
+def test_ingest_before_init(db_settings, tmp_path, capsys):
+    assert main(["ingest", str(_alerts(tmp_path / "a.csv"))], db_settings) == 1
+    assert "run `python -m geo init` first" in capsys.readouterr().err
+
+
+def test_init_refuses_bad_layers_and_imports_nothing(db_settings, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["init", "--layers", str(tmp_path / "empty")], db_settings) == 1
+    assert "nothing was imported" in capsys.readouterr().err
+
+
+def test_route_writes_the_contract_csv_and_geojson(small_db, tmp_path, capsys):
+    src = _alerts(tmp_path / "a.csv", extra="BAD,30.8,120.1,M1,2024-06-01,x,low,\n")
+    out = tmp_path / "out.csv"
+    assert main(["route", str(src), "--out", str(out)], small_db) == 0
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["id", "township_code", "township_name", "unit_code",
+                                   "site_id", "body_code", "flags", "reasons"]
+    assert frame["id"].tolist() == ["A0", "A1", "BAD"]
+    assert frame["flags"].tolist() == ["", "", "invalid"]
+    assert frame["body_code"].tolist()[:2] == ["TC-A", "TC-A"]
+    gj = tmp_path / "out.geojson"
+    assert main(["route", str(src), "--out", str(gj)], small_db) == 0
+    import geopandas as gpd
+    back = gpd.read_file(gj)
+    assert len(back) == 3 and back.geometry.isna().sum() == 1
+
+
+def test_route_against_another_layer_folder(small_db, tmp_path, small_dirs):
+    out = tmp_path / "o.csv"
+    src = _alerts(tmp_path / "a.csv")
+    assert main(["route", str(src), "--layers", str(small_dirs[0]), "--out", str(out)],
+                small_db) == 0
+    assert pd.read_csv(out, dtype=str)["township_code"].tolist() == ["330599001000"] * 2
+
+
+def test_layers_check_exit_codes(tmp_path, capsys):
+    assert main(["layers", "check", str(PROJECT_ROOT / "layers")]) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+    assert main(["layers", "check", str(tmp_path / "missing")]) == 1
+    assert "no such file or folder" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["route", "file.csv"])  # --out is required
+    assert exc.value.code == 2

@@ -1,0 +1,65 @@
+import dataclasses
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from geo import store
+from geo.catalog import load_catalog
+from geo.layers import load_layers
+from geo.store.models import Site, Township
+
+
+@pytest.fixture
+def engine(db_settings):
+    engine = store.connect(db_settings.database_url)
+    store.create_schema(engine)
+    return engine
+
+
+def test_reference_round_trip(engine, small_dirs):
+    layers, catalog = load_layers(small_dirs[0]), load_catalog(small_dirs[1])
+    store.import_reference(engine, layers, catalog, "test")
+    back = store.load_layers(engine)
+    for kind in ("townships", "units", "sites", "teams"):
+        a, b = layers.get(kind), back.get(kind)
+        assert list(a.iloc[:, 0]) == list(b.iloc[:, 0])
+        assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all()
+    cat = store.load_catalog(engine)
+    pd.testing.assert_frame_equal(cat.matters.reset_index(drop=True),
+                                  catalog.matters.sort_values("code").reset_index(drop=True),
+                                  check_dtype=False)
+    assert cat.empowerment["effective_to"].tolist() == catalog.empowerment[
+        "effective_to"].tolist()
+    assert store.get_meta(engine)["layers_source"] == "test"
+
+
+def test_import_is_all_or_nothing(engine, small_dirs):
+    layers, catalog = load_layers(small_dirs[0]), load_catalog(small_dirs[1])
+    store.import_reference(engine, layers, catalog, "first")
+    teams = layers.teams.copy()
+    teams.loc[0, "body_code"] = "NO-SUCH-BODY"  # violates the foreign key mid-import
+    broken = dataclasses.replace(layers, teams=teams, sites=layers.sites.iloc[:1])
+    with pytest.raises(Exception):  # noqa: B017 - the database's integrity error
+        store.import_reference(engine, broken, catalog, "second")
+    with store.sessions(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Site)) == 3
+        assert s.scalar(select(func.count()).select_from(Township)) == 2
+    assert store.get_meta(engine)["layers_source"] == "first"
+
+
+def test_load_layers_before_init_says_what_to_do(engine):
+    with pytest.raises(LookupError, match="python -m geo init"):
+        store.load_layers(engine)
+
+
+def test_add_alerts_is_idempotent(engine, small_dirs):
+    store.import_reference(engine, load_layers(small_dirs[0]), load_catalog(small_dirs[1]), "t")
+    row = {"source": "12345", "external_id": "X1", "lon": 120.1, "lat": 30.8,
+           "crs": "EPSG:4326", "matter_code": "M1", "severity": "low",
+           "reported_at": store.utcnow(), "description": "", "credit_code": None}
+    with store.sessions(engine).begin() as s:
+        assert store.add_alerts(s, [row, row, {**row, "source": "patrol"}]) == (2, 1)
+    with store.sessions(engine).begin() as s:
+        assert store.add_alerts(s, [row]) == (0, 1)
+        assert len(store.unrouted_alerts(s)) == 2
