@@ -587,7 +587,7 @@ class Router:
     def route_many(
         self,
         lon,
-        lat,
+        lat=None,
         matter=None,
         at=None,
         crs: str | None = None,
@@ -600,7 +600,9 @@ class Router:
         ----------
         lon, lat
             Coordinates in ``crs`` (WGS84 lon/lat degrees by default; ``"gcj02"`` or any
-            EPSG code accepted).
+            EPSG code accepted). Or pass a GeoDataFrame/GeoSeries of points as ``lon`` (and
+            no ``lat``): its declared CRS is used unless ``crs`` is given; features that are
+            not points are flagged ``invalid``.
         matter
             Matter code per point, or one for all (``None``: no matter named).
         at
@@ -610,6 +612,8 @@ class Router:
         sites
             Match sites (needs a metric projection of every point).
         """
+        if lat is None and hasattr(lon, "geometry"):
+            lon, lat, crs = _frame_points(lon, crs)
         lon = np.atleast_1d(np.asarray(lon, dtype="float64"))
         lat = np.atleast_1d(np.asarray(lat, dtype="float64"))
         n = len(lon)
@@ -720,6 +724,17 @@ class _Decision(NamedTuple):
     body: str | None
     body_how: int
     empowered_since: dt.date | None
+
+
+def _frame_points(frame, crs):
+    """x, y and CRS of a GeoDataFrame or GeoSeries of points (NaN where not a point)."""
+    geoms = frame.geometry.to_numpy() if hasattr(frame, "columns") else frame.to_numpy()
+    is_point = shapely.get_type_id(geoms) == 0
+    x = np.where(is_point, shapely.get_x(np.where(is_point, geoms, None)), np.nan)
+    y = np.where(is_point, shapely.get_y(np.where(is_point, geoms, None)), np.nan)
+    if crs is None and frame.crs is not None:
+        crs = frame.crs.to_string()
+    return x, y, crs
 
 
 def _problems(lon: np.ndarray, lat: np.ndarray) -> dict[int, str]:

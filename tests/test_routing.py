@@ -230,3 +230,17 @@ def test_settings_distances_are_used(small_dirs):
                   Settings(border_buffer_m=100.0, snap_tolerance_m=50.0))
     assert route_xy(wide, X0 + SIDE - 80, Y0 + 1000).flags == ("near_border",)
     assert route_xy(wide, X0 - 100, Y0 + 1000).flags == ("outside",)
+
+
+def test_route_many_takes_a_geodataframe(small_router):
+    import geopandas as gpd
+
+    from geo.crs import METRIC
+    pts = gpd.GeoDataFrame(
+        geometry=[shapely.Point(X0 + 500, Y0 + 1500), shapely.Point(X0 + 2500, Y0 + 100),
+                  shapely.LineString([(X0, Y0), (X0 + 1, Y0 + 1)]), None], crs=METRIC)
+    batch = small_router.route_many(pts, matter="M1", at=DAY)
+    assert [batch[i].township_code for i in range(4)] == [CODE_A, CODE_B, None, None]
+    assert batch[2].flags == ("invalid",) and batch[3].flags == ("invalid",)
+    lon, lat = to_wgs(X0 + 500, Y0 + 1500)
+    assert batch[0] == small_router.route(lon[0], lat[0], matter="M1", at=DAY)
