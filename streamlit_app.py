@@ -2,9 +2,12 @@
 
 import streamlit as st
 
-from geo.app import overview
+from geo.app import command, layers_page, state
 from geo.app.labels import t
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
-st.navigation([st.Page(overview.render, title=t("overview"), url_path="overview",
-                       default=True)]).run()
+lang = state.language_picker()
+st.navigation([
+    st.Page(command.render, title=t("command", lang), url_path="command", default=True),
+    st.Page(layers_page.render, title=t("layers_page", lang), url_path="layers"),
+]).run()

@@ -183,6 +183,52 @@ def cmd_cases_list(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args, settings: Settings) -> int:
+    """Feed realistic alerts through the normal ingest path, a few per minute."""
+    import time
+
+    import numpy as np
+
+    from geo.demo import feed_alert
+    from geo.ingest import ingest_records
+
+    if args.rate <= 0:
+        return _fail("--rate must be positive (alerts per minute)")
+    try:
+        router, catalog, engine = _router(settings)
+        sites = _sites(engine)
+    except LookupError as exc:
+        return _fail(str(exc))
+    rng = np.random.default_rng(args.seed)
+    tz = ZoneInfo(settings.timezone)
+    made = 0
+    print(f"simulating about {args.rate:g} alert(s) per minute; Ctrl-C stops", flush=True)
+    try:
+        while args.count == 0 or made < args.count:
+            now = dt.datetime.now(tz)
+            record = feed_alert(rng, sites, now, made + 1)
+            report = ingest_records(engine, iter([(made + 1, record)]), router, catalog,
+                                    "simulate", tz=tz)
+            made += 1
+            print(f"{now:%H:%M:%S} {record['source']:8} {record['matter']} "
+                  f"{record['severity']:6} routed {report.routed} "
+                  f"{dict(report.flags) or ''}", flush=True)
+            if args.count == 0 or made < args.count:
+                time.sleep(float(rng.exponential(60.0 / args.rate)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _sites(engine):
+    from geo import store
+
+    sites = store.load_layers(engine).sites
+    if sites is None or sites.empty:
+        raise LookupError("the loaded layer set has no sites to simulate alerts at")
+    return sites
+
+
 def cmd_demo_build(args, settings: Settings) -> int:
     from geo.demo import build_demo
 
@@ -233,6 +279,12 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--since", help="opened on or after (ISO date, UTC)")
     lst.add_argument("--limit", type=int, default=100)
     lst.set_defaults(func=cmd_cases_list)
+
+    sim = sub.add_parser("simulate", help="live demo feed: realistic alerts, a few per minute")
+    sim.add_argument("--rate", type=float, default=3.0, help="alerts per minute (mean)")
+    sim.add_argument("--count", type=int, default=0, help="stop after N alerts (0: never)")
+    sim.add_argument("--seed", type=int, default=None, help="random seed")
+    sim.set_defaults(func=cmd_simulate)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
     build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")

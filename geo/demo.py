@@ -10,6 +10,7 @@ EPSG:4549 (metres) and written in WGS84 (EPSG:4326) rounded to 1e-7 degrees.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -336,6 +337,40 @@ def build_alerts(rng, sites: gpd.GeoDataFrame, n: int = 600) -> pd.DataFrame:
             "description": "",
         })
     return pd.DataFrame(rows)
+
+
+FEED_TEXT = {
+    "bigdata": "用电量异常，疑似虚拟货币“挖矿”",
+    "12345": "市民来电投诉",
+    "patrol": "巡查发现",
+    "grid": "网格员上报",
+    "referral": "部门移送线索",
+}
+
+
+def feed_alert(rng: np.random.Generator, sites: gpd.GeoDataFrame, now: dt.datetime,
+               seq: int) -> dict:
+    """One realistic live alert near a site (WGS84), reported at ``now`` (aware)."""
+    names = list(ALERT_SOURCES)
+    share = np.array([ALERT_SOURCES[k][0] for k in names])
+    src = str(rng.choice(names, p=share / share.sum()))
+    _, matters, weights = ALERT_SOURCES[src]
+    kinds = {"bigdata": ("enterprise", "workshop", "warehouse"), "12345": ("shop",),
+             "grid": ("farm", "shop", "workshop")}.get(src)
+    pool = sites[sites["kind"].isin(kinds)] if kinds else sites
+    site = pool.iloc[int(rng.integers(len(pool)))]
+    p = site.geometry.representative_point()
+    matter = str(rng.choice(matters))
+    if src == "bigdata":
+        matter = "M017" if rng.random() < 0.6 else matter
+    return {
+        "id": f"LIVE-{now:%Y%m%d%H%M%S}-{seq:04d}", "lon": round(p.x + rng.normal(0, 3e-4), 6),
+        "lat": round(p.y + rng.normal(0, 3e-4), 6), "matter": matter,
+        "reported_at": now.isoformat(timespec="seconds"), "source": src,
+        "severity": str(rng.choice(["low", "medium", "high"], p=weights)),
+        "description": f"{FEED_TEXT[src]}：{site['name']}",
+        "credit_code": site.get("credit_code") or "",
+    }
 
 
 def _clean(value):

@@ -331,6 +331,39 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
     return done, flags
 
 
+def ingest_records(
+    engine: Engine,
+    records: Iterator[tuple[int, dict]],
+    router: Router,
+    catalog: Catalog,
+    label: str,
+    source: str | None = None,
+    crs: str | None = None,
+    rejects_path: Path | None = None,
+    tz: ZoneInfo | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Check ``records``, store the new alerts (committed first), then route what is pending.
+
+    ``label`` names the input in messages; rejected rows are written to ``rejects_path``.
+    """
+    tz = tz or ZoneInfo("Asia/Shanghai")
+    parsed = parse_alerts(tqdm(records, unit="row", desc="reading", disable=not progress,
+                               mininterval=0.5),
+                          source=source, crs=crs, matters=set(catalog.matters["code"]), tz=tz)
+    if parsed.rows == 0:
+        raise IngestError(f"{label}: empty file (no rows)")
+    report = IngestReport(file=label, rows=parsed.rows, rejected=len(parsed.rejects),
+                          warnings=parsed.warnings)
+    if parsed.rejects and rejects_path is not None:
+        write_rejects(parsed.rejects, rejects_path)
+        report.rejects_file = str(rejects_path)
+    with store.sessions(engine).begin() as s:
+        report.new, report.duplicates = store.add_alerts(s, parsed.alerts)
+    report.routed, report.flags = route_pending(engine, router, catalog, tz, progress)
+    return report
+
+
 def ingest_file(
     engine: Engine,
     path: Path,
@@ -342,21 +375,9 @@ def ingest_file(
     tz: ZoneInfo | None = None,
     progress: bool = False,
 ) -> IngestReport:
-    """Parse ``path``, store its new alerts (committed first), then route what is pending."""
-    tz = tz or ZoneInfo("Asia/Shanghai")
+    """`ingest_records` for a CSV, GeoJSON or JSON-lines file; rejects go beside it by
+    default (``FILE.rejects.csv``)."""
     path = Path(path)
-    parsed = parse_alerts(tqdm(read_records(path), unit="row", desc="reading",
-                               disable=not progress, mininterval=0.5),
-                          source=source, crs=crs, matters=set(catalog.matters["code"]), tz=tz)
-    if parsed.rows == 0:
-        raise IngestError(f"{path}: empty file (no rows)")
-    report = IngestReport(file=str(path), rows=parsed.rows, rejected=len(parsed.rejects),
-                          warnings=parsed.warnings)
-    if parsed.rejects:
-        target = rejects_path or path.with_name(path.stem + ".rejects.csv")
-        write_rejects(parsed.rejects, target)
-        report.rejects_file = str(target)
-    with store.sessions(engine).begin() as s:
-        report.new, report.duplicates = store.add_alerts(s, parsed.alerts)
-    report.routed, report.flags = route_pending(engine, router, catalog, tz, progress)
-    return report
+    return ingest_records(engine, read_records(path), router, catalog, str(path), source, crs,
+                          rejects_path or path.with_name(path.stem + ".rejects.csv"), tz,
+                          progress)

@@ -32,6 +32,13 @@ class Settings:
     timezone
         Local time zone of the district (``GEO_TIMEZONE``): times without an offset are
         local, and the empowerment rule uses the local date.
+    tiles
+        Map background (``GEO_TILES``): ``none`` (layers on a plain background, the default:
+        nothing leaves the machine), ``osm``, ``tianditu`` (key in ``GEO_TIANDITU_KEY``) or
+        a URL template such as an intranet tile server's ``https://tiles.local/{z}/{x}/{y}.png``
+        (credit in ``GEO_TILES_ATTRIBUTION``).
+    refresh_s
+        Seconds between refreshes of the live case layer (``GEO_REFRESH_S``).
     """
 
     database_url: str = field(
@@ -44,6 +51,10 @@ class Settings:
     site_match_m: float = 100.0
     grid_cell_m: float = 25.0
     timezone: str = "Asia/Shanghai"
+    tiles: str = "none"
+    tianditu_key: str = ""
+    tiles_attribution: str = ""
+    refresh_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -59,4 +70,8 @@ class Settings:
             site_match_m=float(env.get("GEO_SITE_MATCH_M", base.site_match_m)),
             grid_cell_m=float(env.get("GEO_GRID_CELL_M", base.grid_cell_m)),
             timezone=env.get("GEO_TIMEZONE", base.timezone),
+            tiles=env.get("GEO_TILES", base.tiles),
+            tianditu_key=env.get("GEO_TIANDITU_KEY", base.tianditu_key),
+            tiles_attribution=env.get("GEO_TILES_ATTRIBUTION", base.tiles_attribution),
+            refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
         )

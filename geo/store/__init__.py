@@ -252,6 +252,33 @@ def query_cases(
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
+def cases_frame(engine: Engine, since: dt.datetime | None = None) -> pd.DataFrame:
+    """All cases (opened at or after ``since``) with their alert's source and description and
+    their matter's name and domain, as the case table `geo.cases` works on."""
+    q = (select(Case.id, Case.status, Case.severity, Case.lon, Case.lat, Case.matter_code,
+                Matter.name.label("matter_name"), Matter.domain, Alert.source,
+                Alert.external_id, Alert.description, Case.township_code, Case.township_name,
+                Case.unit_code, Case.site_id, Case.body_code, Case.flags, Case.reasons,
+                Case.opened_at, Case.deadline_at, Case.routed_at)
+         .join(Alert, Alert.id == Case.alert_id)
+         .outerjoin(Matter, Matter.code == Case.matter_code))
+    if since is not None:
+        q = q.where(Case.opened_at >= since)
+    with engine.connect() as conn:
+        frame = pd.read_sql(q.order_by(Case.id), conn)
+    for col in ("opened_at", "deadline_at", "routed_at"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def case_timeline(engine: Engine, case_id: int) -> list[AuditLog]:
+    """The audit entries of one case, oldest first."""
+    with sessions(engine)() as s:
+        return list(s.scalars(select(AuditLog).where(
+            AuditLog.entity == "case", AuditLog.entity_id == str(case_id)).order_by(
+            AuditLog.at, AuditLog.id)))
+
+
 def audit(s: Session, actor: str, entity: str, entity_id: str, action: str,
           from_state: str | None = None, to_state: str | None = None, detail: str = "") -> None:
     s.add(AuditLog(actor=actor, entity=entity, entity_id=str(entity_id), action=action,

@@ -1,0 +1,180 @@
+"""指挥中心: the live map of cases on the layers, with filters, key figures and details."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import folium
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import store
+from geo.app import mapview, state
+from geo.app.assets import local_assets
+from geo.app.labels import t
+from geo.cases import SOURCES, STATUSES, filter_cases, key_figures, open_by_township
+
+WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
+           "window_all": None}
+HIGHLIGHT_FOR = dt.timedelta(minutes=10)
+
+
+@st.cache_resource(max_entries=4)
+def _cached_base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium.Map:
+    local_assets()
+    return mapview.base_map(state.layers(url, version), tiles, lang)
+
+
+def _base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium.Map:
+    """A private copy of the cached base map: streamlit-folium adds the live groups to the
+    map it is given."""
+    return copy.deepcopy(_cached_base_map(url, version, tiles, lang))
+
+
+def _filters(lang: str, layers, catalog) -> dict:
+    sb = st.sidebar
+    sb.subheader(t("filters", lang))
+    names = dict(zip(layers.townships["code"], layers.townships["name"], strict=True))
+    township = sb.selectbox(t("township", lang), ["", *names], key="f_township",
+                            format_func=lambda c: names.get(c, t("all", lang)))
+    domains = sorted(catalog.matters["domain"].unique())
+    domain = sb.selectbox(t("domain", lang), ["", *domains], key="f_domain",
+                          format_func=lambda d: d or t("all", lang))
+    matters = catalog.matters if not domain else catalog.matters[
+        catalog.matters["domain"] == domain]
+    matter_names = dict(zip(matters["code"], matters["name"], strict=True))
+    matter = sb.selectbox(t("matter", lang), ["", *matter_names], key="f_matter",
+                          format_func=lambda m: matter_names.get(m, t("all", lang)))
+    source = sb.selectbox(t("source", lang), ["", *SOURCES], key="f_source",
+                          format_func=lambda s: t("source_" + s, lang) if s else t("all", lang))
+    status = sb.selectbox(t("status", lang), ["", *STATUSES], key="f_status",
+                          format_func=lambda s: t("status_" + s, lang) if s else t("all", lang))
+    window = sb.selectbox(t("window", lang), list(WINDOWS), index=4, key="f_window",
+                          format_func=lambda w: t(w, lang))
+    heat = sb.toggle(t("heat", lang), key="f_heat")
+    return {"township": township, "domain": domain, "matter": matter, "source": source,
+            "status": status, "days": WINDOWS[window], "heat": heat}
+
+
+def _kpis(figures: dict, lang: str) -> None:
+    cols = st.columns(4)
+    cols[0].metric(t("kpi_open", lang), figures["open"])
+    cols[1].metric(t("kpi_new_today", lang), figures["new_today"])
+    cols[2].metric(t("kpi_overdue", lang), figures["overdue"])
+    by_source = " · ".join(f"{t('source_' + s, lang)} {n}"
+                           for s, n in sorted(figures["by_source"].items(), key=lambda x: -x[1]))
+    cols[3].markdown(f"**{t('kpi_by_source', lang)}**  \n{by_source or '-'}")
+
+
+def _new_high(cases, lang: str) -> set[int]:
+    """Toast new high-severity cases since the last refresh; ids to highlight."""
+    seen = st.session_state.get("max_case_id")
+    top = int(cases["id"].max()) if len(cases) else 0
+    now = dt.datetime.now()
+    marks: dict[int, dt.datetime] = st.session_state.setdefault("highlight", {})
+    if seen is not None and top > seen:
+        fresh = cases[(cases["id"] > seen) & (cases["severity"] == "high")]
+        for row in fresh.itertuples(index=False):
+            marks[int(row.id)] = now
+            st.toast(f"{t('new_high_alert', lang)}: #{row.id} {row.matter_name or '-'} · "
+                     f"{row.township_name or '-'}", icon="🚨")
+    st.session_state["max_case_id"] = max(top, seen or 0)
+    for cid in [c for c, at in marks.items() if now - at > HIGHLIGHT_FOR]:
+        del marks[cid]
+    return set(marks)
+
+
+def _clicked_case(cases, clicked) -> int | None:
+    """The case drawn where the map was clicked (markers sit exactly on the case)."""
+    if not clicked or not len(cases):
+        return None
+    d = np.hypot(cases["lat"].to_numpy() - clicked["lat"], cases["lon"].to_numpy() - clicked["lng"])
+    k = int(d.argmin())
+    return int(cases["id"].iloc[k]) if d[k] < 1e-5 else None
+
+
+def _details(engine, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> None:
+    st.subheader(t("case_details", lang))
+    rows = cases[cases["id"] == case_id] if case_id is not None else cases.iloc[0:0]
+    if rows.empty:
+        st.caption(t("click_case", lang))
+        return
+    c = rows.iloc[0]
+
+    def local(ts) -> str:
+        if ts is None or pd.isna(ts):
+            return "-"
+        return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+
+    st.markdown(
+        f"**#{c.id} {c.matter_name or c.matter_code or '-'}**  \n"
+        f"{t('status', lang)}: {t('status_' + c.status, lang)} · "
+        f"{t('severity', lang)}: {t('severity_' + c.severity, lang)}  \n"
+        f"{t('source', lang)}: {t('source_' + c.source, lang)} ({c.external_id})  \n"
+        f"{t('reported_at', lang)}: {local(c.opened_at)}  \n"
+        f"{t('deadline', lang)}: {local(c.deadline_at)}  \n"
+        f"{t('township', lang)}: {c.township_name or '-'} ({c.township_code or '-'})  \n"
+        f"{t('unit', lang)}: {c.unit_code or '-'}  \n"
+        f"{t('site', lang)}: {c.site_id or '-'}  \n"
+        f"{t('body', lang)}: {c.body_code or '-'}  \n"
+        + (f"{t('flags', lang)}: {c.flags}  \n" if c.flags else "")
+        + (f"{t('description', lang)}: {c.description}" if c.description else ""))
+    st.markdown(f"**{t('reasons', lang)}**")
+    st.markdown("\n".join(f"- {r}" for r in c.reasons))
+    st.markdown(f"**{t('timeline', lang)}**")
+    for entry in store.case_timeline(engine, int(c.id)):
+        st.markdown(f"- {local(entry.at)} "
+                    f"{entry.actor}: {entry.from_state or ''} → {entry.to_state or ''} "
+                    f"{entry.detail if entry.action != 'route' else ''}")
+
+
+def render() -> None:
+    lang = state.language()
+    settings = state.settings()
+    url = settings.database_url
+    engine = state.engine(url)
+    st.title(t("command", lang))
+    version = state.reference_version(engine)
+    if version is None:
+        st.warning(t("no_data", lang))
+        return
+    layers, catalog = state.layers(url, version), state.catalog(url, version)
+    try:
+        tiles = mapview.tiles_for(settings)
+    except ValueError as exc:
+        st.error(f"{t('tiles_error', lang)} {exc}")
+        tiles = mapview.Tiles(None)
+    filters = _filters(lang, layers, catalog)
+    tz = ZoneInfo(settings.timezone)
+
+    @st.fragment(run_every=settings.refresh_s)
+    def live() -> None:
+        now = store.utcnow()
+        since = now - dt.timedelta(days=filters["days"]) if filters["days"] else None
+        cases = filter_cases(store.cases_frame(engine), township=filters["township"],
+                             domain=filters["domain"], matter=filters["matter"],
+                             source=filters["source"], status=filters["status"], since=since)
+        _kpis(key_figures(cases, now, tz), lang)
+        highlight = _new_high(cases, lang)
+        groups = [mapview.township_shading(layers.townships, open_by_township(cases), lang),
+                  mapview.case_layer(cases, highlight, lang)]
+        if filters["heat"]:
+            groups.append(mapview.heat_layer(cases, lang))
+        left, right = st.columns([3, 1])
+        with left:
+            out = st_folium(_base_map(url, version, tiles, lang), key="command_map",
+                            feature_group_to_add=groups, height=650,
+                            layer_control=folium.LayerControl(collapsed=False),
+                            returned_objects=["last_object_clicked"],
+                            use_container_width=True)
+        picked = _clicked_case(cases, (out or {}).get("last_object_clicked"))
+        if picked is not None:
+            st.session_state["case_id"] = picked
+        with right:
+            _details(engine, cases, st.session_state.get("case_id"), lang, tz)
+
+    live()

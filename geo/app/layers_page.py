@@ -1,0 +1,77 @@
+"""图层: the loaded layer set: counts, sources, the validation report, a small map per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import folium
+import pandas as pd
+import shapely
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import store
+from geo.app import state
+from geo.app.assets import local_assets
+from geo.app.labels import t
+from geo.layers import KINDS, check_layers
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | None]:
+    """(level, message) per problem of the source layer set, or the reason it is unreadable."""
+    path = Path(source)
+    if not path.exists():
+        return [], f"{source}: no such file or folder"
+    _, report = check_layers(path)
+    return [(p.level, str(p)) for p in report.problems], None
+
+
+def _small_map(gdf, kind: str) -> folium.Map:
+    x0, y0, x1, y1 = gdf.total_bounds
+    m = folium.Map(tiles=None, prefer_canvas=True, height=320, zoom_control=False, maxZoom=19)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    if kind in ("sites", "teams"):
+        pts = shapely.point_on_surface(gdf.geometry.to_numpy())
+        for p in pts[:3000]:
+            folium.CircleMarker([p.y, p.x], radius=2, weight=0, fill=True,
+                                fill_opacity=0.7).add_to(m)
+    else:
+        folium.GeoJson(gdf[["geometry"]], style_function=lambda _: {
+            "color": "#3182bd", "weight": 1, "fillOpacity": 0.15}).add_to(m)
+    return m
+
+
+def render() -> None:
+    lang = state.language()
+    settings = state.settings()
+    url = settings.database_url
+    engine = state.engine(url)
+    st.title(t("layers_page", lang))
+    version = state.reference_version(engine)
+    if version is None:
+        st.warning(t("no_data", lang))
+        return
+    layers = state.layers(url, version)
+    meta = store.get_meta(engine)
+    source = meta.get("layers_source", "-")
+    st.subheader(t("layer_counts", lang))
+    st.dataframe(pd.DataFrame(
+        [{t("kind", lang): t("kind_" + k, lang), t("features", lang): n}
+         for k, n in layers.counts().items()]), hide_index=False)
+    st.caption(f"{t('file', lang)}: {source} · {t('imported_at', lang)}: "
+               f"{meta.get('imported_at', '-')} (UTC)")
+    st.subheader(t("validation", lang))
+    problems, unreadable = _report(source, version)
+    if unreadable:
+        st.info(f"{t('source_unavailable', lang)} {unreadable}")
+    elif not problems:
+        st.success(t("no_problems", lang))
+    else:
+        st.dataframe(pd.DataFrame(problems, columns=["level", "message"]), hide_index=True)
+    local_assets()
+    kinds = [k for k in KINDS if layers.get(k) is not None]
+    for tab, kind in zip(st.tabs([t("kind_" + k, lang) for k in kinds]), kinds, strict=True):
+        with tab:
+            st_folium(_small_map(layers.get(kind), kind), key=f"layer_map_{kind}", height=320,
+                      returned_objects=[], use_container_width=True)

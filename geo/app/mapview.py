@@ -1,0 +1,266 @@
+"""Folium map builders: plain functions from layers and case tables to map objects.
+
+The base map (townships outline, units, sites, teams, legend) changes only with the layers;
+the live part (township shading by open cases, the cases, the heat map) is returned as
+feature groups that streamlit-folium swaps in without resetting pan and zoom.
+All coordinates are WGS84 lon/lat degrees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import branca
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+from folium import plugins
+
+from geo.app.labels import t
+from geo.cases import is_open
+from geo.settings import Settings
+
+STATUS_COLORS = {
+    "new": "#e31a1c", "routed": "#fd8d3c", "verified": "#feb24c", "dispatched": "#6a51a3",
+    "handling": "#3182bd", "rectification": "#31a354", "reinspection": "#74c476",
+    "closed": "#969696", "returned": "#e7298a", "transferred": "#1b9e77", "merged": "#bdbdbd",
+}
+SEVERITY_RADIUS = {"low": 5, "medium": 7, "high": 10}
+RISK_COLORS = {"low": "#74add1", "medium": "#fdae61", "high": "#d73027"}
+TEAM_STATUS_ICONS = {  # status: (marker colour, Font Awesome icon)
+    "available": ("green", "user-shield"), "dispatched": ("orange", "route"),
+    "en_route": ("orange", "car"), "on_scene": ("red", "location-crosshairs"),
+    "off_duty": ("gray", "moon"),
+}
+SHADES = ["#fff5eb", "#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """A tile source for folium: ``url`` None draws layers on a plain background."""
+
+    url: str | None
+    attribution: str = ""
+    subdomains: str = "abc"
+    overlay_url: str | None = None
+
+
+def tiles_for(settings: Settings) -> Tiles:
+    """The configured background: none, osm, tianditu (with its key) or a URL template."""
+    kind = settings.tiles.strip()
+    if kind in ("", "none"):
+        return Tiles(None)
+    if kind == "osm":
+        return Tiles("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                     "&copy; OpenStreetMap contributors")
+    if kind == "tianditu":
+        if not settings.tianditu_key:
+            raise ValueError("GEO_TILES=tianditu needs GEO_TIANDITU_KEY")
+        base = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                "&VERSION=1.0.0&LAYER=%s&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + settings.tianditu_key)
+        return Tiles(base % ("vec", "vec"), "&copy; 天地图", "01234567",
+                     base % ("cva", "cva"))
+    if "{z}" in kind and "{x}" in kind and "{y}" in kind:
+        return Tiles(kind, settings.tiles_attribution or "tiles")
+    raise ValueError(f"GEO_TILES={kind!r}: use none, osm, tianditu or a URL template with "
+                     "{z}, {x} and {y}")
+
+
+def base_map(layers, tiles: Tiles, lang: str = "zh", height: int = 650) -> folium.Map:
+    """The static part of the command map, fitted to the townships."""
+    x0, y0, x1, y1 = layers.townships.total_bounds
+    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=11, tiles=None,
+                   prefer_canvas=True, control_scale=True, height=height, maxZoom=19)
+    if tiles.url:
+        folium.TileLayer(tiles.url, attr=tiles.attribution, subdomains=tiles.subdomains,
+                         name=t("layer_tiles", lang), control=False).add_to(m)
+        if tiles.overlay_url:
+            folium.TileLayer(tiles.overlay_url, attr=tiles.attribution,
+                             subdomains=tiles.subdomains, overlay=True, control=False,
+                             name="labels").add_to(m)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    if layers.units is not None:
+        unit_layer(layers.units, lang).add_to(m)
+    if layers.sites is not None:
+        site_layer(layers.sites, lang).add_to(m)
+    if layers.teams is not None:
+        team_layer(layers.teams, lang).add_to(m)
+    legend(lang).add_to(m)
+    return m
+
+
+def _simplified(gdf: gpd.GeoDataFrame, tolerance_deg: float = 5e-5) -> gpd.GeoDataFrame:
+    """Display copy with lighter outlines (about 5 m), topology kept."""
+    out = gdf.copy()
+    out["geometry"] = shapely.simplify(gdf.geometry.to_numpy(), tolerance_deg,
+                                       preserve_topology=True)
+    return out
+
+
+def unit_layer(units: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Unit outlines with their names on hover."""
+    group = folium.FeatureGroup(name=t("layer_units", lang), show=True)
+    folium.GeoJson(
+        _simplified(units[["code", "name", "geometry"]]),
+        style_function=lambda _: {"color": "#636363", "weight": 0.8, "fill": False,
+                                  "dashArray": "3 3"},
+        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("unit", lang),
+                                                                 t("code", lang)]),
+    ).add_to(group)
+    return group
+
+
+SITE_CALLBACK = """
+function (row) {
+    var colors = %s;
+    var marker = L.circleMarker(new L.LatLng(row[0], row[1]),
+        {radius: 4, color: colors[row[2]], weight: 1, fillOpacity: 0.8});
+    marker.bindTooltip(row[3]);
+    return marker;
+}"""
+
+
+def site_layer(sites: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Sites as a fast client-side cluster, coloured by risk (polygons at their centre)."""
+    group = folium.FeatureGroup(name=t("layer_sites", lang), show=False)
+    at = shapely.point_on_surface(sites.geometry.to_numpy())
+    risks = list(RISK_COLORS)
+    data = [[round(p.y, 6), round(p.x, 6), risks.index(r), f"{n} ({k})"]
+            for p, r, n, k in zip(at, sites["risk"], sites["name"], sites["kind"], strict=True)]
+    plugins.FastMarkerCluster(data, callback=SITE_CALLBACK % json.dumps(
+        [RISK_COLORS[r] for r in risks]), name=t("layer_sites", lang)).add_to(group)
+    return group
+
+
+def team_layer(teams: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Team positions, icon and colour by status."""
+    group = folium.FeatureGroup(name=t("layer_teams", lang), show=True)
+    for name, body, status, geom in zip(teams["name"], teams["body_code"], teams["status"],
+                                        teams.geometry, strict=True):
+        color, icon = TEAM_STATUS_ICONS.get(status, ("blue", "user"))
+        folium.Marker([geom.y, geom.x], tooltip=f"{name} · {body} · {t('team_' + status, lang)}",
+                      icon=folium.Icon(color=color, icon=icon, prefix="fa")).add_to(group)
+    return group
+
+
+def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
+                     lang: str = "zh") -> folium.FeatureGroup:
+    """Township polygons shaded by their number of open cases."""
+    frame = _simplified(townships[["code", "name", "geometry"]])
+    frame["open"] = frame["code"].map(open_counts).fillna(0).astype(int)
+    top = max(1, int(frame["open"].max()))
+
+    def shade(n: int) -> str:
+        return SHADES[min(len(SHADES) - 1, int(n / top * (len(SHADES) - 1) + 0.999))]
+
+    group = folium.FeatureGroup(name=t("layer_townships", lang), show=True)
+    # plain polygons, not GeoJson: they survive streamlit-folium's dynamic feature groups
+    for code, name, n, geom in zip(frame["code"], frame["name"], frame["open"],
+                                   frame.geometry, strict=True):
+        tip = f"{name} ({code}) · {t('open_cases', lang)} {n}"
+        for part in shapely.get_parts(geom):
+            rings = [part.exterior, *part.interiors]
+            folium.Polygon([[(y, x) for x, y in ring.coords] for ring in rings],
+                           color="#252525", weight=1.5, fill=True, fill_color=shade(n),
+                           fill_opacity=0.45, tooltip=tip).add_to(group)
+    return group
+
+
+CASE_CALLBACK = """
+function (row) {
+    var colors = %s, radius = %s;
+    var marker = L.circleMarker(new L.LatLng(row[0], row[1]), {
+        radius: radius[row[3]] + (row[5] ? 4 : 0), color: row[5] ? '#000' : colors[row[2]],
+        weight: row[5] ? 3 : 1, fillColor: colors[row[2]], fillOpacity: 0.85});
+    marker.bindTooltip(row[4]);
+    return marker;
+}"""
+
+
+class _Stamp(branca.element.MacroElement):
+    """Sets ``window.onemapCases`` when the case layer is (re)drawn (used by tests and
+    benchmarks to see that a refresh arrived)."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        window.onemapCases = {count: {{ this.count }}, stamp: {{ this.stamp|tojson }}};
+        {% endmacro %}""")
+
+    def __init__(self, count: int, stamp: str):
+        super().__init__()
+        self._name = "Stamp"
+        self.count = count
+        self.stamp = stamp
+
+
+def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str = "zh",
+               cluster: bool = True) -> folium.FeatureGroup:
+    """Cases: colour by status, radius by severity, a black ring on highlighted cases."""
+    statuses, severities = list(STATUS_COLORS), list(SEVERITY_RADIUS)
+    data = [[round(r.lat, 6), round(r.lon, 6), statuses.index(r.status),
+             severities.index(r.severity),
+             f"#{r.id} {r.matter_name or r.matter_code or '-'} · {t('status_' + r.status, lang)}",
+             1 if r.id in highlight else 0]
+            for r in cases.itertuples(index=False)]
+    group = folium.FeatureGroup(name=t("layer_cases", lang), show=True)
+    callback = CASE_CALLBACK % (json.dumps([STATUS_COLORS[s] for s in statuses]),
+                                json.dumps([SEVERITY_RADIUS[s] for s in severities]))
+    if cluster:
+        plugins.FastMarkerCluster(data, callback=callback,
+                                  options={"disableClusteringAtZoom": 15}).add_to(group)
+    else:
+        for row in data:
+            folium.CircleMarker(row[:2], radius=SEVERITY_RADIUS[severities[row[3]]],
+                                color=STATUS_COLORS[statuses[row[2]]], fill=True,
+                                fill_opacity=0.85, tooltip=row[4]).add_to(group)
+    stamp = f"{len(data)}:{int(cases['id'].max()) if len(cases) else 0}"
+    group.add_child(_Stamp(len(data), stamp))
+    return group
+
+
+def heat_layer(cases: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Heat map of open cases."""
+    group = folium.FeatureGroup(name=t("layer_heat", lang), show=True)
+    open_ = cases[is_open(cases["status"])]
+    plugins.HeatMap(open_[["lat", "lon"]].to_numpy().tolist(), radius=14).add_to(group)
+    return group
+
+
+def legend(lang: str = "zh") -> branca.element.MacroElement:
+    """A fixed legend of case status and severity, site risk and team status."""
+    def dot(color, size=10):
+        return (f'<span style="display:inline-block;width:{size}px;height:{size}px;'
+                f'border-radius:50%;background:{color};margin-right:4px"></span>')
+
+    rows = [f"<b>{t('legend_cases', lang)}</b>"]
+    rows += [f"{dot(c)}{t('status_' + s, lang)}" for s, c in STATUS_COLORS.items()
+             if s not in ("merged",)]
+    rows += [f"<b>{t('legend_severity', lang)}</b>"]
+    rows += [f"{dot('#999', 2 * r)}{t('severity_' + s, lang)}"
+             for s, r in SEVERITY_RADIUS.items()]
+    rows += [f"<b>{t('legend_sites', lang)}</b>"]
+    rows += [f"{dot(c)}{t('risk_' + r, lang)}" for r, c in RISK_COLORS.items()]
+    html = "<br>".join(rows)
+    element = branca.element.MacroElement()
+    element._name = "Legend"
+    # a Leaflet control (a script), which streamlit-folium keeps, unlike extra page HTML
+    element._template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+            var legend = L.control({position: "bottomleft"});
+            legend.onAdd = function () {
+                var div = L.DomUtil.create("div", "onemap-legend");
+                div.style.cssText = "background:rgba(255,255,255,.92);padding:6px 8px;" +
+                    "font-size:12px;border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,.3);" +
+                    "line-height:1.5";
+                div.innerHTML = {{ this.legend_html|tojson }};
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}""")
+    element.legend_html = html
+    return element
