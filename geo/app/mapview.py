@@ -229,7 +229,7 @@ def heat_layer(cases: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
     return group
 
 
-def legend(lang: str = "zh") -> branca.element.MacroElement:
+def legend(lang: str = "zh") -> Legend:
     """A fixed legend of case status and severity, site risk and team status."""
     def dot(color, size=10):
         return (f'<span style="display:inline-block;width:{size}px;height:{size}px;'
@@ -243,11 +243,14 @@ def legend(lang: str = "zh") -> branca.element.MacroElement:
              for s, r in SEVERITY_RADIUS.items()]
     rows += [f"<b>{t('legend_sites', lang)}</b>"]
     rows += [f"{dot(c)}{t('risk_' + r, lang)}" for r, c in RISK_COLORS.items()]
-    html = "<br>".join(rows)
-    element = branca.element.MacroElement()
-    element._name = "Legend"
-    # a Leaflet control (a script), which streamlit-folium keeps, unlike extra page HTML
-    element._template = branca.element.Template("""
+    return Legend("<br>".join(rows))
+
+
+class Legend(branca.element.MacroElement):
+    """A Leaflet control holding ``html`` at the bottom left (a script, which
+    streamlit-folium keeps, unlike extra page HTML)."""
+
+    _template = branca.element.Template("""
         {% macro script(this, kwargs) %}
         (function () {
             var legend = L.control({position: "bottomleft"});
@@ -262,5 +265,8 @@ def legend(lang: str = "zh") -> branca.element.MacroElement:
             legend.addTo({{ this._parent.get_name() }});
         })();
         {% endmacro %}""")
-    element.legend_html = html
-    return element
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._name = "Legend"
+        self.legend_html = html
