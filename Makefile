@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DB := data/onemap.sqlite
+# make run DEMO_FEED=0: no simulated live alerts
+DEMO_FEED ?= 1
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test lint bench demo vendor browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -24,18 +26,38 @@ $(DB): $(VENV)/.app layers/*.geojson data/matters.csv data/bodies.csv data/empow
 	$(BIN)/python -m geo ingest data/demo_alerts.csv
 	touch $@
 
+# The app, with the demo feed adding a few realistic alerts per minute (log: data/simulate.log).
 run: $(VENV)/.app $(DB)
-	$(BIN)/python -m streamlit run streamlit_app.py
+	@if [ "$(DEMO_FEED)" = 1 ]; then \
+	  $(BIN)/python -m geo simulate --rate 3 > data/simulate.log 2>&1 & feed=$$!; \
+	  trap 'kill $$feed 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	else \
+	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	fi
 
-test: $(VENV)/.test
+# Debian's Chromium (and CJK fonts for readable screenshots) for the browser tests, where
+# this machine lets us install them; elsewhere those tests skip and say why (not in CI).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian packages chromium fonts-noto-cjk for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "note: chromium not found and cannot be installed here; browser tests will be skipped"; fi
+
+test: $(VENV)/.test browser-deps
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.test
+bench: $(VENV)/.test browser-deps
 	$(BIN)/python bench/route_bench.py
+	$(BIN)/python bench/map_bench.py
 
 demo: $(VENV)/.app
 	$(BIN)/python -m geo demo build
+
+vendor:
+	scripts/vendor_assets.sh
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB)-wal $(DB)-shm

@@ -1,0 +1,129 @@
+"""End to end in headless Chromium (Debian's ``chromium``): the app on a free localhost port.
+
+Skipped with the reason on a machine without Chromium or Playwright, except in CI
+(``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+import pytest
+
+from geo.cli import main
+from geo.settings import PROJECT_ROOT
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "the playwright package is not installed (make test installs it)"
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        reason = "Debian's chromium is not installed (apt-get install chromium)"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true requires the browser tests to run")
+        pytest.skip(reason)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(db_settings, tmp_path):
+    chromium()
+    assert main(["init"], db_settings) == 0
+    lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "alerts.csv").write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
+    assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
+    port = free_port()
+    env = {**os.environ, "GEO_DATABASE_URL": db_settings.database_url, "GEO_REFRESH_S": "2",
+           "GEO_TILES": "none"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def map_frame(page, timeout_s: float = 60.0):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for frame in page.frames:
+            if "streamlit_folium" in frame.url:
+                try:
+                    if frame.evaluate("() => Boolean(window.map && window.onemapCases)"):
+                        return frame
+                except Exception:  # the frame is still loading
+                    pass
+        page.wait_for_timeout(250)
+    raise AssertionError("the map did not draw")
+
+
+def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(app_url)
+        frame = map_frame(page)
+        polygons = frame.evaluate(
+            "() => Object.values(window.map._layers).filter(l => l instanceof L.Polygon).length")
+        assert polygons >= 19
+        assert frame.evaluate("() => window.onemapCases.count") == 200
+        assert frame.evaluate("() => document.querySelectorAll('.marker-cluster').length") > 0
+        assert frame.evaluate("() => document.querySelectorAll('.onemap-legend').length") == 1
+        page.screenshot(path=str(tmp_path / "command.png"))
+
+        # a pan/zoom survives the live refresh that brings new cases
+        frame.evaluate("() => { window.map.setView([30.87, 120.25], 14); }")
+        lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(
+            encoding="utf-8").splitlines()
+        (tmp_path / "more.csv").write_text("\n".join([lines[0], *lines[201:211]]) + "\n",
+                                           encoding="utf-8")
+        assert main(["ingest", str(tmp_path / "more.csv")], db_settings) == 0
+        deadline = time.time() + 30
+        while frame.evaluate("() => window.onemapCases.count") != 210:
+            assert time.time() < deadline, "the live refresh did not arrive"
+            page.wait_for_timeout(250)
+        assert frame.evaluate("() => window.map.getZoom()") == 14
+        page.screenshot(path=str(tmp_path / "command-zoomed.png"))
+        browser.close()
+    assert (tmp_path / "command.png").stat().st_size > 10_000
+    hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {hosts}"
