@@ -369,7 +369,7 @@ def feed_alert(rng: np.random.Generator, sites: gpd.GeoDataFrame, now: dt.dateti
         "reported_at": now.isoformat(timespec="seconds"), "source": src,
         "severity": str(rng.choice(["low", "medium", "high"], p=weights)),
         "description": f"{FEED_TEXT[src]}：{site['name']}",
-        "credit_code": site.get("credit_code") or "",
+        "credit_code": site["credit_code"] if isinstance(site.get("credit_code"), str) else "",
     }
 
 

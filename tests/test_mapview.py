@@ -42,7 +42,8 @@ def test_clustered_case_layer_carries_every_case_and_highlight():
     cluster = next(c for c in group._children.values()
                    if isinstance(c, folium.plugins.FastMarkerCluster))
     assert len(cluster.data) == 4
-    assert [row[5] for row in cluster.data] == [0, 0, 1, 0]
+    assert [row[6] for row in cluster.data] == [0, 0, 1, 0]
+    assert [row[4] for row in cluster.data] == [1, 2, 3, 4]
     stamp = next(c for c in group._children.values() if isinstance(c, mapview._Stamp))
     assert stamp.count == 4
 
@@ -60,8 +61,9 @@ def test_base_map_layers_and_no_external_assets(layers):
     m = mapview.base_map(layers, mapview.Tiles(None))
     groups = [c for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
     assert [g.layer_name for g in groups] == ["单元", "监管对象", "执法队伍"]
-    teams = [c for c in groups[2]._children.values() if isinstance(c, folium.Marker)]
-    assert len(teams) == 2
+    teams = next(c for c in groups[2]._children.values() if isinstance(c, mapview._Markers))
+    assert len(teams.rows) == 2
+    assert teams.rows[0][3] == mapview.TEAM_STATUS_ICONS["available"][0]
     html = m.get_root().render()
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert external == []

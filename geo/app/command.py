@@ -35,6 +35,13 @@ def _base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium
     return copy.deepcopy(_cached_base_map(url, version, tiles, lang))
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _all_cases(url: str, version: tuple):
+    """The case table, read again only when `store.cases_version` changes (shared, not
+    copied: callers never modify it)."""
+    return store.cases_frame(state.engine(url))
+
+
 def _filters(lang: str, layers, catalog) -> dict:
     sb = st.sidebar
     sb.subheader(t("filters", lang))
@@ -154,8 +161,11 @@ def render() -> None:
     @st.fragment(run_every=settings.refresh_s)
     def live() -> None:
         now = store.utcnow()
+        st.caption(f"{t('updated', lang)} "
+                   f"{now.replace(tzinfo=dt.UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}")
         since = now - dt.timedelta(days=filters["days"]) if filters["days"] else None
-        cases = filter_cases(store.cases_frame(engine), township=filters["township"],
+        cases = filter_cases(_all_cases(url, store.cases_version(engine)),
+                             township=filters["township"],
                              domain=filters["domain"], matter=filters["matter"],
                              source=filters["source"], status=filters["status"], since=since)
         _kpis(key_figures(cases, now, tz), lang)

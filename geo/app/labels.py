@@ -26,6 +26,7 @@ LABELS: dict[str, dict[str, str]] = {
     "all": {"zh": "全部", "en": "All"},
     "layers_source": {"zh": "图层来源", "en": "Layer source"},
     "command": {"zh": "指挥中心", "en": "Command center"},
+    "updated": {"zh": "数据更新于", "en": "Updated"},
     "layers_page": {"zh": "图层", "en": "Layers"},
     "layer_tiles": {"zh": "底图", "en": "Base map"},
     "layer_units": {"zh": "单元", "en": "Units"},

@@ -135,14 +135,39 @@ def site_layer(sites: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup
     return group
 
 
+class _Markers(branca.element.MacroElement):
+    """Many awesome-icon markers drawn by one script from a data array (much lighter than
+    one folium Marker, Icon and Tooltip element each)."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+            var rows = {{ this.rows|tojson }};
+            for (var i = 0; i < rows.length; i++) {
+                var r = rows[i];
+                L.marker([r[0], r[1]], {icon: L.AwesomeMarkers.icon(
+                    {icon: r[2], prefix: "fa", markerColor: r[3], iconColor: "white"})})
+                 .bindTooltip(r[4]).addTo({{ this._parent.get_name() }});
+            }
+        })();
+        {% endmacro %}""")
+
+    def __init__(self, rows: list):
+        super().__init__()
+        self._name = "Markers"
+        self.rows = rows
+
+
 def team_layer(teams: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
     """Team positions, icon and colour by status."""
     group = folium.FeatureGroup(name=t("layer_teams", lang), show=True)
+    rows = []
     for name, body, status, geom in zip(teams["name"], teams["body_code"], teams["status"],
                                         teams.geometry, strict=True):
         color, icon = TEAM_STATUS_ICONS.get(status, ("blue", "user"))
-        folium.Marker([geom.y, geom.x], tooltip=f"{name} · {body} · {t('team_' + status, lang)}",
-                      icon=folium.Icon(color=color, icon=icon, prefix="fa")).add_to(group)
+        rows.append([round(geom.y, 6), round(geom.x, 6), icon, color,
+                     f"{name} · {body} · {t('team_' + status, lang)}"])
+    group.add_child(_Markers(rows))
     return group
 
 
@@ -171,11 +196,11 @@ def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
 
 CASE_CALLBACK = """
 function (row) {
-    var colors = %s, radius = %s;
+    var colors = %s, radius = %s, labels = %s, matters = %s;
     var marker = L.circleMarker(new L.LatLng(row[0], row[1]), {
-        radius: radius[row[3]] + (row[5] ? 4 : 0), color: row[5] ? '#000' : colors[row[2]],
-        weight: row[5] ? 3 : 1, fillColor: colors[row[2]], fillOpacity: 0.85});
-    marker.bindTooltip(row[4]);
+        radius: radius[row[3]] + (row[6] ? 4 : 0), color: row[6] ? '#000' : colors[row[2]],
+        weight: row[6] ? 3 : 1, fillColor: colors[row[2]], fillOpacity: 0.85});
+    marker.bindTooltip('#' + row[4] + ' ' + matters[row[5]] + ' · ' + labels[row[2]]);
     return marker;
 }"""
 
@@ -186,7 +211,8 @@ class _Stamp(branca.element.MacroElement):
 
     _template = branca.element.Template("""
         {% macro script(this, kwargs) %}
-        window.onemapCases = {count: {{ this.count }}, stamp: {{ this.stamp|tojson }}};
+        window.onemapCases = {count: {{ this.count }}, stamp: {{ this.stamp|tojson }},
+                              drawn: Date.now()};
         {% endmacro %}""")
 
     def __init__(self, count: int, stamp: str):
@@ -200,14 +226,23 @@ def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str
                cluster: bool = True) -> folium.FeatureGroup:
     """Cases: colour by status, radius by severity, a black ring on highlighted cases."""
     statuses, severities = list(STATUS_COLORS), list(SEVERITY_RADIUS)
-    data = [[round(r.lat, 6), round(r.lon, 6), statuses.index(r.status),
-             severities.index(r.severity),
-             f"#{r.id} {r.matter_name or r.matter_code or '-'} · {t('status_' + r.status, lang)}",
-             1 if r.id in highlight else 0]
-            for r in cases.itertuples(index=False)]
+    names = cases["matter_name"].fillna(cases["matter_code"]).fillna("-")
+    matter_codes, matter_index = pd.factorize(names)
+    # compact rows: lat, lon, status, severity, id, matter, highlighted
+    data = pd.DataFrame({
+        "lat": cases["lat"].round(6), "lon": cases["lon"].round(6),
+        "status": cases["status"].map({s: i for i, s in enumerate(statuses)}),
+        "severity": cases["severity"].map({s: i for i, s in enumerate(severities)}),
+        "id": cases["id"], "matter": matter_codes,
+        "hi": cases["id"].isin(highlight).astype(int),
+    }).to_numpy().tolist()
+    data = [[r[0], r[1], *map(int, r[2:])] for r in data]
     group = folium.FeatureGroup(name=t("layer_cases", lang), show=True)
-    callback = CASE_CALLBACK % (json.dumps([STATUS_COLORS[s] for s in statuses]),
-                                json.dumps([SEVERITY_RADIUS[s] for s in severities]))
+    callback = CASE_CALLBACK % (
+        json.dumps([STATUS_COLORS[s] for s in statuses]),
+        json.dumps([SEVERITY_RADIUS[s] for s in severities]),
+        json.dumps([t("status_" + s, lang) for s in statuses], ensure_ascii=False),
+        json.dumps(list(matter_index), ensure_ascii=False))
     if cluster:
         plugins.FastMarkerCluster(data, callback=callback,
                                   options={"disableClusteringAtZoom": 15}).add_to(group)
@@ -215,7 +250,8 @@ def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str
         for row in data:
             folium.CircleMarker(row[:2], radius=SEVERITY_RADIUS[severities[row[3]]],
                                 color=STATUS_COLORS[statuses[row[2]]], fill=True,
-                                fill_opacity=0.85, tooltip=row[4]).add_to(group)
+                                fill_opacity=0.85,
+                                tooltip=f"#{row[4]} {matter_index[row[5]]}").add_to(group)
     stamp = f"{len(data)}:{int(cases['id'].max()) if len(cases) else 0}"
     group.add_child(_Stamp(len(data), stamp))
     return group

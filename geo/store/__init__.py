@@ -271,6 +271,13 @@ def cases_frame(engine: Engine, since: dt.datetime | None = None) -> pd.DataFram
     return frame
 
 
+def cases_version(engine: Engine) -> tuple:
+    """Changes whenever a case is added or changed: (count, last id, sum of versions)."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count(Case.id), func.max(Case.id),
+                                         func.sum(Case.version))).one())
+
+
 def case_timeline(engine: Engine, case_id: int) -> list[AuditLog]:
     """The audit entries of one case, oldest first."""
     with sessions(engine)() as s:

@@ -1,0 +1,169 @@
+"""Command-map benchmark in a real browser (Debian's headless Chromium).
+
+Builds a database with the demo layers and N open cases (default 10,000), starts the app on
+a free localhost port, and measures (1) the time from navigation until the map shows every
+case, on a cold server and on a warm one, and (2) the time from committing 50 new alerts to
+the map showing them, over several rounds, with a 1 s refresh interval: both from the first
+refresh tick after the commit (seen as the page's "updated at" caption changing, which a
+refresh writes first) and from the commit itself (which adds the wait for the tick).
+Usage: ``python bench/map_bench.py [--cases N] [--rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geo.cli import main as cli  # noqa: E402
+from geo.demo import feed_alert  # noqa: E402
+from geo.layers import load_layers  # noqa: E402
+from geo.settings import Settings  # noqa: E402
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def write_alerts(path: Path, n: int, seed: int, start: int) -> None:
+    rng = np.random.default_rng(seed)
+    sites = load_layers(ROOT / "layers").sites
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    rows = [feed_alert(rng, sites, now - dt.timedelta(minutes=int(rng.integers(0, 20000))),
+                       start + i) for i in range(n)]
+    for i, r in enumerate(rows):
+        r["id"] = f"BENCH-{start + i:06d}"
+    cols = list(rows[0])
+    with path.open("w", encoding="utf-8") as f:
+        f.write(",".join(cols) + "\n")
+        for r in rows:
+            f.write(",".join(str(r[c]).replace(",", " ") for c in cols) + "\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_count(page, count: int, timeout_s: float = 120.0) -> dict:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for frame in page.frames:
+            if "streamlit_folium" in frame.url:
+                try:
+                    state = frame.evaluate("() => window.onemapCases || null")
+                except Exception:  # the frame is still loading
+                    state = None
+                if state and state["count"] == count:
+                    return state
+        page.wait_for_timeout(20)
+    raise TimeoutError(f"the map did not show {count} cases")
+
+
+def updated_text(page) -> str:
+    """The page's "updated at" caption, which a refresh writes first."""
+    return page.evaluate(
+        "() => Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]'))"
+        ".map(e => e.innerText).find(t => t.startsWith('数据更新于')) || ''")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        sys.exit("Debian's chromium is needed (apt-get install chromium)")
+    tmp = Path(tempfile.mkdtemp(prefix="map_bench_"))
+    settings = Settings(database_url=f"sqlite:///{tmp / 'bench.sqlite'}")
+    cli(["init"], settings)
+    write_alerts(tmp / "alerts.csv", args.cases, 1, 0)
+    t0 = time.perf_counter()
+    cli(["ingest", str(tmp / "alerts.csv")], settings)
+    print(f"ingested {args.cases:,} alerts in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    port = free_port()
+    env = {**os.environ, "GEO_DATABASE_URL": settings.database_url, "GEO_REFRESH_S": "1",
+           "GEO_TILES": "none"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    result: dict = {"cases": args.cases}
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+            loads = []
+            for label in ("cold", "warm", "warm"):
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                t0 = time.time()
+                page.goto(url)
+                state = wait_count(page, args.cases)
+                loads.append((label, state["drawn"] / 1000 - t0))
+                page.close()
+            result["load_s"] = loads
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url)
+            wait_count(page, args.cases)
+            refresh = []
+            total = args.cases
+            for k in range(args.rounds):
+                path = tmp / f"more{k}.csv"
+                write_alerts(path, 50, 100 + k, 100_000 + 50 * k)
+                cli(["ingest", str(path)], settings)
+                committed = time.time()
+                before = updated_text(page)
+                while updated_text(page) == before:  # the first tick after the commit
+                    page.wait_for_timeout(10)
+                tick = time.time()
+                total += 50
+                state = wait_count(page, total, 30)
+                refresh.append((state["drawn"] / 1000 - committed, state["drawn"] / 1000 - tick))
+                page.wait_for_timeout(700)
+            result["refresh_s"] = refresh
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for label, s in result["load_s"]:
+        print(f"page load to {args.cases:,} cases drawn ({label} server): {s:.2f} s")
+    commit = [a for a, _ in result["refresh_s"]]
+    tick = [b for _, b in result["refresh_s"]]
+    print(f"refresh adding 50 cases, from the refresh tick to drawn: median "
+          f"{statistics.median(tick):.2f} s, max {max(tick):.2f} s over {len(tick)} rounds")
+    print(f"from the commit of the 50 alerts to drawn (adds the wait for the next 1 s tick): "
+          f"median {statistics.median(commit):.2f} s, max {max(commit):.2f} s")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "map_bench.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
