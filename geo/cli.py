@@ -28,15 +28,19 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
     from geo.layers import load_layers
     from geo.routing import Router
 
-    engine = store.connect(settings.database_url)
+    url = settings.database_url
     if layers_path is not None:
         layers = load_layers(layers_path, assume_crs)
-        try:
-            catalog = store.load_catalog(engine) if store.has_reference(engine) else None
-        except CatalogError:
-            catalog = None
+        # the loaded catalogue if there is a database, else the catalogue folder; bulk
+        # routing stores nothing, so no database file is created here
+        exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
+        engine = store.connect(url) if exists else None
+        catalog = None
+        if engine is not None and store.has_reference(engine):
+            catalog = store.load_catalog(engine)
         catalog = catalog or load_catalog(settings.catalog_path)
     else:
+        engine = store.connect(url)
         if not store.has_reference(engine):
             raise LookupError(f"no layers loaded in {engine.url.render_as_string()}: run "
                               "`python -m geo init` first")
@@ -61,6 +65,8 @@ def cmd_init(args, settings: Settings) -> int:
     engine = store.connect(settings.database_url)
     store.create_schema(engine)
     store.import_reference(engine, layers, catalog, str(layers_path))
+    if layers.teams is None:
+        print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
           f"{len(catalog.matters)} matters, {len(catalog.bodies)} bodies, "
@@ -138,14 +144,18 @@ def cmd_route(args, settings: Settings) -> int:
         crs=crs, credit_code=[a["credit_code"] for a in alerts])
     frame = batch.to_frame(ids=[a["external_id"] for a in alerts])
     out = Path(args.out)
-    if out.suffix.lower() in (".geojson", ".json"):
-        import geopandas as gpd
+    try:
+        if out.suffix.lower() in (".geojson", ".json"):
+            import geopandas as gpd
 
-        points = gpd.points_from_xy(batch.lon, batch.lat)
-        points[(batch.flags & INVALID) > 0] = None
-        gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(out, driver="GeoJSON")
-    else:
-        frame.to_csv(out, index=False)
+            points = gpd.points_from_xy(batch.lon, batch.lat)
+            points[(batch.flags & INVALID) > 0] = None
+            gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(
+                out, driver="GeoJSON")
+        else:
+            frame.to_csv(out, index=False)
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
     for w in parsed.warnings[:20]:
         print(f"warning: {w}", file=sys.stderr)
     for r in parsed.rejects:

@@ -32,6 +32,7 @@ FIELDS = ("id", "lon", "lat", "matter", "reported_at", "source", "severity", "de
           "credit_code")
 REQUIRED_COLUMNS = ("id", "lon", "lat")
 BATCH = 5000
+MAX_LEN = {"id": 100, "source": 40, "matter": 40}
 
 
 class IngestError(ValueError):
@@ -96,6 +97,8 @@ def read_records(path: Path) -> Iterator[tuple[int, dict]]:
     GeoJSON point geometries fill ``lon``/``lat``. Raises `IngestError` naming the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IngestError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -148,13 +151,26 @@ def _read_geojson(path: Path) -> Iterator[tuple[int, dict]]:
         raise IngestError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise IngestError(f"{path}: expected a GeoJSON FeatureCollection")
-    for n, feature in enumerate(doc.get("features") or [], start=1):
-        props = dict((feature or {}).get("properties") or {})
-        geom = (feature or {}).get("geometry") or {}
-        if geom.get("type") != "Point":
-            props["__error__"] = f"geometry is {geom.get('type')}, expected Point"
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise IngestError(f"{path}: 'features' is not a list")
+    for n, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict):
+            yield n, {"__error__": "feature is not a JSON object"}
+            continue
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            yield n, {"__error__": "properties is not a JSON object"}
+            continue
+        props = dict(props)
+        geom = feature.get("geometry")
+        coords = geom.get("coordinates") if isinstance(geom, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") != "Point":
+            kind = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
+            props["__error__"] = f"geometry is {kind}, expected Point"
+        elif not isinstance(coords, list) or len(coords) < 2:
+            props["__error__"] = "Point coordinates are not a [lon, lat] list"
         else:
-            coords = [*list(geom.get("coordinates") or []), None, None]
             props["lon"], props["lat"] = coords[0], coords[1]
         yield n, props
 
@@ -190,7 +206,8 @@ def parse_alerts(
     crs_key = parse_crs(crs)
     now = now or store.utcnow()
     out = Parsed()
-    pending: list[tuple[int, dict, dict]] = []
+    pending: list[tuple[int, dict, dict, list[str]]] = []
+    first_row: dict[tuple[str, str], int] = {}
     for row, record in records:
         out.rows += 1
         rec = {str(k).strip().lower(): v for k, v in record.items()}
@@ -209,6 +226,15 @@ def parse_alerts(
         src = _text(rec.get("source")) or _text(source)
         if not src:
             reject("source", "no source: give a source column or --source")
+            continue
+        too_long = [f for f, v in (("id", ext_id), ("source", src),
+                                   ("matter", _text(rec.get("matter"))))
+                    if len(v) > MAX_LEN[f]]
+        if too_long:
+            reject(too_long[0], f"longer than {MAX_LEN[too_long[0]]} characters")
+            continue
+        if (src, ext_id) in first_row:
+            reject("id", f"same source and id as row {first_row[(src, ext_id)]} of this file")
             continue
         coords = []
         for fld in ("lon", "lat"):
@@ -234,24 +260,25 @@ def parse_alerts(
         except ValueError:
             reject("reported_at", "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
             continue
+        notes = []
         if not when:
-            out.warnings.append(f"row {row}, field reported_at: missing; using the time "
-                                "of receipt")
+            notes.append(f"row {row}, field reported_at: missing; using the time of receipt")
         matter = _text(rec.get("matter")) or None
         if matter and matters is not None and matter not in matters:
-            out.warnings.append(f"row {row}, field matter: unknown matter code {matter!r}; "
-                                "routed to the command center for triage")
+            notes.append(f"row {row}, field matter: unknown matter code {matter!r}; "
+                         "routed to the command center for triage")
         credit = _text(rec.get("credit_code")) or None
         if credit and not uscc.is_valid(credit):
-            out.warnings.append(f"row {row}, field credit_code: {credit!r} is not a valid "
-                                "unified social credit code; ignored")
+            notes.append(f"row {row}, field credit_code: {credit!r} is not a valid "
+                         "unified social credit code; ignored")
             credit = None
+        first_row[(src, ext_id)] = row
         pending.append((row, rec, {
             "source": src, "external_id": ext_id, "lon": coords[0], "lat": coords[1],
             "crs": crs_key, "matter_code": matter, "severity": severity,
             "reported_at": reported, "description": _text(rec.get("description")),
             "credit_code": credit, "received_at": now,
-        }))
+        }, notes))
     if pending:
         lon = np.array([p[2]["lon"] for p in pending])
         lat = np.array([p[2]["lat"] for p in pending])
@@ -259,11 +286,13 @@ def parse_alerts(
             problems = coordinate_problems(lon, lat)
         else:
             problems = coordinate_problems(*to_wgs84(lon, lat, crs_key))
-        for (row, rec, alert), problem in zip(pending, problems, strict=True):
+        for (row, rec, alert, notes), problem in zip(pending, problems, strict=True):
             if problem is None or keep_bad_coordinates:
                 out.alerts.append(alert)
+                out.warnings.extend(notes)
             else:
-                fld = "lat" if problem == "swapped" or abs(alert["lat"]) > 90 else "lon"
+                lon_ok = np.isfinite(alert["lon"]) and abs(alert["lon"]) <= 180
+                fld = "lat" if problem == "swapped" or lon_ok else "lon"
                 out.rejects.append(Reject(row, fld, _text(rec.get(fld)),
                                           COORDINATE_PROBLEMS[problem][0], rec))
     out.rejects.sort(key=lambda r: r.row)

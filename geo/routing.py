@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,9 @@ import shapely
 from geo.catalog import Catalog
 from geo.crs import (
     COORDINATE_PROBLEMS,
-    METRIC,
     WGS84,
     coordinate_problems,
+    metric_crs_for,
     parse_crs,
     to_metric,
     to_wgs84,
@@ -148,11 +149,20 @@ def _dilate(mask: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _segments(geoms_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Boundary segments (two-point lines, metres) of polygons and the polygon owning each."""
-    rings = shapely.get_rings(geoms_m, return_index=True)
-    lines, owners = rings[0], rings[1]
-    coords, ring_idx = shapely.get_coordinates(lines, return_index=True)
+def _segments(geoms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Boundary segments of WGS84 (multi)polygons, in metres, and the polygon owning each.
+
+    Edges are straight in degrees, which is what ``covers`` tests against; they are first
+    cut into pieces of at most 1e-4 degrees (about 10 m), so that the projected pieces stay
+    within millimetres of those edges.
+    """
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    owners = part_owner[ring_part]
+    dense = shapely.segmentize(rings, 1e-4)
+    coords, ring_idx = shapely.get_coordinates(dense, return_index=True)
+    x, y = to_metric(coords[:, 0], coords[:, 1], metric)
+    coords = np.column_stack([x, y])
     same = ring_idx[1:] == ring_idx[:-1]
     starts, ends = coords[:-1][same], coords[1:][same]
     segs = shapely.linestrings(np.stack([starts, ends], axis=1))
@@ -189,13 +199,16 @@ class Router:
         self.catalog = catalog
 
         t = layers.townships
+        x0, _, x1, _ = t.total_bounds
+        self.metric = metric_crs_for((x0 + x1) / 2)
+        self.tz = ZoneInfo(s.timezone)
         self.t_codes = t["code"].to_numpy(dtype=object)
         self.t_names = t["name"].to_numpy(dtype=object)
         self.t_geom = t.geometry.to_numpy()
         shapely.prepare(self.t_geom)
         self.t_tree = shapely.STRtree(self.t_geom)
-        self.t_geom_m = t.to_crs(METRIC).geometry.to_numpy()
-        self.seg, self.seg_owner = _segments(self.t_geom_m)
+        self.t_geom_m = t.to_crs(self.metric).geometry.to_numpy()
+        self.seg, self.seg_owner = _segments(self.t_geom, self.metric)
         self.seg_tree = shapely.STRtree(self.seg)
         t_index = {c: i for i, c in enumerate(self.t_codes)}
 
@@ -207,7 +220,7 @@ class Router:
         self.u_township = np.array([t_index.get(c, -1) for c in u["township_code"]],
                                    dtype=np.int32)
         self.u_geom = u.geometry.to_numpy()
-        self.u_geom_m = u.to_crs(METRIC).geometry.to_numpy() if len(u) else self.u_geom
+        self.u_geom_m = u.to_crs(self.metric).geometry.to_numpy() if len(u) else self.u_geom
         shapely.prepare(self.u_geom)
         self.u_tree = shapely.STRtree(self.u_geom)
 
@@ -222,7 +235,7 @@ class Router:
             self.s_names = sites["name"].to_numpy(dtype=object)
             if "credit_code" in sites.columns:
                 self.s_credit = {c: i for i, c in enumerate(sites["credit_code"]) if c}
-            s_geom_m = sites.to_crs(METRIC).geometry.to_numpy()
+            s_geom_m = sites.to_crs(self.metric).geometry.to_numpy()
             is_point = shapely.get_type_id(s_geom_m) == 0
             point_idx = np.flatnonzero(is_point)
             poly_idx = np.flatnonzero(~is_point)
@@ -329,7 +342,7 @@ class Router:
         counts = np.bincount(pi, minlength=len(starts))
         low = _first_per_point(len(starts), pi, gi)
         label = np.where(counts == 0, _EMPTY, np.where(counts == 1, low, _MIXED))
-        out = np.full(ny * nx, _MIXED, dtype=np.int16)
+        out = np.full(ny * nx, _MIXED, dtype=np.int32)
         out[free_flat] = label[run_id[free_flat]]
         table = [(i, 0, ()) for i in range(len(geoms))] if combos else []
         return out, table
@@ -345,7 +358,7 @@ class Router:
         """
         cells = np.flatnonzero(township == _MIXED)
         lon, lat = grid.centres(cells)
-        x, y = to_metric(lon, lat)
+        x, y = to_metric(lon, lat, self.metric)
         pts_m = shapely.points(x, y)
         reach = max(self.snap_tolerance_m, self.border_buffer_m) + half_diag
         qp, qs = self.seg_tree.query(pts_m, predicate="dwithin", distance=reach)
@@ -405,7 +418,7 @@ class Router:
         cells = np.flatnonzero(unit == _MIXED)
         lon, lat = grid.centres(cells)
         pts = shapely.points(lon, lat)
-        x, y = to_metric(lon, lat)
+        x, y = to_metric(lon, lat, self.metric)
         pts_m = shapely.points(x, y)
         bnd_m = shapely.boundary(self.u_geom_m)
         tree = shapely.STRtree(bnd_m)
@@ -421,6 +434,8 @@ class Router:
     # ------------------------------------------------------------------ exact path
     def _near_others(self, pts_m, own):
         """Other townships within ``border_buffer_m`` of each point: {point: (idx, ...)}."""
+        if self.border_buffer_m <= 0:
+            return {}
         qi, qs = self.seg_tree.query(pts_m, predicate="dwithin", distance=self.border_buffer_m)
         owner = self.seg_owner[qs]
         keep = owner != own[qi]
@@ -432,6 +447,8 @@ class Router:
 
     def _snap(self, pts_m):
         """Nearest township within ``snap_tolerance_m`` of each metric point (-1: none)."""
+        if self.snap_tolerance_m <= 0:
+            return np.full(len(pts_m), -1, dtype=np.int32)
         qi, qs = self.seg_tree.query_nearest(
             pts_m, max_distance=self.snap_tolerance_m, all_matches=True)
         return _first_per_point(len(pts_m), qi, self.seg_owner[qs])
@@ -453,7 +470,7 @@ class Router:
                     others[int(p)] = (*others.get(int(p), ()), int(g))
         single = np.flatnonzero(counts == 1)
         if len(single):
-            x, y = to_metric(lon[single], lat[single])
+            x, y = to_metric(lon[single], lat[single], self.metric)
             near = self._near_others(shapely.points(x, y), township[single])
             for k, o in near.items():
                 flags[single[k]] |= NEAR_BORDER
@@ -465,7 +482,7 @@ class Router:
 
     def _exact_outside(self, lon, lat):
         """Snap points known to be outside every township: township and flags."""
-        x, y = to_metric(lon, lat)
+        x, y = to_metric(lon, lat, self.metric)
         nearest = self._snap(shapely.points(x, y))
         return nearest, np.where(nearest >= 0, SNAPPED, OUTSIDE).astype(np.uint8)
 
@@ -530,7 +547,7 @@ class Router:
             hit = poly >= 0
             site[hit], how[hit] = poly[hit], SITE_POLYGON
             rest = np.flatnonzero(~hit)
-            if len(rest) and len(self.spt_idx):
+            if len(rest) and len(self.spt_idx) and self.site_match_m > 0:
                 qi, qg = self.spt_tree.query_nearest(pts_m[rest], max_distance=self.site_match_m,
                                                      all_matches=True)
                 near = _first_per_point(len(rest), qi, self.spt_idx[qg])
@@ -551,7 +568,7 @@ class Router:
                      if self.sp_geom[c].covers(pt)]
             if cands:
                 return min(cands), SITE_POLYGON, np.nan
-        if len(self.spt_idx):
+        if len(self.spt_idx) and self.site_match_m > 0:
             near = self.spt_tree.query_nearest(pt, max_distance=self.site_match_m,
                                                all_matches=True)
             if len(near):
@@ -641,7 +658,7 @@ class Router:
         site_dist = np.full(n, np.nan)
         if sites and n:
             credits = _broadcast(credit_code, n)
-            x, y = to_metric(lon[vi], lat[vi])
+            x, y = to_metric(lon[vi], lat[vi], self.metric)
             site[vi], site_how[vi], site_dist[vi] = self._match_sites(x, y, credits[vi])
         body = np.full(n, None, dtype=object)
         body_how = np.zeros(n, dtype=np.int8)
@@ -651,7 +668,7 @@ class Router:
             named = np.not_equal(matters, None)
             body[valid & ~named], body_how[valid & ~named] = self.command_center, BODY_NO_MATTER
             todo = np.flatnonzero(valid & named)
-            days = _days(at, n)[todo].astype(object)
+            days = _days(at, n, self.tz)[todo].astype(object)
             for i, day in zip(todo, days, strict=True):
                 body[i], body_how[i], start = self._body_for(
                     int(township[i]), int(flags[i]), matters[i], day)
@@ -681,9 +698,9 @@ class Router:
         if cell < 2 or unit == _MIXED or (unit >= 0 and g.tab_parent[unit + 2] != township):
             return self.route_many([lon], [lat], [matter], at, crs, [credit_code])[0]
         flags = int(g.tab_flags[cell])
-        x, y = to_metric(lon, lat)
+        x, y = to_metric(lon, lat, self.metric)
         site, site_how, site_dist = self._site_at(x, y, credit_code)
-        day = _days(at, 1)[0].astype(object)
+        day = _days(at, 1, self.tz)[0].astype(object)
         body, body_how, since = self._body_for(township, flags, matter, day)
         return self._routing(_Decision(
             lon, lat, township, unit, flags, g.tab_others[cell], None, site, site_how,
@@ -691,7 +708,7 @@ class Router:
 
     def distance_to(self, lon: float, lat: float, township: int) -> float:
         """Distance in metres (EPSG:4549) from a WGS84 point to a township polygon."""
-        x, y = to_metric(lon, lat)
+        x, y = to_metric(lon, lat, self.metric)
         return float(shapely.distance(self.t_geom_m[township], shapely.Point(x, y)))
 
     def _routing(self, d: _Decision) -> Routing:
@@ -752,21 +769,40 @@ def _broadcast(value, n: int) -> np.ndarray:
     arr = list(value)
     if len(arr) != n:
         raise ValueError(f"expected {n} values, got {len(arr)}")
-    return np.array([None if (v is None or v != v or v == "") else str(v) for v in arr],
+    return np.array([None if (v is None or pd.isna(v) or v == "") else str(v) for v in arr],
                     dtype=object)
 
 
-def _days(at, n: int) -> np.ndarray:
-    """Incident dates as datetime64[D] (default: today)."""
+def _local_day(value, tz: ZoneInfo) -> np.datetime64:
+    """The local calendar day (in ``tz``) of a date, naive local or aware date-time, or text."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return np.datetime64(value, "D")
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(tz)
+    return np.datetime64(stamp.date(), "D")
+
+
+def _days(at, n: int, tz: ZoneInfo) -> np.ndarray:
+    """Incident dates as local days (datetime64[D]); default today in ``tz``.
+
+    Raises ValueError naming the position of a value that is not a date.
+    """
     if at is None:
-        return np.full(n, np.datetime64(dt.date.today(), "D"))
+        return np.full(n, np.datetime64(dt.datetime.now(tz).date(), "D"))
     if isinstance(at, dt.date | str | np.datetime64 | pd.Timestamp):
-        return np.full(n, pd.Timestamp(at).to_datetime64().astype("datetime64[D]"))
-    out = pd.to_datetime(pd.Series(list(at)), errors="coerce", format="mixed").to_numpy(
-        "datetime64[D]")
-    if len(out) != n:
-        raise ValueError(f"expected {n} dates, got {len(out)}")
-    return np.where(np.isnat(out), np.datetime64(dt.date.today(), "D"), out)
+        values = [at] * n
+    else:
+        values = list(at)
+        if len(values) != n:
+            raise ValueError(f"expected {n} dates, got {len(values)}")
+    out = np.empty(n, dtype="datetime64[D]")
+    for i, value in enumerate(values):
+        try:
+            out[i] = _local_day(value, tz)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"at[{i}]: {value!r} is not a date or date-time") from exc
+    return out
 
 
 @dataclass

@@ -56,6 +56,14 @@ class Settings:
     tiles_attribution: str = ""
     refresh_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"GEO_{name.upper()} must be a distance of 0 or more metres")
+        for name in ("grid_cell_m", "refresh_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GEO_{name.upper()} must be positive")
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from ``GEO_*`` environment variables, defaults elsewhere."""

@@ -104,3 +104,31 @@ def test_usage_error_exits_2():
     with pytest.raises(SystemExit) as exc:
         main(["route", "file.csv"])  # --out is required
     assert exc.value.code == 2
+
+
+def test_route_reports_an_unwritable_output(small_db, tmp_path, capsys):
+    src = _alerts(tmp_path / "a.csv")
+    assert main(["route", str(src), "--out", str(tmp_path / "no" / "dir" / "o.csv")],
+                small_db) == 1
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_route_with_layers_creates_no_database(tmp_path, small_dirs):
+    from geo.settings import Settings
+    db = tmp_path / "never" / "x.sqlite"
+    settings = Settings(database_url=f"sqlite:///{db}", catalog_path=small_dirs[1])
+    src = _alerts(tmp_path / "a.csv")
+    assert main(["route", str(src), "--layers", str(small_dirs[0]), "--out",
+                 str(tmp_path / "o.csv")], settings) == 0
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_init_without_teams_keeps_stored_teams(small_db, small_dirs, tmp_path, capsys):
+    from geo import store
+    for f in small_dirs[0].glob("teams.*"):
+        f.unlink()
+    assert main(["init", "--layers", str(small_dirs[0]), "--catalog", str(small_dirs[1])],
+                small_db) == 0
+    assert "stored teams are kept" in capsys.readouterr().out
+    teams = store.load_layers(store.connect(small_db.database_url)).teams
+    assert len(teams) == 2

@@ -137,3 +137,39 @@ def test_gcj02_input_is_converted(tmp_path):
     parsed = parse_alerts(iter([(2, {"id": "1", "lon": str(lon), "lat": str(lat)})]),
                           source="app", crs="gcj02")
     assert parsed.alerts[0]["crs"] == "gcj02"
+
+
+def test_row_level_problems_name_the_right_field(tmp_path):
+    from geo.ingest import parse_alerts
+    records = iter([
+        (2, {"id": "1", "lon": "120.1", "lat": "nan", "source": "s"}),
+        (3, {"id": "2", "lon": "120.1", "lat": "30.8", "source": "s"}),
+        (4, {"id": "2", "lon": "120.2", "lat": "30.9", "source": "s"}),
+        (5, {"id": "3", "lon": "120.1", "lat": "30.8", "source": "s" * 41}),
+        (6, {"id": "4", "lon": "120.1", "lat": "30.8", "source": "s", "reported_at": "x"}),
+    ])
+    parsed = parse_alerts(records)
+    assert [(r.row, r.field) for r in parsed.rejects] == [
+        (2, "lat"), (4, "id"), (5, "source"), (6, "reported_at")]
+    assert "same source and id as row 3" in parsed.rejects[1].reason
+    # warnings are only for rows that were kept
+    assert [w.split(",")[0] for w in parsed.warnings] == ["row 3"]
+
+
+def test_malformed_geojson_features_are_rejected_one_by_one(setup, tmp_path):
+    engine, router, catalog = setup
+    lon, lat = to_wgs(X0 + 500, Y0 + 500)
+    good = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon[0], lat[0]]},
+            "properties": {"id": "ok", "source": "grid"}}
+    features = ["x", {"geometry": "x", "properties": {}},
+                {"geometry": {"type": "Point", "coordinates": 5}, "properties": {}},
+                {"geometry": None, "properties": ["a"]}, good]
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    report = ingest_file(engine, path, router, catalog)
+    assert (report.rows, report.new, report.rejected) == (5, 1, 4)
+    (tmp_path / "notalist.geojson").write_text('{"type":"FeatureCollection","features":5}')
+    with pytest.raises(IngestError, match="'features' is not a list"):
+        list(read_records(tmp_path / "notalist.geojson"))
+    with pytest.raises(IngestError, match="is a folder"):
+        list(read_records(tmp_path))

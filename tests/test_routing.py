@@ -244,3 +244,48 @@ def test_route_many_takes_a_geodataframe(small_router):
     assert batch[2].flags == ("invalid",) and batch[3].flags == ("invalid",)
     lon, lat = to_wgs(X0 + 500, Y0 + 1500)
     assert batch[0] == small_router.route(lon[0], lat[0], matter="M1", at=DAY)
+
+
+def test_multipolygon_township_snaps_and_flags_near_border(tmp_path):
+    import geopandas as gpd
+
+    from geo.crs import METRIC
+    a = shapely.MultiPolygon([shapely.box(X0, Y0, X0 + SIDE, Y0 + SIDE),
+                              shapely.box(X0 + 5000, Y0, X0 + 6000, Y0 + 1000)])
+    b = shapely.box(X0 + SIDE, Y0, X0 + 2 * SIDE, Y0 + SIDE)
+    folder = tmp_path / "multi"
+    folder.mkdir()
+    gpd.GeoDataFrame({"code": [CODE_A, CODE_B], "name": ["甲", "乙"]}, geometry=[a, b],
+                     crs=METRIC).to_file(folder / "townships.geojson")
+    layers = load_layers(folder)
+    for router in (Router(layers), Router(layers, use_grid=False)):
+        assert route_xy(router, X0 - 100, Y0 + 1000).flags == ("snapped",)
+        assert route_xy(router, X0 + 6100, Y0 + 500).township_code == CODE_A
+        near = route_xy(router, X0 + SIDE + 20, Y0 + 1000)
+        assert (near.township_code, near.flags, near.candidates) == (
+            CODE_B, ("near_border",), (CODE_A,))
+
+
+def test_incident_date_is_the_local_day(small_router):
+    from zoneinfo import ZoneInfo
+    shanghai = ZoneInfo("Asia/Shanghai")
+    x = X0 + 500
+    # 06:00 on 1 January in Huzhou is still 31 December in UTC
+    local = dt.datetime(2024, 1, 1, 6, 0, tzinfo=shanghai)
+    assert route_xy(small_router, x, Y0 + 1000, matter="M1", at=local).body_code == "TC-A"
+    assert route_xy(small_router, x, Y0 + 1000, matter="M1",
+                    at="2024-01-01T06:00:00+08:00").body_code == "TC-A"
+    lon, lat = to_wgs(x, Y0 + 1000)
+    with pytest.raises(ValueError, match=r"at\[0\]: 'soon' is not a date"):
+        small_router.route_many(lon, lat, matter="M1", at=["soon"])
+
+
+def test_zero_distances_switch_the_rules_off(small_dirs):
+    from geo.catalog import load_catalog
+    router = Router(load_layers(small_dirs[0]), load_catalog(small_dirs[1]),
+                    Settings(border_buffer_m=0, snap_tolerance_m=0, site_match_m=0))
+    assert route_xy(router, X0 - 100, Y0 + 1000).flags == ("outside",)
+    assert route_xy(router, X0 + SIDE - 20, Y0 + 1000).flags == ()
+    assert route_xy(router, X0 + 3000 + 10, Y0 + 1000).site_id is None
+    with pytest.raises(ValueError, match="GEO_SNAP_TOLERANCE_M"):
+        Settings(snap_tolerance_m=-1)

@@ -82,7 +82,11 @@ def _rows(gdf: gpd.GeoDataFrame | None, columns: Sequence[str]) -> list[dict]:
 
 
 def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source: str) -> None:
-    """Replace layers and catalogues in one transaction (all or nothing)."""
+    """Replace layers and catalogues in one transaction (all or nothing).
+
+    A layer set without a teams layer leaves the stored teams (and their position history)
+    as they are.
+    """
     with sessions(engine).begin() as s:
         for model in (Empowerment, Matter, Unit, Site, Road, Township):
             s.execute(delete(model))
@@ -90,15 +94,18 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
         for rec in catalog.bodies.to_dict("records"):
             s.merge(Body(**rec))
         s.flush()
-        team_rows = _rows(layers.teams, ("team_id", "name", "body_code", "skills", "status"))
-        keep = {r["team_id"] for r in team_rows}
-        gone = select(Team.team_id).where(Team.team_id.not_in(keep))
-        s.execute(delete(TeamPosition).where(TeamPosition.team_id.in_(gone)))
-        s.execute(delete(Team).where(Team.team_id.not_in(keep)))
-        for rec in team_rows:
-            s.merge(Team(**rec))
-        s.flush()
-        s.execute(delete(Body).where(Body.code.not_in(body_codes)))
+        if layers.teams is not None:
+            team_rows = _rows(layers.teams, ("team_id", "name", "body_code", "skills",
+                                             "status"))
+            keep = {r["team_id"] for r in team_rows}
+            gone = select(Team.team_id).where(Team.team_id.not_in(keep))
+            s.execute(delete(TeamPosition).where(TeamPosition.team_id.in_(gone)))
+            s.execute(delete(Team).where(Team.team_id.not_in(keep)))
+            for rec in team_rows:
+                s.merge(Team(**rec))
+            s.flush()
+        in_use = select(Team.body_code)
+        s.execute(delete(Body).where(Body.code.not_in(body_codes), Body.code.not_in(in_use)))
         matters = catalog.matters.to_dict("records")
         s.execute(insert(Matter), matters)
         emp = catalog.empowerment.to_dict("records")

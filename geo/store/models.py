@@ -122,7 +122,7 @@ class Alert(Base):
     external_id: Mapped[str] = mapped_column(String(100))
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
-    crs: Mapped[str] = mapped_column(String(40), default="EPSG:4326")
+    crs: Mapped[str] = mapped_column(Text, default="EPSG:4326")
     matter_code: Mapped[str | None] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(10), default="medium")
     reported_at: Mapped[dt.datetime] = mapped_column(DateTime)
