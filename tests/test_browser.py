@@ -123,6 +123,32 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
             page.wait_for_timeout(250)
         assert frame.evaluate("() => window.map.getZoom()") == 14
         page.screenshot(path=str(tmp_path / "command-zoomed.png"))
+
+        # clicking a case shows its details and routing reasons beside the map
+        lat, lng = frame.evaluate("""() => {
+            var marker = null;
+            window.map.eachLayer(l => {
+                if (!marker && l instanceof L.MarkerClusterGroup && l.getLayers().length > 100) {
+                    marker = l.getLayers()[5];
+                }
+            });
+            var at = marker.getLatLng();
+            window.map.setView(at, 17, {animate: false});
+            return [at.lat, at.lng];
+        }""")
+        page.wait_for_timeout(500)
+        x, y = frame.evaluate(f"""() => {{
+            var p = window.map.latLngToContainerPoint([{lat}, {lng}]);
+            var r = document.getElementById('map_div').getBoundingClientRect();
+            return [p.x + r.left, p.y + r.top];
+        }}""")
+        box = frame.frame_element().bounding_box()
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_function(
+            "() => document.body.innerText.includes('归属理由')", timeout=20_000)
+        text = page.inner_text("body")
+        assert "坐标落在" in text and "责任主体" in text
+        page.screenshot(path=str(tmp_path / "command-details.png"))
         browser.close()
     assert (tmp_path / "command.png").stat().st_size > 10_000
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}

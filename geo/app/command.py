@@ -117,23 +117,28 @@ def _details(engine, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> Non
             return "-"
         return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).strftime("%Y-%m-%d %H:%M")
 
-    st.markdown(
-        f"**#{c.id} {c.matter_name or c.matter_code or '-'}**  \n"
-        f"{t('status', lang)}: {t('status_' + c.status, lang)} · "
-        f"{t('severity', lang)}: {t('severity_' + c.severity, lang)}  \n"
-        f"{t('source', lang)}: {t('source_' + c.source, lang)} ({c.external_id})  \n"
-        f"{t('reported_at', lang)}: {local(c.opened_at)}  \n"
-        f"{t('deadline', lang)}: {local(c.deadline_at)}  \n"
-        f"{t('township', lang)}: {c.township_name or '-'} ({c.township_code or '-'})  \n"
-        f"{t('unit', lang)}: {c.unit_code or '-'}  \n"
-        f"{t('site', lang)}: {c.site_id or '-'}  \n"
-        f"{t('body', lang)}: {c.body_code or '-'}  \n"
-        + (f"{t('flags', lang)}: {c.flags}  \n" if c.flags else "")
-        + (f"{t('description', lang)}: {c.description}" if c.description else ""))
+    v = c.to_dict()
+    lines = [
+        f"**#{v['id']} {v['matter_name'] or v['matter_code'] or '-'}**",
+        f"{t('status', lang)}: {t('status_' + v['status'], lang)} · "
+        f"{t('severity', lang)}: {t('severity_' + v['severity'], lang)}",
+        f"{t('source', lang)}: {t('source_' + v['source'], lang)} ({v['external_id']})",
+        f"{t('reported_at', lang)}: {local(v['opened_at'])}",
+        f"{t('deadline', lang)}: {local(v['deadline_at'])}",
+        f"{t('township', lang)}: {v['township_name'] or '-'} ({v['township_code'] or '-'})",
+        f"{t('unit', lang)}: {v['unit_code'] or '-'}",
+        f"{t('site', lang)}: {v['site_id'] or '-'}",
+        f"{t('body', lang)}: {v['body_code'] or '-'}",
+    ]
+    if v["flags"]:
+        lines.append(f"{t('flags', lang)}: {v['flags']}")
+    if v["description"]:
+        lines.append(f"{t('description', lang)}: {v['description']}")
+    st.markdown("  \n".join(lines))
     st.markdown(f"**{t('reasons', lang)}**")
-    st.markdown("\n".join(f"- {r}" for r in c.reasons))
+    st.markdown("\n".join(f"- {r}" for r in c["reasons"]))
     st.markdown(f"**{t('timeline', lang)}**")
-    for entry in store.case_timeline(engine, int(c.id)):
+    for entry in store.case_timeline(engine, int(c["id"])):
         st.markdown(f"- {local(entry.at)} "
                     f"{entry.actor}: {entry.from_state or ''} → {entry.to_state or ''} "
                     f"{entry.detail if entry.action != 'route' else ''}")
