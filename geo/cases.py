@@ -10,12 +10,100 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
             "reinspection", "closed", "returned", "transferred", "merged")
 CLOSED_STATUSES = frozenset({"closed", "merged"})
 SOURCES = ("bigdata", "12345", "patrol", "grid", "referral")
+# Sources whose alerts must be checked on site (核查) before a team is dispatched.
+UNCONFIRMED_SOURCES = frozenset({"bigdata"})
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+
+# The case lifecycle: state -> states it may move to.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"routed", "merged"}),
+    "routed": frozenset({"verified", "dispatched", "returned", "transferred", "merged"}),
+    "verified": frozenset({"dispatched", "closed", "returned", "transferred", "merged"}),
+    "dispatched": frozenset({"handling", "returned"}),
+    "handling": frozenset({"rectification", "closed", "returned"}),
+    "rectification": frozenset({"reinspection"}),
+    "reinspection": frozenset({"closed", "rectification"}),
+    "returned": frozenset({"routed"}),
+    "transferred": frozenset({"verified", "dispatched", "returned", "merged"}),
+    "closed": frozenset(),
+    "merged": frozenset(),
+}
+# Transitions that must say why.
+NEEDS_REASON = frozenset({"returned", "transferred", "merged", "closed"})
+
+TEAM_TRANSITIONS: dict[str, frozenset[str]] = {
+    "available": frozenset({"dispatched", "off_duty"}),
+    "dispatched": frozenset({"en_route", "available", "off_duty"}),
+    "en_route": frozenset({"on_scene", "available"}),
+    "on_scene": frozenset({"available"}),
+    "off_duty": frozenset({"available"}),
+}
+
+
+class IllegalTransitionError(ValueError):
+    """A state change the lifecycle does not allow; the message says which and why."""
+
+
+def check_transition(current: str, target: str, source: str | None = None,
+                     reason: str = "") -> None:
+    """Raise `IllegalTransitionError` unless a case may move from ``current`` to ``target``.
+
+    Alerts from unconfirmed sources (big-data platform) must be verified before dispatch;
+    returning, transferring, merging and closing need a reason.
+    """
+    if current not in TRANSITIONS:
+        raise IllegalTransitionError(f"unknown case state {current!r}")
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final state)"
+        raise IllegalTransitionError(f"a {current} case cannot become {target}; allowed: {allowed}")
+    if target == "dispatched" and current == "routed" and source in UNCONFIRMED_SOURCES:
+        raise IllegalTransitionError(f"alerts from {source} must be verified (核查) before a team "
+                                "is dispatched")
+    if target in NEEDS_REASON and not reason.strip():
+        raise IllegalTransitionError(f"moving a case to {target} needs a reason")
+
+
+def check_team_transition(current: str, target: str) -> None:
+    """Raise `IllegalTransitionError` unless a team may move from ``current`` to ``target``."""
+    if target not in TEAM_TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(TEAM_TRANSITIONS.get(current, ()))) or "none"
+        raise IllegalTransitionError(f"a team that is {current} cannot become {target}; "
+                                f"allowed: {allowed}")
+
+
+def queue(cases: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """Open cases sorted by severity (high first), then deadline (earliest first), with an
+    ``overdue`` column."""
+    open_ = cases[is_open(cases["status"])].copy()
+    open_["overdue"] = overdue(open_, now)
+    open_["_rank"] = open_["severity"].map(SEVERITY_RANK).fillna(3)
+    return open_.sort_values(["_rank", "deadline_at", "id"], na_position="last").drop(
+        columns="_rank")
+
+
+DUPLICATE_RADIUS_M = 250.0
+DUPLICATE_WINDOW = dt.timedelta(hours=72)
+
+
+def duplicate_candidates(case: pd.Series, cases: pd.DataFrame) -> pd.DataFrame:
+    """Open cases of the same matter within 250 m (columns ``x``, ``y`` in metres) and 72
+    hours of ``case``: offered for merging, nearest first."""
+    others = cases[(cases["id"] != case["id"]) & is_open(cases["status"])
+                   & (cases["matter_code"] == case["matter_code"])]
+    if others.empty or not case["matter_code"]:
+        return others.iloc[0:0]
+    dist = np.hypot(others["x"] - case["x"], others["y"] - case["y"])
+    close_in_time = (others["opened_at"] - case["opened_at"]).abs() <= DUPLICATE_WINDOW
+    found = others[(dist <= DUPLICATE_RADIUS_M) & close_in_time].assign(
+        distance_m=dist[(dist <= DUPLICATE_RADIUS_M) & close_in_time])
+    return found.sort_values(["distance_m", "id"])
 
 
 def is_open(status: pd.Series) -> pd.Series:

@@ -47,3 +47,77 @@ def test_overdue_and_open_by_township():
     f = frame()
     assert overdue(f, NOW).tolist() == [True, False, False, False]
     assert open_by_township(f) == {"A": 1, "B": 1}
+
+
+# ------------------------------------------------------------------ lifecycle
+import itertools  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from geo.cases import (  # noqa: E402
+    STATUSES,
+    TEAM_TRANSITIONS,
+    TRANSITIONS,
+    IllegalTransitionError,
+    check_team_transition,
+    check_transition,
+    duplicate_candidates,
+    queue,
+)
+
+LEGAL = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
+
+
+@pytest.mark.parametrize(("current", "target"), sorted(LEGAL))
+def test_every_legal_transition_passes(current, target):
+    check_transition(current, target, source="12345", reason="checked")
+
+
+@pytest.mark.parametrize(("current", "target"),
+                         sorted(set(itertools.product(STATUSES, STATUSES)) - LEGAL))
+def test_every_illegal_transition_raises(current, target):
+    with pytest.raises(IllegalTransitionError, match=f"a {current} case cannot become {target}"):
+        check_transition(current, target, reason="x")
+
+
+def test_big_data_alerts_are_verified_before_dispatch():
+    with pytest.raises(IllegalTransitionError, match="must be verified"):
+        check_transition("routed", "dispatched", source="bigdata")
+    check_transition("routed", "verified", source="bigdata")
+    check_transition("verified", "dispatched", source="bigdata")
+
+
+def test_reasons_are_required_where_it_matters():
+    with pytest.raises(IllegalTransitionError, match="needs a reason"):
+        check_transition("routed", "returned", reason=" ")
+    check_transition("routed", "returned", reason="不属本单位事项")
+
+
+def test_team_transitions():
+    for current, targets in TEAM_TRANSITIONS.items():
+        for target in targets:
+            check_team_transition(current, target)
+    with pytest.raises(IllegalTransitionError, match="on_scene cannot become dispatched"):
+        check_team_transition("on_scene", "dispatched")
+
+
+def test_queue_sorts_by_severity_then_deadline_and_flags_overdue():
+    q = queue(frame(), NOW)
+    assert q["id"].tolist() == [1, 3, 4]   # high first; then medium; low last; closed gone
+    assert q["overdue"].tolist() == [True, False, False]
+
+
+def test_duplicates_same_matter_250_m_72_h():
+    base = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6],
+        "status": ["routed", "routed", "routed", "closed", "routed", "routed"],
+        "matter_code": ["M1", "M1", "M1", "M1", "M2", "M1"],
+        "x": [0.0, 200.0, 260.0, 10.0, 10.0, 100.0],
+        "y": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "opened_at": pd.to_datetime(["2026-11-27 00:00"] * 5 + ["2026-11-23 00:00"]),
+    })
+    found = duplicate_candidates(base.iloc[0], base)
+    assert found["id"].tolist() == [2]      # 3 too far, 4 closed, 5 other matter, 6 too old
+    assert found["distance_m"].tolist() == [200.0]
+    assert np.isclose(duplicate_candidates(base.iloc[1], base)["distance_m"], [60, 200]).all()

@@ -262,7 +262,8 @@ def query_cases(
 def cases_frame(engine: Engine, since: dt.datetime | None = None) -> pd.DataFrame:
     """All cases (opened at or after ``since``) with their alert's source and description and
     their matter's name and domain, as the case table `geo.cases` works on."""
-    q = (select(Case.id, Case.status, Case.severity, Case.lon, Case.lat, Case.matter_code,
+    q = (select(Case.id, Case.version, Case.status, Case.severity, Case.lon, Case.lat,
+                Case.matter_code,
                 Matter.name.label("matter_name"), Matter.domain, Alert.source,
                 Alert.external_id, Alert.description, Case.township_code, Case.township_name,
                 Case.unit_code, Case.site_id, Case.body_code, Case.flags, Case.reasons,

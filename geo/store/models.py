@@ -158,6 +158,21 @@ class Case(Base):
     alert: Mapped[Alert] = relationship(back_populates="case")
 
 
+class Assignment(Base):
+    """A team sent to a case, with the time of each team status on the way."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.team_id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="dispatched")
+    actor: Mapped[str] = mapped_column(String(100))
+    dispatched_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    en_route_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    on_scene_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 class AuditLog(Base):
     """Who did what, when, from which state to which, and why."""
 

@@ -1,0 +1,118 @@
+"""Team recommendation: the available teams able to handle a case, ranked by travel time.
+
+Pure functions over plain tables. Positions are metres in the router's metric CRS (see
+`geo.crs.metric_crs_for`); times are minutes. Without a road graph the travel time is the
+straight-line distance times a detour factor at a speed per team type; with one it is the
+shortest path on the road graph.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo.roads import RoadGraph
+
+DETOUR_FACTOR = 1.3
+SPEED_KMH = {"township_center": 30.0, "district_team": 40.0}
+DEFAULT_SPEED_KMH = 30.0
+STALE_AFTER = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One team offered for a case."""
+
+    team_id: str
+    name: str
+    body_code: str
+    distance_m: float
+    eta_min: float
+    open_assignments: int
+    fix_age_min: float | None
+    stale: bool
+    cross_support: bool
+    by_road: bool
+
+
+def able(teams: pd.DataFrame, domain: str | None) -> pd.Series:
+    """Teams that are available and have the skill (domain) the matter needs."""
+    skilled = teams["skills"].map(lambda s: domain is None or domain in
+                                  {x.strip() for x in str(s).split(",")})
+    return (teams["status"] == "available") & skilled
+
+
+def recommend(
+    x: float,
+    y: float,
+    body: str,
+    domain: str | None,
+    teams: pd.DataFrame,
+    now: dt.datetime,
+    neighbours: list[str] = (),
+    body_kinds: dict[str, str] | None = None,
+    roads: RoadGraph | None = None,
+    limit: int = 5,
+) -> list[Recommendation]:
+    """Rank the able teams of ``body`` by ETA; if none, those of ``neighbours`` (marked
+    cross-support).
+
+    ``teams`` has ``team_id, name, body_code, skills, status, x, y`` and optionally
+    ``fix_at`` (naive UTC of the last position fix) and ``open_assignments``.
+    """
+    ok = able(teams, domain)
+    own = teams[ok & (teams["body_code"] == body)]
+    cross = own.empty
+    pool = teams[ok & teams["body_code"].isin(list(neighbours))] if cross else own
+    if pool.empty:
+        return []
+    tx, ty = pool["x"].to_numpy(float), pool["y"].to_numpy(float)
+    distance = np.hypot(tx - x, ty - y)
+    if roads is not None:
+        eta = roads.travel(x, y, tx, ty) / 60.0
+    else:
+        kinds = body_kinds or {}
+        speed = pool["body_code"].map(lambda b: SPEED_KMH.get(kinds.get(b, ""),
+                                                              DEFAULT_SPEED_KMH)).to_numpy()
+        eta = distance * DETOUR_FACTOR / (speed / 3.6) / 60.0
+    order = np.lexsort((pool["team_id"].to_numpy(), eta))[:limit]
+    fix = pool["fix_at"] if "fix_at" in pool.columns else pd.Series(pd.NaT, index=pool.index)
+    load = (pool["open_assignments"] if "open_assignments" in pool.columns
+            else pd.Series(0, index=pool.index))
+    out = []
+    for k in order:
+        fixed_at = fix.iloc[k]
+        age = None if pd.isna(fixed_at) else (now - pd.Timestamp(fixed_at)).total_seconds() / 60
+        out.append(Recommendation(
+            team_id=str(pool["team_id"].iloc[k]), name=str(pool["name"].iloc[k]),
+            body_code=str(pool["body_code"].iloc[k]), distance_m=float(distance[k]),
+            eta_min=float(eta[k]), open_assignments=int(load.iloc[k]),
+            fix_age_min=age, stale=age is None or age > STALE_AFTER.total_seconds() / 60,
+            cross_support=cross, by_road=roads is not None))
+    return out
+
+
+def neighbour_bodies(township_code: str | None, adjacency: dict[str, list[str]],
+                     centers: dict[str, str], district_body: str | None) -> list[str]:
+    """Bodies that may lend a team: centers of adjacent townships and the district team."""
+    out = [centers[c] for c in adjacency.get(township_code or "", []) if c in centers]
+    if district_body:
+        out.append(district_body)
+    return out
+
+
+def township_adjacency(townships) -> dict[str, list[str]]:
+    """Township code -> codes of the townships sharing a boundary with it (WGS84 layer)."""
+    import shapely
+
+    geoms = townships.geometry.to_numpy()
+    codes = townships["code"].to_numpy()
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    out: dict[str, list[str]] = {c: [] for c in codes}
+    for i, j in zip(a, b, strict=True):
+        if i != j:
+            out[codes[i]].append(codes[j])
+    return {k: sorted(v) for k, v in out.items()}

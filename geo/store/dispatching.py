@@ -1,0 +1,187 @@
+"""Writes of the dispatch workflow: assignments, case and team state changes, positions.
+
+Every write checks the row's version (optimistic concurrency): when two dispatchers act on
+the same team or case at once, exactly one succeeds and the other gets `ConflictError`.
+State rules come from `geo.cases`; every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sqlalchemy import Engine, func, insert, select, update
+
+from geo.cases import check_team_transition, check_transition
+from geo.crs import to_metric
+from geo.store import audit, sessions
+from geo.store.models import Alert, Assignment, Body, Case, Team, TeamPosition, utcnow
+
+ACTIVE = ("dispatched", "en_route", "on_scene")
+TEAM_TIMESTAMP = {"en_route": "en_route_at", "on_scene": "on_scene_at",
+                  "available": "cleared_at"}
+
+
+class ConflictError(RuntimeError):
+    """Someone else changed the team or case first; reload and try again."""
+
+
+def _bump_case(s, case_id: int, version: int, **values) -> None:
+    res = s.execute(update(Case).where(Case.id == case_id, Case.version == version)
+                    .values(version=version + 1, **values))
+    if res.rowcount != 1:
+        raise ConflictError(f"case {case_id} was changed by someone else just now; reload it")
+
+
+def _case(s, case_id: int) -> tuple[Case, str]:
+    row = s.execute(select(Case, Alert.source).join(Alert).where(Case.id == case_id)).first()
+    if row is None:
+        raise LookupError(f"no case {case_id}")
+    return row[0], row[1]
+
+
+def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_version: int,
+           actor: str) -> int:
+    """Send an available team to a case (the case becomes dispatched); returns the
+    assignment id. Raises `ConflictError` if either changed since it was read."""
+    with sessions(engine).begin() as s:
+        case, source = _case(s, case_id)
+        before = case.status
+        if before != "dispatched":
+            check_transition(before, "dispatched", source)
+        res = s.execute(update(Team).where(Team.team_id == team_id,
+                                           Team.version == team_version,
+                                           Team.status == "available")
+                        .values(status="dispatched", version=team_version + 1))
+        if res.rowcount != 1:
+            raise ConflictError(f"team {team_id} is no longer available (assigned or changed "
+                                "by someone else just now)")
+        if before != "dispatched":
+            _bump_case(s, case_id, case_version, status="dispatched")
+        elif case.version != case_version:
+            raise ConflictError(f"case {case_id} was changed by someone else just now")
+        assignment = s.execute(insert(Assignment).values(
+            case_id=case_id, team_id=team_id, actor=actor, status="dispatched",
+            dispatched_at=utcnow()).returning(Assignment.id)).scalar_one()
+        audit(s, actor, "case", str(case_id), "assign", before, "dispatched",
+              json.dumps({"team": team_id}, ensure_ascii=False))
+        audit(s, actor, "team", team_id, "assign", "available", "dispatched",
+              json.dumps({"case": case_id}))
+        return assignment
+
+
+def transition_case(engine: Engine, case_id: int, version: int, target: str, actor: str,
+                    reason: str = "", **values) -> None:
+    """Move a case to ``target`` (checked by `geo.cases.check_transition`)."""
+    with sessions(engine).begin() as s:
+        case, source = _case(s, case_id)
+        before = case.status
+        check_transition(before, target, source, reason)
+        _bump_case(s, case_id, version, status=target, **values)
+        audit(s, actor, "case", str(case_id), "transition", before, target, reason)
+
+
+def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str) -> None:
+    """Not this body's matter: back to the command center for re-routing, with a reason."""
+    with sessions(engine)() as s:
+        command = s.scalar(select(Body.code).where(Body.kind == "command_center"))
+    transition_case(engine, case_id, version, "returned", actor, reason, body_code=command)
+
+
+def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
+                 actor: str) -> None:
+    """The command center sends a returned case to another body."""
+    transition_case(engine, case_id, version, "routed", actor,
+                    f"re-routed to {body_code}", body_code=body_code)
+
+
+def transfer_case(engine: Engine, case_id: int, version: int, township_code: str,
+                  township_name: str, actor: str, reason: str) -> None:
+    """A dispatcher confirms a (near-border) case for the neighbouring township."""
+    with sessions(engine)() as s:
+        center = s.scalar(select(Body.code).where(Body.kind == "township_center",
+                                                  Body.township_code == township_code))
+    if center is None:
+        raise LookupError(f"township {township_code} has no enforcement center")
+    transition_case(engine, case_id, version, "transferred", actor, reason,
+                    township_code=township_code, township_name=township_name,
+                    body_code=center)
+
+
+def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str) -> None:
+    """Close a duplicate into the case it repeats."""
+    transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}")
+
+
+def set_team_status(engine: Engine, team_id: str, version: int, target: str,
+                    actor: str) -> None:
+    """Move a team through available -> dispatched -> en route -> on scene -> available,
+    stamping its open assignment."""
+    with sessions(engine).begin() as s:
+        team = s.get(Team, team_id)
+        if team is None:
+            raise LookupError(f"no team {team_id}")
+        before = team.status
+        check_team_transition(before, target)
+        res = s.execute(update(Team).where(Team.team_id == team_id, Team.version == version)
+                        .values(status=target, version=version + 1))
+        if res.rowcount != 1:
+            raise ConflictError(f"team {team_id} was changed by someone else just now")
+        active = s.scalars(select(Assignment).where(Assignment.team_id == team_id,
+                                                    Assignment.status.in_(ACTIVE))).first()
+        if active is not None and target in TEAM_TIMESTAMP:
+            setattr(active, TEAM_TIMESTAMP[target], utcnow())
+            active.status = "cleared" if target == "available" else target
+        audit(s, actor, "team", team_id, "status", before, target,
+              json.dumps({"case": active.case_id} if active else {}))
+
+
+def add_positions(engine: Engine, fixes: list[dict]) -> int:
+    """Store position fixes (team_id, lon, lat WGS84, at naive UTC); returns how many."""
+    if not fixes:
+        return 0
+    with sessions(engine).begin() as s:
+        known = set(s.scalars(select(Team.team_id)))
+        unknown = sorted({f["team_id"] for f in fixes} - known)
+        if unknown:
+            raise LookupError(f"unknown team(s): {', '.join(unknown)}")
+        s.execute(insert(TeamPosition), fixes)
+    return len(fixes)
+
+
+def teams_frame(engine: Engine, metric: str) -> pd.DataFrame:
+    """Teams with their latest position (else their base), the fix time, open assignments
+    and version; ``x, y`` in metres of ``metric``."""
+    import shapely
+
+    with sessions(engine)() as s:
+        teams = s.execute(select(Team.team_id, Team.name, Team.body_code, Team.skills,
+                                 Team.status, Team.version, Team.geom)).all()
+        last = (select(TeamPosition.team_id, func.max(TeamPosition.at).label("at"))
+                .group_by(TeamPosition.team_id).subquery())
+        fixes = s.execute(select(TeamPosition.team_id, TeamPosition.lon, TeamPosition.lat,
+                                 TeamPosition.at).join(
+            last, (last.c.team_id == TeamPosition.team_id) & (last.c.at == TeamPosition.at))
+        ).all()
+        load = dict(s.execute(select(Assignment.team_id, func.count()).where(
+            Assignment.status.in_(ACTIVE)).group_by(Assignment.team_id)).all())
+    frame = pd.DataFrame([t[:-1] for t in teams], columns=["team_id", "name", "body_code",
+                                                           "skills", "status", "version"])
+    base = shapely.from_wkb([t[-1] for t in teams])
+    frame["lon"] = shapely.get_x(base) if len(base) else []
+    frame["lat"] = shapely.get_y(base) if len(base) else []
+    frame["fix_at"] = pd.NaT
+    for team_id, lon, lat, at in fixes:
+        k = frame.index[frame["team_id"] == team_id]
+        frame.loc[k, ["lon", "lat", "fix_at"]] = [lon, lat, at]
+    frame["fix_at"] = pd.to_datetime(frame["fix_at"])
+    frame["open_assignments"] = frame["team_id"].map(load).fillna(0).astype(int)
+    x, y = to_metric(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), metric)
+    frame["x"], frame["y"] = x, y
+    return frame
+
+
+def assignments_of(engine: Engine, case_id: int) -> list[Assignment]:
+    with sessions(engine)() as s:
+        return list(s.scalars(select(Assignment).where(Assignment.case_id == case_id)
+                              .order_by(Assignment.id)))
