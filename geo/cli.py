@@ -239,6 +239,67 @@ def _sites(engine):
     return sites
 
 
+def cmd_teams_position(args, settings: Settings) -> int:
+    """Store a file of team position fixes: CSV with team_id, lon, lat and at (ISO)."""
+    import csv
+
+    import numpy as np
+    from sqlalchemy import select
+
+    from geo import store
+    from geo.crs import coordinate_problems, to_wgs84
+    from geo.store.dispatching import add_positions
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    try:
+        crs = parse_crs(args.crs)
+    except CRSInputError as exc:
+        return _fail(str(exc))
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    with store.sessions(engine)() as s:
+        known = set(s.scalars(select(store.Team.team_id)))
+    tz = ZoneInfo(settings.timezone)
+    fixes, problems = [], []
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("team_id", "lon", "lat") if c not in (reader.fieldnames or [])]
+        if missing:
+            return _fail(f"{path}: missing column(s) {', '.join(missing)}")
+        for row in reader:
+            where = f"{path}, row {reader.line_num}"
+            if row["team_id"] not in known:
+                problems.append(f"{where}, field team_id: unknown team {row['team_id']!r}")
+                continue
+            try:
+                lon, lat = float(row["lon"]), float(row["lat"])
+            except ValueError:
+                problems.append(f"{where}, field lon/lat: not a number")
+                continue
+            (lon,), (lat,) = to_wgs84(np.array([lon]), np.array([lat]), crs)
+            if coordinate_problems([lon], [lat])[0] is not None:
+                problems.append(f"{where}, field lon/lat: out of range or swapped")
+                continue
+            text = (row.get("at") or "").strip()
+            try:
+                at = dt.datetime.fromisoformat(text) if text else dt.datetime.now(tz)
+            except ValueError:
+                problems.append(f"{where}, field at: not an ISO date-time")
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=tz)
+            fixes.append({"team_id": row["team_id"], "lon": lon, "lat": lat,
+                          "at": at.astimezone(dt.UTC).replace(tzinfo=None)})
+    add_positions(engine, fixes)
+    for p in problems:
+        print(f"rejected: {p}", file=sys.stderr)
+    print(f"stored {len(fixes)} position fix(es); {len(problems)} rejected")
+    return 0 if fixes or not problems else 1
+
+
 def cmd_demo_build(args, settings: Settings) -> int:
     from geo.demo import build_demo
 
@@ -295,6 +356,13 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--count", type=int, default=0, help="stop after N alerts (0: never)")
     sim.add_argument("--seed", type=int, default=None, help="random seed")
     sim.set_defaults(func=cmd_simulate)
+
+    teams = sub.add_parser("teams", help="team tools").add_subparsers(dest="sub", required=True)
+    pos = teams.add_parser("position", help="store team position fixes from a CSV file "
+                           "(team_id, lon, lat, at)")
+    pos.add_argument("file")
+    pos.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
+    pos.set_defaults(func=cmd_teams_position)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
     build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")

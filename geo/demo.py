@@ -373,6 +373,37 @@ def feed_alert(rng: np.random.Generator, sites: gpd.GeoDataFrame, now: dt.dateti
     }
 
 
+def build_roads(townships: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+                seats: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A plausible road network: primary roads between neighbouring township seats,
+    secondary roads between neighbouring unit centres, and tertiary spurs from each unit
+    centre to its township seat (Delaunay edges, computed in EPSG:4549, kept inside the
+    district)."""
+    to_m = gpd.GeoSeries(gpd.points_from_xy(seats["seat_lon"], seats["seat_lat"]),
+                         crs=WGS84).to_crs(METRIC)
+    seat_m = dict(zip(seats["code12"].astype(str), to_m, strict=True))
+    units_m = units.to_crs(METRIC)
+    centres = shapely.point_on_surface(units_m.geometry.to_numpy())
+    district = shapely.union_all(townships.to_crs(METRIC).geometry.to_numpy()).buffer(50)
+    rows = []
+
+    def edges(points, road_class, max_len):
+        tri = shapely.delaunay_triangles(shapely.multipoints(points), only_edges=True)
+        for line in shapely.get_parts(tri):
+            if line.length <= max_len and district.covers(line):
+                rows.append({"road_class": road_class, "geometry": line})
+
+    edges(list(seat_m.values()), "primary", 12_000)
+    edges(list(centres), "secondary", 4_000)
+    for centre, code in zip(centres, units_m["township_code"], strict=True):
+        rows.append({"road_class": "tertiary",
+                     "geometry": shapely.LineString([centre, seat_m[code]])})
+    gdf = gpd.GeoDataFrame(rows, crs=METRIC).to_crs(WGS84)
+    gdf["speed_kmh"] = None
+    gdf["geometry"] = _round(gdf.geometry.to_numpy())
+    return gdf[["road_class", "speed_kmh", "geometry"]]
+
+
 def _clean(value):
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -412,9 +443,11 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     catalog = build_catalog(rng, townships)
     teams = build_teams(rng, townships, seats, catalog)
     alerts = build_alerts(rng, sites)
+    roads = build_roads(townships, units, seats)
     layers_dir.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    out = {"townships": townships, "units": units, "sites": sites, "teams": teams}
+    out = {"townships": townships, "units": units, "sites": sites, "teams": teams,
+           "roads": roads}
     for kind, gdf in out.items():
         write_geojson(gdf, layers_dir / f"{kind}.geojson", kind)
     for name, frame in catalog.items():

@@ -10,7 +10,8 @@ from geo.crs import METRIC
 from geo.demo import SOURCES, build_demo
 from geo.settings import PROJECT_ROOT
 
-FILES = [("layers", f"{k}.geojson") for k in ("townships", "units", "sites", "teams")] + [
+KINDS = ("townships", "units", "sites", "teams", "roads")
+FILES = [("layers", f"{k}.geojson") for k in KINDS] + [
     ("data", f"{k}.csv") for k in ("matters", "bodies", "empowerment", "demo_alerts")]
 
 

@@ -55,7 +55,7 @@ def test_unavailable_teams_are_left_out_and_no_fix_is_stale():
     recs = recommend(0.0, 0.0, "TC-A", None, frame, NOW)
     assert [r.team_id for r in recs] == ["A3", "A2"]
     assert recs[0].fix_age_min is None and recs[0].stale
-    assert STALE_AFTER == dt.timedelta(minutes=10)
+    assert dt.timedelta(minutes=10) == STALE_AFTER
 
 
 def test_cross_support_when_the_body_has_no_able_team():
