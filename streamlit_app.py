@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from geo.app import command, layers_page, state
+from geo.app import command, dispatch_page, layers_page, state
 from geo.app.labels import t
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
 lang = state.language_picker()
 st.navigation([
     st.Page(command.render, title=t("command", lang), url_path="command", default=True),
+    st.Page(dispatch_page.render, title=t("dispatch", lang), url_path="dispatch"),
     st.Page(layers_page.render, title=t("layers_page", lang), url_path="layers"),
 ]).run()

@@ -77,3 +77,34 @@ def test_pages_without_database_say_what_to_run(db_settings, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert "python -m geo init" in at.warning[0].value
+
+
+def _dispatch_page():
+    from geo.app import dispatch_page
+    dispatch_page.render()
+
+
+def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
+    from geo.store.dispatching import teams_frame
+    engine = store.connect(demo_db.database_url)
+    frame = store.cases_frame(engine)
+    pick = frame[(frame["source"] == "12345") & frame["township_code"].notna()].iloc[0]
+    at = AppTest.from_function(_dispatch_page, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "派遣"
+    at.selectbox(key="d_case").set_value(int(pick["id"])).run()
+    assign = [b for b in at.button if b.key.startswith(f"assign_{pick['id']}_")]
+    assert assign, "no team recommended"
+    team_id = assign[0].key.split("_", 2)[2]
+    assign[0].click().run()
+    assert not at.exception and not at.error
+    after = store.cases_frame(engine)
+    assert after.loc[after["id"] == pick["id"], "status"].item() == "dispatched"
+    teams = teams_frame(engine, "EPSG:4549").set_index("team_id")
+    assert teams.loc[team_id, "status"] == "dispatched"
+    # the team moves on from the page: dispatched -> en route
+    at.button(key=next(b.key for b in at.button if b.key.startswith("team_"))).click().run()
+    teams = teams_frame(engine, "EPSG:4549").set_index("team_id")
+    assert teams.loc[team_id, "status"] == "en_route"
+    timeline = " ".join(m.value for m in at.markdown)
+    assert "routed → dispatched" in timeline
