@@ -199,7 +199,8 @@ def cmd_simulate(args, settings: Settings) -> int:
 
     import numpy as np
 
-    from geo.demo import feed_alert
+    from geo.crs import metric_crs_for
+    from geo.demo import feed_alert, move_dispatched_teams
     from geo.ingest import ingest_records
 
     if args.rate <= 0:
@@ -212,9 +213,15 @@ def cmd_simulate(args, settings: Settings) -> int:
     rng = np.random.default_rng(args.seed)
     tz = ZoneInfo(settings.timezone)
     made = 0
+    x0, _, x1, _ = sites.total_bounds
+    metric = metric_crs_for((x0 + x1) / 2)
+    last = time.monotonic()
     print(f"simulating about {args.rate:g} alert(s) per minute; Ctrl-C stops", flush=True)
     try:
         while args.count == 0 or made < args.count:
+            tick = time.monotonic()
+            move_dispatched_teams(engine, tick - last, metric)
+            last = tick
             now = dt.datetime.now(tz)
             record = feed_alert(rng, sites, now, made + 1)
             report = ingest_records(engine, iter([(made + 1, record)]), router, catalog,

@@ -455,3 +455,46 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     write_csv(alerts, data_dir / "demo_alerts.csv")
     return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()},
             "demo alerts": len(alerts)}
+
+
+TEAM_SPEED_KMH = 30.0
+
+
+def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "simulator") -> int:
+    """Demo feed: move each dispatched or en-route team toward its case by ``seconds`` of
+    driving (straight line at 30 km/h, in ``metric`` metres); a team arriving within 30 m
+    goes on scene. Returns how many teams moved."""
+    from sqlalchemy import select
+
+    from geo import store
+    from geo.crs import to_metric, to_wgs84
+    from geo.store.dispatching import ACTIVE, add_positions, set_team_status, teams_frame
+    from geo.store.models import Assignment, Case
+
+    teams = teams_frame(engine, metric).set_index("team_id")
+    with store.sessions(engine)() as s:
+        jobs = s.execute(select(Assignment.team_id, Case.lon, Case.lat)
+                         .join(Case, Case.id == Assignment.case_id)
+                         .where(Assignment.status.in_(ACTIVE))).all()
+    now = store.utcnow()
+    fixes, moved = [], 0
+    for team_id, lon, lat in jobs:
+        team = teams.loc[team_id]
+        if team["status"] not in ("dispatched", "en_route"):
+            continue
+        if team["status"] == "dispatched":
+            set_team_status(engine, team_id, int(team["version"]), "en_route", actor)
+            team = teams_frame(engine, metric).set_index("team_id").loc[team_id]
+        cx, cy = to_metric(lon, lat, metric)
+        dx, dy = cx - team["x"], cy - team["y"]
+        gap = float(np.hypot(dx, dy))
+        step = min(gap, TEAM_SPEED_KMH / 3.6 * seconds)
+        nx = team["x"] + dx / gap * step if gap else cx
+        ny = team["y"] + dy / gap * step if gap else cy
+        (wlon,), (wlat,) = to_wgs84(np.array([nx]), np.array([ny]), metric)
+        fixes.append({"team_id": team_id, "lon": float(wlon), "lat": float(wlat), "at": now})
+        moved += 1
+        if gap - step <= 30.0:
+            set_team_status(engine, team_id, int(team["version"]), "on_scene", actor)
+    add_positions(engine, fixes)
+    return moved
