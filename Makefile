@@ -52,6 +52,7 @@ test: $(VENV)/.test browser-deps
 bench: $(VENV)/.test browser-deps
 	$(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/map_bench.py
+	$(BIN)/python bench/dispatch_bench.py
 
 demo: $(VENV)/.app
 	$(BIN)/python -m geo demo build

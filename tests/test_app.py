@@ -63,7 +63,7 @@ def test_layers_page(demo_db):
     assert not at.exception
     assert at.title[0].value == "图层"
     counts = at.dataframe[0].value
-    assert counts["要素数"].tolist() == [19, 220, 4662, 62]
+    assert counts["要素数"].tolist() == [19, 220, 4662, 62, 843]
     assert at.success[0].value == "未发现问题。"
 
 

@@ -38,12 +38,14 @@ def test_case_layer_one_marker_per_case_coloured_by_status():
 
 def test_clustered_case_layer_carries_every_case_and_highlight():
     frame = cases({"new": 4})
-    group = mapview.case_layer(frame, highlight={3})
+    group = mapview.case_layer(frame, highlight={3},
+                               overdue=pd.Series([True, False, False, False]))
     cluster = next(c for c in group._children.values()
                    if isinstance(c, folium.plugins.FastMarkerCluster))
     assert len(cluster.data) == 4
     assert [row[6] for row in cluster.data] == [0, 0, 1, 0]
     assert [row[4] for row in cluster.data] == [1, 2, 3, 4]
+    assert [row[7] for row in cluster.data] == [1, 0, 0, 0]
     stamp = next(c for c in group._children.values() if isinstance(c, mapview._Stamp))
     assert stamp.count == 4
 

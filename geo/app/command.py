@@ -16,7 +16,14 @@ from geo import store
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
-from geo.cases import SOURCES, STATUSES, filter_cases, key_figures, open_by_township
+from geo.cases import (
+    SOURCES,
+    STATUSES,
+    filter_cases,
+    key_figures,
+    open_by_township,
+    overdue,
+)
 
 WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
            "window_all": None}
@@ -176,7 +183,7 @@ def render() -> None:
         _kpis(key_figures(cases, now, tz), lang)
         highlight = _new_high(cases, lang)
         groups = [mapview.township_shading(layers.townships, open_by_township(cases), lang),
-                  mapview.case_layer(cases, highlight, lang)]
+                  mapview.case_layer(cases, highlight, lang, overdue=overdue(cases, now))]
         if filters["heat"]:
             groups.append(mapview.heat_layer(cases, lang))
         left, right = st.columns([3, 1])

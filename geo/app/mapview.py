@@ -196,11 +196,14 @@ def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
 
 CASE_CALLBACK = """
 function (row) {
-    var colors = %s, radius = %s, labels = %s, matters = %s;
+    var colors = %s, radius = %s, labels = %s, matters = %s, overdueLabel = %s;
     var marker = L.circleMarker(new L.LatLng(row[0], row[1]), {
-        radius: radius[row[3]] + (row[6] ? 4 : 0), color: row[6] ? '#000' : colors[row[2]],
-        weight: row[6] ? 3 : 1, fillColor: colors[row[2]], fillOpacity: 0.85});
-    marker.bindTooltip('#' + row[4] + ' ' + matters[row[5]] + ' · ' + labels[row[2]]);
+        radius: radius[row[3]] + (row[6] ? 4 : 0),
+        color: row[6] ? '#000' : (row[7] ? '#67000d' : colors[row[2]]),
+        weight: row[6] || row[7] ? 3 : 1, dashArray: row[7] && !row[6] ? '3 2' : null,
+        fillColor: colors[row[2]], fillOpacity: 0.85});
+    marker.bindTooltip('#' + row[4] + ' ' + matters[row[5]] + ' · ' + labels[row[2]] +
+                       (row[7] ? ' · ' + overdueLabel : ''));
     return marker;
 }"""
 
@@ -223,8 +226,9 @@ class _Stamp(branca.element.MacroElement):
 
 
 def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str = "zh",
-               cluster: bool = True) -> folium.FeatureGroup:
-    """Cases: colour by status, radius by severity, a black ring on highlighted cases."""
+               cluster: bool = True, overdue: pd.Series | None = None) -> folium.FeatureGroup:
+    """Cases: colour by status, radius by severity, a black ring on highlighted cases and a
+    dark dashed ring on overdue ones (``overdue``: a boolean per case)."""
     statuses, severities = list(STATUS_COLORS), list(SEVERITY_RADIUS)
     names = cases["matter_name"].fillna(cases["matter_code"]).fillna("-")
     matter_codes, matter_index = pd.factorize(names)
@@ -235,6 +239,8 @@ def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str
         "severity": cases["severity"].map({s: i for i, s in enumerate(severities)}),
         "id": cases["id"], "matter": matter_codes,
         "hi": cases["id"].isin(highlight).astype(int),
+        "late": (overdue if overdue is not None else pd.Series(False, index=cases.index))
+        .astype(int),
     }).to_numpy().tolist()
     data = [[r[0], r[1], *map(int, r[2:])] for r in data]
     group = folium.FeatureGroup(name=t("layer_cases", lang), show=True)
@@ -242,7 +248,8 @@ def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str
         json.dumps([STATUS_COLORS[s] for s in statuses]),
         json.dumps([SEVERITY_RADIUS[s] for s in severities]),
         json.dumps([t("status_" + s, lang) for s in statuses], ensure_ascii=False),
-        json.dumps(list(matter_index), ensure_ascii=False))
+        json.dumps(list(matter_index), ensure_ascii=False),
+        json.dumps(t("overdue_flag", lang), ensure_ascii=False))
     if cluster:
         plugins.FastMarkerCluster(data, callback=callback,
                                   options={"disableClusteringAtZoom": 15}).add_to(group)
