@@ -132,3 +132,25 @@ def test_init_without_teams_keeps_stored_teams(small_db, small_dirs, tmp_path, c
     assert "stored teams are kept" in capsys.readouterr().out
     teams = store.load_layers(store.connect(small_db.database_url)).teams
     assert len(teams) == 2
+
+
+def test_teams_position_file(small_db, tmp_path, capsys):
+    from geo import store
+    from geo.store.dispatching import teams_frame
+    path = tmp_path / "fixes.csv"
+    path.write_text("team_id,lon,lat,at\n"
+                    "TA-1,120.12,30.86,2026-11-27T10:00:00+08:00\n"
+                    "NOPE,120.1,30.8,\n"
+                    "TA-1,abc,30.8,\n"
+                    "TA-1,120.1,30.8,yesterday\n", encoding="utf-8")
+    assert main(["teams", "position", str(path)], small_db) == 0
+    captured = capsys.readouterr()
+    assert "stored 1 position fix(es); 3 rejected" in captured.out
+    assert "row 3, field team_id: unknown team 'NOPE'" in captured.err
+    assert "row 4, field lon/lat: not a number" in captured.err
+    assert "row 5, field at: not an ISO date-time" in captured.err
+    team = teams_frame(store.connect(small_db.database_url), "EPSG:4549").set_index(
+        "team_id").loc["TA-1"]
+    assert (team["lon"], team["lat"]) == (120.12, 30.86)
+    assert str(team["fix_at"]) == "2026-11-27 02:00:00"
+    assert main(["teams", "position", str(tmp_path / "none.csv")], small_db) == 1
