@@ -1,0 +1,103 @@
+"""Coverage and gap analysis: pure functions over sites, inspections, teams and cases.
+
+Dates are calendar days (``datetime64[D]``); areas are square metres and distances metres in
+the district's metric CRS (`geo.crs.metric_crs_for`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.stats import poisson
+
+# Days between inspections by risk level (data/inspection_intervals.csv in the demo).
+DEFAULT_INTERVALS = {"high": 30, "medium": 90, "low": 365}
+RISK_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
+
+
+def site_status(sites: pd.DataFrame, inspections: pd.DataFrame, today: dt.date,
+                intervals: dict[str, int] = DEFAULT_INTERVALS) -> pd.DataFrame:
+    """Per site: last inspection day, days since, due day and whether it is overdue.
+
+    ``sites`` has ``site_id`` and ``risk``; ``inspections`` has ``site_id`` and ``day``.
+    A site never inspected is due from the start (overdue) and has no last day.
+    """
+    last = inspections.groupby("site_id")["day"].max() if len(inspections) else pd.Series(
+        dtype="datetime64[ns]")
+    out = sites.copy()
+    out["last_inspected"] = pd.to_datetime(out["site_id"].map(last))
+    today_ts = pd.Timestamp(today)
+    out["days_since"] = (today_ts - out["last_inspected"]).dt.days
+    every = out["risk"].map(intervals)
+    out["due"] = out["last_inspected"] + pd.to_timedelta(every, unit="D")
+    out["overdue"] = out["last_inspected"].isna() | (out["due"] < today_ts)
+    return out
+
+
+def coverage_by(status: pd.DataFrame, area: str,
+                weights: dict[str, float] = RISK_WEIGHTS) -> pd.DataFrame:
+    """Per area (``area`` column, e.g. unit or township code): sites, sites on time, and the
+    risk-weighted share of sites inspected on time; worst first."""
+    w = status["risk"].map(weights).fillna(1.0)
+    frame = pd.DataFrame({area: status[area], "w": w, "on_time": ~status["overdue"],
+                          "w_on": w * ~status["overdue"],
+                          "high_overdue": (status["risk"] == "high") & status["overdue"]})
+    out = frame.groupby(area).agg(sites=("w", "size"), on_time=("on_time", "sum"),
+                                  weight=("w", "sum"), weight_on=("w_on", "sum"),
+                                  high_overdue=("high_overdue", "sum"))
+    out["share_on_time"] = out["weight_on"] / out["weight"]
+    return out.drop(columns=["weight", "weight_on"]).sort_values(
+        ["share_on_time", "sites"], ascending=[True, False]).reset_index()
+
+
+def reach_gaps(district: shapely.Geometry, bases_xy: np.ndarray, minutes: float,
+               speed_kmh: float, detour: float = 1.3,
+               sites: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Parts of ``district`` (metres) more than ``minutes`` from every team base, by
+    straight line at ``speed_kmh`` divided by the detour factor; one row per gap polygon
+    with its area (m2) and, if ``sites`` (metric points) are given, the site ids inside."""
+    radius = speed_kmh / 3.6 * minutes * 60.0 / detour
+    reach = shapely.union_all(shapely.buffer(shapely.points(bases_xy), radius, quad_segs=16))
+    gaps = [g for g in shapely.get_parts(shapely.difference(district, reach)) if g.area > 1.0]
+    frame = gpd.GeoDataFrame({"area_m2": [g.area for g in gaps]}, geometry=gaps)
+    if sites is not None and len(frame):
+        hit_gap, hit_site = shapely.STRtree(sites.geometry.to_numpy()).query(
+            frame.geometry.to_numpy(), predicate="intersects")
+        ids = sites["site_id"].to_numpy()
+        frame["site_ids"] = [list(ids[hit_site[hit_gap == k]]) for k in range(len(frame))]
+    return frame.sort_values("area_m2", ascending=False).reset_index(drop=True)
+
+
+def hot_spots(lon: np.ndarray, lat: np.ndarray, district_cells: int, resolution: int = 8,
+              alpha: float = 0.01) -> pd.DataFrame:
+    """Cases binned on H3 cells (WGS84 lon/lat) and tested against the district's rate.
+
+    Under the null every one of ``district_cells`` cells expects n / cells cases (Poisson);
+    a cell is a hot spot when P(X >= count) is below ``alpha`` after a Bonferroni
+    correction over the district's cells. Returns cell, count, expected, p, hot.
+    """
+    cells = pd.Series([h3.latlng_to_cell(y, x, resolution) for x, y in zip(lon, lat,
+                                                                             strict=True)])
+    counts = cells.value_counts()
+    expected = len(cells) / max(district_cells, 1)
+    p = poisson.sf(counts.to_numpy() - 1, expected)
+    out = pd.DataFrame({"cell": counts.index, "count": counts.to_numpy(),
+                        "expected": expected, "p": p})
+    out["hot"] = out["p"] < alpha / max(district_cells, 1)
+    return out.sort_values(["p", "cell"]).reset_index(drop=True)
+
+
+def district_cell_count(district_wgs84: shapely.Geometry, resolution: int = 8) -> int:
+    """Number of H3 cells whose centre lies in the district (WGS84)."""
+    return len(h3.geo_to_cells(district_wgs84.__geo_interface__, resolution))
+
+
+def repeat_sites(case_sites: pd.Series, at_least: int = 3) -> pd.Series:
+    """Sites with at least ``at_least`` cases, most first."""
+    counts = case_sites.dropna().value_counts()
+    return counts[counts >= at_least]

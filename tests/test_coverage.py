@@ -1,0 +1,66 @@
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.coverage import coverage_by, hot_spots, reach_gaps, repeat_sites, site_status
+
+TODAY = dt.date(2026, 11, 27)
+
+
+def sites():
+    return pd.DataFrame({"site_id": ["S1", "S2", "S3", "S4"],
+                         "risk": ["high", "high", "medium", "low"],
+                         "unit": ["U1", "U1", "U2", "U2"]})
+
+
+def inspections():
+    return pd.DataFrame({"site_id": ["S1", "S1", "S2", "S3"],
+                         "day": pd.to_datetime(["2026-09-01", "2026-11-10", "2026-10-01",
+                                                "2026-09-15"])})
+
+
+def test_site_status_hand_computed():
+    s = site_status(sites(), inspections(), TODAY).set_index("site_id")
+    assert s.loc["S1", "days_since"] == 17 and not s.loc["S1", "overdue"]   # due 12-10
+    assert s.loc["S2", "days_since"] == 57 and s.loc["S2", "overdue"]       # due 10-31
+    assert s.loc["S3", "due"] == pd.Timestamp("2026-12-14") and not s.loc["S3", "overdue"]
+    assert pd.isna(s.loc["S4", "last_inspected"]) and s.loc["S4", "overdue"]
+
+
+def test_coverage_weighted_by_risk():
+    c = coverage_by(site_status(sites(), inspections(), TODAY), "unit").set_index("unit")
+    # U1: S1 on time (3), S2 overdue (3) -> 3/6; U2: S3 on time (2), S4 overdue (1) -> 2/3
+    assert c.loc["U1", "share_on_time"] == pytest.approx(0.5)
+    assert c.loc["U2", "share_on_time"] == pytest.approx(2 / 3)
+    assert c.loc["U1", "high_overdue"] == 1 and c.loc["U2", "high_overdue"] == 0
+    assert list(c.index) == ["U1", "U2"]  # worst first
+
+
+def test_reach_gaps_straight_line():
+    district = shapely.box(0, 0, 20_000, 10_000)
+    # one base at the west end; 10 min at 39 km/h over a 1.3 detour reaches 5 km
+    gaps = reach_gaps(district, np.array([[0.0, 5_000.0]]), 10, 39.0, 1.3,
+                      sites=gpd.GeoDataFrame({"site_id": ["near", "far"]}, geometry=[
+                          shapely.Point(1_000, 5_000), shapely.Point(15_000, 5_000)]))
+    assert len(gaps) == 1
+    half_disc = np.pi * 5_000 ** 2 / 2
+    assert gaps.loc[0, "area_m2"] == pytest.approx(200e6 - half_disc, rel=1e-3)
+    assert gaps.loc[0, "site_ids"] == ["far"]
+
+
+def test_hot_spot_found_and_uniform_noise_is_not():
+    rng = np.random.default_rng(1)
+    lon = np.r_[rng.uniform(120.0, 120.2, 500), np.full(40, 120.1)]
+    lat = np.r_[rng.uniform(30.8, 30.9, 500), np.full(40, 30.85)]
+    spots = hot_spots(lon, lat, district_cells=300)
+    assert spots.loc[0, "count"] >= 40 and spots.loc[0, "hot"]
+    assert spots["hot"].sum() == 1
+
+
+def test_repeat_sites():
+    assert repeat_sites(pd.Series(["A", "A", "B", "A", None, "B", "B", "C"])).to_dict() == {
+        "A": 3, "B": 3}
