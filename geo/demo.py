@@ -23,6 +23,7 @@ from stdnum.cn import uscc
 
 from geo.crs import METRIC, WGS84
 from geo.demo_catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
+from geo.demo_checklists import CHECKLISTS
 from geo.settings import PROJECT_ROOT
 
 SEED = 20231101
@@ -262,7 +263,13 @@ def build_catalog(rng, townships: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:
             end = "2025-12-31" if name != "织里镇" and rng.random() < 0.03 else ""
             emp.append({"township_code": code, "matter_code": matters["code"].iloc[k],
                         "effective_from": start, "effective_to": end})
-    return {"matters": matters, "bodies": pd.DataFrame(bodies), "empowerment": pd.DataFrame(emp)}
+    checklists = pd.DataFrame([
+        {"kind": kind, "item_code": f"{kind[:3].upper()}-{k + 1:02d}", "item": item,
+         "department": dept, "matter_code": matter}
+        for kind, items in CHECKLISTS.items() for k, (item, dept, matter) in enumerate(items)])
+    intervals = pd.DataFrame({"risk": ["high", "medium", "low"], "days": [30, 90, 365]})
+    return {"matters": matters, "bodies": pd.DataFrame(bodies), "empowerment": pd.DataFrame(emp),
+            "checklists": checklists, "inspection_intervals": intervals}
 
 
 def build_teams(rng, townships: gpd.GeoDataFrame, seats: pd.DataFrame,

@@ -12,7 +12,8 @@ from geo.settings import PROJECT_ROOT
 
 KINDS = ("townships", "units", "sites", "teams", "roads")
 FILES = [("layers", f"{k}.geojson") for k in KINDS] + [
-    ("data", f"{k}.csv") for k in ("matters", "bodies", "empowerment", "demo_alerts")]
+    ("data", f"{k}.csv") for k in ("matters", "bodies", "empowerment", "demo_alerts",
+                                   "checklists", "inspection_intervals")]
 
 
 def test_rebuild_is_byte_identical(tmp_path):
