@@ -38,6 +38,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # Transitions that must say why.
 NEEDS_REASON = frozenset({"returned", "transferred", "merged", "closed"})
 
+# Case states that release the teams still assigned to the case.
+RELEASES_TEAMS = frozenset({"returned", "transferred", "merged", "closed"})
+
 TEAM_TRANSITIONS: dict[str, frozenset[str]] = {
     "available": frozenset({"dispatched", "off_duty"}),
     "dispatched": frozenset({"en_route", "available", "off_duty"}),
@@ -63,10 +66,10 @@ def check_transition(current: str, target: str, source: str | None = None,
     if target not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final state)"
         raise IllegalTransitionError(f"a {current} case cannot become {target}; allowed: {allowed}")
-    if target == "dispatched" and current == "routed" and source in UNCONFIRMED_SOURCES:
-        raise IllegalTransitionError(f"alerts from {source} must be verified (核查) before a team "
-                                "is dispatched")
-    if target in NEEDS_REASON and not reason.strip():
+    if target == "dispatched" and current != "verified" and source in UNCONFIRMED_SOURCES:
+        raise IllegalTransitionError(f"alerts from {source} must be verified (核查) before a "
+                                     "team is dispatched")
+    if target in NEEDS_REASON and not (reason or "").strip():
         raise IllegalTransitionError(f"moving a case to {target} needs a reason")
 
 

@@ -9,6 +9,7 @@ EPSG:4549 (metres) and written in WGS84 (EPSG:4326) rounded to 1e-7 degrees.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -474,8 +475,15 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
     from sqlalchemy import select
 
     from geo import store
+    from geo.cases import IllegalTransitionError
     from geo.crs import to_metric, to_wgs84
-    from geo.store.dispatching import ACTIVE, add_positions, set_team_status, teams_frame
+    from geo.store.dispatching import (
+        ACTIVE,
+        ConflictError,
+        add_positions,
+        set_team_status,
+        teams_frame,
+    )
     from geo.store.models import Assignment, Case
 
     teams = teams_frame(engine, metric).set_index("team_id")
@@ -489,9 +497,12 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         team = teams.loc[team_id]
         if team["status"] not in ("dispatched", "en_route"):
             continue
-        if team["status"] == "dispatched":
-            set_team_status(engine, team_id, int(team["version"]), "en_route", actor)
-            team = teams_frame(engine, metric).set_index("team_id").loc[team_id]
+        try:
+            if team["status"] == "dispatched":
+                set_team_status(engine, team_id, int(team["version"]), "en_route", actor)
+                team = teams_frame(engine, metric).set_index("team_id").loc[team_id]
+        except (ConflictError, IllegalTransitionError):
+            continue  # a dispatcher acted on this team meanwhile; next tick sees it
         cx, cy = to_metric(lon, lat, metric)
         dx, dy = cx - team["x"], cy - team["y"]
         gap = float(np.hypot(dx, dy))
@@ -502,6 +513,7 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         fixes.append({"team_id": team_id, "lon": float(wlon), "lat": float(wlat), "at": now})
         moved += 1
         if gap - step <= 30.0:
-            set_team_status(engine, team_id, int(team["version"]), "on_scene", actor)
+            with contextlib.suppress(ConflictError, IllegalTransitionError):
+                set_team_status(engine, team_id, int(team["version"]), "on_scene", actor)
     add_positions(engine, fixes)
     return moved

@@ -73,6 +73,11 @@ def recommend(
     distance = np.hypot(tx - x, ty - y)
     if roads is not None:
         eta = roads.travel(x, y, tx, ty) / 60.0
+        reachable = np.isfinite(eta)
+        pool, tx, ty, distance, eta = (pool[reachable], tx[reachable], ty[reachable],
+                                       distance[reachable], eta[reachable])
+        if pool.empty:
+            return []
     else:
         kinds = body_kinds or {}
         speed = pool["body_code"].map(lambda b: SPEED_KMH.get(kinds.get(b, ""),
@@ -96,12 +101,15 @@ def recommend(
 
 
 def neighbour_bodies(township_code: str | None, adjacency: dict[str, list[str]],
-                     centers: dict[str, str], district_body: str | None) -> list[str]:
-    """Bodies that may lend a team: centers of adjacent townships and the district team."""
-    out = [centers[c] for c in adjacency.get(township_code or "", []) if c in centers]
+                     centers: dict[str, str], district_body: str | None,
+                     responsible: str | None = None) -> list[str]:
+    """Bodies that may lend a team: the township's own center, the centers of adjacent
+    townships and the matter's district team, less the responsible body itself."""
+    codes = [township_code, *adjacency.get(township_code or "", [])]
+    out = [centers[c] for c in codes if c in centers]
     if district_body:
         out.append(district_body)
-    return out
+    return [b for b in dict.fromkeys(out) if b != responsible]
 
 
 def township_adjacency(townships) -> dict[str, list[str]]:

@@ -19,7 +19,8 @@ from scipy.spatial import cKDTree
 SPEED_KMH = {"motorway": 80.0, "primary": 60.0, "secondary": 50.0, "tertiary": 40.0,
              "residential": 30.0, "service": 20.0, "track": 15.0}
 DEFAULT_SPEED_KMH = 30.0
-ACCESS_SPEED_KMH = 10.0  # from a point to the nearest road node (on foot or slowly)
+ACCESS_SPEED_KMH = 10.0
+NODE_SPACING_M = 100.0  # from a point to the nearest road node (on foot or slowly)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class RoadGraph:
                  else np.full(len(lines), np.nan))
         speed = np.where(np.isfinite(given) & (given > 0), given, by_class)
         parts, owner = shapely.get_parts(lines.geometry.to_numpy(), return_index=True)
+        # nodes every 100 m at most, so that a point snaps close to the road itself
+        parts = shapely.segmentize(parts, NODE_SPACING_M)
         coords, line_idx = shapely.get_coordinates(parts, return_index=True)
         same = line_idx[1:] == line_idx[:-1]
         keys = np.round(coords, 2)

@@ -108,3 +108,24 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     assert teams.loc[team_id, "status"] == "en_route"
     timeline = " ".join(m.value for m in at.markdown)
     assert "routed → dispatched" in timeline
+
+
+def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
+    engine = store.connect(demo_db.database_url)
+    frame = store.cases_frame(engine)
+    pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
+    at = AppTest.from_function(_dispatch_page, default_timeout=60).run()
+    at.selectbox(key="d_case").set_value(pick).run()
+    at.selectbox(key=f"d_target_{pick}").set_value("returned").run()
+    at.text_input(key=f"d_reason_{pick}").input("不属本中心事项").run()
+    at.button(key=f"d_go_{pick}").click().run()
+    assert not at.error
+    after = store.cases_frame(engine).set_index("id")
+    assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("returned",
+                                                                          "CC-330502")
+    at.selectbox(key="d_case").set_value(pick).run()
+    at.selectbox(key=f"d_target_{pick}").set_value("routed").run()
+    at.selectbox(key=f"d_body_{pick}").set_value("DT-SC").run()
+    at.button(key=f"d_go_{pick}").click().run()
+    after = store.cases_frame(engine).set_index("id")
+    assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")

@@ -165,3 +165,65 @@ def test_positions_update_the_team_location(db):
         minutes=1)
     with pytest.raises(LookupError, match="unknown team"):
         add_positions(db, [{"team_id": "NOPE", "lon": 1, "lat": 1, "at": now}])
+
+
+def test_adding_a_second_team_to_a_dispatched_case_is_versioned(db):
+    c = case(db, "A0")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    stale = case(db, "A0")
+    assign(db, int(c["id"]), int(stale["version"]), "DT-SC-1",
+           int(team(db, "DT-SC-1")["version"]), "d")
+    with pytest.raises(ConflictError, match="changed by someone else"):
+        transition_case(db, int(c["id"]), int(stale["version"]), "handling", "d")
+
+
+def test_big_data_alert_needs_verification_even_after_transfer(db):
+    c = case(db, "B0")
+    transfer_case(db, int(c["id"]), int(c["version"]), "330599002000", "乙街道", "d", "界线")
+    c = case(db, "B0")
+    with pytest.raises(IllegalTransitionError, match="must be verified"):
+        assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]),
+               "d")
+    transition_case(db, int(c["id"]), int(c["version"]), "verified", "d")
+    c = case(db, "B0")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+
+
+def test_returning_a_case_releases_its_team(db):
+    c = case(db, "A0")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    return_case(db, int(c["id"]), int(case(db, "A0")["version"]), "d", "不属本中心")
+    assert team(db, "TA-1")["status"] == "available"
+    (a,) = assignments_of(db, int(c["id"]))
+    assert a.status == "cancelled" and a.cleared_at is not None
+
+
+def test_bad_targets_are_refused(db):
+    c = case(db, "A0")
+    return_case(db, int(c["id"]), int(c["version"]), "d", "不属本中心")
+    with pytest.raises(LookupError, match="unknown body"):
+        reroute_case(db, int(c["id"]), int(case(db, "A0")["version"]), "please check", "d")
+    c1 = case(db, "A1")
+    for into in (int(c1["id"]), 999_999):
+        with pytest.raises(LookupError, match="not another open case"):
+            merge_case(db, int(c1["id"]), int(c1["version"]), into, "d")
+    with pytest.raises(IllegalTransitionError, match="by assigning it"):
+        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "dispatched", "d")
+
+
+def test_team_must_have_the_skill(db, small_dirs):
+    # TA-1 holds 综合执法 and 市场监管; M2 (违法建设) needs 住房城乡建设
+    from geo.store.models import Case
+    c = case(db, "A1")
+    with store.sessions(db).begin() as s:
+        s.get(Case, int(c["id"])).matter_code = "M2"
+    with pytest.raises(IllegalTransitionError, match="lacks the skill 住房城乡建设"):
+        assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]),
+               "d")
+
+
+def test_future_position_fixes_are_refused(db):
+    import datetime as dt
+    with pytest.raises(ValueError, match="in the future for TA-1"):
+        add_positions(db, [{"team_id": "TA-1", "lon": 120.1, "lat": 30.8,
+                            "at": store.utcnow() + dt.timedelta(hours=8)}])

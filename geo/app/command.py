@@ -15,7 +15,7 @@ from streamlit_folium import st_folium
 from geo import store
 from geo.app import mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t
+from geo.app.labels import t, text
 from geo.cases import (
     SOURCES,
     STATUSES,
@@ -94,8 +94,8 @@ def _new_high(cases, lang: str) -> set[int]:
         fresh = cases[(cases["id"] > seen) & (cases["severity"] == "high")]
         for row in fresh.itertuples(index=False):
             marks[int(row.id)] = now
-            st.toast(f"{t('new_high_alert', lang)}: #{row.id} {row.matter_name or '-'} · "
-                     f"{row.township_name or '-'}", icon="🚨")
+            st.toast(f"{t('new_high_alert', lang)}: #{row.id} {text(row.matter_name)} · "
+                     f"{text(row.township_name)}", icon="🚨")
     st.session_state["max_case_id"] = max(top, seen or 0)
     for cid in [c for c, at in marks.items() if now - at > HIGHLIGHT_FOR]:
         del marks[cid]
@@ -126,16 +126,16 @@ def _details(engine, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> Non
 
     v = c.to_dict()
     lines = [
-        f"**#{v['id']} {v['matter_name'] or v['matter_code'] or '-'}**",
+        f"**#{v['id']} {text(v['matter_name'], text(v['matter_code']))}**",
         f"{t('status', lang)}: {t('status_' + v['status'], lang)} · "
         f"{t('severity', lang)}: {t('severity_' + v['severity'], lang)}",
         f"{t('source', lang)}: {t('source_' + v['source'], lang)} ({v['external_id']})",
         f"{t('reported_at', lang)}: {local(v['opened_at'])}",
         f"{t('deadline', lang)}: {local(v['deadline_at'])}",
-        f"{t('township', lang)}: {v['township_name'] or '-'} ({v['township_code'] or '-'})",
-        f"{t('unit', lang)}: {v['unit_code'] or '-'}",
-        f"{t('site', lang)}: {v['site_id'] or '-'}",
-        f"{t('body', lang)}: {v['body_code'] or '-'}",
+        f"{t('township', lang)}: {text(v['township_name'])} ({text(v['township_code'])})",
+        f"{t('unit', lang)}: {text(v['unit_code'])}",
+        f"{t('site', lang)}: {text(v['site_id'])}",
+        f"{t('body', lang)}: {text(v['body_code'])}",
     ]
     if v["flags"]:
         lines.append(f"{t('flags', lang)}: {v['flags']}")

@@ -3,6 +3,7 @@ one-click assignment, state buttons through the lifecycle, and the case timeline
 
 from __future__ import annotations
 
+import datetime as dt
 from zoneinfo import ZoneInfo
 
 import folium
@@ -13,8 +14,8 @@ from streamlit_folium import st_folium
 from geo import store
 from geo.app import state
 from geo.app.assets import local_assets
-from geo.app.labels import t
-from geo.cases import NEEDS_REASON, TRANSITIONS, duplicate_candidates, queue
+from geo.app.labels import t, text
+from geo.cases import TRANSITIONS, duplicate_candidates, queue
 from geo.crs import metric_crs_for, to_metric
 from geo.dispatch import neighbour_bodies, recommend, township_adjacency
 from geo.roads import RoadGraph
@@ -39,6 +40,8 @@ def _context(url: str, version: str) -> dict:
                              strict=True)),
         "kinds": dict(zip(catalog.bodies["code"], catalog.bodies["kind"], strict=True)),
         "names": catalog.body_names(),
+        "township_names": dict(zip(layers.townships["code"], layers.townships["name"],
+                                   strict=True)),
     }
 
 
@@ -129,7 +132,7 @@ def render() -> None:
     recs = recommend(
         float(x), float(y), responsible, ctx["domains"].get(case["matter_code"]), teams, now,
         neighbours=neighbour_bodies(case["township_code"], ctx["adjacency"], ctx["centers"],
-                                    ctx["district"].get(case["matter_code"])),
+                                    ctx["district"].get(case["matter_code"]), responsible),
         body_kinds=ctx["kinds"], roads=ctx["roads"])
 
     left, right = st.columns([3, 2])
@@ -137,10 +140,10 @@ def render() -> None:
         st_folium(_map(case, recs, teams), key=f"d_map_{case_id}", height=420,
                   returned_objects=[], use_container_width=True)
     with right:
-        st.markdown(f"**#{case['id']} {case['matter_name'] or case['matter_code'] or '-'}** · "
+        st.markdown(f"**#{case['id']} {text(case['matter_name'], text(case['matter_code']))}** · "
                     f"{t('status_' + case['status'], lang)} · "
                     f"{t('severity_' + case['severity'], lang)}  \n"
-                    f"{case['township_name'] or '-'} · {names.get(responsible, responsible)}")
+                    f"{text(case['township_name'])} · {names.get(responsible, responsible)}")
         st.markdown("\n".join(f"- {r}" for r in case["reasons"]))
 
     st.subheader(t("recommended", lang))
@@ -165,15 +168,26 @@ def render() -> None:
             st.rerun()
 
     st.subheader(t("case_actions", lang))
-    targets = sorted(TRANSITIONS[case["status"]] - {"dispatched", "merged", "transferred"})
+    targets = sorted(TRANSITIONS[case["status"]] - {"dispatched", "merged"})
     if targets:
-        c1, c2, c3 = st.columns([2, 3, 1])
+        c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
         target = c1.selectbox(t("to_state", lang), targets, key=f"d_target_{case_id}",
                               format_func=lambda s: t("status_" + s, lang))
-        reason = c2.text_input(t("reason", lang), key=f"d_reason_{case_id}",
-                               disabled=target not in NEEDS_REASON and target != "routed")
-        if c3.button("OK", key=f"d_go_{case_id}") and _run(lambda: _move(
-                engine, case, target, actor, reason), lang):
+        extra = None
+        if target == "routed":
+            extra = c2.selectbox(t("body", lang), sorted(names), key=f"d_body_{case_id}",
+                                 format_func=lambda b: names.get(b, b))
+        elif target == "transferred":
+            near = ctx["adjacency"].get(case["township_code"] or "", [])
+            township_names = ctx["township_names"]
+            extra = c2.selectbox(t("township", lang), near, key=f"d_town_{case_id}",
+                                 format_func=lambda c: township_names.get(c, c))
+        elif target == "rectification":
+            extra = c2.number_input(t("fix_days", lang), min_value=1, max_value=365, value=15,
+                                    key=f"d_days_{case_id}")
+        reason = c3.text_input(t("reason", lang), key=f"d_reason_{case_id}")
+        if c4.button("OK", key=f"d_go_{case_id}") and _run(lambda: _move(
+                engine, case, target, actor, reason, extra, ctx), lang):
             st.rerun()
 
     metric_cases = cases.assign(**dict(zip(("x", "y"), to_metric(
@@ -214,13 +228,22 @@ def render() -> None:
                     f"{e.detail if e.action != 'route' else ''}")
 
 
-def _move(engine, case, target: str, actor: str, reason: str) -> None:
+def _move(engine, case, target: str, actor: str, reason: str, extra, ctx: dict) -> None:
+    """Carry out a case action chosen on the page (the rules live in geo.cases)."""
+    cid, version = int(case["id"]), int(case["version"])
     if target == "returned":
-        dispatching.return_case(engine, int(case["id"]), int(case["version"]), actor, reason)
+        dispatching.return_case(engine, cid, version, actor, reason)
     elif target == "routed":
-        body = reason.strip() or case["body_code"]
-        dispatching.reroute_case(engine, int(case["id"]), int(case["version"]), body, actor)
+        dispatching.reroute_case(engine, cid, version, extra, actor)
+    elif target == "transferred":
+        if not extra:
+            raise ValueError("no neighbouring township to transfer to")
+        dispatching.transfer_case(engine, cid, version, extra,
+                                  ctx["township_names"].get(extra, extra), actor, reason)
+    elif target == "rectification":
+        deadline = store.utcnow() + dt.timedelta(days=int(extra))
+        dispatching.transition_case(engine, cid, version, target, actor,
+                                    reason or f"限期 {int(extra)} 天整改",
+                                    deadline_at=deadline)
     else:
-        dispatching.transition_case(engine, int(case["id"]), int(case["version"]), target,
-                                    actor, reason)
-
+        dispatching.transition_case(engine, cid, version, target, actor, reason)

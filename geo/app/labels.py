@@ -50,6 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
     "straight": {"zh": "按直线×绕行系数", "en": "straight line x detour"},
     "case_actions": {"zh": "案件办理", "en": "Case actions"},
     "reason": {"zh": "理由", "en": "Reason"},
+    "fix_days": {"zh": "整改期限（天）", "en": "Days to fix"},
     "to_state": {"zh": "转为", "en": "Move to"},
     "team_actions": {"zh": "队伍状态", "en": "Team status"},
     "duplicates": {"zh": "疑似重复案件（250米、72小时内同一事项）",
@@ -146,3 +147,10 @@ def t(key: str, lang: str = "zh") -> str:
     """The label for ``key`` in ``lang`` (falls back to Chinese, then the key)."""
     entry = LABELS.get(key, {})
     return entry.get(lang) or entry.get("zh") or key
+
+
+def text(value, missing: str = "-") -> str:
+    """A value for display: ``missing`` for None, NaN and empty text."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return missing
+    return str(value)

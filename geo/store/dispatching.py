@@ -7,17 +7,33 @@ State rules come from `geo.cases`; every change is written to the audit log.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 
-from geo.cases import check_team_transition, check_transition
+from geo.cases import (
+    RELEASES_TEAMS,
+    IllegalTransitionError,
+    check_team_transition,
+    check_transition,
+)
 from geo.crs import to_metric
 from geo.store import audit, sessions
-from geo.store.models import Alert, Assignment, Body, Case, Team, TeamPosition, utcnow
+from geo.store.models import (
+    Alert,
+    Assignment,
+    Body,
+    Case,
+    Matter,
+    Team,
+    TeamPosition,
+    utcnow,
+)
 
 ACTIVE = ("dispatched", "en_route", "on_scene")
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 TEAM_TIMESTAMP = {"en_route": "en_route_at", "on_scene": "on_scene_at",
                   "available": "cleared_at"}
 
@@ -49,6 +65,14 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
         before = case.status
         if before != "dispatched":
             check_transition(before, "dispatched", source)
+        team = s.get(Team, team_id)
+        if team is None:
+            raise LookupError(f"no team {team_id}")
+        domain = s.scalar(select(Matter.domain).where(Matter.code == case.matter_code))
+        skills = {x.strip() for x in team.skills.split(",")}
+        if domain is not None and domain not in skills:
+            raise IllegalTransitionError(f"team {team_id} lacks the skill {domain} that "
+                                         f"matter {case.matter_code} needs")
         res = s.execute(update(Team).where(Team.team_id == team_id,
                                            Team.version == team_version,
                                            Team.status == "available")
@@ -56,10 +80,8 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
         if res.rowcount != 1:
             raise ConflictError(f"team {team_id} is no longer available (assigned or changed "
                                 "by someone else just now)")
-        if before != "dispatched":
-            _bump_case(s, case_id, case_version, status="dispatched")
-        elif case.version != case_version:
-            raise ConflictError(f"case {case_id} was changed by someone else just now")
+        # the case row is always versioned, also when it already has a team
+        _bump_case(s, case_id, case_version, status="dispatched")
         assignment = s.execute(insert(Assignment).values(
             case_id=case_id, team_id=team_id, actor=actor, status="dispatched",
             dispatched_at=utcnow()).returning(Assignment.id)).scalar_one()
@@ -79,6 +101,19 @@ def transition_case(engine: Engine, case_id: int, version: int, target: str, act
         check_transition(before, target, source, reason)
         _bump_case(s, case_id, version, status=target, **values)
         audit(s, actor, "case", str(case_id), "transition", before, target, reason)
+        if target in RELEASES_TEAMS:
+            _release_teams(s, case_id, actor, f"case {target}")
+
+
+def _release_teams(s, case_id: int, actor: str, why: str) -> None:
+    """End the case's active assignments and make their teams available again."""
+    for a in s.scalars(select(Assignment).where(Assignment.case_id == case_id,
+                                                Assignment.status.in_(ACTIVE))):
+        team = s.get(Team, a.team_id)
+        a.status, a.cleared_at = "cancelled", utcnow()
+        if team.status in ACTIVE:
+            audit(s, actor, "team", team.team_id, "release", team.status, "available", why)
+            team.status, team.version = "available", team.version + 1
 
 
 def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str) -> None:
@@ -91,6 +126,9 @@ def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: 
 def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
                  actor: str) -> None:
     """The command center sends a returned case to another body."""
+    with sessions(engine)() as s:
+        if s.get(Body, body_code) is None:
+            raise LookupError(f"unknown body {body_code!r}")
     transition_case(engine, case_id, version, "routed", actor,
                     f"re-routed to {body_code}", body_code=body_code)
 
@@ -109,7 +147,11 @@ def transfer_case(engine: Engine, case_id: int, version: int, township_code: str
 
 
 def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str) -> None:
-    """Close a duplicate into the case it repeats."""
+    """Close a duplicate into the case it repeats (an open case other than itself)."""
+    with sessions(engine)() as s:
+        target = s.get(Case, into)
+    if into == case_id or target is None or target.status in ("closed", "merged"):
+        raise LookupError(f"case {into} is not another open case to merge into")
     transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}")
 
 
@@ -123,6 +165,8 @@ def set_team_status(engine: Engine, team_id: str, version: int, target: str,
             raise LookupError(f"no team {team_id}")
         before = team.status
         check_team_transition(before, target)
+        if target == "dispatched":
+            raise IllegalTransitionError("a team is dispatched by assigning it to a case")
         res = s.execute(update(Team).where(Team.team_id == team_id, Team.version == version)
                         .values(status=target, version=version + 1))
         if res.rowcount != 1:
@@ -132,6 +176,8 @@ def set_team_status(engine: Engine, team_id: str, version: int, target: str,
         if active is not None and target in TEAM_TIMESTAMP:
             setattr(active, TEAM_TIMESTAMP[target], utcnow())
             active.status = "cleared" if target == "available" else target
+        elif active is not None and target == "off_duty":
+            active.status, active.cleared_at = "cancelled", utcnow()
         audit(s, actor, "team", team_id, "status", before, target,
               json.dumps({"case": active.case_id} if active else {}))
 
@@ -140,6 +186,11 @@ def add_positions(engine: Engine, fixes: list[dict]) -> int:
     """Store position fixes (team_id, lon, lat WGS84, at naive UTC); returns how many."""
     if not fixes:
         return 0
+    latest = utcnow() + FUTURE_TOLERANCE
+    future = sorted({f["team_id"] for f in fixes if f["at"] > latest})
+    if future:
+        raise ValueError(f"position fix(es) in the future for {', '.join(future)}: check the "
+                         "clock or the time zone")
     with sessions(engine).begin() as s:
         known = set(s.scalars(select(Team.team_id)))
         unknown = sorted({f["team_id"] for f in fixes} - known)
