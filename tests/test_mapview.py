@@ -62,10 +62,14 @@ def test_base_map_layers_and_no_external_assets(layers):
     local_assets()
     m = mapview.base_map(layers, mapview.Tiles(None))
     groups = [c for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
-    assert [g.layer_name for g in groups] == ["单元", "监管对象", "执法队伍"]
-    teams = next(c for c in groups[2]._children.values() if isinstance(c, mapview._Markers))
-    assert len(teams.rows) == 2
-    assert teams.rows[0][3] == mapview.TEAM_STATUS_ICONS["available"][0]
+    assert [g.layer_name for g in groups] == ["单元", "监管对象"]
+    frame = pd.DataFrame({"name": ["甲一", "乙一"], "body_code": ["TC-A", "TC-B"],
+                          "status": ["available", "on_scene"], "lon": [120.1, 120.2],
+                          "lat": [30.8, 30.9]})
+    teams = next(c for c in mapview.team_layer(frame)._children.values()
+                 if isinstance(c, mapview._Markers))
+    assert [r[3] for r in teams.rows] == [mapview.TEAM_STATUS_ICONS["available"][0],
+                                          mapview.TEAM_STATUS_ICONS["on_scene"][0]]
     html = m.get_root().render()
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert external == []

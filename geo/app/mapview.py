@@ -86,8 +86,6 @@ def base_map(layers, tiles: Tiles, lang: str = "zh", height: int = 650) -> foliu
         unit_layer(layers.units, lang).add_to(m)
     if layers.sites is not None:
         site_layer(layers.sites, lang).add_to(m)
-    if layers.teams is not None:
-        team_layer(layers.teams, lang).add_to(m)
     legend(lang).add_to(m)
     return m
 
@@ -158,14 +156,16 @@ class _Markers(branca.element.MacroElement):
         self.rows = rows
 
 
-def team_layer(teams: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
-    """Team positions, icon and colour by status."""
+def team_layer(teams: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Teams at their current position (``lon``, ``lat``: last fix, else base), icon and
+    colour by their current status (a live layer)."""
     group = folium.FeatureGroup(name=t("layer_teams", lang), show=True)
     rows = []
-    for name, body, status, geom in zip(teams["name"], teams["body_code"], teams["status"],
-                                        teams.geometry, strict=True):
+    for name, body, status, lon, lat in zip(teams["name"], teams["body_code"],
+                                            teams["status"], teams["lon"], teams["lat"],
+                                            strict=True):
         color, icon = TEAM_STATUS_ICONS.get(status, ("blue", "user"))
-        rows.append([round(geom.y, 6), round(geom.x, 6), icon, color,
+        rows.append([round(float(lat), 6), round(float(lon), 6), icon, color,
                      f"{name} · {body} · {t('team_' + status, lang)}"])
     group.add_child(_Markers(rows))
     return group
