@@ -113,7 +113,7 @@ def _clicked_case(cases, clicked) -> int | None:
     return int(cases["id"].iloc[k]) if d[k] < 1e-5 else None
 
 
-def _details(engine, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> None:
+def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> None:
     st.subheader(t("case_details", lang))
     rows = cases[cases["id"] == case_id] if case_id is not None else cases.iloc[0:0]
     if rows.empty:
@@ -147,22 +147,15 @@ def _details(engine, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> Non
     st.markdown(f"**{t('reasons', lang)}**")
     st.markdown("\n".join(f"- {r}" for r in c["reasons"]))
     st.markdown(f"**{t('timeline', lang)}**")
-    for entry in store.case_timeline(engine, int(c["id"])):
-        st.markdown(f"- {local(entry.at)} "
-                    f"{entry.actor}: {entry.from_state or ''} → {entry.to_state or ''} "
-                    f"{entry.detail if entry.action != 'route' else ''}")
+    state.show_timeline(page, int(c["id"]))
 
 
 def render() -> None:
-    lang = state.language()
-    settings = state.settings()
-    url = settings.database_url
-    engine = state.engine(url)
-    st.title(t("command", lang))
-    version = state.reference_version(engine)
-    if version is None:
-        st.warning(t("no_data", lang))
+    page = state.open_page("command")
+    if page is None:
         return
+    lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
+                                            page.version)
     layers, catalog = state.layers(url, version), state.catalog(url, version)
     try:
         tiles = mapview.tiles_for(settings)
@@ -202,6 +195,6 @@ def render() -> None:
         if picked is not None:
             st.session_state["case_id"] = picked
         with right:
-            _details(engine, cases, st.session_state.get("case_id"), lang, tz)
+            _details(page, cases, st.session_state.get("case_id"), lang, tz)
 
     live()

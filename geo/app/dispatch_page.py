@@ -80,15 +80,11 @@ def _map(case, recs, teams: pd.DataFrame) -> folium.Map:
 
 
 def render() -> None:
-    lang = state.language()
-    settings = state.settings()
-    url = settings.database_url
-    engine = state.engine(url)
-    st.title(t("dispatch", lang))
-    version = state.reference_version(engine)
-    if version is None:
-        st.warning(t("no_data", lang))
+    page = state.open_page("dispatch")
+    if page is None:
         return
+    lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
+                                            page.version)
     ctx = _context(url, version)
     tz = ZoneInfo(settings.timezone)
     names = ctx["names"]
@@ -222,10 +218,7 @@ def render() -> None:
             st.rerun()
 
     st.subheader(t("timeline", lang))
-    for e in store.case_timeline(engine, int(case_id)):
-        at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(tz).strftime("%m-%d %H:%M:%S")
-        st.markdown(f"- {at} {e.actor}: {e.from_state or ''} → {e.to_state or ''} "
-                    f"{e.detail if e.action != 'route' else ''}")
+    state.show_timeline(page, int(case_id))
 
 
 def _move(engine, case, target: str, actor: str, reason: str, extra, ctx: dict) -> None:

@@ -43,15 +43,10 @@ def _small_map(gdf, kind: str) -> folium.Map:
 
 
 def render() -> None:
-    lang = state.language()
-    settings = state.settings()
-    url = settings.database_url
-    engine = state.engine(url)
-    st.title(t("layers_page", lang))
-    version = state.reference_version(engine)
-    if version is None:
-        st.warning(t("no_data", lang))
+    page = state.open_page("layers_page")
+    if page is None:
         return
+    lang, url, engine, version = page.lang, page.url, page.engine, page.version
     layers = state.layers(url, version)
     meta = store.get_meta(engine)
     source = meta.get("layers_source", "-")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
 import streamlit as st
 
 from geo import store
-from geo.app.labels import LANGUAGES
+from geo.app.labels import LANGUAGES, t
 from geo.settings import Settings
 
 
@@ -45,3 +49,38 @@ def layers(url: str, version: str):
 @st.cache_resource(max_entries=2)
 def catalog(url: str, version: str):
     return store.load_catalog(engine(url))
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every page needs: language, settings, database and reference-data version."""
+
+    lang: str
+    settings: Settings
+    url: str
+    engine: object
+    version: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+
+def open_page(title_key: str) -> Page | None:
+    """Title the page; ``None`` (with a hint to run init) when no layers are loaded."""
+    lang, conf = language(), settings()
+    eng = engine(conf.database_url)
+    st.title(t(title_key, lang))
+    version = reference_version(eng)
+    if version is None:
+        st.warning(t("no_data", lang))
+        return None
+    return Page(lang, conf, conf.database_url, eng, version)
+
+
+def show_timeline(page: Page, case_id: int) -> None:
+    """The audit entries of a case, in local time."""
+    for e in store.case_timeline(page.engine, int(case_id)):
+        at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
+        st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
+                    f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")
