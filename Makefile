@@ -53,6 +53,7 @@ bench: $(VENV)/.test browser-deps
 	$(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/map_bench.py
 	$(BIN)/python bench/dispatch_bench.py
+	$(BIN)/python bench/coverage_bench.py
 
 demo: $(VENV)/.app
 	$(BIN)/python -m geo demo build
