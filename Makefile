@@ -21,9 +21,10 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(DB): $(VENV)/.app layers/*.geojson data/matters.csv data/bodies.csv data/empowerment.csv data/demo_alerts.csv
+$(DB): $(VENV)/.app layers/*.geojson data/*.csv
 	$(BIN)/python -m geo init
 	$(BIN)/python -m geo ingest data/demo_alerts.csv
+	$(BIN)/python -m geo demo history
 	touch $@
 
 # The app, with the demo feed adding a few realistic alerts per minute (log: data/simulate.log).

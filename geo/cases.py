@@ -16,7 +16,7 @@ import pandas as pd
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
             "reinspection", "closed", "returned", "transferred", "merged")
 CLOSED_STATUSES = frozenset({"closed", "merged"})
-SOURCES = ("bigdata", "12345", "patrol", "grid", "referral")
+SOURCES = ("bigdata", "12345", "patrol", "grid", "referral", "inspection")
 # Sources whose alerts must be checked on site (核查) before a team is dispatched.
 UNCONFIRMED_SOURCES = frozenset({"bigdata"})
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}

@@ -16,6 +16,8 @@ from geo.catalog import CatalogError, load_catalog
 from geo.crs import CRSInputError, parse_crs
 from geo.settings import Settings
 
+SEED_HISTORY = 20241127
+
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
@@ -65,6 +67,18 @@ def cmd_init(args, settings: Settings) -> int:
     engine = store.connect(settings.database_url)
     store.create_schema(engine)
     store.import_reference(engine, layers, catalog, str(layers_path))
+    checklist_path = Path(args.catalog or settings.catalog_path) / "checklists.csv"
+    if checklist_path.is_file():
+        import pandas as pd
+
+        from geo.store.inspecting import replace_checklists, validate_checklists
+
+        try:
+            items = validate_checklists(pd.read_csv(checklist_path, dtype=str),
+                                        set(catalog.matters["code"]), str(checklist_path))
+        except ValueError as exc:
+            return _fail(f"{exc}\nlayers and catalogues were imported; checklists were not")
+        replace_checklists(engine, items)
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
@@ -307,6 +321,38 @@ def cmd_teams_position(args, settings: Settings) -> int:
     return 0 if fixes or not problems else 1
 
 
+def cmd_demo_history(args, settings: Settings) -> int:
+    """Fill an empty inspection history with a year of demo inspections."""
+    import numpy as np
+
+    from geo import store
+    from geo.demo import demo_history
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    made = demo_history(engine, np.random.default_rng(args.seed), args.inspections,
+                        dt.datetime.now(ZoneInfo(settings.timezone)).date())
+    print(f"added {made} demo inspection(s)" if made else
+          "the inspection history is not empty; nothing added")
+    return 0
+
+
+def cmd_inspections_escalate(args, settings: Settings) -> int:
+    """Problems still unfixed after their deadline become cases (idempotent)."""
+    from geo.store.inspecting import escalate_unfixed
+
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    tz = ZoneInfo(settings.timezone)
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(tz).date()
+    report = escalate_unfixed(engine, router, catalog, today, tz)
+    print(report.render() if report else "no problem is past its deadline unfixed")
+    return 0
+
+
 def cmd_demo_build(args, settings: Settings) -> int:
     from geo.demo import build_demo
 
@@ -371,11 +417,22 @@ def parser() -> argparse.ArgumentParser:
     pos.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
     pos.set_defaults(func=cmd_teams_position)
 
+    insp = sub.add_parser("inspections", help="inspection tools").add_subparsers(
+        dest="sub", required=True)
+    esc = insp.add_parser("escalate", help="turn problems unfixed after their deadline into "
+                          "cases (run daily; idempotent)")
+    esc.add_argument("--today", help="the day to judge deadlines by (ISO date)")
+    esc.set_defaults(func=cmd_inspections_escalate)
+
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
     build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")
     build.add_argument("--layers-dir", default=str(Settings().layers_path))
     build.add_argument("--data-dir", default=str(Settings().catalog_path))
     build.set_defaults(func=cmd_demo_build)
+    hist = demo.add_parser("history", help="add a year of demo inspections (if none yet)")
+    hist.add_argument("--inspections", type=int, default=3000)
+    hist.add_argument("--seed", type=int, default=SEED_HISTORY)
+    hist.set_defaults(func=cmd_demo_history)
     return p
 
 

@@ -99,6 +99,7 @@ LABELS: dict[str, dict[str, str]] = {
     "source_grid": {"zh": "网格员上报", "en": "Grid member"},
     "source_referral": {"zh": "部门移送", "en": "Referral"},
     "source_route": {"zh": "批量", "en": "Bulk"},
+    "source_inspection": {"zh": "逾期未整改", "en": "Unfixed after inspection"},
     "kpi_open": {"zh": "在办", "en": "Open"},
     "kpi_new_today": {"zh": "今日新增", "en": "New today"},
     "kpi_overdue": {"zh": "超期", "en": "Overdue"},

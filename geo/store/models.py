@@ -173,6 +173,54 @@ class Assignment(Base):
     cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class ChecklistItem(Base):
+    """An item of the problem checklist of one site kind, owned by a department."""
+
+    __tablename__ = "checklist_items"
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    item: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(40))
+    matter_code: Mapped[str] = mapped_column(String(40))
+
+
+class Inspection(Base):
+    """One joint visit to a site (综合查一次) by several departments."""
+
+    __tablename__ = "inspections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # plain codes, not foreign keys: re-importing layers or checklists keeps the history
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    departments: Mapped[str] = mapped_column(Text)
+    inspector: Mapped[str] = mapped_column(String(100))
+
+
+class Finding(Base):
+    """The result of one checklist item at an inspection; a problem carries its
+    rectification requirement and deadline."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspections.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(40))
+    result: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo: Mapped[str | None] = mapped_column(String(300))
+    requirement: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Reinspection(Base):
+    """A re-inspection (复检) of one problem: fixed or not."""
+
+    __tablename__ = "reinspections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    fixed: Mapped[bool] = mapped_column()
+
+
 class AuditLog(Base):
     """Who did what, when, from which state to which, and why."""
 

@@ -1,0 +1,125 @@
+"""Writes and reads of integrated inspections: checklists, inspections with their findings
+and rectification requirements, re-inspections; and the escalation of problems still unfixed
+after their deadline into cases, through the normal ingest and routing path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select
+
+from geo.inspections import check_findings, rectification_plan, unfixed_after_deadline
+from geo.store import sessions
+from geo.store.models import ChecklistItem, Finding, Inspection, Reinspection, Site
+
+CHECKLIST_COLUMNS = ("kind", "item_code", "item", "department", "matter_code")
+
+
+def validate_checklists(frame: pd.DataFrame, matters: set[str], label: str) -> pd.DataFrame:
+    """Check a checklist table; raise ValueError naming the row and field."""
+    missing = [c for c in CHECKLIST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{label}: missing column(s) {', '.join(missing)}")
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        if row.matter_code not in matters:
+            raise ValueError(f"{label}, row {i}, field matter_code: unknown matter "
+                             f"{row.matter_code!r}")
+    dup = frame["item_code"].duplicated()
+    if dup.any():
+        raise ValueError(f"{label}, row {int(dup.to_numpy().argmax()) + 2}, field item_code: "
+                         "duplicate")
+    return frame[list(CHECKLIST_COLUMNS)]
+
+
+def replace_checklists(engine: Engine, frame: pd.DataFrame) -> None:
+    with sessions(engine).begin() as s:
+        s.execute(delete(ChecklistItem))
+        if len(frame):
+            s.execute(insert(ChecklistItem), frame.to_dict("records"))
+
+
+def checklists(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(select(ChecklistItem), conn)
+
+
+def record_inspection(engine: Engine, site_id: str, day: dt.date, departments: list[str],
+                      inspector: str, findings: list[dict],
+                      fix_days: dict[str, float] | None = None) -> int:
+    """Store one joint inspection with its findings (item_code, result, note, photo);
+    problems get their rectification requirement and deadline. Returns its id."""
+    with sessions(engine).begin() as s:
+        kind = s.scalar(select(Site.kind).where(Site.site_id == site_id))
+        if kind is None:
+            raise LookupError(f"unknown site {site_id!r}")
+        items = checklists(engine)
+        frame = pd.DataFrame(findings).assign(site_id=site_id, day=pd.Timestamp(day),
+                                              inspection_id=0)
+        check_findings(frame, items, {site_id: kind})
+        plan = rectification_plan(frame, items, fix_days).set_index("item_code")
+        inspection_id = s.execute(insert(Inspection).values(
+            site_id=site_id, day=day, departments=",".join(departments),
+            inspector=inspector).returning(Inspection.id)).scalar_one()
+        rows = []
+        for f in findings:
+            p = plan.loc[f["item_code"]] if f["item_code"] in plan.index else None
+            rows.append({"inspection_id": inspection_id, "item_code": f["item_code"],
+                         "result": f["result"], "note": f.get("note", ""),
+                         "photo": f.get("photo"),
+                         "requirement": None if p is None else p["requirement"],
+                         "deadline": None if p is None else p["deadline"].date()})
+        s.execute(insert(Finding), rows)
+        return inspection_id
+
+
+def record_reinspection(engine: Engine, finding_id: int, day: dt.date, fixed: bool) -> None:
+    with sessions(engine).begin() as s:
+        finding = s.get(Finding, finding_id)
+        if finding is None or finding.result != "problem":
+            raise LookupError(f"finding {finding_id} is not a problem to re-inspect")
+        s.add(Reinspection(finding_id=finding_id, day=day, fixed=fixed))
+
+
+def inspection_tables(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(findings with inspection_id, site_id, day, item_code, result, finding_id, deadline;
+    re-inspections with inspection_id, item_code, day, fixed) for `geo.inspections`."""
+    with engine.connect() as conn:
+        findings = pd.read_sql(
+            select(Finding.id.label("finding_id"), Finding.inspection_id, Inspection.site_id,
+                   Inspection.day, Finding.item_code, Finding.result, Finding.deadline)
+            .join(Inspection, Inspection.id == Finding.inspection_id), conn)
+        re = pd.read_sql(
+            select(Finding.inspection_id, Finding.item_code, Reinspection.day,
+                   Reinspection.fixed).join(Finding, Finding.id == Reinspection.finding_id),
+            conn)
+    findings["day"] = pd.to_datetime(findings["day"])
+    re["day"] = pd.to_datetime(re["day"])
+    re["fixed"] = re["fixed"].astype(bool)
+    return findings, re
+
+
+def escalate_unfixed(engine: Engine, router, catalog, today: dt.date, tz: ZoneInfo):
+    """Turn problems unfixed after their deadline into cases (source ``inspection``,
+    external id ``INSP-<inspection>-<item>``, so running it again adds nothing)."""
+    from geo.ingest import ingest_records
+    from geo.store import load_layers
+
+    findings, re = inspection_tables(engine)
+    plan = rectification_plan(findings, checklists(engine))
+    late = unfixed_after_deadline(plan, re, today)
+    if late.empty:
+        return None
+    sites = load_layers(engine).sites.set_index("site_id")
+    records = []
+    for n, row in enumerate(late.itertuples(index=False), start=1):
+        at = sites.loc[row.site_id].geometry.representative_point()
+        records.append((n, {
+            "id": f"INSP-{row.inspection_id}-{row.item_code}", "lon": at.x, "lat": at.y,
+            "matter": row.matter_code, "source": "inspection", "severity": "medium",
+            "reported_at": dt.datetime.combine(today, dt.time(9), tz).isoformat(),
+            "description": f"逾期未整改：{row.item}（{row.site_id}）",
+        }))
+    return ingest_records(engine, iter(records), router, catalog, "inspection escalation",
+                          tz=tz)

@@ -1,0 +1,82 @@
+"""Inspections in the store: findings, requirements, re-inspections, escalation to cases."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from geo import store
+from geo.cli import main
+from geo.inspections import FindingError, first_time_fixed_rate, rectification_plan
+from geo.store.inspecting import (
+    checklists,
+    escalate_unfixed,
+    inspection_tables,
+    record_inspection,
+    record_reinspection,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def db(db_settings):
+    assert main(["init"], db_settings) == 0
+    return db_settings
+
+
+def shop(engine):
+    sites = store.load_layers(engine).sites
+    return sites[sites["kind"] == "shop"].iloc[0]["site_id"]
+
+
+def test_record_inspection_and_reinspection(db):
+    engine = store.connect(db.database_url)
+    site = shop(engine)
+    items = checklists(engine)
+    codes = items[items["kind"] == "shop"]["item_code"].tolist()
+    iid = record_inspection(engine, site, dt.date(2026, 10, 1), ["综合执法", "市场监管"], "张三",
+                            [{"item_code": codes[0], "result": "problem", "note": "占道"},
+                             {"item_code": codes[1], "result": "pass"}])
+    findings, re = inspection_tables(engine)
+    problem = findings[(findings["inspection_id"] == iid) & (findings["result"] == "problem")]
+    assert len(problem) == 1 and problem.iloc[0]["deadline"] == dt.date(2026, 10, 16)
+    record_reinspection(engine, int(problem.iloc[0]["finding_id"]), dt.date(2026, 10, 14), True)
+    findings, re = inspection_tables(engine)
+    plan = rectification_plan(findings, checklists(engine))
+    assert first_time_fixed_rate(plan, re) == 1.0
+    with pytest.raises(FindingError, match="is not on the shop checklist"):
+        record_inspection(engine, site, dt.date(2026, 10, 1), [], "x",
+                          [{"item_code": "WOR-01", "result": "problem"}])
+    with pytest.raises(LookupError, match="unknown site"):
+        record_inspection(engine, "NOPE", dt.date(2026, 10, 1), [], "x", [])
+
+
+def test_unfixed_problem_becomes_a_routed_case_once(db):
+    settings = db
+    engine = store.connect(settings.database_url)
+    site = shop(engine)
+    items = checklists(engine)
+    code = items[items["kind"] == "shop"]["item_code"].iloc[0]
+    record_inspection(engine, site, dt.date(2026, 9, 1), ["综合执法"], "李四",
+                      [{"item_code": code, "result": "problem"}])
+    from geo.cli import _router
+    router, catalog, _ = _router(settings)
+    report = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 27), TZ)
+    assert (report.new, report.routed) == (1, 1)
+    cases = store.cases_frame(engine)
+    case = cases[cases["source"] == "inspection"].iloc[0]
+    assert case["site_id"] == site and case["matter_code"] == items.set_index(
+        "item_code").loc[code, "matter_code"]
+    again = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 28), TZ)
+    assert (again.new, again.duplicates) == (0, 1)
+
+
+def test_demo_history_and_escalate_command(db, capsys):
+    assert main(["demo", "history", "--inspections", "200"], db) == 0
+    assert "added 200 demo inspection(s)" in capsys.readouterr().out
+    assert main(["demo", "history"], db) == 0
+    assert "nothing added" in capsys.readouterr().out
+    assert main(["inspections", "escalate"], db) == 0
+    out = capsys.readouterr().out
+    assert "row(s) read" in out or "no problem is past its deadline" in out
