@@ -101,3 +101,39 @@ def repeat_sites(case_sites: pd.Series, at_least: int = 3) -> pd.Series:
     """Sites with at least ``at_least`` cases, most first."""
     counts = case_sites.dropna().value_counts()
     return counts[counts >= at_least]
+
+
+def empowerment_evaluation(cases: pd.DataFrame, events: pd.DataFrame,
+                           empowerment: pd.DataFrame, centers: dict[str, str],
+                           start: dt.date, end: dt.date,
+                           often_returned: float = 0.3) -> pd.DataFrame:
+    """The annual 赋权事项评估: per township and delegated matter in force in [start, end).
+
+    ``cases``: id, township_code, matter_code, body_code, opened_at; ``events``: case_id,
+    to_state, at (audit log). Columns: handled (cases the township's center held), returned
+    (returns of its cases to the district), median_days_to_close, never_used, often_returned.
+    """
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    emp = empowerment.copy()
+    emp["effective_from"] = pd.to_datetime(emp["effective_from"])
+    emp["effective_to"] = pd.to_datetime(emp["effective_to"])
+    emp = emp[(emp["effective_from"] < e) & (emp["effective_to"].isna()
+                                             | (emp["effective_to"] > s))]
+    period = cases[(cases["opened_at"] >= s) & (cases["opened_at"] < e)]
+    key = ["township_code", "matter_code"]
+    held = period[period["body_code"] == period["township_code"].map(centers)]
+    handled = held.groupby(key).size().rename("handled")
+    returns = events[events["to_state"] == "returned"].merge(
+        period[["id", *key]], left_on="case_id", right_on="id")
+    returned = returns.groupby(key).size().rename("returned")
+    closed = events[events["to_state"] == "closed"].merge(
+        held[["id", "opened_at", *key]], left_on="case_id", right_on="id")
+    closed["days"] = (pd.to_datetime(closed["at"]) - closed["opened_at"]).dt.total_seconds() / 86400
+    median = closed.groupby(key)["days"].median().rename("median_days_to_close")
+    out = emp[key].drop_duplicates().set_index(key).join([handled, returned, median])
+    out[["handled", "returned"]] = out[["handled", "returned"]].fillna(0).astype(int)
+    out["never_used"] = out["handled"] == 0
+    total = out["handled"] + out["returned"]
+    out["often_returned"] = (total > 0) & (out["returned"] / total.where(total > 0, 1)
+                                           > often_returned)
+    return out.reset_index().sort_values(key).reset_index(drop=True)

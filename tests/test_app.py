@@ -129,3 +129,48 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     at.button(key=f"d_go_{pick}").click().run()
     after = store.cases_frame(engine).set_index("id")
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")
+
+
+def _coverage_page():
+    from geo.app import coverage_page
+    coverage_page.render()
+
+
+def _inspections_page():
+    from geo.app import inspections_page
+    inspections_page.render()
+
+
+@pytest.fixture
+def history_db(demo_db):
+    assert main(["demo", "history", "--inspections", "300"], demo_db) == 0
+    return demo_db
+
+
+def test_coverage_page_shows_coverage_and_the_evaluation(history_db):
+    at = AppTest.from_function(_coverage_page, default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "覆盖"
+    table = at.dataframe[0].value
+    assert len(table) > 100 and table["按期率"].between(0, 1).all()   # units
+    evaluation = at.dataframe[-1].value
+    assert {"handled", "returned", "never_used", "often_returned"} <= set(evaluation.columns)
+    assert len(evaluation) > 0
+    at.sidebar.radio(key="c_level").set_value("township").run()
+    assert len(at.dataframe[0].value) == 19
+
+
+def test_inspections_page_records_an_inspection(history_db):
+    from geo.store.inspecting import inspection_tables
+    engine = store.connect(history_db.database_url)
+    before, _ = inspection_tables(engine)
+    at = AppTest.from_function(_inspections_page, default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "集成改一次"
+    assert at.metric[0].label == "一次改到位率"
+    boxes = [c for c in at.checkbox if c.key.startswith("i_") and c.key != "i_fixed"]
+    boxes[0].check().run()
+    at.button(key="i_save").click().run()
+    after, _ = inspection_tables(engine)
+    new = after[~after["finding_id"].isin(before["finding_id"])]
+    assert len(new) == len(boxes) and (new["result"] == "problem").sum() == 1

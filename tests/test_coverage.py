@@ -64,3 +64,27 @@ def test_hot_spot_found_and_uniform_noise_is_not():
 def test_repeat_sites():
     assert repeat_sites(pd.Series(["A", "A", "B", "A", None, "B", "B", "C"])).to_dict() == {
         "A": 3, "B": 3}
+
+
+def test_empowerment_evaluation_on_a_known_history():
+    from geo.coverage import empowerment_evaluation
+    emp = pd.DataFrame({"township_code": ["A", "A", "B"], "matter_code": ["M1", "M2", "M1"],
+                        "effective_from": ["2025-01-01", "2025-01-01", "2027-01-01"],
+                        "effective_to": [None, None, None]})
+    cases = pd.DataFrame({
+        "id": [1, 2, 3, 4],
+        "township_code": ["A", "A", "A", "A"], "matter_code": ["M1", "M1", "M1", "M1"],
+        "body_code": ["TC-A", "TC-A", "CC", "TC-A"],
+        "opened_at": pd.to_datetime(["2026-02-01", "2026-03-01", "2026-04-01", "2025-06-01"]),
+    })
+    events = pd.DataFrame({"case_id": [1, 2, 3], "to_state": ["closed", "closed", "returned"],
+                           "at": pd.to_datetime(["2026-02-03", "2026-03-05", "2026-04-02"])})
+    ev = empowerment_evaluation(cases, events, emp, {"A": "TC-A", "B": "TC-B"},
+                                dt.date(2026, 1, 1), dt.date(2027, 1, 1)).set_index(
+        ["township_code", "matter_code"])
+    assert list(ev.index) == [("A", "M1"), ("A", "M2")]   # B's delegation starts later
+    a1 = ev.loc[("A", "M1")]
+    assert (a1["handled"], a1["returned"]) == (2, 1)       # case 4 is outside the period
+    assert a1["median_days_to_close"] == pytest.approx(3.0)  # 2 and 4 days
+    assert not a1["never_used"] and a1["often_returned"]    # 1 of 3 > 30 %
+    assert ev.loc[("A", "M2"), "never_used"]

@@ -286,6 +286,16 @@ def cases_version(engine: Engine) -> tuple:
                                          func.sum(Case.version))).one())
 
 
+def case_events(engine: Engine) -> pd.DataFrame:
+    """Every case state change of the audit log: case_id, to_state, at (naive UTC)."""
+    with engine.connect() as conn:
+        frame = pd.read_sql(select(AuditLog.entity_id, AuditLog.to_state, AuditLog.at)
+                            .where(AuditLog.entity == "case"), conn)
+    frame["case_id"] = frame.pop("entity_id").astype(int)
+    frame["at"] = pd.to_datetime(frame["at"])
+    return frame
+
+
 def case_timeline(engine: Engine, case_id: int) -> list[AuditLog]:
     """The audit entries of one case, oldest first."""
     with sessions(engine)() as s:

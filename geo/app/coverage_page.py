@@ -1,0 +1,160 @@
+"""覆盖: inspection coverage by unit and township, overdue high-risk sites, team-reach gaps,
+case hot spots and the annual empowerment evaluation, every table downloadable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import folium
+import h3
+import pandas as pd
+import shapely
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import store
+from geo.app import state
+from geo.app.assets import local_assets
+from geo.app.labels import t
+from geo.coverage import (
+    coverage_by,
+    district_cell_count,
+    empowerment_evaluation,
+    hot_spots,
+    reach_gaps,
+    repeat_sites,
+    site_status,
+)
+from geo.crs import metric_crs_for
+from geo.store.dispatching import teams_frame
+from geo.store.inspecting import inspection_tables
+
+SHADES = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
+
+
+def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
+    """CSV and Excel download buttons for a table."""
+    c1, c2 = st.columns(2)
+    c1.download_button(t("download_csv", lang), frame.to_csv(index=False).encode("utf-8-sig"),
+                       f"{name}.csv", "text/csv", key=f"csv_{name}")
+    buf = io.BytesIO()
+    frame.to_excel(buf, index=False)
+    c2.download_button(t("download_xlsx", lang), buf.getvalue(), f"{name}.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key=f"xlsx_{name}")
+
+
+def _map(layers, areas, share: dict, overdue, gaps, spots) -> folium.Map:
+    local_assets()
+    x0, y0, x1, y1 = layers.townships.total_bounds
+    m = folium.Map(tiles=None, maxZoom=19, prefer_canvas=True)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    layer = folium.FeatureGroup(name="coverage").add_to(m)
+    for code, name, geom in zip(areas["code"], areas["name"], areas.geometry, strict=True):
+        v = share.get(code)
+        color = "#bdbdbd" if v is None else SHADES[min(5, int(v * 6))]
+        for part in shapely.get_parts(geom):
+            folium.Polygon([[(y, x) for x, y in part.exterior.coords]], color="#636363",
+                           weight=0.6, fill=True, fill_color=color, fill_opacity=0.6,
+                           tooltip=f"{name}: {'-' if v is None else f'{v:.0%}'}").add_to(layer)
+    for p in overdue:
+        folium.CircleMarker([p.y, p.x], radius=4, color="#67000d", fill=True,
+                            fill_opacity=0.9).add_to(m)
+    if len(gaps):
+        folium.GeoJson(gaps[["geometry"]], style_function=lambda _: {
+            "color": "#4a1486", "weight": 1, "fillOpacity": 0.25}).add_to(m)
+    for cell in spots:
+        folium.Polygon(h3.cell_to_boundary(cell), color="#e31a1c", weight=2,
+                       fill=False).add_to(m)
+    return m
+
+
+def render() -> None:
+    page = state.open_page("coverage")
+    if page is None:
+        return
+    lang, url, engine, version = page.lang, page.url, page.engine, page.version
+    layers, catalog = state.layers(url, version), state.catalog(url, version)
+    today = dt.datetime.now(page.tz).date()
+    level = st.sidebar.radio(t("level", lang), ["unit", "township"], key="c_level",
+                             format_func=lambda v: t(v, lang))
+    minutes = st.sidebar.slider(t("reach_minutes", lang), 5, 30, 10, key="c_minutes")
+
+    sites = layers.sites.copy() if layers.sites is not None else None
+    if sites is None or sites.empty:
+        st.info(t("no_data", lang))
+        return
+    points = shapely.point_on_surface(sites.geometry.to_numpy())
+    units = layers.units
+    if units is not None:
+        hit_s, hit_u = shapely.STRtree(units.geometry.to_numpy()).query(points,
+                                                                         predicate="within")
+        sites["unit"] = None
+        sites.loc[sites.index[hit_s], "unit"] = units["code"].to_numpy()[hit_u]
+    sites["township"] = sites["township_code"]
+    findings, _ = inspection_tables(engine)
+    visits = findings[["site_id", "day"]].drop_duplicates()
+    status = site_status(sites, visits, today)
+    area_col = "unit" if level == "unit" and units is not None else "township"
+    table = coverage_by(status.dropna(subset=[area_col]), area_col)
+    areas = units if area_col == "unit" else layers.townships
+    share = dict(zip(table[area_col], table["share_on_time"], strict=True))
+
+    metric = metric_crs_for(float(layers.townships.total_bounds[[0, 2]].mean()))
+    district = shapely.union_all(layers.townships.to_crs(metric).geometry.to_numpy())
+    bases = teams_frame(engine, metric)[["x", "y"]].to_numpy()
+    gaps = reach_gaps(district, bases, minutes, 30.0,
+                      sites=sites[["site_id", "geometry"]].to_crs(metric)) if len(bases) \
+        else pd.DataFrame()
+    if len(gaps):
+        gaps = gaps.set_crs(metric).to_crs(4326)
+    cases = store.cases_frame(engine)
+    spots = hot_spots(cases["lon"].to_numpy(), cases["lat"].to_numpy(),
+                      _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
+    high = status["overdue"] & (status["risk"] == "high")
+
+    st.subheader(t("coverage_by", lang))
+    st_folium(_map(layers, areas, share, points[high.to_numpy()], gaps,
+                   spots.loc[spots["hot"], "cell"] if len(spots) else []),
+              key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
+              use_container_width=True)
+    shown = table.rename(columns={area_col: t("code", lang), "sites": t("sites_n", lang),
+                                  "share_on_time": t("share_on_time", lang),
+                                  "high_overdue": t("high_overdue", lang)})
+    st.dataframe(shown, hide_index=True)
+    downloads(table, f"coverage_{area_col}", lang)
+
+    st.subheader(t("overdue_sites", lang))
+    overdue = status.loc[high, ["site_id", "name", "kind", "township_code", "last_inspected",
+                                "due"]]
+    st.dataframe(overdue, hide_index=True)
+    downloads(overdue, "overdue_high_risk_sites", lang)
+
+    st.subheader(t("reach", lang))
+    if len(gaps):
+        gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
+                                  t("sites_n", lang): gaps["site_ids"].map(len)})
+        st.dataframe(gap_table, hide_index=True)
+
+    st.subheader(t("hot_spots", lang))
+    st.dataframe(spots[spots["hot"]] if len(spots) else spots, hide_index=True)
+    st.markdown(f"**{t('repeat_sites', lang)}**")
+    st.dataframe(repeat_sites(cases["site_id"]).rename_axis("site_id").reset_index(),
+                 hide_index=True)
+
+    st.subheader(t("evaluation", lang))
+    c1, c2 = st.columns(2)
+    start = c1.date_input(t("period_start", lang), dt.date(today.year - 1, today.month, 1),
+                          key="c_start")
+    end = c2.date_input(t("period_end", lang), today + dt.timedelta(days=1), key="c_end")
+    evaluation = empowerment_evaluation(cases, store.case_events(engine), catalog.empowerment,
+                                        catalog.township_bodies(), start, end)
+    st.dataframe(evaluation, hide_index=True)
+    downloads(evaluation, "empowerment_evaluation", lang)
+
+
+@st.cache_resource(max_entries=2)
+def _cells(url: str, version: str) -> int:
+    townships = state.layers(url, version).townships
+    return district_cell_count(shapely.union_all(townships.geometry.to_numpy()))
