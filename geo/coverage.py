@@ -57,12 +57,17 @@ def coverage_by(status: pd.DataFrame, area: str,
 
 def reach_gaps(district: shapely.Geometry, bases_xy: np.ndarray, minutes: float,
                speed_kmh: float, detour: float = 1.3,
-               sites: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-    """Parts of ``district`` (metres) more than ``minutes`` from every team base, by
-    straight line at ``speed_kmh`` divided by the detour factor; one row per gap polygon
-    with its area (m2) and, if ``sites`` (metric points) are given, the site ids inside."""
-    radius = speed_kmh / 3.6 * minutes * 60.0 / detour
-    reach = shapely.union_all(shapely.buffer(shapely.points(bases_xy), radius, quad_segs=16))
+               sites: gpd.GeoDataFrame | None = None, roads=None) -> gpd.GeoDataFrame:
+    """Parts of ``district`` (metres) more than ``minutes`` from every team base: by road
+    when a `geo.roads.RoadGraph` is given, else by straight line at ``speed_kmh`` divided
+    by the detour factor. One row per gap polygon with its area (m2) and, if ``sites``
+    (metric points) are given, the site ids inside."""
+    if roads is not None:
+        reach = roads.reach(bases_xy[:, 0], bases_xy[:, 1], minutes)
+    else:
+        radius = speed_kmh / 3.6 * minutes * 60.0 / detour
+        reach = shapely.union_all(shapely.buffer(shapely.points(bases_xy), radius,
+                                                 quad_segs=16))
     gaps = [g for g in shapely.get_parts(shapely.difference(district, reach)) if g.area > 1.0]
     frame = gpd.GeoDataFrame({"area_m2": [g.area for g in gaps]}, geometry=gaps)
     if sites is not None and len(frame):

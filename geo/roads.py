@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import shapely
-from scipy.sparse import csr_matrix
+from scipy.sparse import bmat, coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -73,3 +73,22 @@ class RoadGraph:
         times = self.times_from(x, y)
         access, nodes = self.tree.query(np.column_stack([tx, ty]))
         return times[nodes] + access / (ACCESS_SPEED_KMH / 3.6)
+
+    def reach(self, xs: np.ndarray, ys: np.ndarray, minutes: float,
+              max_access_m: float = 500.0) -> shapely.Geometry:
+        """Area (metres) reachable within ``minutes`` from any of the points (team bases):
+        each road node reached in time, buffered by the distance still coverable at access
+        speed (at most ``max_access_m``). One Dijkstra from a virtual source joined to every
+        base's nearest node by its access time."""
+        access, nodes = self.tree.query(np.column_stack([xs, ys]))
+        n = len(self.xy)
+        source = coo_matrix((access / (ACCESS_SPEED_KMH / 3.6) + 1e-6,
+                             (np.zeros(len(nodes), dtype=int), nodes)), shape=(1, n))
+        graph = bmat([[self.matrix, coo_matrix((n, 1))], [source, coo_matrix((1, 1))]],
+                     format="csr")
+        times = dijkstra(graph, directed=True, indices=n)[:n]
+        left = minutes * 60.0 - times
+        ok = left > 0
+        radius = np.minimum(left[ok] * ACCESS_SPEED_KMH / 3.6, max_access_m)
+        return shapely.union_all(shapely.buffer(shapely.points(self.xy[ok]), radius,
+                                                quad_segs=4))

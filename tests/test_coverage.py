@@ -88,3 +88,21 @@ def test_empowerment_evaluation_on_a_known_history():
     assert a1["median_days_to_close"] == pytest.approx(3.0)  # 2 and 4 days
     assert not a1["never_used"] and a1["often_returned"]    # 1 of 3 > 30 %
     assert ev.loc[("A", "M2"), "never_used"]
+
+
+def test_reach_gaps_by_road():
+    from geo.roads import RoadGraph
+    # a 10 km road west-east; a base at its west end; 10 min at 60 km/h covers the road
+    road = gpd.GeoDataFrame({"road_class": ["primary"]},
+                            geometry=[shapely.LineString([(0, 5_000), (20_000, 5_000)])],
+                            crs="EPSG:4549")
+    graph = RoadGraph.from_lines(road.to_crs(4326), "EPSG:4549")
+    district = shapely.box(0, 0, 20_000, 10_000)
+    gaps = reach_gaps(district, np.array([[0.0, 5_000.0]]), 10, 60.0, roads=graph)
+    covered = district.area - gaps["area_m2"].sum()
+    # 10 km of road reached, each side buffered by at most 500 m: about 10 km x 1 km
+    assert 8e6 < covered < 11.5e6
+    far = shapely.Point(15_000, 5_000)
+    assert any(g.covers(far) for g in gaps.geometry)
+    near = shapely.Point(5_000, 5_200)
+    assert not any(g.covers(near) for g in gaps.geometry)

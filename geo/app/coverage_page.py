@@ -27,6 +27,7 @@ from geo.coverage import (
     site_status,
 )
 from geo.crs import metric_crs_for
+from geo.roads import RoadGraph
 from geo.store.dispatching import teams_frame
 from geo.store.inspecting import inspection_tables
 
@@ -104,7 +105,9 @@ def render() -> None:
     metric = metric_crs_for(float(layers.townships.total_bounds[[0, 2]].mean()))
     district = shapely.union_all(layers.townships.to_crs(metric).geometry.to_numpy())
     bases = teams_frame(engine, metric)[["x", "y"]].to_numpy()
-    gaps = reach_gaps(district, bases, minutes, 30.0,
+    roads = (RoadGraph.from_lines(layers.roads, metric) if layers.roads is not None
+             else None)
+    gaps = reach_gaps(district, bases, minutes, 30.0, roads=roads,
                       sites=sites[["site_id", "geometry"]].to_crs(metric)) if len(bases) \
         else pd.DataFrame()
     if len(gaps):
