@@ -142,3 +142,12 @@ def empowerment_evaluation(cases: pd.DataFrame, events: pd.DataFrame,
     out["often_returned"] = (total > 0) & (out["returned"] / total.where(total > 0, 1)
                                            > often_returned)
     return out.reset_index().sort_values(key).reset_index(drop=True)
+
+
+def evaluation_by_township(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Per township: delegated matters, how many were used, the share used, returns."""
+    out = evaluation.groupby("township_code").agg(
+        delegated=("matter_code", "size"), unused=("never_used", "sum"),
+        handled=("handled", "sum"), returned=("returned", "sum"))
+    out["share_used"] = 1 - out["unused"] / out["delegated"]
+    return out.reset_index()

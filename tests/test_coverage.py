@@ -106,3 +106,13 @@ def test_reach_gaps_by_road():
     assert any(g.covers(far) for g in gaps.geometry)
     near = shapely.Point(5_000, 5_200)
     assert not any(g.covers(near) for g in gaps.geometry)
+
+
+def test_evaluation_by_township():
+    from geo.coverage import evaluation_by_township
+    ev = pd.DataFrame({"township_code": ["A", "A", "B"], "matter_code": ["M1", "M2", "M1"],
+                       "handled": [3, 0, 1], "returned": [1, 0, 0],
+                       "never_used": [False, True, False]})
+    out = evaluation_by_township(ev).set_index("township_code")
+    assert out.loc["A", "share_used"] == 0.5 and out.loc["B", "share_used"] == 1.0
+    assert (out.loc["A", "handled"], out.loc["A", "returned"]) == (3, 1)

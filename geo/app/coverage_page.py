@@ -21,6 +21,7 @@ from geo.coverage import (
     coverage_by,
     district_cell_count,
     empowerment_evaluation,
+    evaluation_by_township,
     hot_spots,
     reach_gaps,
     repeat_sites,
@@ -139,9 +140,14 @@ def render() -> None:
         gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
                                   t("sites_n", lang): gaps["site_ids"].map(len)})
         st.dataframe(gap_table, hide_index=True)
+        downloads(gaps.drop(columns="geometry").assign(
+            site_ids=gaps["site_ids"].map(",".join)), "reach_gaps", lang)
 
     st.subheader(t("hot_spots", lang))
-    st.dataframe(spots[spots["hot"]] if len(spots) else spots, hide_index=True)
+    hot = spots[spots["hot"]] if len(spots) else spots
+    st.dataframe(hot, hide_index=True)
+    if len(hot):
+        downloads(hot, "hot_spots", lang)
     st.markdown(f"**{t('repeat_sites', lang)}**")
     st.dataframe(repeat_sites(cases["site_id"]).rename_axis("site_id").reset_index(),
                  hide_index=True)
@@ -155,6 +161,11 @@ def render() -> None:
                                         catalog.township_bodies(), start, end)
     st.dataframe(evaluation, hide_index=True)
     downloads(evaluation, "empowerment_evaluation", lang)
+    per_town = evaluation_by_township(evaluation)
+    used = dict(zip(per_town["township_code"], per_town["share_used"], strict=True))
+    st_folium(_map(layers, layers.townships, used, [], pd.DataFrame(), []),
+              key="eval_map", height=380, returned_objects=[], use_container_width=True)
+    st.caption(t("share_used", lang))
 
 
 @st.cache_resource(max_entries=2)

@@ -61,10 +61,14 @@ def render() -> None:
     for row in todo.itertuples(index=False):
         results[row.item_code] = st.checkbox(f"{row.item}（{row.department}）",
                                              key=f"i_{site}_{row.item_code}")
+    note = st.text_input(t("note", lang), key="i_note")
+    photo = st.text_input(t("photo", lang), key="i_photo")
     if st.button(t("save", lang), key="i_save"):
-        record_inspection(engine, site, day, sorted(set(todo["department"])), "ui",
-                          [{"item_code": code, "result": "problem" if bad else "pass"}
-                           for code, bad in results.items()])
+        record_inspection(engine, site, day, sorted(set(todo["department"])),
+                          state.actor_name(),
+                          [{"item_code": code, "result": "problem" if bad else "pass",
+                            "note": note if bad else "", "photo": (photo or None) if bad
+                            else None} for code, bad in results.items()])
         st.success(t("saved", lang))
         st.rerun()
 

@@ -84,3 +84,8 @@ def show_timeline(page: Page, case_id: int) -> None:
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
                     f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")
+
+
+def actor_name() -> str:
+    """Who is acting, for the records (the dispatch page's operator field)."""
+    return st.session_state.get("d_actor") or "ui"
