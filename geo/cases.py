@@ -26,7 +26,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"routed", "merged"}),
     "routed": frozenset({"verified", "dispatched", "returned", "transferred", "merged"}),
     "verified": frozenset({"dispatched", "closed", "returned", "transferred", "merged"}),
-    "dispatched": frozenset({"handling", "returned"}),
+    "dispatched": frozenset({"handling", "returned", "routed"}),  # routed: team recalled
     "handling": frozenset({"rectification", "closed", "returned"}),
     "rectification": frozenset({"reinspection"}),
     "reinspection": frozenset({"closed", "rectification"}),

@@ -227,3 +227,19 @@ def test_future_position_fixes_are_refused(db):
     with pytest.raises(ValueError, match="in the future for TA-1"):
         add_positions(db, [{"team_id": "TA-1", "lon": 120.1, "lat": 30.8,
                             "at": store.utcnow() + dt.timedelta(hours=8)}])
+
+
+def test_recalling_the_only_team_puts_the_case_back_in_the_queue(db):
+    c = case(db, "A0")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "en_route", "team")
+    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "available", "d")
+    assert case(db, "A0")["status"] == "routed"
+    (a,) = assignments_of(db, int(c["id"]))
+    assert a.status == "cancelled"
+    # a team that finished on scene does not send the case back
+    c = case(db, "A0")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    for status in ("en_route", "on_scene", "available"):
+        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team")
+    assert case(db, "A0")["status"] == "dispatched"

@@ -173,13 +173,30 @@ def set_team_status(engine: Engine, team_id: str, version: int, target: str,
             raise ConflictError(f"team {team_id} was changed by someone else just now")
         active = s.scalars(select(Assignment).where(Assignment.team_id == team_id,
                                                     Assignment.status.in_(ACTIVE))).first()
-        if active is not None and target in TEAM_TIMESTAMP:
+        recalled = active is not None and target == "available" and before in (
+            "dispatched", "en_route")
+        if recalled:
+            active.status, active.cleared_at = "cancelled", utcnow()
+            _back_to_queue(s, active.case_id, actor, f"team {team_id} recalled")
+        elif active is not None and target in TEAM_TIMESTAMP:
             setattr(active, TEAM_TIMESTAMP[target], utcnow())
             active.status = "cleared" if target == "available" else target
         elif active is not None and target == "off_duty":
             active.status, active.cleared_at = "cancelled", utcnow()
         audit(s, actor, "team", team_id, "status", before, target,
               json.dumps({"case": active.case_id} if active else {}))
+
+
+def _back_to_queue(s, case_id: int, actor: str, why: str) -> None:
+    """A dispatched case whose last team was recalled goes back to the queue (routed)."""
+    s.flush()
+    case = s.get(Case, case_id)
+    others = s.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.case_id == case_id, Assignment.status.in_(ACTIVE)))
+    if case is not None and case.status == "dispatched" and not others:
+        check_transition("dispatched", "routed")
+        case.status, case.version = "routed", case.version + 1
+        audit(s, actor, "case", str(case_id), "recall", "dispatched", "routed", why)
 
 
 def add_positions(engine: Engine, fixes: list[dict]) -> int:
