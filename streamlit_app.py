@@ -1,23 +1,51 @@
-"""Entry point of the Streamlit app: page navigation only."""
+"""Entry point of the Streamlit app: page navigation only.
+
+Pages are imported when first shown, so the command center opens without loading the
+libraries of the other pages.
+"""
 
 import streamlit as st
 
-from geo.app import (
-    command,
-    coverage_page,
-    dispatch_page,
-    inspections_page,
-    layers_page,
-    state,
-)
+from geo.app import state
 from geo.app.labels import t
+
+
+def command() -> None:
+    from geo.app import command as page
+
+    page.render()
+
+
+def dispatch() -> None:
+    from geo.app import dispatch_page as page
+
+    page.render()
+
+
+def coverage() -> None:
+    from geo.app import coverage_page as page
+
+    page.render()
+
+
+def inspections() -> None:
+    from geo.app import inspections_page as page
+
+    page.render()
+
+
+def layers() -> None:
+    from geo.app import layers_page as page
+
+    page.render()
+
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
 lang = state.language_picker()
 st.navigation([
-    st.Page(command.render, title=t("command", lang), url_path="command", default=True),
-    st.Page(dispatch_page.render, title=t("dispatch", lang), url_path="dispatch"),
-    st.Page(coverage_page.render, title=t("coverage", lang), url_path="coverage"),
-    st.Page(inspections_page.render, title=t("inspections", lang), url_path="inspections"),
-    st.Page(layers_page.render, title=t("layers_page", lang), url_path="layers"),
+    st.Page(command, title=t("command", lang), url_path="command", default=True),
+    st.Page(dispatch, title=t("dispatch", lang), url_path="dispatch"),
+    st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
+    st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
+    st.Page(layers, title=t("layers_page", lang), url_path="layers"),
 ]).run()
