@@ -213,7 +213,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 
     import numpy as np
 
-    from geo.crs import metric_crs_for
+    from geo.crs import metric_crs_of
     from geo.demo import feed_alert, move_dispatched_teams
     from geo.ingest import ingest_records
 
@@ -227,8 +227,7 @@ def cmd_simulate(args, settings: Settings) -> int:
     rng = np.random.default_rng(args.seed)
     tz = ZoneInfo(settings.timezone)
     made = 0
-    x0, _, x1, _ = sites.total_bounds
-    metric = metric_crs_for((x0 + x1) / 2)
+    metric = metric_crs_of(sites)
     last = time.monotonic()
     print(f"simulating about {args.rate:g} alert(s) per minute; Ctrl-C stops", flush=True)
     try:

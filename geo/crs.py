@@ -75,6 +75,12 @@ def metric_crs_for(lon: float) -> str:
     return f"EPSG:{4534 + zone}"
 
 
+def metric_crs_of(gdf) -> str:
+    """`metric_crs_for` the middle longitude of a WGS84 layer."""
+    x0, _, x1, _ = gdf.total_bounds
+    return metric_crs_for((x0 + x1) / 2)
+
+
 def to_wgs84(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert coordinates in ``crs`` (as returned by `parse_crs`) to WGS84 lon/lat degrees."""
     x = np.asarray(x, dtype="float64")

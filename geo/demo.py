@@ -497,10 +497,11 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         team = teams.loc[team_id]
         if team["status"] not in ("dispatched", "en_route"):
             continue
+        version = int(team["version"])
         try:
             if team["status"] == "dispatched":
-                set_team_status(engine, team_id, int(team["version"]), "en_route", actor)
-                team = teams_frame(engine, metric).set_index("team_id").loc[team_id]
+                set_team_status(engine, team_id, version, "en_route", actor)
+                version += 1
         except (ConflictError, IllegalTransitionError):
             continue  # a dispatcher acted on this team meanwhile; next tick sees it
         cx, cy = to_metric(lon, lat, metric)
@@ -514,7 +515,7 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         moved += 1
         if gap - step <= 30.0:
             with contextlib.suppress(ConflictError, IllegalTransitionError):
-                set_team_status(engine, team_id, int(team["version"]), "on_scene", actor)
+                set_team_status(engine, team_id, version, "on_scene", actor)
     add_positions(engine, fixes)
     return moved
 

@@ -35,7 +35,7 @@ from geo.crs import (
     COORDINATE_PROBLEMS,
     WGS84,
     coordinate_problems,
-    metric_crs_for,
+    metric_crs_of,
     parse_crs,
     to_metric,
     to_wgs84,
@@ -200,8 +200,7 @@ class Router:
         self.catalog = catalog
 
         t = layers.townships
-        x0, _, x1, _ = t.total_bounds
-        self.metric = metric_crs_for((x0 + x1) / 2)
+        self.metric = metric_crs_of(t)
         self.tz = ZoneInfo(s.timezone)
         self.t_codes = t["code"].to_numpy(dtype=object)
         self.t_names = t["name"].to_numpy(dtype=object)

@@ -24,7 +24,6 @@ from geo.cases import (
     open_by_township,
     overdue,
 )
-from geo.crs import metric_crs_for
 from geo.store import dispatching
 
 WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
@@ -179,8 +178,7 @@ def render() -> None:
         highlight = _new_high(cases, lang)
         groups = [mapview.township_shading(layers.townships, open_by_township(cases), lang),
                   mapview.case_layer(cases, highlight, lang, overdue=overdue(cases, now))]
-        teams = dispatching.teams_frame(engine, metric_crs_for(
-            float(layers.townships.total_bounds[[0, 2]].mean())))
+        teams = dispatching.teams_frame(engine, state.metric(url, version))
         groups.append(mapview.team_layer(teams, lang))
         if filters["heat"]:
             groups.append(mapview.heat_layer(cases, lang))

@@ -27,8 +27,6 @@ from geo.coverage import (
     repeat_sites,
     site_status,
 )
-from geo.crs import metric_crs_for
-from geo.roads import RoadGraph
 from geo.store.dispatching import teams_frame
 from geo.store.inspecting import inspection_tables
 
@@ -83,18 +81,11 @@ def render() -> None:
                              format_func=lambda v: t(v, lang))
     minutes = st.sidebar.slider(t("reach_minutes", lang), 5, 30, 10, key="c_minutes")
 
-    sites = layers.sites.copy() if layers.sites is not None else None
-    if sites is None or sites.empty:
+    if layers.sites is None or layers.sites.empty:
         st.info(t("no_data", lang))
         return
-    points = shapely.point_on_surface(sites.geometry.to_numpy())
+    sites, points = _sites(url, version)
     units = layers.units
-    if units is not None:
-        hit_s, hit_u = shapely.STRtree(units.geometry.to_numpy()).query(points,
-                                                                         predicate="within")
-        sites["unit"] = None
-        sites.loc[sites.index[hit_s], "unit"] = units["code"].to_numpy()[hit_u]
-    sites["township"] = sites["township_code"]
     findings, _ = inspection_tables(engine)
     visits = findings[["site_id", "day"]].drop_duplicates()
     status = site_status(sites, visits, today)
@@ -103,12 +94,10 @@ def render() -> None:
     areas = units if area_col == "unit" else layers.townships
     share = dict(zip(table[area_col], table["share_on_time"], strict=True))
 
-    metric = metric_crs_for(float(layers.townships.total_bounds[[0, 2]].mean()))
+    metric = state.metric(url, version)
     district = shapely.union_all(layers.townships.to_crs(metric).geometry.to_numpy())
     bases = teams_frame(engine, metric)[["x", "y"]].to_numpy()
-    roads = (RoadGraph.from_lines(layers.roads, metric) if layers.roads is not None
-             else None)
-    gaps = reach_gaps(district, bases, minutes, 30.0, roads=roads,
+    gaps = reach_gaps(district, bases, minutes, 30.0, roads=state.roads(url, version),
                       sites=sites[["site_id", "geometry"]].to_crs(metric)) if len(bases) \
         else pd.DataFrame()
     if len(gaps):
@@ -166,6 +155,22 @@ def render() -> None:
     st_folium(_map(layers, layers.townships, used, [], pd.DataFrame(), []),
               key="eval_map", height=380, returned_objects=[], use_container_width=True)
     st.caption(t("share_used", lang))
+
+
+@st.cache_resource(max_entries=2)
+def _sites(url: str, version: str):
+    """Sites with the unit and township they lie in, and their points (per layer import;
+    shared, never modified)."""
+    layers = state.layers(url, version)
+    sites = layers.sites.copy()
+    points = shapely.point_on_surface(sites.geometry.to_numpy())
+    if layers.units is not None:
+        hit_s, hit_u = shapely.STRtree(layers.units.geometry.to_numpy()).query(
+            points, predicate="within")
+        sites["unit"] = None
+        sites.loc[sites.index[hit_s], "unit"] = layers.units["code"].to_numpy()[hit_u]
+    sites["township"] = sites["township_code"]
+    return sites, points
 
 
 @st.cache_resource(max_entries=2)

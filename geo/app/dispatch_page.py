@@ -16,9 +16,8 @@ from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.cases import TRANSITIONS, duplicate_candidates, queue
-from geo.crs import metric_crs_for, to_metric
+from geo.crs import to_metric
 from geo.dispatch import neighbour_bodies, recommend, township_adjacency
-from geo.roads import RoadGraph
 from geo.store import dispatching
 from geo.store.dispatching import ConflictError
 
@@ -27,12 +26,9 @@ from geo.store.dispatching import ConflictError
 def _context(url: str, version: str) -> dict:
     """Per layer version: metric CRS, road graph, township adjacency and lookups."""
     layers, catalog = state.layers(url, version), state.catalog(url, version)
-    x0, _, x1, _ = layers.townships.total_bounds
-    metric = metric_crs_for((x0 + x1) / 2)
     return {
-        "metric": metric,
-        "roads": RoadGraph.from_lines(layers.roads, metric) if layers.roads is not None
-        else None,
+        "metric": state.metric(url, version),
+        "roads": state.roads(url, version),
         "adjacency": township_adjacency(layers.townships),
         "centers": catalog.township_bodies(),
         "domains": dict(zip(catalog.matters["code"], catalog.matters["domain"], strict=True)),

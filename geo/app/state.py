@@ -10,6 +10,8 @@ import streamlit as st
 
 from geo import store
 from geo.app.labels import LANGUAGES, t
+from geo.crs import metric_crs_of
+from geo.roads import RoadGraph
 from geo.settings import Settings
 
 
@@ -44,6 +46,20 @@ def reference_version(eng) -> str | None:
 @st.cache_resource(max_entries=2)
 def layers(url: str, version: str):
     return store.load_layers(engine(url))
+
+
+@st.cache_resource(max_entries=2)
+def metric(url: str, version: str) -> str:
+    """The district's metric CRS (see `geo.crs.metric_crs_for`)."""
+    return metric_crs_of(layers(url, version).townships)
+
+
+@st.cache_resource(max_entries=2)
+def roads(url: str, version: str) -> RoadGraph | None:
+    """The road graph of the loaded layer set, built once per import (None without roads)."""
+    road_layer = layers(url, version).roads
+    return None if road_layer is None else RoadGraph.from_lines(road_layer,
+                                                                metric(url, version))
 
 
 @st.cache_resource(max_entries=2)
