@@ -46,9 +46,12 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	else echo "note: chromium not found and cannot be installed here; browser tests will be skipped"; fi
 
+# The store tests run on SQLite and on PostGIS: GEO_TEST_POSTGIS_URL, else a local database
+# made ready by scripts/postgis_test_db.sh (required under CI=true).
 test: $(VENV)/.test browser-deps
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest
+	url="$${GEO_TEST_POSTGIS_URL:-$$(scripts/postgis_test_db.sh)}" && \
+	  GEO_TEST_POSTGIS_URL="$$url" $(BIN)/python -m pytest
 
 bench: $(VENV)/.test browser-deps
 	$(BIN)/python bench/route_bench.py

@@ -65,7 +65,7 @@ def cmd_init(args, settings: Settings) -> int:
     if problems:
         return _fail("\n".join(problems) + "\nnothing was imported")
     engine = store.connect(settings.database_url)
-    store.create_schema(engine)
+    store.migrate(engine)
     store.import_reference(engine, layers, catalog, str(layers_path))
     checklist_path = Path(args.catalog or settings.catalog_path) / "checklists.csv"
     if checklist_path.is_file():
@@ -132,55 +132,58 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 
 def cmd_route(args, settings: Settings) -> int:
-    import numpy as np
-
-    from geo.ingest import IngestError, parse_alerts, read_records
+    from geo import bulk, store
+    from geo.ingest import IngestError, read_records
     from geo.layers import LayerError
     from geo.routing import INVALID
 
+    out = Path(args.out)
+    problem = bulk.usage_problem(args.engine, out, args.scheduler, args.workers,
+                                 args.partition_rows)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
                                      args.assume_crs)
-        parsed = parse_alerts(read_records(Path(args.file)), source="route", crs=crs,
-                              matters=set(catalog.matters["code"]),
-                              tz=ZoneInfo(settings.timezone), keep_bad_coordinates=True)
-    except (IngestError, CRSInputError, LookupError, LayerError, CatalogError) as exc:
-        return _fail(str(exc))
-    if parsed.rows == 0:
-        return _fail(f"{args.file}: empty file (no rows)")
-    alerts = parsed.alerts
-    tz = ZoneInfo(settings.timezone)
-    batch = router.route_many(
-        np.array([a["lon"] for a in alerts]), np.array([a["lat"] for a in alerts]),
-        matter=[a["matter_code"] for a in alerts],
-        at=[a["reported_at"].replace(tzinfo=dt.UTC).astimezone(tz).date() for a in alerts],
-        crs=crs, credit_code=[a["credit_code"] for a in alerts])
-    frame = batch.to_frame(ids=[a["external_id"] for a in alerts])
-    out = Path(args.out)
-    try:
-        if out.suffix.lower() in (".geojson", ".json"):
-            import geopandas as gpd
-
-            points = gpd.points_from_xy(batch.lon, batch.lat)
-            points[(batch.flags & INVALID) > 0] = None
-            gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(
-                out, driver="GeoJSON")
+        options = bulk.ParseOptions(crs=crs, matters=frozenset(catalog.matters["code"]),
+                                    tz=ZoneInfo(settings.timezone), now=store.utcnow())
+        if args.engine == "dask":
+            tally = bulk.route_file_dask(
+                Path(args.file), out, router, options, scheduler=args.scheduler,
+                workers=args.workers, partition_rows=args.partition_rows or bulk.PARTITION_ROWS,
+                progress=args.progress or sys.stderr.isatty())
         else:
-            frame.to_csv(out, index=False)
-    except OSError as exc:
+            parsed = options.parse(read_records(Path(args.file)))
+    except (IngestError, CRSInputError, LookupError, LayerError, CatalogError,
+            bulk.EngineError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:  # the Dask engine writes as it goes
         return _fail(f"{out}: cannot write ({exc.strerror or exc})")
-    for w in parsed.warnings[:20]:
-        print(f"warning: {w}", file=sys.stderr)
-    for r in parsed.rejects:
-        print(f"rejected: {args.file}, {r}", file=sys.stderr)
-    flagged = frame["flags"].str.split(";").explode()
-    counts = flagged[flagged != ""].value_counts().to_dict()
-    print(f"routed {len(frame)} of {parsed.rows} row(s) to {out}"
-          + (f"; flagged {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}"
-             if counts else "") + (f"; {len(parsed.rejects)} rejected" if parsed.rejects
-                                   else ""))
-    return 0 if len(frame) else 1
+    if args.engine == "local":
+        if parsed.rows == 0:
+            return _fail(f"{args.file}: empty file (no rows)")
+        batch, frame = bulk.route_alerts(router, parsed.alerts, options)
+        try:
+            if out.suffix.lower() in (".geojson", ".json"):
+                import geopandas as gpd
+
+                points = gpd.points_from_xy(batch.lon, batch.lat)
+                points[(batch.flags & INVALID) > 0] = None
+                gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(
+                    out, driver="GeoJSON")
+            else:
+                frame.to_csv(out, index=False)
+        except OSError as exc:
+            return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+        tally = bulk.Tally.of(parsed, frame)
+    elif tally.rows == 0:
+        return _fail(f"{args.file}: empty file (no rows)")
+    for line in tally.messages(args.file):
+        print(line, file=sys.stderr)
+    print(tally.summary(str(out)))
+    return 0 if tally.routed else 1
 
 
 def cmd_cases_list(args, settings: Settings) -> int:
@@ -193,7 +196,7 @@ def cmd_cases_list(args, settings: Settings) -> int:
         except ValueError:
             return _fail(f"--since {args.since!r} is not an ISO date (YYYY-MM-DD)")
     engine = store.connect(settings.database_url)
-    store.create_schema(engine)
+    store.migrate(engine)
     with store.sessions(engine)() as s:
         cases = store.query_cases(s, township=args.township, body=args.body,
                                   status=args.status, since=since, limit=args.limit)
@@ -392,6 +395,17 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument("--assume-crs", help="CRS for layer files that declare none")
     route.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
     route.add_argument("--out", required=True, help="output .csv or .geojson")
+    route.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="local: one process (default); dask: partitions on a Dask "
+                       "cluster, same output (CSV only)")
+    route.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to use, e.g. "
+                       "tcp://10.0.0.5:8786 (default: a local cluster)")
+    route.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of the local cluster (default: one per core)")
+    route.add_argument("--partition-rows", type=int, metavar="N",
+                       help="rows per Dask partition (default 100000)")
+    route.add_argument("--progress", action="store_true",
+                       help="show progress (Dask engine; on by default on a terminal)")
     route.set_defaults(func=cmd_route)
 
     cases = sub.add_parser("cases", help="case tools").add_subparsers(dest="sub", required=True)

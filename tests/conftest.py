@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import geopandas as gpd
@@ -120,3 +122,65 @@ def demo_router_exact(demo_layers, demo_catalog) -> Router:
 def db_settings(tmp_path) -> Settings:
     """Settings pointing at a fresh SQLite file in the test's temporary folder."""
     return Settings(database_url=f"sqlite:///{tmp_path / 'test.sqlite'}")
+
+
+# ------------------------------------------------------------------ store backends
+POSTGIS_ENV = "GEO_TEST_POSTGIS_URL"
+
+
+def _admin_engine(url: str):
+    from sqlalchemy import create_engine
+
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgis_template():
+    """A PostGIS-enabled template database, made once per run, or a skip (a failure in CI)
+    when ``GEO_TEST_POSTGIS_URL`` is not set."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get(POSTGIS_ENV)
+    if not base:
+        reason = (f"PostGIS store tests need {POSTGIS_ENV}, e.g. "
+                  "postgresql+psycopg://postgres@127.0.0.1/onemap_test (`make test` sets it "
+                  "when PostgreSQL with PostGIS is on this machine)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; in CI the PostGIS run is required")
+        pytest.skip(reason)
+    admin = _admin_engine(base)
+    name = f"onemap_tpl_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    tpl = _admin_engine(make_url(base).set(database=name))
+    with tpl.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    tpl.dispose()
+    yield admin, make_url(base), name
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty database on each backend: a SQLite file, and a PostGIS database."""
+    from sqlalchemy import text
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    admin, base, template = request.getfixturevalue("postgis_template")
+    name = f"onemap_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def store_settings(store_url) -> Settings:
+    """Settings on a fresh database, once per backend."""
+    return Settings(database_url=store_url)

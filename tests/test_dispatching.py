@@ -26,6 +26,12 @@ from tests.conftest import X0, Y0, to_wgs
 
 
 @pytest.fixture
+def db_settings(store_settings):
+    """This module's store tests run on SQLite and on PostGIS."""
+    return store_settings
+
+
+@pytest.fixture
 def db(db_settings, small_dirs, tmp_path):
     layers_dir, catalog_dir = small_dirs
     assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],

@@ -14,9 +14,15 @@ from tests.conftest import X0, Y0, to_wgs
 
 
 @pytest.fixture
+def db_settings(store_settings):
+    """This module's store tests run on SQLite and on PostGIS."""
+    return store_settings
+
+
+@pytest.fixture
 def setup(db_settings, small_dirs):
     engine = store.connect(db_settings.database_url)
-    store.create_schema(engine)
+    store.migrate(engine)
     layers, catalog = load_layers(small_dirs[0]), load_catalog(small_dirs[1])
     store.import_reference(engine, layers, catalog, "test")
     return engine, Router(layers, catalog, Settings()), catalog

@@ -20,6 +20,12 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
+def db_settings(store_settings):
+    """This module's store tests run on SQLite and on PostGIS."""
+    return store_settings
+
+
+@pytest.fixture
 def db(db_settings):
     assert main(["init"], db_settings) == 0
     return db_settings

@@ -11,9 +11,9 @@ from geo.store.models import Site, Township
 
 
 @pytest.fixture
-def engine(db_settings):
-    engine = store.connect(db_settings.database_url)
-    store.create_schema(engine)
+def engine(store_settings):
+    engine = store.connect(store_settings.database_url)
+    store.migrate(engine)
     return engine
 
 

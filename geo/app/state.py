@@ -32,7 +32,7 @@ def language_picker() -> str:
 @st.cache_resource
 def engine(url: str):
     eng = store.connect(url)
-    store.create_schema(eng)
+    store.migrate(eng)
     return eng
 
 

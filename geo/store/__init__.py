@@ -14,16 +14,16 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo.access import SYSTEM, Scope
 from geo.catalog import Catalog, validate_catalog
 from geo.crs import WGS84
 from geo.layers import LayerSet
 from geo.store.models import (
     Alert,
     AuditLog,
-    Base,
     Body,
     Case,
     Empowerment,
@@ -39,9 +39,23 @@ from geo.store.models import (
 )
 
 __all__ = [
-    "Alert", "AuditLog", "Case", "Team", "TeamPosition", "add_alerts", "add_cases", "audit",
-    "connect", "create_schema", "has_reference", "import_reference", "load_catalog",
-    "load_layers", "query_cases", "sessions", "unrouted_alerts",
+    "Alert",
+    "AuditLog",
+    "Case",
+    "Team",
+    "TeamPosition",
+    "add_alerts",
+    "add_cases",
+    "audit",
+    "connect",
+    "has_reference",
+    "import_reference",
+    "load_catalog",
+    "load_layers",
+    "migrate",
+    "query_cases",
+    "sessions",
+    "unrouted_alerts",
 ]
 
 
@@ -61,8 +75,28 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+MIGRATIONS = Path(__file__).parent / "migrations"
+FIRST_RELEASE = "0001"
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database's schema to ``revision`` with the Alembic migrations.
+
+    A database made before migrations existed (tables, no ``alembic_version``) is taken as
+    the first release and upgraded from there; its data is kept.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        tables = set(inspect(conn).get_table_names())
+        if "townships" in tables and "alembic_version" not in tables:
+            command.stamp(config, FIRST_RELEASE)
+        command.upgrade(config, revision)
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
@@ -225,16 +259,24 @@ def unrouted_alerts(s: Session, limit: int | None = None) -> list[Alert]:
 
 
 def add_cases(s: Session, rows: list[dict], actor: str = "system") -> None:
-    """Store routed cases (status ``routed``) with one audit entry each."""
+    """Store routed cases (status ``routed``) with one audit entry each; each case gets its
+    WGS84 point from ``lon``/``lat``."""
     if not rows:
         return
-    s.execute(insert(Case), rows)
+    points = shapely.to_wkb(shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows]))
+    s.execute(insert(Case), [{**r, "geom": g} for r, g in zip(rows, points, strict=True)])
     ids = s.execute(select(Case.id, Case.alert_id).where(
         Case.alert_id.in_([r["alert_id"] for r in rows]))).all()
     s.execute(insert(AuditLog), [
         {"actor": actor, "entity": "case", "entity_id": str(cid), "action": "route",
          "from_state": "new", "to_state": "routed", "detail": json.dumps(
              {"alert_id": aid}), "at": utcnow()} for cid, aid in ids])
+
+
+def in_scope(scope: Scope):
+    """The SQL condition on `Case` that keeps the cases ``scope`` may see."""
+    return and_(true(), *(getattr(Case, field) == value
+                          for field, value in scope.case_match.items()))
 
 
 def query_cases(
@@ -244,9 +286,10 @@ def query_cases(
     status: str | None = None,
     since: dt.datetime | None = None,
     limit: int | None = None,
+    scope: Scope = SYSTEM,
 ) -> list[Case]:
-    """Cases matching every filter given, newest first."""
-    q = select(Case)
+    """Cases in ``scope`` matching every filter given, newest first."""
+    q = select(Case).where(in_scope(scope))
     if township:
         q = q.where(Case.township_code == township)
     if body:
@@ -259,9 +302,10 @@ def query_cases(
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
-def cases_frame(engine: Engine, since: dt.datetime | None = None) -> pd.DataFrame:
-    """All cases (opened at or after ``since``) with their alert's source and description and
-    their matter's name and domain, as the case table `geo.cases` works on."""
+def cases_frame(engine: Engine, since: dt.datetime | None = None,
+                scope: Scope = SYSTEM) -> pd.DataFrame:
+    """The cases in ``scope`` (opened at or after ``since``) with their alert's source and
+    description and their matter's name and domain, as the case table `geo.cases` works on."""
     q = (select(Case.id, Case.version, Case.status, Case.severity, Case.lon, Case.lat,
                 Case.matter_code,
                 Matter.name.label("matter_name"), Matter.domain, Alert.source,
@@ -269,7 +313,8 @@ def cases_frame(engine: Engine, since: dt.datetime | None = None) -> pd.DataFram
                 Case.unit_code, Case.site_id, Case.body_code, Case.flags, Case.reasons,
                 Case.opened_at, Case.deadline_at, Case.routed_at)
          .join(Alert, Alert.id == Case.alert_id)
-         .outerjoin(Matter, Matter.code == Case.matter_code))
+         .outerjoin(Matter, Matter.code == Case.matter_code)
+         .where(in_scope(scope)))
     if since is not None:
         q = q.where(Case.opened_at >= since)
     with engine.connect() as conn:
@@ -286,19 +331,26 @@ def cases_version(engine: Engine) -> tuple:
                                          func.sum(Case.version))).one())
 
 
-def case_events(engine: Engine) -> pd.DataFrame:
-    """Every case state change of the audit log: case_id, to_state, at (naive UTC)."""
+def case_events(engine: Engine, scope: Scope = SYSTEM) -> pd.DataFrame:
+    """Every state change of the cases in ``scope`` from the audit log: case_id, to_state,
+    at (naive UTC)."""
+    q = select(AuditLog.entity_id, AuditLog.to_state, AuditLog.at).where(
+        AuditLog.entity == "case")
+    if scope.case_match:
+        q = q.where(AuditLog.entity_id.in_(select(func.cast(Case.id, AuditLog.entity_id.type))
+                                           .where(in_scope(scope))))
     with engine.connect() as conn:
-        frame = pd.read_sql(select(AuditLog.entity_id, AuditLog.to_state, AuditLog.at)
-                            .where(AuditLog.entity == "case"), conn)
+        frame = pd.read_sql(q, conn)
     frame["case_id"] = frame.pop("entity_id").astype(int)
     frame["at"] = pd.to_datetime(frame["at"])
     return frame
 
 
-def case_timeline(engine: Engine, case_id: int) -> list[AuditLog]:
-    """The audit entries of one case, oldest first."""
+def case_timeline(engine: Engine, case_id: int, scope: Scope = SYSTEM) -> list[AuditLog]:
+    """The audit entries of one case in ``scope``, oldest first (LookupError outside it)."""
     with sessions(engine)() as s:
+        if s.scalar(select(Case.id).where(Case.id == case_id, in_scope(scope))) is None:
+            raise LookupError(f"no case {case_id}")
         return list(s.scalars(select(AuditLog).where(
             AuditLog.entity == "case", AuditLog.entity_id == str(case_id)).order_by(
             AuditLog.at, AuditLog.id)))

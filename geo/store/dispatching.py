@@ -13,6 +13,7 @@ import json
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 
+from geo.access import SYSTEM, Scope
 from geo.cases import (
     RELEASES_TEAMS,
     IllegalTransitionError,
@@ -49,19 +50,23 @@ def _bump_case(s, case_id: int, version: int, **values) -> None:
         raise ConflictError(f"case {case_id} was changed by someone else just now; reload it")
 
 
-def _case(s, case_id: int) -> tuple[Case, str]:
+def _case(s, case_id: int, scope: Scope) -> tuple[Case, str]:
+    """The case and its alert's source, if ``scope`` may change it (`Scope.check_change`)."""
     row = s.execute(select(Case, Alert.source).join(Alert).where(Case.id == case_id)).first()
     if row is None:
         raise LookupError(f"no case {case_id}")
-    return row[0], row[1]
+    case = row[0]
+    scope.check_change({"id": case_id, "township_code": case.township_code,
+                        "body_code": case.body_code})
+    return case, row[1]
 
 
 def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_version: int,
-           actor: str) -> int:
+           actor: str, scope: Scope = SYSTEM) -> int:
     """Send an available team to a case (the case becomes dispatched); returns the
     assignment id. Raises `ConflictError` if either changed since it was read."""
     with sessions(engine).begin() as s:
-        case, source = _case(s, case_id)
+        case, source = _case(s, case_id, scope)
         before = case.status
         if before != "dispatched":
             check_transition(before, "dispatched", source)
@@ -93,10 +98,10 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
 
 
 def transition_case(engine: Engine, case_id: int, version: int, target: str, actor: str,
-                    reason: str = "", **values) -> None:
-    """Move a case to ``target`` (checked by `geo.cases.check_transition`)."""
+                    reason: str = "", scope: Scope = SYSTEM, **values) -> None:
+    """Move a case in ``scope`` to ``target`` (checked by `geo.cases.check_transition`)."""
     with sessions(engine).begin() as s:
-        case, source = _case(s, case_id)
+        case, source = _case(s, case_id, scope)
         before = case.status
         check_transition(before, target, source, reason)
         _bump_case(s, case_id, version, status=target, **values)
@@ -116,43 +121,50 @@ def _release_teams(s, case_id: int, actor: str, why: str) -> None:
             team.status, team.version = "available", team.version + 1
 
 
-def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str) -> None:
+def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str,
+                scope: Scope = SYSTEM) -> None:
     """Not this body's matter: back to the command center for re-routing, with a reason."""
     with sessions(engine)() as s:
         command = s.scalar(select(Body.code).where(Body.kind == "command_center"))
-    transition_case(engine, case_id, version, "returned", actor, reason, body_code=command)
+    transition_case(engine, case_id, version, "returned", actor, reason, scope,
+                    body_code=command)
 
 
 def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
-                 actor: str) -> None:
+                 actor: str, scope: Scope = SYSTEM) -> None:
     """The command center sends a returned case to another body."""
     with sessions(engine)() as s:
         if s.get(Body, body_code) is None:
             raise LookupError(f"unknown body {body_code!r}")
     transition_case(engine, case_id, version, "routed", actor,
-                    f"re-routed to {body_code}", body_code=body_code)
+                    f"re-routed to {body_code}", scope, body_code=body_code)
 
 
 def transfer_case(engine: Engine, case_id: int, version: int, township_code: str,
-                  township_name: str, actor: str, reason: str) -> None:
+                  township_name: str, actor: str, reason: str,
+                  scope: Scope = SYSTEM) -> None:
     """A dispatcher confirms a (near-border) case for the neighbouring township."""
     with sessions(engine)() as s:
         center = s.scalar(select(Body.code).where(Body.kind == "township_center",
                                                   Body.township_code == township_code))
     if center is None:
         raise LookupError(f"township {township_code} has no enforcement center")
-    transition_case(engine, case_id, version, "transferred", actor, reason,
+    transition_case(engine, case_id, version, "transferred", actor, reason, scope,
                     township_code=township_code, township_name=township_name,
                     body_code=center)
 
 
-def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str) -> None:
-    """Close a duplicate into the case it repeats (an open case other than itself)."""
+def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str,
+               scope: Scope = SYSTEM) -> None:
+    """Close a duplicate into the case it repeats (an open case in scope other than itself)."""
     with sessions(engine)() as s:
         target = s.get(Case, into)
-    if into == case_id or target is None or target.status in ("closed", "merged"):
+    if (into == case_id or target is None or target.status in ("closed", "merged")
+            or not scope.covers({"township_code": target.township_code,
+                                 "body_code": target.body_code})):
         raise LookupError(f"case {into} is not another open case to merge into")
-    transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}")
+    transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}",
+                    scope)
 
 
 def set_team_status(engine: Engine, team_id: str, version: int, target: str,

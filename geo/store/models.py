@@ -1,6 +1,7 @@
 """SQLAlchemy 2 models: reference data (layers, catalogues), alerts, cases, teams, audit.
 
-Geometries are stored as WKB in WGS84 (EPSG:4326). Timestamps are timezone-naive UTC.
+Geometries are WGS84 (EPSG:4326), read and written as WKB; on PostGIS they are geometry
+columns with GiST indexes (`geo.store.geometry`). Timestamps are timezone-naive UTC.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from geo.store.geometry import WKBGeometry, gist_index
 
 
 def utcnow() -> dt.datetime:
@@ -32,36 +34,40 @@ class Base(DeclarativeBase):
 
 class Township(Base):
     __tablename__ = "townships"
+    __table_args__ = (gist_index("townships"),)
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
 
 
 class Unit(Base):
     __tablename__ = "units"
+    __table_args__ = (gist_index("units"),)
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     township_code: Mapped[str] = mapped_column(ForeignKey("townships.code"), index=True)
-    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
 
 
 class Site(Base):
     __tablename__ = "sites"
+    __table_args__ = (gist_index("sites"),)
     site_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
     risk: Mapped[str] = mapped_column(String(10))
     credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
     township_code: Mapped[str | None] = mapped_column(String(12), index=True)
-    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
 
 
 class Road(Base):
     __tablename__ = "roads"
+    __table_args__ = (gist_index("roads"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     road_class: Mapped[str] = mapped_column(String(40))
     speed_kmh: Mapped[float | None] = mapped_column(Float)
-    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
 
 
 class Body(Base):
@@ -94,12 +100,13 @@ class Empowerment(Base):
 
 class Team(Base):
     __tablename__ = "teams"
+    __table_args__ = (gist_index("teams"),)
     team_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     body_code: Mapped[str] = mapped_column(ForeignKey("bodies.code"), index=True)
     skills: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="available")
-    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    geom: Mapped[bytes] = mapped_column(WKBGeometry("POINT"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -136,11 +143,13 @@ class Case(Base):
     """A routed alert with its routing result (WGS84 position, decision and reasons)."""
 
     __tablename__ = "cases"
+    __table_args__ = (gist_index("cases"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), unique=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
+    geom: Mapped[bytes | None] = mapped_column(WKBGeometry("POINT"))
     matter_code: Mapped[str | None] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(10))
     township_code: Mapped[str | None] = mapped_column(String(12), index=True)
@@ -242,3 +251,34 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who signs in to the app or reads the API, with the scope of their role.
+
+    ``role`` is one of `geo.access.ROLES`; a dispatcher has a ``body_code``, township staff a
+    ``township_code``. The password is a bcrypt hash; the API token a SHA-256 hash.
+    """
+
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    township_code: Mapped[str | None] = mapped_column(String(12))
+    body_code: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(100))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Source(Base):
+    """A system that posts alerts over the API: its token (SHA-256 hash) and rate limit."""
+
+    __tablename__ = "sources"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit: Mapped[str] = mapped_column(String(40), default="20/second")
+    crs: Mapped[str] = mapped_column(String(40), default="EPSG:4326")
+    active: Mapped[bool] = mapped_column(default=True)
