@@ -25,6 +25,7 @@ $(DB): $(VENV)/.app layers/*.geojson data/*.csv
 	$(BIN)/python -m geo init
 	$(BIN)/python -m geo ingest data/demo_alerts.csv
 	$(BIN)/python -m geo demo history
+	$(BIN)/python -m geo demo users
 	touch $@
 
 # The app, with the demo feed adding a few realistic alerts per minute (log: data/simulate.log).

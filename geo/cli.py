@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from geo.access import ROLES
 from geo.catalog import CatalogError, load_catalog
 from geo.crs import CRSInputError, parse_crs
 from geo.settings import Settings
@@ -355,6 +357,89 @@ def cmd_inspections_escalate(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo_users(args, settings: Settings) -> int:
+    from geo import store
+    from geo.demo_users import add_demo_users
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    print("demo users ready (passwords in README.md): " + ", ".join(add_demo_users(engine)))
+    return 0
+
+
+def cmd_users_add(args, settings: Settings) -> int:
+    """Create or update a user; asks for the password unless --no-password."""
+    import getpass
+
+    from geo import store
+    from geo.store.accounts import add_user
+
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    password = None
+    if not args.no_password:
+        password = os.environ.get("GEO_NEW_PASSWORD") or getpass.getpass(
+            f"password for {args.username}: ")
+    try:
+        add_user(engine, args.username, args.name or args.username, args.role,
+                 township=args.township, body=args.body, password=password, email=args.email)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(f"user {args.username} ({args.role}) saved")
+    return 0
+
+
+def cmd_users_token(args, settings: Settings) -> int:
+    from geo import store
+    from geo.store.accounts import issue_user_token
+
+    try:
+        token = issue_user_token(store.connect(settings.database_url), args.username)
+    except LookupError as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+def cmd_users_list(args, settings: Settings) -> int:
+    from geo import store
+    from geo.store.accounts import list_users
+
+    for u in list_users(store.connect(settings.database_url)):
+        scope = u.township_code or u.body_code or "all"
+        print(f"{u.username:16} {u.role:11} {scope:14} {'active' if u.active else 'off'}"
+              f"  {u.name}")
+    return 0
+
+
+def cmd_sources_add(args, settings: Settings) -> int:
+    """Register a source (or give it a new token); prints the token once."""
+    from geo import store
+    from geo.store.accounts import add_source
+
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    try:
+        token = add_source(engine, args.code, args.name or args.code, args.rate_limit,
+                           args.crs)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+def cmd_api(args, settings: Settings) -> int:
+    """Serve the intake API with uvicorn."""
+    import uvicorn
+
+    from geo.api import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
 def cmd_demo_build(args, settings: Settings) -> int:
     from geo.demo import build_demo
 
@@ -446,6 +531,42 @@ def parser() -> argparse.ArgumentParser:
     hist.add_argument("--inspections", type=int, default=3000)
     hist.add_argument("--seed", type=int, default=SEED_HISTORY)
     hist.set_defaults(func=cmd_demo_history)
+    demo.add_parser("users", help="add the demo users (one per role; see README)"
+                    ).set_defaults(func=cmd_demo_users)
+
+    users = sub.add_parser("users", help="people who sign in, their roles and API tokens"
+                           ).add_subparsers(dest="sub", required=True)
+    add = users.add_parser("add", help="create or update a user (asks for a password)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=list(ROLES))
+    add.add_argument("--name", help="display name")
+    add.add_argument("--township", help="township code (role township)")
+    add.add_argument("--body", help="body code (role dispatcher)")
+    add.add_argument("--email", help="e-mail, to match an OIDC sign-in")
+    add.add_argument("--no-password", action="store_true",
+                     help="no password (OIDC or API token only)")
+    add.set_defaults(func=cmd_users_add)
+    tok = users.add_parser("token", help="issue a new API token for a user (printed once)")
+    tok.add_argument("username")
+    tok.set_defaults(func=cmd_users_token)
+    users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
+
+    sources = sub.add_parser("sources", help="systems that post alerts to the API"
+                             ).add_subparsers(dest="sub", required=True)
+    sadd = sources.add_parser("add", help="register a source or renew its token (printed once)")
+    sadd.add_argument("code", help="source code stored with its alerts, e.g. 12345")
+    sadd.add_argument("--name")
+    sadd.add_argument("--rate-limit", default="20/second",
+                      help="alerts allowed, e.g. 20/second or 1000/minute")
+    sadd.add_argument("--crs", default="wgs84", help="its coordinates' CRS (gcj02, EPSG:…)")
+    sadd.set_defaults(func=cmd_sources_add)
+
+    api = sub.add_parser("api", help="serve the intake API (FastAPI, Open311)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--log-level", default="info")
+    api.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    api.set_defaults(func=cmd_api)
     return p
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from stdnum.cn import uscc
 from tqdm import tqdm
 
@@ -311,6 +311,34 @@ def write_rejects(rejects: list[Reject], path: Path) -> None:
                                                                for k in extra)])
 
 
+def case_rows(alerts: list, router: Router, catalog: Catalog, tz: ZoneInfo) -> list[dict]:
+    """Route stored alerts (rows with ``id``, ``lon``, ``lat``, ``crs`` ...) into case rows."""
+    rows = []
+    for crs_key in sorted({a.crs for a in alerts}):
+        group = [a for a in alerts if a.crs == crs_key]
+        days = [a.reported_at.replace(tzinfo=dt.UTC).astimezone(tz).date() for a in group]
+        batch = router.route_many(
+            [a.lon for a in group], [a.lat for a in group],
+            matter=[a.matter_code for a in group], at=days, crs=crs_key,
+            credit_code=[a.credit_code for a in group])
+        for k, alert in enumerate(group):
+            r = batch[k]
+            deadline = catalog.deadline(alert.matter_code or "", alert.severity)
+            rows.append({
+                "alert_id": alert.id, "status": "routed",
+                "lon": float(batch.lon[k]), "lat": float(batch.lat[k]),
+                "matter_code": alert.matter_code, "severity": alert.severity,
+                "township_code": r.township_code, "township_name": r.township_name,
+                "unit_code": r.unit_code, "site_id": r.site_id,
+                "body_code": r.body_code, "flags": r.flag_text,
+                "reasons": list(r.reasons), "candidates": list(r.candidates),
+                "opened_at": alert.reported_at,
+                "deadline_at": alert.reported_at + deadline if deadline else None,
+                "routed_at": store.utcnow(),
+            })
+    return rows
+
+
 def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo,
                   progress: bool = False) -> tuple[int, Counter]:
     """Route every stored alert that has no case yet; one commit per batch.
@@ -328,32 +356,10 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
             alerts = store.unrouted_alerts(s, limit=BATCH)
             if not alerts:
                 break
-            rows = []
-            for crs_key in sorted({a.crs for a in alerts}):
-                group = [a for a in alerts if a.crs == crs_key]
-                days = [a.reported_at.replace(tzinfo=dt.UTC).astimezone(tz).date()
-                        for a in group]
-                batch = router.route_many(
-                    [a.lon for a in group], [a.lat for a in group],
-                    matter=[a.matter_code for a in group], at=days, crs=crs_key,
-                    credit_code=[a.credit_code for a in group])
-                for k, alert in enumerate(group):
-                    r = batch[k]
-                    flags.update(r.flags)
-                    deadline = catalog.deadline(alert.matter_code or "", alert.severity)
-                    rows.append({
-                        "alert_id": alert.id, "status": "routed",
-                        "lon": float(batch.lon[k]), "lat": float(batch.lat[k]),
-                        "matter_code": alert.matter_code, "severity": alert.severity,
-                        "township_code": r.township_code, "township_name": r.township_name,
-                        "unit_code": r.unit_code, "site_id": r.site_id,
-                        "body_code": r.body_code, "flags": r.flag_text,
-                        "reasons": list(r.reasons), "candidates": list(r.candidates),
-                        "opened_at": alert.reported_at,
-                        "deadline_at": alert.reported_at + deadline if deadline else None,
-                        "routed_at": store.utcnow(),
-                    })
+            rows = case_rows(alerts, router, catalog, tz)
             store.add_cases(s, rows)
+        for row in rows:
+            flags.update(f for f in row["flags"].split(";") if f)
         done += len(rows)
         bar.update(len(rows))
     bar.close()
@@ -410,3 +416,39 @@ def ingest_file(
     return ingest_records(engine, read_records(path), router, catalog, str(path), source, crs,
                           rejects_path or path.with_name(path.stem + ".rejects.csv"), tz,
                           progress)
+
+
+def intake(engine: Engine, records: list[dict], source: str, crs: str, router: Router,
+           catalog: Catalog, tz: ZoneInfo) -> tuple[list[Reject], list[dict]]:
+    """Store and route alerts posted by one source: all of them, or none if any is bad.
+
+    Returns the rejects (then nothing was stored) and, per record, ``id``, ``alert_id``,
+    ``case_id``, ``created`` (False: already stored, nothing changed), ``status``,
+    ``township_code``, ``body_code`` and ``flags``. Alerts are committed before routing;
+    concurrent posts of the same (source, id) store it once.
+    """
+    parsed = parse_alerts(enumerate(records, 1), source=source, crs=crs,
+                          matters=set(catalog.matters["code"]), tz=tz)
+    if parsed.rejects:
+        return parsed.rejects, []
+    make = store.sessions(engine)
+    with make.begin() as s:
+        new = store.store_alerts(s, parsed.alerts)
+    if new:
+        with make.begin() as s:
+            alerts = s.scalars(select(store.Alert).where(store.Alert.id.in_(new.values())))
+            store.add_cases(s, case_rows(list(alerts), router, catalog, tz),
+                            actor=f"source:{source}")
+    ids = [a["external_id"] for a in parsed.alerts]
+    with make() as s:
+        found = {row.external_id: row for row in s.execute(
+            select(store.Alert.external_id, store.Alert.id.label("alert_id"),
+                   store.Case.id.label("case_id"), store.Case.status,
+                   store.Case.township_code, store.Case.body_code, store.Case.flags)
+            .outerjoin(store.Case).where(store.Alert.source == source,
+                                         store.Alert.external_id.in_(ids)))}
+    return [], [{"id": ext, "alert_id": found[ext].alert_id, "case_id": found[ext].case_id,
+                 "created": (source, ext) in new, "status": found[ext].status,
+                 "township_code": found[ext].township_code,
+                 "body_code": found[ext].body_code, "flags": found[ext].flags or ""}
+                for ext in ids]

@@ -223,28 +223,35 @@ def get_meta(engine: Engine) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- alerts and cases
-def add_alerts(s: Session, rows: Iterable[dict]) -> tuple[int, int]:
-    """Insert alerts not yet stored (by source and external id); returns (new, duplicates).
+def _insert_new(s: Session, model):
+    """``INSERT`` that skips rows clashing with a unique key (SQLite and PostgreSQL)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model).on_conflict_do_nothing()
 
-    The caller commits: the alert is on record before any routing happens.
+
+def store_alerts(s: Session, rows: Iterable[dict]) -> dict[tuple[str, str], int]:
+    """Insert the alerts not yet stored; returns the new ones' ids by (source, external id).
+
+    Safe against concurrent writers: an alert stored meanwhile by another process counts as
+    stored, never twice. The caller commits: the alert is on record before any routing.
     """
     rows = list(rows)
-    new = 0
-    seen: set[tuple[str, str]] = set()
+    new: dict[tuple[str, str], int] = {}
     for start in range(0, len(rows), 500):
         chunk = rows[start:start + 500]
-        ids = {r["external_id"] for r in chunk}
-        existing = set(s.execute(select(Alert.source, Alert.external_id).where(
-            Alert.external_id.in_(ids))).all())
-        fresh = []
-        for r in chunk:
-            key = (r["source"], r["external_id"])
-            if key not in seen and key not in existing:
-                fresh.append(r)
-            seen.add(key)
-        if fresh:
-            s.execute(insert(Alert), fresh)
-        new += len(fresh)
+        done = s.execute(_insert_new(s, Alert).returning(
+            Alert.source, Alert.external_id, Alert.id, sort_by_parameter_order=True), chunk)
+        new.update({(src, ext): i for src, ext, i in done.all()})
+    return new
+
+
+def add_alerts(s: Session, rows: Iterable[dict]) -> tuple[int, int]:
+    """Insert alerts not yet stored (by source and external id); returns (new, duplicates)."""
+    rows = list(rows)
+    new = len(store_alerts(s, rows))
     return new, len(rows) - new
 
 
@@ -258,19 +265,21 @@ def unrouted_alerts(s: Session, limit: int | None = None) -> list[Alert]:
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
-def add_cases(s: Session, rows: list[dict], actor: str = "system") -> None:
+def add_cases(s: Session, rows: list[dict], actor: str = "system") -> dict[int, int]:
     """Store routed cases (status ``routed``) with one audit entry each; each case gets its
-    WGS84 point from ``lon``/``lat``."""
+    WGS84 point from ``lon``/``lat``. Returns the new case ids by alert id."""
     if not rows:
-        return
+        return {}
     points = shapely.to_wkb(shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows]))
-    s.execute(insert(Case), [{**r, "geom": g} for r, g in zip(rows, points, strict=True)])
-    ids = s.execute(select(Case.id, Case.alert_id).where(
-        Case.alert_id.in_([r["alert_id"] for r in rows]))).all()
-    s.execute(insert(AuditLog), [
-        {"actor": actor, "entity": "case", "entity_id": str(cid), "action": "route",
-         "from_state": "new", "to_state": "routed", "detail": json.dumps(
-             {"alert_id": aid}), "at": utcnow()} for cid, aid in ids])
+    made = s.execute(_insert_new(s, Case).returning(Case.id, Case.alert_id),
+                     [{**r, "geom": g} for r, g in zip(rows, points, strict=True)]).all()
+    # an alert routed meanwhile by another process keeps its case; no second one is made
+    if made:
+        s.execute(insert(AuditLog), [
+            {"actor": actor, "entity": "case", "entity_id": str(cid), "action": "route",
+             "from_state": "new", "to_state": "routed", "detail": json.dumps(
+                 {"alert_id": aid}), "at": utcnow()} for cid, aid in made])
+    return {aid: cid for cid, aid in made}
 
 
 def in_scope(scope: Scope):

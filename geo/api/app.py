@@ -1,0 +1,124 @@
+"""The FastAPI application: `/api/v1` for alerts and cases, `/open311/v2` for Open311."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from geo import store
+from geo.api import open311
+from geo.api.core import (
+    API_PREFIX,
+    LIMITED,
+    NOT_READY,
+    UNAUTHORIZED,
+    Caller,
+    Service,
+    _service,
+    caller,
+    case_out,
+    case_query,
+    jsonable_errors,
+    naive_utc,
+    post_alerts,
+    record_of,
+    source_caller,
+)
+from geo.api.schemas import AlertBatch, AlertsIn, AlertsOut, CaseOut, CasePage, Problem
+from geo.settings import Settings
+from geo.store.models import Case
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API on the database of ``settings`` (brought to the latest schema)."""
+    settings = settings or Settings.from_env()
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    app = FastAPI(title="Enforcement OneMap intake API", version="1",
+                  description=__doc__)
+    app.state.service = Service(settings, engine)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith(open311.PREFIX):
+            return open311.error(400, open311.describe(exc.errors()))
+        return JSONResponse(status_code=422, content={"detail": jsonable_errors(exc.errors())})
+
+    @app.post(f"{API_PREFIX}/alerts", status_code=201, response_model=AlertsOut,
+              responses={200: {"description": "every alert was stored before; nothing "
+                                              "changed", "model": AlertsOut},
+                         401: UNAUTHORIZED, 403: {"model": Problem}, 429: LIMITED,
+                         503: NOT_READY}, tags=["alerts"])
+    def create_alerts(body: AlertsIn,
+                      who: Annotated[Caller, Depends(source_caller)],
+                      service: Annotated[Service, Depends(_service)]):
+        """Post one alert, or a batch ``{"alerts": [...]}`` of up to 1000: all are stored and
+        routed, or none when any is invalid (422 naming the alert and field)."""
+        if isinstance(body, AlertBatch):
+            results = post_alerts(service, who, [record_of(a) for a in body.alerts],
+                                  ("body", "alerts"), batch=True)
+        else:
+            results = post_alerts(service, who, [record_of(body)])
+        status = 201 if any(r["created"] for r in results) else 200
+        return JSONResponse(status_code=status,
+                            content=AlertsOut(results=results).model_dump(mode="json"))
+
+    @app.get(f"{API_PREFIX}/cases", response_model=CasePage,
+             responses={401: UNAUTHORIZED}, tags=["cases"])
+    def list_cases(
+        who: Annotated[Caller, Depends(caller)],
+        service: Annotated[Service, Depends(_service)],
+        bbox: Annotated[str | None, Query(
+            description="min_lon,min_lat,max_lon,max_lat (WGS84)",
+            pattern=r"^\s*-?[0-9.]+\s*(,\s*-?[0-9.]+\s*){3}$")] = None,
+        status: Annotated[str | None, Query(max_length=20)] = None,
+        township: Annotated[str | None, Query(max_length=12)] = None,
+        since: Annotated[dt.datetime | None, Query(
+            description="opened at or after (ISO 8601; naive = UTC)")] = None,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> CasePage:
+        """Cases the token may read, newest first, one page at a time."""
+        from geo.store.spatial import within_bbox
+
+        q = case_query(who)
+        with store.sessions(service.engine)() as s:
+            if bbox:
+                try:
+                    q = within_bbox(q, s, tuple(bbox.split(",")))
+                except ValueError as exc:
+                    raise RequestValidationError([{"loc": ("query", "bbox"), "msg": str(exc),
+                                                   "type": "value_error",
+                                                   "input": bbox}]) from None
+            if status:
+                q = q.where(Case.status == status)
+            if township:
+                q = q.where(Case.township_code == township)
+            if since is not None:
+                q = q.where(Case.opened_at >= naive_utc(since))
+            total = s.scalar(select(func.count()).select_from(q.subquery()))
+            rows = s.execute(q.order_by(Case.opened_at.desc(), Case.id.desc())
+                             .limit(page_size).offset((page - 1) * page_size)).all()
+            items = [case_out(c, src, ext) for c, src, ext, _ in rows]
+        return CasePage(items=items, total=total, page=page, page_size=page_size)
+
+    @app.get(f"{API_PREFIX}/cases/{{case_id}}", response_model=CaseOut,
+             responses={401: UNAUTHORIZED, 404: {"model": Problem}}, tags=["cases"])
+    def get_case(case_id: int, who: Annotated[Caller, Depends(caller)],
+                 service: Annotated[Service, Depends(_service)]) -> CaseOut:
+        """One case, if the token may read it (404 otherwise, as if it did not exist)."""
+        with store.sessions(service.engine)() as s:
+            row = s.execute(case_query(who).where(Case.id == case_id)).first()
+            if row is None:
+                raise HTTPException(404, f"no case {case_id}")
+            return case_out(row[0], row[1], row[2])
+
+    app.include_router(open311.router)
+    return app
+
+
