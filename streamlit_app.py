@@ -42,6 +42,8 @@ def layers() -> None:
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
 lang = state.language_picker()
+if state.sign_in(lang) is None:
+    st.stop()
 st.navigation([
     st.Page(command, title=t("command", lang), url_path="command", default=True),
     st.Page(dispatch, title=t("dispatch", lang), url_path="dispatch"),

@@ -39,6 +39,9 @@ class Settings:
         (credit in ``GEO_TILES_ATTRIBUTION``).
     refresh_s
         Seconds between refreshes of the live case layer (``GEO_REFRESH_S``).
+    cookie_key
+        Secret that signs the app's sign-in cookie (``GEO_COOKIE_KEY``); when empty, a
+        random key per server start (everyone signs in again after a restart).
     """
 
     database_url: str = field(
@@ -55,6 +58,7 @@ class Settings:
     tianditu_key: str = ""
     tiles_attribution: str = ""
     refresh_s: float = 10.0
+    cookie_key: str = ""
 
     def __post_init__(self) -> None:
         for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
@@ -82,4 +86,5 @@ class Settings:
             tianditu_key=env.get("GEO_TIANDITU_KEY", base.tianditu_key),
             tiles_attribution=env.get("GEO_TILES_ATTRIBUTION", base.tiles_attribution),
             refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
+            cookie_key=env.get("GEO_COOKIE_KEY", base.cookie_key),
         )

@@ -18,8 +18,26 @@ def demo_db(db_settings, monkeypatch, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     alerts.write_text("\n".join(lines[:81]) + "\n", encoding="utf-8")
     assert main(["ingest", str(alerts)], db_settings) == 0
+    assert main(["demo", "users"], db_settings) == 0
     monkeypatch.setenv("GEO_DATABASE_URL", db_settings.database_url)
     return db_settings
+
+
+def signed_in(target, user: str = "command", timeout: float = 60) -> AppTest:
+    """An AppTest of the app (or of one page) whose session belongs to ``user``, as after
+    signing in."""
+    import os
+
+    from geo.store.accounts import get_user, scope_of
+
+    if target == APP:
+        at = AppTest.from_file(APP, default_timeout=timeout)
+    else:
+        at = AppTest.from_function(target, default_timeout=timeout)
+        engine = store.connect(os.environ["GEO_DATABASE_URL"])
+        at.session_state["onemap_scope"] = scope_of(get_user(engine, user))
+    at.session_state["onemap_user"] = user
+    return at
 
 
 def metric(at, label):
@@ -27,7 +45,7 @@ def metric(at, label):
 
 
 def test_command_page_kpis_follow_filters(demo_db):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in(APP).run()
     assert not at.exception
     assert at.title[0].value == "指挥中心"
     frame = store.cases_frame(store.connect(demo_db.database_url))
@@ -44,14 +62,14 @@ def test_command_page_kpis_follow_filters(demo_db):
 
 def test_command_page_overdue_matches_the_database(demo_db):
     from zoneinfo import ZoneInfo
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in(APP).run()
     frame = store.cases_frame(store.connect(demo_db.database_url))
     figures = key_figures(frame, store.utcnow(), ZoneInfo("Asia/Shanghai"))
     assert int(metric(at, "超期")) == figures["overdue"]
 
 
 def test_english_switch(demo_db):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = signed_in(APP).run()
     at.sidebar.selectbox(key="lang").set_value("en").run()
     assert not at.exception
     assert at.title[0].value == "Command center"
@@ -59,7 +77,7 @@ def test_english_switch(demo_db):
 
 
 def test_layers_page(demo_db):
-    at = AppTest.from_function(_layers_page, default_timeout=60).run()
+    at = signed_in(_layers_page, timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "图层"
     counts = at.dataframe[0].value
@@ -89,7 +107,7 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     engine = store.connect(demo_db.database_url)
     frame = store.cases_frame(engine)
     pick = frame[(frame["source"] == "12345") & frame["township_code"].notna()].iloc[0]
-    at = AppTest.from_function(_dispatch_page, default_timeout=60).run()
+    at = signed_in(_dispatch_page, timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "派遣"
     at.selectbox(key="d_case").set_value(int(pick["id"])).run()
@@ -114,7 +132,7 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     engine = store.connect(demo_db.database_url)
     frame = store.cases_frame(engine)
     pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
-    at = AppTest.from_function(_dispatch_page, default_timeout=60).run()
+    at = signed_in(_dispatch_page, timeout=60).run()
     at.selectbox(key="d_case").set_value(pick).run()
     at.selectbox(key=f"d_target_{pick}").set_value("returned").run()
     at.text_input(key=f"d_reason_{pick}").input("不属本中心事项").run()
@@ -148,7 +166,7 @@ def history_db(demo_db):
 
 
 def test_coverage_page_shows_coverage_and_the_evaluation(history_db):
-    at = AppTest.from_function(_coverage_page, default_timeout=120).run()
+    at = signed_in(_coverage_page, timeout=120).run()
     assert not at.exception
     assert at.title[0].value == "覆盖"
     table = at.dataframe[0].value
@@ -164,7 +182,7 @@ def test_inspections_page_records_an_inspection(history_db):
     from geo.store.inspecting import inspection_tables
     engine = store.connect(history_db.database_url)
     before, _ = inspection_tables(engine)
-    at = AppTest.from_function(_inspections_page, default_timeout=120).run()
+    at = signed_in(_inspections_page, timeout=120).run()
     assert not at.exception
     assert at.title[0].value == "集成改一次"
     assert at.metric[0].label == "一次改到位率"
@@ -174,3 +192,60 @@ def test_inspections_page_records_an_inspection(history_db):
     after, _ = inspection_tables(engine)
     new = after[~after["finding_id"].isin(before["finding_id"])]
     assert len(new) == len(boxes) and (new["result"] == "problem").sum() == 1
+
+
+ZHILI = "330502100000"
+
+
+def test_sign_in_form_lets_a_user_in_and_refuses_a_wrong_password(demo_db):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert not at.title  # no page before signing in
+    at.text_input[0].input("zhili")
+    at.text_input[1].input("wrong-password")
+    at.button[0].click().run()
+    assert at.error and "不正确" in at.error[0].value and not at.title
+    at.text_input[0].input("zhili")
+    at.text_input[1].input("zhili-demo")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "指挥中心"
+    assert any("zhili" in c.value for c in at.sidebar.caption)
+
+
+def test_township_staff_see_only_their_townships_cases_on_every_page(demo_db):
+    frame = store.cases_frame(store.connect(demo_db.database_url))
+    own = frame[frame["township_code"] == ZHILI]
+    assert 0 < len(own) < len(frame)
+    at = signed_in(APP, "zhili").run()
+    assert int(metric(at, "在办")) == len(own)
+    # choosing another township in the filter shows nothing more
+    other = frame[frame["township_code"].notna() & (frame["township_code"] != ZHILI)]
+    at.sidebar.selectbox(key="f_township").set_value(other.iloc[0]["township_code"]).run()
+    assert int(metric(at, "在办")) == 0
+    # the case details cannot be opened for another township's case
+    at = signed_in(APP, "zhili")
+    at.session_state["case_id"] = int(other.iloc[0]["id"])
+    at.run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert other.iloc[0]["external_id"] not in shown
+    # the dispatch queue holds only the township's own cases
+    at = signed_in(_dispatch_page, "zhili").run()
+    assert not at.exception
+    queued = {int(o.split()[0].lstrip("#")) for o in at.selectbox(key="d_case").options}
+    assert queued and queued <= set(own["id"])
+
+
+def test_a_planner_can_look_but_not_act(demo_db):
+    engine = store.connect(demo_db.database_url)
+    frame = store.cases_frame(engine)
+    pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
+    at = signed_in(_dispatch_page, "planner").run()
+    assert "只读" in at.info[0].value
+    at.selectbox(key="d_case").set_value(pick).run()
+    at.selectbox(key=f"d_target_{pick}").set_value("returned").run()
+    at.text_input(key=f"d_reason_{pick}").input("试图退回").run()
+    at.button(key=f"d_go_{pick}").click().run()
+    assert at.error and "planner" in at.error[0].value
+    assert store.cases_frame(engine).set_index("id").loc[pick, "status"] == "routed"

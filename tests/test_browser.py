@@ -54,6 +54,7 @@ def app_url(db_settings, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     (tmp_path / "alerts.csv").write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
+    assert main(["demo", "users"], db_settings) == 0
     port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": db_settings.database_url, "GEO_REFRESH_S": "2",
            "GEO_TILES": "none"}
@@ -76,6 +77,13 @@ def app_url(db_settings, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def sign_in(page, username: str = "command", password: str = "command-demo") -> None:
+    """Fill the sign-in form the app shows first."""
+    page.get_by_label("用户名").fill(username, timeout=60_000)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
 
 
 def map_frame(page, timeout_s: float = 60.0):
@@ -101,6 +109,7 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.on("request", lambda r: requests.append(r.url))
         page.goto(app_url)
+        sign_in(page)
         frame = map_frame(page)
         polygons = frame.evaluate(
             "() => Object.values(window.map._layers).filter(l => l instanceof L.Polygon).length")

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import store
+from geo.access import Scope
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
@@ -43,11 +44,11 @@ def _base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium
     return copy.deepcopy(_cached_base_map(url, version, tiles, lang))
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _all_cases(url: str, version: tuple):
-    """The case table, read again only when `store.cases_version` changes (shared, not
-    copied: callers never modify it)."""
-    return store.cases_frame(state.engine(url))
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _all_cases(url: str, version: tuple, scope: Scope):
+    """The cases in ``scope``, read again only when `store.cases_version` changes (shared by
+    the sessions of one scope, not copied: callers never modify it)."""
+    return store.cases_frame(state.engine(url), scope=scope)
 
 
 def _filters(lang: str, layers, catalog) -> dict:
@@ -170,7 +171,7 @@ def render() -> None:
         st.caption(f"{t('updated', lang)} "
                    f"{now.replace(tzinfo=dt.UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}")
         since = now - dt.timedelta(days=filters["days"]) if filters["days"] else None
-        cases = filter_cases(_all_cases(url, store.cases_version(engine)),
+        cases = filter_cases(_all_cases(url, store.cases_version(engine), page.scope),
                              township=filters["township"],
                              domain=filters["domain"], matter=filters["matter"],
                              source=filters["source"], status=filters["status"], since=since)

@@ -102,7 +102,7 @@ def render() -> None:
         else pd.DataFrame()
     if len(gaps):
         gaps = gaps.set_crs(metric).to_crs(4326)
-    cases = store.cases_frame(engine)
+    cases = store.cases_frame(engine, scope=page.scope)
     spots = hot_spots(cases["lon"].to_numpy(), cases["lat"].to_numpy(),
                       _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
     high = status["overdue"] & (status["risk"] == "high")
@@ -146,8 +146,9 @@ def render() -> None:
     start = c1.date_input(t("period_start", lang), dt.date(today.year - 1, today.month, 1),
                           key="c_start")
     end = c2.date_input(t("period_end", lang), today + dt.timedelta(days=1), key="c_end")
-    evaluation = empowerment_evaluation(cases, store.case_events(engine), catalog.empowerment,
-                                        catalog.township_bodies(), start, end)
+    evaluation = empowerment_evaluation(cases, store.case_events(engine, page.scope),
+                                        catalog.empowerment, catalog.township_bodies(),
+                                        start, end)
     st.dataframe(evaluation, hide_index=True)
     downloads(evaluation, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)

@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import store
+from geo.access import Scope
 from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
@@ -48,7 +49,7 @@ def _run(action, lang: str) -> bool:
     except ConflictError as exc:
         st.error(f"{t('conflict', lang)} {exc}")
         return False
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, PermissionError) as exc:
         st.error(f"{t('not_allowed', lang)} {exc}")
         return False
     return True
@@ -86,9 +87,10 @@ def render() -> None:
     names = ctx["names"]
     body = st.sidebar.selectbox(t("my_body", lang), ["", *sorted(names)], key="d_body",
                                 format_func=lambda b: names.get(b, t("all_bodies", lang)))
-    actor = st.sidebar.text_input(t("actor", lang), value="dispatcher", key="d_actor")
+    scope = page.scope
+    actor = scope.actor
     now = store.utcnow()
-    cases = store.cases_frame(engine)
+    cases = store.cases_frame(engine, scope=scope)
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
@@ -156,7 +158,8 @@ def render() -> None:
         team_version = int(teams.loc[teams["team_id"] == r.team_id, "version"].iloc[0])
         clicked = cols[5].button(t("assign", lang), key=f"assign_{case_id}_{r.team_id}")
         if clicked and _run(lambda r=r, v=team_version: dispatching.assign(
-                engine, int(case["id"]), int(case["version"]), r.team_id, v, actor), lang):
+                engine, int(case["id"]), int(case["version"]), r.team_id, v, actor,
+                scope), lang):
             st.rerun()
 
     st.subheader(t("case_actions", lang))
@@ -179,7 +182,7 @@ def render() -> None:
                                     key=f"d_days_{case_id}")
         reason = c3.text_input(t("reason", lang), key=f"d_reason_{case_id}")
         if c4.button("OK", key=f"d_go_{case_id}") and _run(lambda: _move(
-                engine, case, target, actor, reason, extra, ctx), lang):
+                engine, case, target, scope, reason, extra, ctx), lang):
             st.rerun()
 
     metric_cases = cases.assign(**dict(zip(("x", "y"), to_metric(
@@ -194,7 +197,8 @@ def render() -> None:
             c1.markdown(f"#{d.id} · {d.distance_m:.0f} m · {t('status_' + d.status, lang)}")
             if c2.button(f"{t('merge_into', lang)} #{d.id}", key=f"merge_{case_id}_{d.id}") \
                     and _run(lambda d=d: dispatching.merge_case(
-                        engine, int(case["id"]), int(case["version"]), int(d.id), actor),
+                        engine, int(case["id"]), int(case["version"]), int(d.id), actor,
+                        scope),
                         lang):
                 st.rerun()
 
@@ -217,22 +221,24 @@ def render() -> None:
     state.show_timeline(page, int(case_id))
 
 
-def _move(engine, case, target: str, actor: str, reason: str, extra, ctx: dict) -> None:
-    """Carry out a case action chosen on the page (the rules live in geo.cases)."""
-    cid, version = int(case["id"]), int(case["version"])
+def _move(engine, case, target: str, scope: Scope, reason: str, extra, ctx: dict) -> None:
+    """Carry out a case action chosen on the page (the rules live in geo.cases; the store
+    checks the user's scope)."""
+    cid, version, actor = int(case["id"]), int(case["version"]), scope.actor
     if target == "returned":
-        dispatching.return_case(engine, cid, version, actor, reason)
+        dispatching.return_case(engine, cid, version, actor, reason, scope)
     elif target == "routed":
-        dispatching.reroute_case(engine, cid, version, extra, actor)
+        dispatching.reroute_case(engine, cid, version, extra, actor, scope)
     elif target == "transferred":
         if not extra:
             raise ValueError("no neighbouring township to transfer to")
         dispatching.transfer_case(engine, cid, version, extra,
-                                  ctx["township_names"].get(extra, extra), actor, reason)
+                                  ctx["township_names"].get(extra, extra), actor, reason,
+                                  scope)
     elif target == "rectification":
         deadline = store.utcnow() + dt.timedelta(days=int(extra))
         dispatching.transition_case(engine, cid, version, target, actor,
-                                    reason or f"限期 {int(extra)} 天整改",
+                                    reason or f"限期 {int(extra)} 天整改", scope,
                                     deadline_at=deadline)
     else:
-        dispatching.transition_case(engine, cid, version, target, actor, reason)
+        dispatching.transition_case(engine, cid, version, target, actor, reason, scope)

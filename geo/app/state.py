@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from geo import store
+from geo.access import Scope
 from geo.app.labels import LANGUAGES, t
 from geo.crs import metric_crs_of
 from geo.roads import RoadGraph
@@ -67,15 +68,43 @@ def catalog(url: str, version: str):
     return store.load_catalog(engine(url))
 
 
+SCOPE_KEY = "onemap_scope"
+
+
+def sign_in(lang: str):
+    """The signed-in user, whose scope every page then uses; else the sign-in form (or what
+    to run first) and None."""
+    from geo.app import auth
+    from geo.store.accounts import list_users, scope_of
+
+    conf = settings()
+    eng = engine(conf.database_url)
+    if reference_version(eng) is None:
+        st.warning(t("no_data", lang))
+        return None
+    if not list_users(eng):
+        st.warning(t("no_users", lang))
+        return None
+    user = auth.signed_in_user(eng, conf, lang)
+    if user is None:
+        st.session_state.pop(SCOPE_KEY, None)
+        return None
+    st.session_state[SCOPE_KEY] = scope_of(user)
+    auth.sidebar(user, eng, conf, lang)
+    return user
+
+
 @dataclass(frozen=True)
 class Page:
-    """What every page needs: language, settings, database and reference-data version."""
+    """What every page needs: language, settings, database, reference-data version and the
+    signed-in user's scope (which the store enforces)."""
 
     lang: str
     settings: Settings
     url: str
     engine: object
     version: str
+    scope: Scope
 
     @property
     def tz(self) -> ZoneInfo:
@@ -91,17 +120,24 @@ def open_page(title_key: str) -> Page | None:
     if version is None:
         st.warning(t("no_data", lang))
         return None
-    return Page(lang, conf, conf.database_url, eng, version)
+    scope = st.session_state.get(SCOPE_KEY)
+    if scope is None:
+        st.warning(t("sign_in_first", lang))
+        return None
+    if not scope.may_change:
+        st.info(t("read_only", lang))
+    return Page(lang, conf, conf.database_url, eng, version, scope)
 
 
 def show_timeline(page: Page, case_id: int) -> None:
     """The audit entries of a case, in local time."""
-    for e in store.case_timeline(page.engine, int(case_id)):
+    for e in store.case_timeline(page.engine, int(case_id), page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
                     f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")
 
 
 def actor_name() -> str:
-    """Who is acting, for the records (the dispatch page's operator field)."""
-    return st.session_state.get("d_actor") or "ui"
+    """Who is acting, for the records: the signed-in user."""
+    scope = st.session_state.get(SCOPE_KEY)
+    return scope.actor if scope is not None else "ui"

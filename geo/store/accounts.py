@@ -136,3 +136,11 @@ def list_sources(engine: Engine) -> list[Source]:
 
 def role_names() -> dict[str, str]:
     return {role: text for role, (text, _) in ROLES.items()}
+
+
+def user_by_email(engine: Engine, email: str) -> User | None:
+    """The active user with this e-mail (an OIDC sign-in), if any."""
+    if not email:
+        return None
+    with sessions(engine)() as s:
+        return s.scalar(select(User).where(User.email == email, User.active.is_(True)))
