@@ -77,6 +77,19 @@ def connect(url: str) -> Engine:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_RELEASE = "0001"
+# PostGIS' own tables are not ours to migrate
+FOREIGN_TABLES = frozenset({"spatial_ref_sys", "topology", "layer", "geometry_columns",
+                            "geography_columns"})
+
+
+def schema_filter(dialect: str):
+    """Alembic's ``include_object`` for ``dialect``: leaves out PostGIS' tables, and GiST
+    indexes where there is no PostGIS (`geo.store.geometry.gist_index`)."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "table" and name in FOREIGN_TABLES:
+            return False
+        return dialect == "postgresql" or not (type_ == "index" and name.endswith("_gist"))
+    return include
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
