@@ -427,7 +427,11 @@ def intake(engine: Engine, records: list[dict], source: str, crs: str, router: R
     ``township_code``, ``body_code`` and ``flags``. Alerts are committed before routing;
     concurrent posts of the same (source, id) store it once.
     """
-    parsed = parse_alerts(enumerate(records, 1), source=source, crs=crs,
+    # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
+    first = {}
+    for row, rec in enumerate(records, 1):
+        first.setdefault(str(rec.get("id")).strip(), (row, rec))
+    parsed = parse_alerts(iter(first.values()), source=source, crs=crs,
                           matters=set(catalog.matters["code"]), tz=tz)
     if parsed.rejects:
         return parsed.rejects, []
@@ -439,7 +443,7 @@ def intake(engine: Engine, records: list[dict], source: str, crs: str, router: R
             alerts = s.scalars(select(store.Alert).where(store.Alert.id.in_(new.values())))
             store.add_cases(s, case_rows(list(alerts), router, catalog, tz),
                             actor=f"source:{source}")
-    ids = [a["external_id"] for a in parsed.alerts]
+    ids = [str(rec.get("id")).strip() for rec in records]
     with make() as s:
         found = {row.external_id: row for row in s.execute(
             select(store.Alert.external_id, store.Alert.id.label("alert_id"),
@@ -447,8 +451,12 @@ def intake(engine: Engine, records: list[dict], source: str, crs: str, router: R
                    store.Case.township_code, store.Case.body_code, store.Case.flags)
             .outerjoin(store.Case).where(store.Alert.source == source,
                                          store.Alert.external_id.in_(ids)))}
-    return [], [{"id": ext, "alert_id": found[ext].alert_id, "case_id": found[ext].case_id,
-                 "created": (source, ext) in new, "status": found[ext].status,
-                 "township_code": found[ext].township_code,
-                 "body_code": found[ext].body_code, "flags": found[ext].flags or ""}
-                for ext in ids]
+    results, seen = [], set()
+    for ext in ids:
+        row = found[ext]
+        results.append({"id": ext, "alert_id": row.alert_id, "case_id": row.case_id,
+                        "created": (source, ext) in new and ext not in seen,
+                        "status": row.status, "township_code": row.township_code,
+                        "body_code": row.body_code, "flags": row.flags or ""})
+        seen.add(ext)
+    return [], results

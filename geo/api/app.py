@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from geo.api import open311
 from geo.api.core import (
     API_PREFIX,
     LIMITED,
+    MAX_ID,
     NOT_READY,
     UNAUTHORIZED,
     Caller,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service: Annotated[Service, Depends(_service)],
         bbox: Annotated[str | None, Query(
             description="min_lon,min_lat,max_lon,max_lat (WGS84)",
-            pattern=r"^\s*-?[0-9.]+\s*(,\s*-?[0-9.]+\s*){3}$")] = None,
+            pattern=r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$")] = None,
         status: Annotated[str | None, Query(max_length=20)] = None,
         township: Annotated[str | None, Query(max_length=12)] = None,
         since: Annotated[dt.datetime | None, Query(
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/cases/{{case_id}}", response_model=CaseOut,
              responses={401: UNAUTHORIZED, 404: {"model": Problem}}, tags=["cases"])
-    def get_case(case_id: int, who: Annotated[Caller, Depends(caller)],
+    def get_case(case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+                 who: Annotated[Caller, Depends(caller)],
                  service: Annotated[Service, Depends(_service)]) -> CaseOut:
         """One case, if the token may read it (404 otherwise, as if it did not exist)."""
         with store.sessions(service.engine)() as s:

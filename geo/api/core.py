@@ -27,6 +27,7 @@ from geo.store import accounts
 from geo.store.models import Alert, Case, Meta
 
 API_PREFIX = "/api/v1"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
 UNAUTHORIZED = {"description": "missing or unknown token", "model": Problem}
 LIMITED = {"description": "rate limit of the source exceeded; see Retry-After",
            "model": Problem}
@@ -160,8 +161,13 @@ def case_out(case: Case, source: str, external_id: str) -> CaseOut:
                    township_code=case.township_code, township_name=case.township_name,
                    unit_code=case.unit_code, site_id=case.site_id, body_code=case.body_code,
                    flags=case.flags or "", reasons=list(case.reasons or []), source=source,
-                   external_id=external_id, opened_at=case.opened_at,
-                   deadline_at=case.deadline_at)
+                   external_id=external_id, opened_at=aware_utc(case.opened_at),
+                   deadline_at=aware_utc(case.deadline_at))
+
+
+def aware_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored (naive UTC) time with its offset, as RFC 3339 wants."""
+    return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 def naive_utc(value: dt.datetime) -> dt.datetime:

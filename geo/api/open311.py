@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -124,8 +124,9 @@ def _requests(who, service, ids=None, service_code=None, start=None, end=None,
         service_request_id=str(c.id),
         status="closed" if c.status in CLOSED_STATUSES else "open", status_notes=c.status,
         service_name=matter_name, service_code=c.matter_code, description=text or "",
-        agency_responsible=body_name, requested_datetime=c.opened_at,
-        updated_datetime=routed_at, expected_datetime=c.deadline_at,
+        agency_responsible=body_name, requested_datetime=api.aware_utc(c.opened_at),
+        updated_datetime=api.aware_utc(routed_at),
+        expected_datetime=api.aware_utc(c.deadline_at),
         address=c.township_name or "", lat=c.lat, long=c.lon)
         for c, _src, _ext, text, matter_name, body_name, routed_at in rows]
 
@@ -135,7 +136,9 @@ def _requests(who, service, ids=None, service_code=None, start=None, end=None,
 def list_requests(
     request: Request,
     api_key: str | None = None,
-    service_request_id: Annotated[str | None, "comma-separated case ids"] = None,
+    service_request_id: Annotated[str | None, Query(
+        description="comma-separated case ids", pattern=r"^[0-9]{1,9}(,[0-9]{1,9})*$")]
+    = None,
     service_code: str | None = None,
     start_date: dt.datetime | None = None,
     end_date: dt.datetime | None = None,
@@ -151,6 +154,8 @@ def list_requests(
     if service_request_id:
         try:
             ids = [int(x) for x in service_request_id.split(",") if x.strip()]
+            if not all(1 <= i <= api.MAX_ID for i in ids):
+                raise ValueError
         except ValueError:
             return error(400, "service_request_id: comma-separated case ids (numbers)")
     return _requests(who, service, ids, service_code, start_date, end_date, status)
@@ -158,7 +163,9 @@ def list_requests(
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest],
             responses={401: ERRORS, 404: ERRORS})
-def get_request(request: Request, service_request_id: int, api_key: str | None = None):
+def get_request(request: Request,
+                service_request_id: Annotated[int, Path(ge=1, le=api.MAX_ID)],
+                api_key: str | None = None):
     """One service request, if the token may read it."""
     service = request.app.state.service
     try:

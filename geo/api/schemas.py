@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
+
+from geo.crs import COORDINATE_PROBLEMS
 
 MAX_BATCH = 1000
 
@@ -14,12 +24,11 @@ class AlertIn(BaseModel):
     """One alert as a source reports it; the source comes from the token."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=100, pattern=r"\S",
-                    description="the source's own id of the alert: posting it again changes "
-                                "nothing (idempotency key)")
-    # ranges (and swapped pairs) are checked by the intake, which says which it is
-    lon: float = Field(allow_inf_nan=False, description="longitude, degrees, source's CRS")
-    lat: float = Field(allow_inf_nan=False, description="latitude, degrees, source's CRS")
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[!-~]+$",
+                    description="the source's own id of the alert, printable ASCII without "
+                                "spaces: posting it again changes nothing (idempotency key)")
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees, source's CRS")
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees, source's CRS")
     matter: str | None = Field(None, max_length=40, description="matter code (执法事项)")
     reported_at: dt.datetime | None = Field(
         None, description="ISO 8601; without an offset it is local time; default: now")
@@ -27,6 +36,16 @@ class AlertIn(BaseModel):
     description: str = Field("", max_length=4000)
     credit_code: str | None = Field(None, max_length=18,
                                     description="unified social credit code of the site")
+
+    @field_validator("lat", mode="before")
+    @classmethod
+    def _not_swapped(cls, lat, info: ValidationInfo):
+        """Say so when lon and lat look swapped, rather than only 'out of range'."""
+        lon = info.data.get("lon")
+        if (isinstance(lat, int | float) and isinstance(lon, int | float)
+                and abs(lat) > 90 and abs(lat) <= 180 and abs(lon) <= 90):
+            raise ValueError(COORDINATE_PROBLEMS["swapped"][0])
+        return lat
 
 
 class AlertBatch(BaseModel):
