@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -59,12 +60,16 @@ class Catalog:
         rows = self.matters[self.matters["code"] == code]
         return None if rows.empty else rows.iloc[0]
 
+    @cached_property
+    def _deadlines(self) -> dict[tuple[str, str], dt.timedelta]:
+        return {(code, severity): dt.timedelta(days=float(days))
+                for severity in SEVERITIES
+                for code, days in zip(self.matters["code"],
+                                      self.matters[f"deadline_days_{severity}"], strict=True)}
+
     def deadline(self, matter_code: str, severity: str) -> dt.timedelta | None:
         """Time allowed to close a case of this matter and severity (``None`` if unknown)."""
-        row = self.matter(matter_code)
-        if row is None or severity not in SEVERITIES:
-            return None
-        return dt.timedelta(days=float(row[f"deadline_days_{severity}"]))
+        return self._deadlines.get((matter_code, severity))
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:

@@ -9,13 +9,16 @@ numbers (from 1) for GeoJSON.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -393,8 +396,13 @@ def ingest_records(
     if parsed.rejects and rejects_path is not None:
         write_rejects(parsed.rejects, rejects_path)
         report.rejects_file = str(rejects_path)
-    with store.sessions(engine).begin() as s:
-        report.new, report.duplicates = store.add_alerts(s, parsed.alerts)
+    # one commit per batch: an interrupted run keeps what it stored, and running it again
+    # stores the rest (alerts are unique on source and id)
+    for start in range(0, len(parsed.alerts), BATCH):
+        with store.sessions(engine).begin() as s:
+            new, duplicates = store.add_alerts(s, parsed.alerts[start:start + BATCH])
+        report.new += new
+        report.duplicates += duplicates
     report.routed, report.flags = route_pending(engine, router, catalog, tz, progress)
     return report
 
@@ -418,45 +426,76 @@ def ingest_file(
                           progress)
 
 
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+
+
+def _one_writer(engine: Engine):
+    """This process's write lock on a SQLite file (a no-op on PostgreSQL).
+
+    SQLite lets one connection write at a time; API threads that all try at once would
+    wait in SQLite's busy handler, which sleeps (up to 100 ms a try) instead of taking
+    turns. Other processes are still kept apart by SQLite's own locking (``busy_timeout``).
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
+
+
 def intake(engine: Engine, records: list[dict], source: str, crs: str, router: Router,
-           catalog: Catalog, tz: ZoneInfo) -> tuple[list[Reject], list[dict]]:
+           catalog: Catalog, tz: ZoneInfo,
+           matters: set[str] | frozenset[str] | None = None) -> tuple[list[Reject], list[dict]]:
     """Store and route alerts posted by one source: all of them, or none if any is bad.
 
     Returns the rejects (then nothing was stored) and, per record, ``id``, ``alert_id``,
     ``case_id``, ``created`` (False: already stored, nothing changed), ``status``,
     ``township_code``, ``body_code`` and ``flags``. Alerts are committed before routing;
-    concurrent posts of the same (source, id) store it once.
+    concurrent posts of the same (source, id) store it once. ``matters`` (the catalogue's
+    matter codes) may be given by a caller that keeps them.
     """
     # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
     first = {}
     for row, rec in enumerate(records, 1):
         first.setdefault(str(rec.get("id")).strip(), (row, rec))
     parsed = parse_alerts(iter(first.values()), source=source, crs=crs,
-                          matters=set(catalog.matters["code"]), tz=tz)
+                          matters=set(catalog.matters["code"]) if matters is None else matters,
+                          tz=tz)
     if parsed.rejects:
         return parsed.rejects, []
     make = store.sessions(engine)
-    with make.begin() as s:
+    with _one_writer(engine), make.begin() as s:
         new = store.store_alerts(s, parsed.alerts)
+    # what this call stored and routed itself: answered without reading it back
+    known: dict[str, tuple[int, int, dict]] = {}
     if new:
-        with make.begin() as s:
-            alerts = s.scalars(select(store.Alert).where(store.Alert.id.in_(new.values())))
-            store.add_cases(s, case_rows(list(alerts), router, catalog, tz),
-                            actor=f"source:{source}")
+        stored = [SimpleNamespace(id=new[key], **a) for a in parsed.alerts
+                  if (key := (a["source"], a["external_id"])) in new]
+        rows = case_rows(stored, router, catalog, tz)
+        with _one_writer(engine), make.begin() as s:
+            made = store.add_cases(s, rows, actor=f"source:{source}")
+        by_alert = {r["alert_id"]: r for r in rows}
+        known = {ext: (aid, made[aid], by_alert[aid]) for (src, ext), aid in new.items()
+                 if src == source and aid in made}
     ids = [str(rec.get("id")).strip() for rec in records]
-    with make() as s:
-        found = {row.external_id: row for row in s.execute(
-            select(store.Alert.external_id, store.Alert.id.label("alert_id"),
-                   store.Case.id.label("case_id"), store.Case.status,
-                   store.Case.township_code, store.Case.body_code, store.Case.flags)
-            .outerjoin(store.Case).where(store.Alert.source == source,
-                                         store.Alert.external_id.in_(ids)))}
+    found = {}
+    if missing := [ext for ext in dict.fromkeys(ids) if ext not in known]:
+        # stored before (or routed meanwhile by another process): as the store has it
+        with make() as s:
+            found = {row.external_id: row for row in s.execute(
+                select(store.Alert.external_id, store.Alert.id.label("alert_id"),
+                       store.Case.id.label("case_id"), store.Case.status,
+                       store.Case.township_code, store.Case.body_code, store.Case.flags)
+                .outerjoin(store.Case).where(store.Alert.source == source,
+                                             store.Alert.external_id.in_(missing)))}
     results, seen = [], set()
     for ext in ids:
-        row = found[ext]
-        results.append({"id": ext, "alert_id": row.alert_id, "case_id": row.case_id,
+        if ext in known:
+            alert_id, case_id, case = known[ext]
+        else:
+            row = found[ext]
+            alert_id, case_id, case = row.alert_id, row.case_id, row._mapping
+        results.append({"id": ext, "alert_id": alert_id, "case_id": case_id,
                         "created": (source, ext) in new and ext not in seen,
-                        "status": row.status, "township_code": row.township_code,
-                        "body_code": row.body_code, "flags": row.flags or ""})
+                        "status": case["status"], "township_code": case["township_code"],
+                        "body_code": case["body_code"], "flags": case["flags"] or ""})
         seen.add(ext)
     return [], results
