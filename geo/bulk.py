@@ -10,17 +10,18 @@ of tens of millions of alerts, and writes exactly the same CSV, row for row:
    padded with empty values, extra fields are dropped); GeoJSON and JSON lines with the
    existing reader, then ``dask.dataframe.from_pandas`` (those files are read whole).
 2. A first pass counts the rows of each partition (for the row numbers in messages) and
-   finds the alert ids that occur more than once in the file (``value_counts``). Only
-   those can make a row's outcome depend on another partition: `parse_alerts` rejects a
-   repeated (source, id) naming the first row. The rows carrying such ids (normally none)
-   are collected and shipped to every worker, and each partition is parsed after the
-   earlier rows with its repeated ids (`parse_partition`), so it sees what the single pass
-   would have seen.
+   finds the alert ids that occur more than once in the file (``value_counts`` of 64-bit
+   hashes of the ids). Only those can make a row's outcome depend on another partition:
+   `parse_alerts` rejects a repeated (source, id) naming the first row. The rows carrying
+   such ids (normally none) are collected and shipped to every worker, and each partition
+   is parsed after the earlier rows with its repeated ids (`parse_partition`), so it sees
+   what the single pass would have seen.
 3. The router is pickled once and broadcast to every worker (``Client.scatter``); each
    partition is parsed with `parse_alerts`, routed with `route_alerts` (the function the
    single-machine path uses) and written as CSV into a temporary folder beside the output;
-   the client appends the parts to the output in input order as they finish, so neither
-   the client nor a worker ever holds more than a few partitions.
+   the client appends the parts to the output in input order as they finish. Workers hold
+   a partition or two each; the client holds the small per-partition tallies (counts,
+   warnings and the text of rejected rows), never the routed rows.
 
 Workers must see the input file and the output folder under the same paths (one machine,
 or a shared file system). As with any byte-block CSV reader, quoted values holding line
@@ -37,6 +38,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager, nullcontext
@@ -125,7 +127,7 @@ class Tally:
         self.routed += other.routed
         self.flags.update(other.flags)
         self.rejects.extend(other.rejects)
-        self.warnings.extend(other.warnings[:MAX_WARNINGS - len(self.warnings)])
+        self.warnings.extend(other.warnings[:max(0, MAX_WARNINGS - len(self.warnings))])
 
     def messages(self, file: str) -> list[str]:
         """Lines for standard error: the first warnings, then every rejected row."""
@@ -188,24 +190,33 @@ def _records(part: pd.DataFrame, first_row: int) -> list[tuple[int, dict]]:
     or a frame of rows and records read by `read_records`."""
     if _RECORD in part.columns:
         return list(zip(part[_ROW].tolist(), part[_RECORD].tolist(), strict=True))
-    return list(enumerate(part.to_dict("records"), start=first_row))
+    names = list(part.columns)
+    rows = zip(*(part[c].tolist() for c in names), strict=True)  # 4x DataFrame.to_dict
+    return [(row, dict(zip(names, values, strict=True)))
+            for row, values in enumerate(rows, start=first_row)]
 
 
-def _id_keys(part: pd.DataFrame) -> pd.Series:
-    """The alert id of every row of a partition (see `id_key`)."""
+def _id_hashes(part: pd.DataFrame) -> pd.Series:
+    """A 64-bit hash of the alert id of every row of a partition (see `id_key`).
+
+    Repeated ids are found among hashes, which are cheaper to count than text; a hash
+    collision only marks a few more rows as possibly repeated, which changes nothing.
+    """
     if _RECORD in part.columns:
-        return pd.Series([id_key(r) for r in part[_RECORD]], index=part.index, dtype=object,
-                         name="id")
-    columns = [c for c in part.columns if str(c).strip().lower() == "id"]
-    if not columns:
-        return pd.Series("", index=part.index, dtype=object, name="id")
-    return part[columns[-1]].astype(object).str.strip().rename("id")
+        ids = np.array([id_key(r) for r in part[_RECORD]], dtype=object)
+    else:
+        columns = [c for c in part.columns if str(c).strip().lower() == "id"]
+        ids = (part[columns[-1]].astype(object).str.strip().to_numpy(dtype=object)
+               if columns else np.full(len(part), "", dtype=object))
+    return pd.Series(pd.util.hash_array(ids), index=part.index, name="id_hash")
 
 
-def _repeated_rows(part: pd.DataFrame, first_row: int, repeated: frozenset[str]
+def _repeated_rows(part: pd.DataFrame, first_row: int, repeated: frozenset[int]
                    ) -> list[tuple[int, dict]]:
-    """The rows of a partition whose alert id is in ``repeated``."""
-    return [(row, rec) for row, rec in _records(part, first_row) if id_key(rec) in repeated]
+    """The rows of a partition whose alert id hash is in ``repeated``."""
+    records = _records(part, first_row)
+    hashes = pd.util.hash_array(np.array([id_key(rec) for _, rec in records], dtype=object))
+    return [r for r, h in zip(records, hashes.tolist(), strict=True) if h in repeated]
 
 
 def parse_partition(records: list[tuple[int, dict]], options: ParseOptions,
@@ -347,9 +358,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None
             client = Client(scheduler)
             cluster = None
         else:
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
-                                   threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
+            with warnings.catch_warnings():  # another cluster's dashboard port: harmless
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                       threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         where = f"the Dask scheduler at {scheduler}" if scheduler else "a local Dask cluster"
@@ -420,7 +433,8 @@ def _route_on(client: Client, path: Path, out: Path, router: Router, options: Pa
 
     with dask.config.set(_DASK_CONFIG):
         points = read_points(path, partition_rows)
-        keys = points.map_partitions(_id_keys, meta=pd.Series(dtype=object, name="id"))
+        keys = points.map_partitions(_id_hashes,
+                                     meta=pd.Series(dtype="uint64", name="id_hash"))
         counts = keys.value_counts(split_out=max(1, points.npartitions // 16))
         if progress:
             print(f"{path}: reading {points.npartitions} partition(s)", file=sys.stderr)
@@ -429,17 +443,18 @@ def _route_on(client: Client, path: Path, out: Path, router: Router, options: Pa
                 [points.map_partitions(len), counts[counts > 1]], sync=True)
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise _read_error(path, exc) from exc
-        first_rows = (2 + np.concatenate([[0], np.cumsum(np.asarray(lengths))[:-1]])
-                      ).astype(int).tolist()
+        ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
+        first_rows = [2 + int(n) for n in np.concatenate([[0], ends[:-1]])]
         parts = points.to_delayed()
         earlier = None
         if len(repeated):
-            ids = frozenset(repeated.index)
+            ids = frozenset(repeated.index.tolist())
             chunks = client.compute([delayed(_repeated_rows)(p, first_rows[i], ids)
                                      for i, p in enumerate(parts)], sync=True)
             earlier = client.scatter([[r for chunk in chunks for r in chunk]],
                                      broadcast=True)[0]
         shared_router = client.scatter(router, broadcast=True)
+        held = [shared_router] if earlier is None else [shared_router, earlier]
         sink = out.open("wb")
         folder = None
         futures = []
@@ -453,11 +468,11 @@ def _route_on(client: Client, path: Path, out: Path, router: Router, options: Pa
                             file=sys.stderr, disable=not progress) as bar:
                 tally = _collect(as_completed(futures), sink, bar, path)
         except BaseException:
-            client.cancel(futures)
             sink.close()
             out.unlink(missing_ok=True)
             raise
         finally:
+            client.cancel(futures + held)  # stop what still runs, free what is held
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
     return tally

@@ -1,0 +1,377 @@
+"""Bulk routing on Dask (geo.bulk): the same output as the single-machine path, row for row.
+
+The cluster is a real LocalCluster of two worker processes, so the router really travels
+to other processes by pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import pickle
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from geo import bulk
+from geo.cli import main
+from geo.crs import wgs84_to_gcj02
+from geo.ingest import read_records
+from geo.settings import PROJECT_ROOT, Settings
+
+DEMO_LAYERS = PROJECT_ROOT / "layers"
+HEADER = ["id", "lon", "lat", "matter", "reported_at", "source", "severity", "description",
+          "credit_code"]
+CREDIT = "913305020922362717"  # a demo site's unified social credit code
+
+
+@pytest.fixture(scope="module")
+def client():
+    with bulk.dask_client(workers=2) as c:
+        yield c
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Route against the bundled layers and catalogue; no database is created."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'none' / 'x.sqlite'}",
+                    catalog_path=PROJECT_ROOT / "data")
+
+
+def _shared_vertices(router) -> np.ndarray:
+    """Vertices that two demo townships share: exactly on both boundaries."""
+    geoms = router.t_geom
+    pts = []
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            shared = shapely.intersection(shapely.boundary(geoms[i]),
+                                          shapely.boundary(geoms[j]))
+            pts.extend(shapely.get_coordinates(shared)[::5].tolist())
+    return np.array(pts)
+
+
+def mixed_rows(router, n_random: int = 500, seed: int = 5) -> list[list[str]]:
+    """Alert rows of every kind: inside, on shared borders, near borders, snapped and
+    outside points, invalid coordinates, rejected rows, repeated ids near and far apart."""
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = shapely.total_bounds(router.t_geom)
+    lon = rng.uniform(x0 - 0.03, x1 + 0.03, n_random)
+    lat = rng.uniform(y0 - 0.03, y1 + 0.03, n_random)
+    edge = _shared_vertices(router)[:60]
+    lon = np.concatenate([lon, edge[:, 0], edge[:, 0] + 2e-4])
+    lat = np.concatenate([lat, edge[:, 1], edge[:, 1] - 2e-4])
+    order = rng.permutation(len(lon))
+    lon, lat = lon[order], lat[order]
+    matters = ["M001", "M003", "M018", "M040", "", "NOPE"]
+    times = ["2024-06-01T10:00:00+08:00", "2021-03-01T10:00:00", "2026-01-05T23:30:00Z",
+             "2025-12-31T16:30:00Z", ""]
+    rows = []
+    for i in range(len(lon)):
+        rows.append([f"A{i:05d}", repr(float(lon[i])), repr(float(lat[i])),
+                     matters[i % len(matters)], times[i % len(times)],
+                     ["12345", "grid", ""][i % 3], ["low", "medium", "high", ""][i % 4],
+                     "描述, with a comma" if i % 7 == 0 else "",
+                     CREDIT if i % 11 == 0 else ("123" if i % 13 == 0 else "")])
+    def put(at: int, row: list[str]) -> None:
+        rows.insert(at, row)
+
+    # invalid coordinates: kept and flagged
+    put(3, ["BAD-TEXT", "abc", "30.8", "M001", "", "grid", "low", "", ""])
+    put(40, ["BAD-RANGE", "200", "30.8", "M001", "", "grid", "low", "", ""])
+    put(77, ["BAD-SWAP", "30.85", "120.1", "M001", "", "grid", "low", "", ""])
+    put(150, ["BAD-EMPTY", "", "", "M001", "", "grid", "low", "", ""])
+    put(222, ["BAD-NAN", "nan", "30.8", "M001", "", "grid", "low", "", ""])
+    # rejected rows
+    put(5, ["", "120.1", "30.8", "M001", "", "grid", "low", "", ""])
+    put(60, ["SEV", "120.1", "30.8", "M001", "", "grid", "urgent", "", ""])
+    put(90, ["WHEN", "120.1", "30.8", "M001", "yesterday", "grid", "low", "", ""])
+    put(120, ["X" * 101, "120.1", "30.8", "M001", "", "grid", "low", "", ""])
+    # repeated ids: next to each other, far apart (other partitions), three times, after a
+    # first occurrence that is itself rejected, and the same id from another source
+    put(10, ["A00002", "120.2", "30.8", "M001", "", "", "low", "", ""])
+    put(400, ["A00004", "120.2", "30.8", "M001", "", "grid", "low", "", ""])
+    put(410, ["A00004", "120.3", "30.8", "M001", "", "grid", "low", "", ""])
+    put(300, ["LATE", "120.2", "30.8", "M001", "", "grid", "urgent", "", ""])
+    put(500, ["LATE", "120.2", "30.8", "M003", "", "grid", "low", "", ""])
+    put(560, ["LATE", "120.2", "30.8", "M003", "", "grid", "low", "", ""])
+    put(590, ["A00008", "120.2", "30.8", "M001", "", "other", "low", "", ""])
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], header=HEADER, ragged: bool = True) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        if ragged:  # a row with an extra field, and one that stops after lon
+            f.write("RAGGED-LONG,120.2,30.8,M001,,grid,low,,,extra\n")
+            f.write("RAGGED-SHORT,120.2\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mixed(demo_router) -> list[list[str]]:
+    return mixed_rows(demo_router)
+
+
+@pytest.fixture
+def built(monkeypatch, demo_router):
+    """The command uses the already built demo router (same layers, catalogue, settings)
+    instead of building one per call, to keep these tests quick."""
+    from geo import cli
+
+    monkeypatch.setattr(cli, "_router", lambda *args, **kw: (demo_router, demo_router.catalog,
+                                                              None))
+
+
+def route_local(settings, src: Path, out: Path, capsys, *extra: str) -> tuple[int, str, str]:
+    code = main(["route", str(src), "--layers", str(DEMO_LAYERS), "--out", str(out), *extra],
+                settings)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_router_pickles_and_routes_the_same(demo_router):
+    twin = pickle.loads(pickle.dumps(demo_router))
+    rng = np.random.default_rng(3)
+    x0, y0, x1, y1 = shapely.total_bounds(demo_router.t_geom)
+    edge = _shared_vertices(demo_router)
+    lon = np.concatenate([rng.uniform(x0 - 0.03, x1 + 0.03, 20_000), edge[:, 0]])
+    lat = np.concatenate([rng.uniform(y0 - 0.03, y1 + 0.03, 20_000), edge[:, 1]])
+    kw = {"matter": "M003", "at": "2024-06-01", "credit_code": [CREDIT] * len(lon)}
+    a, b = demo_router.route_many(lon, lat, **kw), twin.route_many(lon, lat, **kw)
+    assert a.to_frame().equals(b.to_frame())
+    assert {"border", "near_border", "snapped", "outside"} <= set(a.flag_texts())
+    assert twin.route(lon[0], lat[0], "M001") == demo_router.route(lon[0], lat[0], "M001")
+
+
+def test_parse_partition_gives_every_row_its_one_pass_outcome(demo_router, mixed, tmp_path):
+    src = write_csv(tmp_path / "in.csv", mixed)
+    records = list(read_records(src))
+    options = bulk.ParseOptions(crs="EPSG:4326", matters=frozenset({"M001", "M003"}),
+                                tz=demo_router.tz, now=dt.datetime(2026, 11, 27, 8, 0))
+    whole = options.parse(records)
+    assert any("same source and id as row" in r.reason for r in whole.rejects)
+    counts = Counter(bulk.id_key(rec) for _, rec in records)
+    earlier = [(row, rec) for row, rec in records if counts[bulk.id_key(rec)] > 1]
+
+    def pieces(cuts, earlier=earlier):
+        alerts, rejects, warnings, rows = [], [], [], 0
+        for lo, hi in zip([0, *cuts], [*cuts, len(records)], strict=True):
+            part = bulk.parse_partition(records[lo:hi], options, earlier)
+            alerts += part.alerts
+            rejects += part.rejects
+            warnings += part.warnings
+            rows += part.rows
+        return alerts, rejects, warnings, rows
+
+    rng = np.random.default_rng(1)
+    cuts_list = [[k] for k in range(0, len(records), 7)]
+    cuts_list += [sorted(rng.choice(len(records), 6, replace=False).tolist()) for _ in range(20)]
+    for cuts in cuts_list:
+        alerts, rejects, warnings, rows = pieces(cuts)
+        assert repr(alerts) == repr(whole.alerts)  # repr: NaN equals NaN
+        assert [str(r) for r in rejects] == [str(r) for r in whole.rejects]
+        assert warnings == whole.warnings and rows == whole.rows
+    # more earlier rows than needed change nothing (hash collisions only add rows)
+    alerts, rejects, warnings, rows = pieces([100, 250, 251, 400], earlier=records)
+    assert repr(alerts) == repr(whole.alerts) and warnings == whole.warnings
+    assert [str(r) for r in rejects] == [str(r) for r in whole.rejects]
+    # without the earlier rows, partitions would let repeats from other partitions through
+    alerts, rejects, _, _ = pieces(list(range(20, len(records), 20)), earlier=None)
+    assert len(alerts) > len(whole.alerts) and len(rejects) < len(whole.rejects)
+
+
+def test_dask_output_equals_the_local_output(demo_router, mixed, client, settings, tmp_path,
+                                              capsys):
+    src = write_csv(tmp_path / "in.csv", mixed)
+    code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
+    assert code == 0
+    assert bulk.read_points(src, 40).npartitions >= 10
+    options = bulk.ParseOptions(crs="EPSG:4326", matters=frozenset(
+        demo_router.catalog.matters["code"]), tz=demo_router.tz, now=bulk_now())
+    tally = bulk.route_file_dask(src, tmp_path / "dask.csv", demo_router, options,
+                                 client=client, partition_rows=40)
+    local = (tmp_path / "local.csv").read_bytes()
+    assert (tmp_path / "dask.csv").read_bytes() == local
+    assert tally.messages(str(src)) == err.splitlines()
+    assert tally.summary(str(tmp_path / "local.csv")) == out.strip()
+    # the input really had every kind of row, and repeats across partitions
+    text = local.decode()
+    for flag in ("border", "near_border", "snapped", "outside", "invalid"):
+        assert f",{flag}," in text or f";{flag}," in text or f",{flag};" in text
+    assert "RAGGED-LONG" in text and "RAGGED-SHORT" in text
+    repeats = [re.search(r"row (\d+), field id: same source and id as row (\d+)", m)
+               for m in err.splitlines()]
+    gaps = [int(m[1]) - int(m[2]) for m in repeats if m]
+    assert len(gaps) == 4 and max(gaps) > 300  # some far beyond a partition of 40 rows
+    assert "LATE" in text and text.count("\nLATE,") == 1
+    assert len(list(tmp_path.glob(".dask.csv.parts-*"))) == 0
+
+
+def bulk_now():
+    from geo.store import utcnow
+    return utcnow()
+
+
+def test_cli_dask_on_a_scheduler_with_gcj02_input(demo_router, mixed, client, settings,
+                                                  tmp_path, capsys):
+    rows = [list(r) for r in mixed]
+    for r in rows:
+        try:
+            lon, lat = float(r[1]), float(r[2])
+        except ValueError:
+            continue
+        if np.isfinite(lon) and abs(lon) <= 180 and abs(lat) <= 90:
+            glon, glat = wgs84_to_gcj02(lon, lat)
+            r[1], r[2] = repr(float(glon)), repr(float(glat))
+    src = write_csv(tmp_path / "gcj.csv", rows)
+    code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys, "--crs",
+                                 "gcj02")
+    assert code == 0
+    code, dout, derr = route_local(settings, src, tmp_path / "dask.csv", capsys, "--crs",
+                                   "gcj02", "--engine", "dask", "--scheduler",
+                                   client.scheduler.address, "--partition-rows", "60")
+    assert code == 0
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert derr.splitlines() == err.splitlines()
+    assert dout.replace("dask.csv", "local.csv") == out
+    assert "border" in (tmp_path / "dask.csv").read_text(encoding="utf-8")
+
+
+def test_cli_dask_with_its_own_local_cluster(demo_router, mixed, settings, tmp_path, capsys):
+    src = write_csv(tmp_path / "in.csv", mixed[:300])
+    code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
+    assert code == 0 and out.startswith("routed 297 of 302 row(s) to ")
+    code, dout, derr = route_local(settings, src, tmp_path / "dask.csv", capsys, "--engine",
+                                   "dask", "--workers", "2", "--partition-rows", "50")
+    assert code == 0 and dout.replace("dask.csv", "local.csv") == out
+    assert derr.splitlines() == err.splitlines()
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "geojson"])
+def test_json_inputs_match(built, demo_router, mixed, client, settings, tmp_path, capsys, kind):
+    records = [dict(zip(HEADER, r, strict=True)) for r in mixed[:250]]
+    for rec in records[::3]:  # numbers as JSON numbers, where they are numbers
+        with contextlib.suppress(ValueError):
+            rec["lon"], rec["lat"] = float(rec["lon"]), float(rec["lat"])
+    if kind == "jsonl":
+        src = tmp_path / "in.jsonl"
+        lines = [json.dumps(r, ensure_ascii=False) for r in records]
+        lines.insert(20, "{not json")
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        src = tmp_path / "in.geojson"
+        features = [{"type": "Feature", "properties": {k: v for k, v in r.items()
+                                                        if k not in ("lon", "lat")},
+                     "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]}}
+                    for r in records]
+        features.insert(7, {"type": "Feature", "properties": {"id": "LINE"},
+                            "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}})
+        src.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
+                       encoding="utf-8")
+    code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
+    assert code == 0 and "rejected" in err
+    assert bulk.read_points(src, 30).npartitions == 9
+    code, dout, derr = route_local(settings, src, tmp_path / "dask.csv", capsys, "--engine",
+                                   "dask", "--scheduler", client.scheduler.address,
+                                   "--partition-rows", "30")
+    assert code == 0
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert derr.splitlines() == err.splitlines()
+    assert dout.replace("dask.csv", "local.csv") == out
+
+
+def test_every_row_rejected_and_empty_files(built, client, settings, tmp_path, capsys):
+    src = write_csv(tmp_path / "bad.csv", [["", "1", "2", "", "", "", "", "", ""],
+                                           ["X", "1", "2", "", "", "", "urgent", "", ""]],
+                    ragged=False)
+    for engine, out in (("local", "local.csv"), ("dask", "dask.csv")):
+        args = ["--engine", engine] + (["--scheduler", client.scheduler.address]
+                                       if engine == "dask" else [])
+        code, stdout, err = route_local(settings, src, tmp_path / out, capsys, *args)
+        assert code == 1 and "routed 0 of 2 row(s)" in stdout and "2 rejected" in stdout
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert (tmp_path / "dask.csv").read_text().startswith("id,township_code,")
+
+    empty = write_csv(tmp_path / "empty.csv", [], ragged=False)
+    code, _, err = route_local(settings, empty, tmp_path / "o.csv", capsys, "--engine", "dask",
+                               "--scheduler", "tcp://127.0.0.1:9")  # never contacted
+    assert code == 1 and "empty.csv: empty file (no rows)" in err
+    code, _, err = route_local(settings, tmp_path / "missing.csv", tmp_path / "o.csv", capsys,
+                               "--engine", "dask")
+    assert code == 1 and "missing.csv: no such file" in err
+    (tmp_path / "cols.csv").write_text("id,lon\n1,2\n", encoding="utf-8")
+    code, _, err = route_local(settings, tmp_path / "cols.csv", tmp_path / "o.csv", capsys,
+                               "--engine", "dask")
+    assert code == 1 and "missing column(s) lat" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_unwritable_output_and_unreachable_scheduler(built, mixed, client, settings, tmp_path,
+                                                     capsys):
+    import dask
+
+    src = write_csv(tmp_path / "in.csv", mixed[:20])
+    code, _, err = route_local(settings, src, tmp_path / "no" / "o.csv", capsys, "--engine",
+                               "dask", "--scheduler", client.scheduler.address)
+    assert code == 1 and "cannot write" in err
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code, _, err = route_local(settings, src, tmp_path / "o.csv", capsys, "--engine",
+                                   "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--engine", "dask", "--out-geojson"], "writes CSV only"),
+    (["--workers", "2"], "need --engine dask"),
+    (["--partition-rows", "10"], "need --engine dask"),
+    (["--engine", "dask", "--workers", "0"], "--workers must be at least 1"),
+    (["--engine", "dask", "--partition-rows", "0"], "--partition-rows must be at least 1"),
+    (["--engine", "dask", "--workers", "2", "--scheduler", "tcp://x:1"], "cannot be combined"),
+])
+def test_usage_errors_exit_2(settings, tmp_path, capsys, extra, message):
+    out = tmp_path / ("o.geojson" if "--out-geojson" in extra else "o.csv")
+    extra = [e for e in extra if e != "--out-geojson"]
+    assert main(["route", "in.csv", "--out", str(out), *extra], settings) == 2
+    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["route", "in.csv", "--out", str(out), "--engine", "spark"], settings)
+
+
+class _Done:
+    """A finished future holding a `bulk.PartResult`."""
+
+    def __init__(self, result):
+        self._result = result
+
+    def result(self):
+        return self._result
+
+
+def test_parts_are_written_in_input_order_whatever_order_they_finish(tmp_path):
+    from io import BytesIO
+
+    from tqdm import tqdm
+
+    results = []
+    for i in range(5):
+        path = tmp_path / f"part-{i}.csv"
+        path.write_text(("id\n" if i == 0 else "") + f"{i}\n", encoding="utf-8")
+        results.append(bulk.PartResult(i, str(path), bulk.Tally(rows=1, routed=1,
+                                                                  warnings=[f"w{i}"])))
+    sink = BytesIO()
+    with tqdm(disable=True) as bar:
+        tally = bulk._collect([_Done(r) for r in (results[3], results[1], results[4],
+                                                   results[0], results[2])], sink, bar,
+                              tmp_path / "in.csv")
+    assert sink.getvalue() == b"id\n0\n1\n2\n3\n4\n"
+    assert tally.rows == 5 and tally.warnings == ["w0", "w1", "w2", "w3", "w4"]
+    assert not list(tmp_path.glob("part-*.csv"))
