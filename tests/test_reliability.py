@@ -56,9 +56,9 @@ def test_killed_ingest_run_again_stores_every_alert_once(store_settings, small_d
     assert proc.returncode == -signal.SIGKILL
     assert cases < N, "the run finished before it could be killed"
     if moment == "storing alerts":
-        assert 0 < alerts
+        assert alerts > 0
     else:
-        assert alerts == N and 0 < cases
+        assert alerts == N and cases > 0
 
     assert subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True).returncode == 0
     with store.sessions(engine)() as s:
