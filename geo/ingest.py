@@ -452,50 +452,89 @@ def intake(engine: Engine, records: list[dict], source: str, crs: str, router: R
     concurrent posts of the same (source, id) store it once. ``matters`` (the catalogue's
     matter codes) may be given by a caller that keeps them.
     """
-    # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
-    first = {}
-    for row, rec in enumerate(records, 1):
-        first.setdefault(str(rec.get("id")).strip(), (row, rec))
-    parsed = parse_alerts(iter(first.values()), source=source, crs=crs,
-                          matters=set(catalog.matters["code"]) if matters is None else matters,
-                          tz=tz)
-    if parsed.rejects:
-        return parsed.rejects, []
+    return intake_group(engine, [(records, source, crs)], router, catalog, tz, matters)[0]
+
+
+def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], router: Router,
+                 catalog: Catalog, tz: ZoneInfo,
+                 matters: set[str] | frozenset[str] | None = None,
+                 ) -> list[tuple[list[Reject], list[dict]]]:
+    """`intake` for several posts at once, each given as (records, source, crs).
+
+    Each post is checked on its own and rejected whole if any of its records is bad; the
+    alerts of the others are stored in one transaction (committed before routing), routed
+    together, and their cases stored in a second one. Returns, per post, what `intake`
+    returns for it alone; an id in several posts is ``created`` in the first only.
+    """
+    matters = set(catalog.matters["code"]) if matters is None else matters
+    outcomes: list = [None] * len(calls)
+    good: list[tuple[int, list[str], Parsed]] = []
+    for k, (records, source, crs) in enumerate(calls):
+        # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
+        first = {}
+        for row, rec in enumerate(records, 1):
+            first.setdefault(str(rec.get("id")).strip(), (row, rec))
+        parsed = parse_alerts(iter(first.values()), source=source, crs=crs,
+                              matters=matters, tz=tz)
+        if parsed.rejects:
+            outcomes[k] = (parsed.rejects, [])
+        else:
+            good.append((k, [str(rec.get("id")).strip() for rec in records], parsed))
+    if not good:
+        return outcomes
+    alerts: dict[tuple[str, str], dict] = {}
+    for _, _, parsed in good:
+        for a in parsed.alerts:
+            alerts.setdefault((a["source"], a["external_id"]), a)
     make = store.sessions(engine)
     with _one_writer(engine), make.begin() as s:
-        new = store.store_alerts(s, parsed.alerts)
-    # what this call stored and routed itself: answered without reading it back
-    known: dict[str, tuple[int, int, dict]] = {}
+        new = store.store_alerts(s, alerts.values())
+    # what was stored and routed here is answered without reading it back
+    known: dict[tuple[str, str], tuple[int, int, dict]] = {}
     if new:
-        stored = [SimpleNamespace(id=new[key], **a) for a in parsed.alerts
-                  if (key := (a["source"], a["external_id"])) in new]
+        stored = [SimpleNamespace(id=aid, **alerts[key]) for key, aid in new.items()]
         rows = case_rows(stored, router, catalog, tz)
+        source_of = {a.id: a.source for a in stored}
+        by_source: dict[str, list[dict]] = {}
+        for r in rows:
+            by_source.setdefault(source_of[r["alert_id"]], []).append(r)
+        made: dict[int, int] = {}
         with _one_writer(engine), make.begin() as s:
-            made = store.add_cases(s, rows, actor=f"source:{source}")
+            for src, src_rows in by_source.items():
+                made.update(store.add_cases(s, src_rows, actor=f"source:{src}"))
         by_alert = {r["alert_id"]: r for r in rows}
-        known = {ext: (aid, made[aid], by_alert[aid]) for (src, ext), aid in new.items()
-                 if src == source and aid in made}
-    ids = [str(rec.get("id")).strip() for rec in records]
+        known = {key: (aid, made[aid], by_alert[aid]) for key, aid in new.items()
+                 if aid in made}
+    missing: dict[str, set[str]] = {}
+    for k, ids, _ in good:
+        for ext in ids:
+            if (calls[k][1], ext) not in known:
+                missing.setdefault(calls[k][1], set()).add(ext)
     found = {}
-    if missing := [ext for ext in dict.fromkeys(ids) if ext not in known]:
+    if missing:
         # stored before (or routed meanwhile by another process): as the store has it
         with make() as s:
-            found = {row.external_id: row for row in s.execute(
-                select(store.Alert.external_id, store.Alert.id.label("alert_id"),
-                       store.Case.id.label("case_id"), store.Case.status,
-                       store.Case.township_code, store.Case.body_code, store.Case.flags)
-                .outerjoin(store.Case).where(store.Alert.source == source,
-                                             store.Alert.external_id.in_(missing)))}
-    results, seen = [], set()
-    for ext in ids:
-        if ext in known:
-            alert_id, case_id, case = known[ext]
-        else:
-            row = found[ext]
-            alert_id, case_id, case = row.alert_id, row.case_id, row._mapping
-        results.append({"id": ext, "alert_id": alert_id, "case_id": case_id,
-                        "created": (source, ext) in new and ext not in seen,
-                        "status": case["status"], "township_code": case["township_code"],
-                        "body_code": case["body_code"], "flags": case["flags"] or ""})
-        seen.add(ext)
-    return [], results
+            for src, exts in missing.items():
+                found.update({(src, row.external_id): row for row in s.execute(
+                    select(store.Alert.external_id, store.Alert.id.label("alert_id"),
+                           store.Case.id.label("case_id"), store.Case.status,
+                           store.Case.township_code, store.Case.body_code, store.Case.flags)
+                    .outerjoin(store.Case).where(store.Alert.source == src,
+                                                 store.Alert.external_id.in_(sorted(exts))))})
+    answered: set[tuple[str, str]] = set()
+    for k, ids, _ in good:
+        source, results = calls[k][1], []
+        for ext in ids:
+            key = (source, ext)
+            if key in known:
+                alert_id, case_id, case = known[key]
+            else:
+                row = found[key]
+                alert_id, case_id, case = row.alert_id, row.case_id, row._mapping
+            results.append({"id": ext, "alert_id": alert_id, "case_id": case_id,
+                            "created": key in new and key not in answered,
+                            "status": case["status"], "township_code": case["township_code"],
+                            "body_code": case["body_code"], "flags": case["flags"] or ""})
+            answered.add(key)
+        outcomes[k] = ([], results)
+    return outcomes

@@ -26,9 +26,9 @@ from geo.api.core import (
     case_query,
     jsonable_errors,
     naive_utc,
-    post_alerts,
+    post_alerts_async,
+    posting_source,
     record_of,
-    source_caller,
 )
 from geo.api.schemas import AlertBatch, AlertsIn, AlertsOut, CaseOut, CasePage, Problem
 from geo.settings import Settings
@@ -55,16 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                               "changed", "model": AlertsOut},
                          401: UNAUTHORIZED, 403: {"model": Problem}, 429: LIMITED,
                          503: NOT_READY}, tags=["alerts"])
-    def create_alerts(body: AlertsIn,
-                      who: Annotated[Caller, Depends(source_caller)],
-                      service: Annotated[Service, Depends(_service)]):
+    async def create_alerts(body: AlertsIn,
+                            who: Annotated[Caller, Depends(posting_source)],
+                            service: Annotated[Service, Depends(_service)]):
         """Post one alert, or a batch ``{"alerts": [...]}`` of up to 1000: all are stored and
         routed, or none when any is invalid (422 naming the alert and field)."""
+        # async: the store and routing work happens in the intake writer thread
         if isinstance(body, AlertBatch):
-            results = post_alerts(service, who, [record_of(a) for a in body.alerts],
-                                  ("body", "alerts"), batch=True)
+            results = await post_alerts_async(service, who, [record_of(a) for a in body.alerts],
+                                              ("body", "alerts"), batch=True)
         else:
-            results = post_alerts(service, who, [record_of(body)])
+            results = await post_alerts_async(service, who, [record_of(body)])
         status = 201 if any(r["created"] for r in results) else 200
         return JSONResponse(status_code=status,
                             content=AlertsOut(results=results).model_dump(mode="json"))

@@ -3,28 +3,39 @@ cases in the caller's scope."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import functools
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem
 from limits import parse as parse_rate_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
 
 from geo import store
 from geo.access import SYSTEM, Scope
 from geo.api.schemas import AlertIn, CaseOut, Problem
+from geo.catalog import Catalog
 from geo.settings import Settings
 from geo.store import accounts
 from geo.store.models import Alert, Case, Meta
+
+if TYPE_CHECKING:
+    from geo.ingest import Reject
+    from geo.routing import Router
 
 API_PREFIX = "/api/v1"
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
@@ -44,6 +55,32 @@ class Caller:
     rate_limit: str = ""
 
 
+#: seconds a token's caller is remembered: a revoked or renewed token, or a user's changed
+#: role, takes effect within this time (an unknown token is looked up every time)
+CALLER_TTL_S = 5.0
+#: seconds between checks that the layers were not re-imported (new router and catalogue)
+LAYERS_CHECK_S = 1.0
+#: most alerts stored and routed together for concurrent requests (one request may be more)
+GROUP_ALERTS = 2000
+#: seconds the writer thread of `Service.intake` waits for work before it ends
+WRITER_IDLE_S = 60.0
+
+
+@dataclass(eq=False)
+class _Call:
+    """One request's alerts waiting for their turn in `Service.intake`, then its outcome."""
+
+    records: list[dict]
+    source: str
+    crs: str
+    router: Router
+    catalog: Catalog
+    outcome: tuple | None = None
+    error: BaseException | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    future: asyncio.Future | None = None  # an async waiter's, resolved in its event loop
+
+
 @dataclass
 class Service:
     """What the endpoints share: the store, the router (rebuilt when layers are re-imported)
@@ -54,29 +91,154 @@ class Service:
     limiter: MovingWindowRateLimiter = field(
         default_factory=lambda: MovingWindowRateLimiter(MemoryStorage()))
     _routing: tuple | None = None
+    _checked: float = float("-inf")
+    _checking: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+    _pending: deque[_Call] = field(default_factory=deque)
+    _wake: threading.Condition = field(default_factory=threading.Condition)
+    _writing: bool = False
 
-    def routing(self):
-        """(router, catalog) for the loaded layer set, built once per import."""
+    def fresh_routing(self) -> tuple[Router, Catalog] | None:
+        """`routing` while it needs no look at the store, or while another request looks;
+        None: the caller is to run `routing` (which looks), in a worker thread."""
+        cached = self._routing
+        if cached is None:
+            return None
+        if time.monotonic() - self._checked >= LAYERS_CHECK_S and not self._checking:
+            self._checking = True  # this caller looks; the others meanwhile need not
+            return None
+        return cached[1], cached[2]
+
+    def routing(self) -> tuple[Router, Catalog]:
+        """(router, catalog) for the loaded layer set, built once per import.
+
+        Whether the layers were re-imported is read from the store at most every
+        `LAYERS_CHECK_S` seconds, not for every alert.
+        """
         from geo.routing import Router
 
-        with store.sessions(self.engine)() as s:
-            stamp = s.scalar(select(Meta.value).where(Meta.key == "imported_at"))
-        if stamp is None:
-            raise HTTPException(503, "no layers loaded yet: run `python -m geo init`")
-        with self._lock:
-            if self._routing is None or self._routing[0] != stamp:
-                catalog = store.load_catalog(self.engine)
-                router = Router(store.load_layers(self.engine), catalog, self.settings)
-                self._routing = (stamp, router, catalog)
-            return self._routing[1], self._routing[2]
+        cached = self._routing
+        if cached is not None and time.monotonic() - self._checked < LAYERS_CHECK_S:
+            return cached[1], cached[2]
+        try:
+            with store.sessions(self.engine)() as s:
+                stamp = s.scalar(select(Meta.value).where(Meta.key == "imported_at"))
+            if stamp is None:
+                raise HTTPException(503, "no layers loaded yet: run `python -m geo init`")
+            with self._lock:
+                if self._routing is None or self._routing[0] != stamp:
+                    catalog = store.load_catalog(self.engine)
+                    router = Router(store.load_layers(self.engine), catalog, self.settings)
+                    self._routing = (stamp, router, catalog, frozenset(catalog.matters["code"]))
+                self._checked = time.monotonic()
+                return self._routing[1], self._routing[2]
+        finally:
+            self._checking = False
+
+    def intake(self, records: list[dict], source: str, crs: str, router: Router,
+               catalog: Catalog) -> tuple[list[Reject], list[dict]]:
+        """`geo.ingest.intake` of one request, run together with the requests that arrive
+        meanwhile (group commit).
+
+        One writer thread takes every request waiting (alerts of up to `GROUP_ALERTS` of
+        them) into one `geo.ingest.intake_group`: one transaction storing their alerts, one
+        routing pass, one transaction storing their cases. Each request is still checked
+        on its own and stored all or nothing, and gets the answer `intake` would give it
+        alone; a concurrent repeat of an id is ``created`` for exactly one request. Under
+        load this spreads commits, routing and statement overheads over many alerts; a
+        lone request is taken at once. The one thread also keeps what routing caches per
+        thread (pyproj's transformers) warm, where the server's worker threads come and go.
+        """
+        call = self._submit(_Call(records, source, crs, router, catalog))
+        call.ready.wait()
+        if call.error is not None:
+            raise call.error
+        return call.outcome
+
+    async def intake_async(self, records: list[dict], source: str, crs: str, router: Router,
+                           catalog: Catalog) -> tuple[list[Reject], list[dict]]:
+        """`intake` awaited in the event loop (no worker thread waits for the writer)."""
+        call = _Call(records, source, crs, router, catalog,
+                     future=asyncio.get_running_loop().create_future())
+        self._submit(call)
+        await asyncio.shield(call.future)
+        if call.error is not None:
+            raise call.error
+        return call.outcome
+
+    def _submit(self, call: _Call) -> _Call:
+        with self._wake:
+            self._pending.append(call)
+            if not self._writing:
+                self._writing = True
+                threading.Thread(target=self._write, name="intake-writer", daemon=True).start()
+            self._wake.notify()
+        return call
+
+    def _write(self) -> None:
+        """The writer thread: groups of waiting requests, until idle for `WRITER_IDLE_S`."""
+        while True:
+            with self._wake:
+                if not self._pending:
+                    self._wake.wait(WRITER_IDLE_S)
+                if not self._pending:
+                    self._writing = False
+                    return
+                group, size = [], 0
+                while self._pending and (not group or size + len(self._pending[0].records)
+                                         <= GROUP_ALERTS):
+                    size += len(self._pending[0].records)
+                    group.append(self._pending.popleft())
+            self._run(group)
+
+    def _run(self, group: list[_Call]) -> None:
+        from geo.ingest import intake_group
+
+        start = 0
+        while start < len(group):  # a layer import may fall between two requests
+            end = start + 1
+            while end < len(group) and group[end].router is group[start].router:
+                end += 1
+            part = group[start:end]
+            codes = (self._routing[3] if self._routing and self._routing[2] is part[0].catalog
+                     else None)
+            try:
+                outcomes = intake_group(self.engine, [(c.records, c.source, c.crs) for c in part],
+                                        part[0].router, part[0].catalog, self.tz, matters=codes)
+                for c, outcome in zip(part, outcomes, strict=True):
+                    c.outcome = outcome
+            except BaseException as exc:  # every request of the part fails with it
+                for c in part:
+                    c.error = exc
+            finally:
+                waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+                for c in part:
+                    c.ready.set()
+                    if c.future is not None:
+                        waiting.setdefault(c.future.get_loop(), []).append(c.future)
+                for loop, futures in waiting.items():  # one wake-up per loop, not per call
+                    with contextlib.suppress(RuntimeError):  # that loop has closed
+                        loop.call_soon_threadsafe(_resolve, futures)
+            start = end
+
+    def remembered(self, token: str) -> Caller | None:
+        """The caller of ``token`` if looked up less than `CALLER_TTL_S` seconds ago."""
+        hit = self._callers.get(accounts.hash_token(token))
+        return hit[1] if hit is not None and time.monotonic() < hit[0] else None
+
+    def remember(self, token: str, who: Caller) -> None:
+        if len(self._callers) > 10_000:  # many tokens in a few seconds: start afresh
+            self._callers.clear()
+        self._callers[accounts.hash_token(token)] = (time.monotonic() + CALLER_TTL_S, who)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
 
 
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request
     return request.app.state.service
 
 
@@ -97,13 +259,19 @@ def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(b
            = None) -> Caller:
     """The caller of a token: a user, else a source; 401 for neither."""
     token = _token(credentials, api_key)
+    who = service.remembered(token)
+    if who is not None:
+        return who
     user = accounts.user_by_token(service.engine, token)
     if user is not None:
-        return Caller(accounts.scope_of(user))
-    source = accounts.source_by_token(service.engine, token)
-    if source is not None:
-        return Caller(SYSTEM, source.code, source.crs, source.rate_limit)
-    raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        who = Caller(accounts.scope_of(user))
+    else:
+        source = accounts.source_by_token(service.engine, token)
+        if source is None:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        who = Caller(SYSTEM, source.code, source.crs, source.rate_limit)
+    service.remember(token, who)
+    return who
 
 
 def source_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -113,9 +281,27 @@ def source_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
     return who
 
 
+async def posting_source(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        service: Annotated[Service, Depends(_service)],
+        api_key: Annotated[str | None, Query(description="Open311 clients: the token")]
+        = None) -> Caller:
+    """`source_caller` of `caller` as one async dependency: a remembered token is answered
+    in the event loop; only a store lookup goes to a worker thread."""
+    who = service.remembered(_token(credentials, api_key))
+    if who is None:
+        who = await run_in_threadpool(caller, credentials, service, api_key)
+    return source_caller(who)
+
+
+@functools.lru_cache(maxsize=256)
+def _rate_limit(text: str) -> RateLimitItem:
+    return parse_rate_limit(text)
+
+
 def take_quota(service: Service, who: Caller, alerts: int) -> None:
     """Count ``alerts`` against the source's rate limit; 429 with Retry-After beyond it."""
-    limit = parse_rate_limit(who.rate_limit)
+    limit = _rate_limit(who.rate_limit)
     if not service.limiter.hit(limit, who.source, cost=alerts):
         reset, _ = service.limiter.get_window_stats(limit, who.source)
         wait = max(1, math.ceil(reset - time.time()))
@@ -128,17 +314,35 @@ def post_alerts(service: Service, who: Caller, records: list[dict],
                 loc: tuple[str, ...] = ("body",), batch: bool = False) -> list[dict]:
     """Store and route ``records`` for a source, all or none; 422 naming each bad record
     (its index in a batch) and field."""
-    from geo.ingest import intake
-
     take_quota(service, who, len(records))
     router, catalog = service.routing()
-    rejects, results = intake(service.engine, records, who.source, who.crs, router, catalog,
-                              service.tz)
+    return _accepted(service.intake(records, who.source, who.crs, router, catalog), loc, batch)
+
+
+async def post_alerts_async(service: Service, who: Caller, records: list[dict],
+                            loc: tuple[str, ...] = ("body",), batch: bool = False) -> list[dict]:
+    """`post_alerts` in the event loop: only a look at the store for re-imported layers
+    (once a second at most) goes to a worker thread, and the alerts to the writer."""
+    take_quota(service, who, len(records))
+    routing = service.fresh_routing() or await run_in_threadpool(service.routing)
+    return _accepted(await service.intake_async(records, who.source, who.crs, *routing),
+                     loc, batch)
+
+
+def _accepted(outcome: tuple[list[Reject], list[dict]], loc: tuple[str, ...],
+              batch: bool) -> list[dict]:
+    rejects, results = outcome
     if rejects:
         raise RequestValidationError([
             {"loc": (*loc, *((r.row - 1,) if batch else ()), r.field),
              "msg": r.reason, "type": "value_error", "input": r.value} for r in rejects])
     return results
+
+
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 def record_of(alert: AlertIn) -> dict:
