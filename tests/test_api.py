@@ -190,8 +190,9 @@ def test_open311_services_and_requests(api):
     case_id = r.json()[0]["service_request_id"]
     assert client.post("/open311/v2/requests.json", data=form).json()[0][
         "service_request_id"] == case_id  # same request id: nothing new
-    got = client.get("/open311/v2/requests.json",
-                     params={"api_key": tokens["src"], "service_request_id": case_id}).json()
+    got = client.get("/open311/v2/requests.json",  # an id that exists nowhere is no error
+                     params={"api_key": tokens["src"],
+                             "service_request_id": f"0,{case_id}"}).json()
     assert got[0]["status"] == "open" and got[0]["agency_responsible"] == "甲镇执法中心"
     bad = client.post("/open311/v2/requests.json", data={**form, "service_code": "NOPE"})
     assert bad.status_code == 400 and "service_code" in bad.json()[0]["description"]
