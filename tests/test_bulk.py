@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import pickle
 import re
+import sys
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -29,6 +31,17 @@ DEMO_LAYERS = PROJECT_ROOT / "layers"
 HEADER = ["id", "lon", "lat", "matter", "reported_at", "source", "severity", "description",
           "credit_code"]
 CREDIT = "913305020922362717"  # a demo site's unified social credit code
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bare_main():
+    """Worker processes are spawned and re-run the parent's ``__main__`` file, if it has one.
+    Streamlit's AppTest, run earlier in the same session, leaves ``__main__`` naming a
+    deleted temporary page script; workers start from a bare ``__main__`` instead."""
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    yield
+    sys.modules["__main__"] = saved
 
 
 @pytest.fixture(scope="module")
