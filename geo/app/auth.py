@@ -12,7 +12,6 @@ import secrets
 
 import streamlit as st
 
-from geo.access import Scope
 from geo.app.labels import t
 from geo.settings import Settings
 from geo.store import accounts
@@ -91,7 +90,3 @@ def sidebar(user, engine, settings: Settings, lang: str) -> None:
         sign_out(engine, settings, lang)
         st.rerun()
 
-
-def scope() -> Scope | None:
-    """The scope of this session's user (None when nobody is signed in)."""
-    return st.session_state.get("onemap_scope")

@@ -13,7 +13,7 @@ import bcrypt
 from limits import parse as parse_rate_limit
 from sqlalchemy import Engine, select
 
-from geo.access import ROLES, Scope
+from geo.access import Scope
 from geo.crs import CRSInputError, parse_crs
 from geo.store import sessions
 from geo.store.models import Body, Source, Township, User
@@ -129,13 +129,6 @@ def list_users(engine: Engine) -> list[User]:
         return list(s.scalars(select(User).order_by(User.username)))
 
 
-def list_sources(engine: Engine) -> list[Source]:
-    with sessions(engine)() as s:
-        return list(s.scalars(select(Source).order_by(Source.code)))
-
-
-def role_names() -> dict[str, str]:
-    return {role: text for role, (text, _) in ROLES.items()}
 
 
 def user_by_email(engine: Engine, email: str) -> User | None:
