@@ -124,12 +124,32 @@ def cmd_ingest(args, settings: Settings) -> int:
         report = ingest_file(engine, Path(args.file), router, catalog, source=args.source,
                              crs=crs, rejects_path=Path(args.rejects) if args.rejects else None,
                              tz=ZoneInfo(settings.timezone), progress=sys.stderr.isatty()
-                             or args.progress)
+                             or args.progress, earliest=settings.earliest)
     except (IngestError, CRSInputError, LookupError) as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or args.rejects}: cannot write ({exc.strerror or exc})")
     print(report.render())
     if report.rows and report.rejected == report.rows:
         return _fail(f"{args.file}: every row was rejected")
+    return 0
+
+
+def cmd_repair(args, settings: Settings) -> int:
+    """Give every stored alert without a case its case (left by an older version or a
+    crash); name the alerts that could only be given to the command center."""
+    from geo.ingest import repair
+
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    done, failed = repair(engine, router, catalog, ZoneInfo(settings.timezone))
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"routed {done} alert(s) that had no case"
+          + (f"; {len(failed)} could not be routed and went to the command center"
+             if failed else ""))
     return 0
 
 
@@ -265,19 +285,18 @@ def _sites(engine):
 
 
 def cmd_teams_position(args, settings: Settings) -> int:
-    """Store a file of team position fixes: CSV with team_id, lon, lat and at (ISO)."""
-    import csv
+    """Store a file of team position fixes: CSV with team_id, lon, lat and at (ISO).
 
-    import numpy as np
+    Every row is checked on its own (`geo.alerts.check_fixes`): a bad one is reported with
+    its row and field, and the good ones are stored.
+    """
     from sqlalchemy import select
 
     from geo import store
-    from geo.crs import coordinate_problems, to_wgs84
+    from geo.alertfiles import IngestError, read_chunks
+    from geo.alerts import Rules, check_fixes
     from geo.store.dispatching import add_positions
 
-    path = Path(args.file)
-    if not path.is_file():
-        return _fail(f"{path}: no such file")
     try:
         crs = parse_crs(args.crs)
     except CRSInputError as exc:
@@ -287,42 +306,22 @@ def cmd_teams_position(args, settings: Settings) -> int:
         return _fail("no layers loaded: run `python -m geo init` first")
     with store.sessions(engine)() as s:
         known = set(s.scalars(select(store.Team.team_id)))
-    tz = ZoneInfo(settings.timezone)
-    fixes, problems = [], []
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("team_id", "lon", "lat") if c not in (reader.fieldnames or [])]
-        if missing:
-            return _fail(f"{path}: missing column(s) {', '.join(missing)}")
-        for row in reader:
-            where = f"{path}, row {reader.line_num}"
-            if row["team_id"] not in known:
-                problems.append(f"{where}, field team_id: unknown team {row['team_id']!r}")
-                continue
-            try:
-                lon, lat = float(row["lon"]), float(row["lat"])
-            except ValueError:
-                problems.append(f"{where}, field lon/lat: not a number")
-                continue
-            (lon,), (lat,) = to_wgs84(np.array([lon]), np.array([lat]), crs)
-            if coordinate_problems([lon], [lat])[0] is not None:
-                problems.append(f"{where}, field lon/lat: out of range or swapped")
-                continue
-            text = (row.get("at") or "").strip()
-            try:
-                at = dt.datetime.fromisoformat(text) if text else dt.datetime.now(tz)
-            except ValueError:
-                problems.append(f"{where}, field at: not an ISO date-time")
-                continue
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=tz)
-            fixes.append({"team_id": row["team_id"], "lon": lon, "lat": lat,
-                          "at": at.astimezone(dt.UTC).replace(tzinfo=None)})
-    add_positions(engine, fixes)
-    for p in problems:
-        print(f"rejected: {p}", file=sys.stderr)
-    print(f"stored {len(fixes)} position fix(es); {len(problems)} rejected")
-    return 0 if fixes or not problems else 1
+    rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
+                  earliest=settings.earliest)
+    stored = rejected = 0
+    try:
+        for frame, rows in read_chunks(Path(args.file), required=("team_id", "lon", "lat")):
+            fixes, rejects = check_fixes(frame, rows, rules, known)
+            for r in rejects:
+                print(f"rejected: {args.file}, {r}", file=sys.stderr)
+            rejected += len(rejects)
+            stored += add_positions(engine, [
+                {"team_id": f.team_id, "lon": float(f.lon), "lat": float(f.lat),
+                 "at": f.at.to_pydatetime()} for f in fixes.itertuples(index=False)])
+    except IngestError as exc:
+        return _fail(str(exc))
+    print(f"stored {stored} position fix(es); {rejected} rejected")
+    return 0 if stored or not rejected else 1
 
 
 def cmd_demo_history(args, settings: Settings) -> int:
@@ -469,10 +468,14 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="CSV, GeoJSON or JSON lines")
     ingest.add_argument("--source", help="source for rows without a source column")
     ingest.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
-    ingest.add_argument("--rejects", help="where to write rejected rows "
-                        "(default: FILE.rejects.csv beside the input)")
+    ingest.add_argument("--rejects", metavar="FILE", help="write every rejected row to FILE "
+                        "(CSV: row, field, value, reason, then the row's fields); without "
+                        "it the first 20 are printed")
     ingest.add_argument("--progress", action="store_true", help="show progress bars")
     ingest.set_defaults(func=cmd_ingest)
+
+    rep = sub.add_parser("repair", help="route stored alerts that have no case")
+    rep.set_defaults(func=cmd_repair)
 
     route = sub.add_parser("route", help="route points in bulk without storing them")
     route.add_argument("file", help="CSV, GeoJSON or JSON lines")

@@ -1,10 +1,12 @@
-"""Alert intake: parse CSV, GeoJSON or JSON-lines files into alerts, store, route.
+"""Alert intake: check alert files and posts with `geo.alerts`, store them, route them.
 
-Every row is checked; a bad row goes to the rejects list with its row number, field and
-reason, and good rows are kept. Alerts are committed before routing, and ingest is
-idempotent on (source, external id): feeding the same file twice stores nothing new.
-Row numbers are file line numbers for CSV (header = line 1) and JSON lines, and feature
-numbers (from 1) for GeoJSON.
+Every row is checked (`geo.alerts.check`, the one definition of a valid alert); a bad row
+goes to the rejects with its row number, field and reason, and the good rows are kept.
+Alerts are committed before routing, and intake is idempotent on (source, external id):
+feeding the same file twice stores nothing new. An alert and its case are one unit: if
+routing one alert fails, that alert alone gets a case for command-center triage with the
+reason, and every other alert of the same file, batch or group commit is routed as usual.
+Files are read in chunks (`geo.alertfiles`), so their size is not bounded by memory.
 """
 
 from __future__ import annotations
@@ -12,52 +14,47 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import json
+import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, select
-from stdnum.cn import uscc
 from tqdm import tqdm
 
 from geo import store
-from geo.catalog import SEVERITIES, Catalog
-from geo.crs import COORDINATE_PROBLEMS, WGS84, coordinate_problems, parse_crs, to_wgs84
-from geo.routing import Router
+from geo.alertfiles import (
+    CHUNK_ROWS,
+    Chunk,
+    IngestError,
+    _chunked,
+    read_chunks,
+    records_frame,
+)
+from geo.alerts import EARLIEST, FIELDS, Reject, Rules, SeenIds, check, excerpt
+from geo.catalog import Catalog
+from geo.crs import parse_crs
+from geo.routing import BORDER, NEAR_BORDER, Router
 
-FIELDS = ("id", "lon", "lat", "matter", "reported_at", "source", "severity", "description",
-          "credit_code")
-REQUIRED_COLUMNS = ("id", "lon", "lat")
+__all__ = ["FIELDS", "IngestError", "IngestReport", "Parsed", "Reject", "ingest_file",
+           "ingest_records", "intake", "intake_group", "parse_alerts", "read_records",
+           "repair", "route_pending"]
+
+log = logging.getLogger(__name__)
 BATCH = 5000
-MAX_LEN = {"id": 100, "source": 40, "matter": 40}
-
-
-class IngestError(ValueError):
-    """The file as a whole cannot be read (unreadable, empty, wrong columns)."""
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row that was not stored, and why."""
-
-    row: int
-    field: str
-    value: str
-    reason: str
-    record: dict
-
-    def __str__(self) -> str:
-        return f"row {self.row}, field {self.field}: {self.reason} (value {self.value!r})"
+#: rejected rows printed by the command line before it only counts them
+SHOWN_REJECTS = 20
 
 
 @dataclass
 class Parsed:
+    """Checked alerts as rows for the store (dicts), the rejects and the warnings."""
+
     alerts: list[dict] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -76,7 +73,9 @@ class IngestReport:
     routed: int = 0
     flags: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # the first `SHOWN_REJECTS`
     rejects_file: str | None = None
+    unroutable: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         lines = [
@@ -89,264 +88,208 @@ class IngestReport:
         lines += [f"warning: {w}" for w in self.warnings[:20]]
         if len(self.warnings) > 20:
             lines.append(f"... and {len(self.warnings) - 20} more warning(s)")
+        lines += [f"error: {u}" for u in self.unroutable]
+        lines += [f"rejected: {r}" for r in self.rejects[:SHOWN_REJECTS]]
         if self.rejects_file:
             lines.append(f"rejected rows written to {self.rejects_file}")
+        elif self.rejected > SHOWN_REJECTS:
+            lines.append(f"... and {self.rejected - SHOWN_REJECTS} more rejected row(s); "
+                         "--rejects FILE writes them all")
         return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------- reading
 def read_records(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (row number, record) from a CSV, GeoJSON or JSON-lines file.
-
-    GeoJSON point geometries fill ``lon``/``lat``. Raises `IngestError` naming the file.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise IngestError(f"{path}: is a folder, not a file")
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".jsonl", ".ndjson"):
-            yield from _read_jsonl(path)
-        elif suffix in (".geojson", ".json"):
-            yield from _read_geojson(path)
-        else:
-            yield from _read_csv(path)
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
-            raise IngestError(f"{path}: empty file (no header row)")
-        names = [n.strip().lower() for n in reader.fieldnames]
-        missing = [c for c in REQUIRED_COLUMNS if c not in names]
-        if missing:
-            raise IngestError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                              f"{', '.join(FIELDS)}")
-        reader.fieldnames = names
-        for record in reader:
-            yield reader.line_num, {k: v for k, v in record.items() if k is not None}
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8-sig") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, {"__error__": f"not valid JSON ({exc.msg})"}
-                continue
-            if not isinstance(record, dict):
-                yield line_no, {"__error__": "not a JSON object"}
-                continue
-            yield line_no, record
-
-
-def _read_geojson(path: Path) -> Iterator[tuple[int, dict]]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise IngestError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise IngestError(f"{path}: expected a GeoJSON FeatureCollection")
-    features = doc.get("features")
-    if not isinstance(features, list):
-        raise IngestError(f"{path}: 'features' is not a list")
-    for n, feature in enumerate(features, start=1):
-        if not isinstance(feature, dict):
-            yield n, {"__error__": "feature is not a JSON object"}
-            continue
-        props = feature.get("properties") or {}
-        if not isinstance(props, dict):
-            yield n, {"__error__": "properties is not a JSON object"}
-            continue
-        props = dict(props)
-        geom = feature.get("geometry")
-        coords = geom.get("coordinates") if isinstance(geom, dict) else None
-        if not isinstance(geom, dict) or geom.get("type") != "Point":
-            kind = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
-            props["__error__"] = f"geometry is {kind}, expected Point"
-        elif not isinstance(coords, list) or len(coords) < 2:
-            props["__error__"] = "Point coordinates are not a [lon, lat] list"
-        else:
-            props["lon"], props["lat"] = coords[0], coords[1]
-        yield n, props
-
-
-def _text(value) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _parse_time(text: str, tz: ZoneInfo) -> dt.datetime:
-    """ISO 8601 text -> naive UTC; a time without offset is local time in ``tz``."""
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
+    """Yield (row number, raw record) of an alerts file (see `geo.alertfiles`)."""
+    for frame, rows in read_chunks(Path(path)):
+        names = list(frame.columns)
+        for row, values in zip(rows.tolist(), frame.itertuples(index=False, name=None),
+                               strict=True):
+            yield row, {k: v for k, v in zip(names, values, strict=True)
+                        if v is not None and v == v}
 
 
 def parse_alerts(
-    records: Iterator[tuple[int, dict]],
+    records: Iterable[tuple[int, dict]],
     source: str | None = None,
     crs: str | None = None,
-    matters: set[str] | None = None,
+    matters: set[str] | frozenset[str] | None = None,
     tz: ZoneInfo | None = None,
     now: dt.datetime | None = None,
     keep_bad_coordinates: bool = False,
+    earliest: dt.datetime = EARLIEST,
 ) -> Parsed:
-    """Check raw records and turn the good ones into alert rows for the store.
+    """`geo.alerts.check` of (row, record) pairs, as alert rows for the store.
 
     With ``keep_bad_coordinates`` (bulk routing), rows whose coordinates are missing, not
     numbers, out of range or swapped are kept (as NaN where not numbers) so that the router
-    flags them ``invalid`` in the output instead of dropping them.
+    flags them ``invalid`` instead of dropping them.
     """
-    tz = tz or ZoneInfo("Asia/Shanghai")
-    crs_key = parse_crs(crs)
-    now = now or store.utcnow()
-    out = Parsed()
-    pending: list[tuple[int, dict, dict, list[str]]] = []
-    first_row: dict[tuple[str, str], int] = {}
-    for row, record in records:
-        out.rows += 1
-        rec = {str(k).strip().lower(): v for k, v in record.items()}
-
-        def reject(fld: str, reason: str, value=None, row=row, rec=rec) -> None:
-            out.rejects.append(Reject(row, fld, _text(value if value is not None
-                                                       else rec.get(fld)), reason, rec))
-
-        if "__error__" in rec:
-            reject("record", rec["__error__"], "")
-            continue
-        ext_id = _text(rec.get("id"))
-        if not ext_id:
-            reject("id", "missing alert id")
-            continue
-        src = _text(rec.get("source")) or _text(source)
-        if not src:
-            reject("source", "no source: give a source column or --source")
-            continue
-        too_long = [f for f, v in (("id", ext_id), ("source", src),
-                                   ("matter", _text(rec.get("matter"))))
-                    if len(v) > MAX_LEN[f]]
-        if too_long:
-            reject(too_long[0], f"longer than {MAX_LEN[too_long[0]]} characters")
-            continue
-        if (src, ext_id) in first_row:
-            reject("id", f"same source and id as row {first_row[(src, ext_id)]} of this file")
-            continue
-        coords = []
-        for fld in ("lon", "lat"):
-            raw = _text(rec.get(fld))
-            try:
-                coords.append(float(raw))
-            except ValueError:
-                if keep_bad_coordinates:
-                    coords.append(float("nan"))
-                    continue
-                coords.append(None)
-                reject(fld, "not a number" if raw else "missing")
-                break
-        if len(coords) < 2 or coords[-1] is None:
-            continue
-        severity = _text(rec.get("severity")).lower() or "medium"
-        if severity not in SEVERITIES:
-            reject("severity", f"must be one of {', '.join(SEVERITIES)}")
-            continue
-        when = _text(rec.get("reported_at"))
-        try:
-            reported = _parse_time(when, tz) if when else now
-        except ValueError:
-            reject("reported_at", "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
-            continue
-        notes = []
-        if not when:
-            notes.append(f"row {row}, field reported_at: missing; using the time of receipt")
-        matter = _text(rec.get("matter")) or None
-        if matter and matters is not None and matter not in matters:
-            notes.append(f"row {row}, field matter: unknown matter code {matter!r}; "
-                         "routed to the command center for triage")
-        credit = _text(rec.get("credit_code")) or None
-        if credit and not uscc.is_valid(credit):
-            notes.append(f"row {row}, field credit_code: {credit!r} is not a valid "
-                         "unified social credit code; ignored")
-            credit = None
-        first_row[(src, ext_id)] = row
-        pending.append((row, rec, {
-            "source": src, "external_id": ext_id, "lon": coords[0], "lat": coords[1],
-            "crs": crs_key, "matter_code": matter, "severity": severity,
-            "reported_at": reported, "description": _text(rec.get("description")),
-            "credit_code": credit, "received_at": now,
-        }, notes))
-    if pending:
-        lon = np.array([p[2]["lon"] for p in pending])
-        lat = np.array([p[2]["lat"] for p in pending])
-        if crs_key == WGS84:
-            problems = coordinate_problems(lon, lat)
-        else:
-            problems = coordinate_problems(*to_wgs84(lon, lat, crs_key))
-        for (row, rec, alert, notes), problem in zip(pending, problems, strict=True):
-            if problem is None or keep_bad_coordinates:
-                out.alerts.append(alert)
-                out.warnings.extend(notes)
-            else:
-                lon_ok = np.isfinite(alert["lon"]) and abs(alert["lon"]) <= 180
-                fld = "lat" if problem == "swapped" or lon_ok else "lon"
-                out.rejects.append(Reject(row, fld, _text(rec.get(fld)),
-                                          COORDINATE_PROBLEMS[problem][0], rec))
-    out.rejects.sort(key=lambda r: r.row)
-    return out
+    rules = Rules(crs=parse_crs(crs), tz=tz or ZoneInfo("Asia/Shanghai"),
+                  now=now or store.utcnow(), source=source,
+                  matters=frozenset(matters) if matters is not None else None,
+                  earliest=earliest, keep_bad_coordinates=keep_bad_coordinates)
+    checked = check(*records_frame(list(records)), rules)
+    return Parsed(alert_rows(checked.alerts), checked.rejects, checked.warnings, checked.rows)
 
 
-def write_rejects(rejects: list[Reject], path: Path) -> None:
-    """Write rejected rows (row, field, value, reason, then the original fields) as CSV."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extra = sorted({k for r in rejects for k in r.record if not k.startswith("__")})
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["row", "field", "value", "reason", *extra])
-        for r in rejects:
-            w.writerow([r.row, r.field, r.value, r.reason, *(_text(r.record.get(k))
-                                                               for k in extra)])
+def alert_rows(alerts: pd.DataFrame) -> list[dict]:
+    """Checked alerts (`geo.alerts.ALERT_COLUMNS`) as dicts for the store."""
+    frame = alerts.drop(columns="row")
+    frame = frame.astype({"reported_at": object, "received_at": object})
+    frame["reported_at"] = alerts["reported_at"].dt.to_pydatetime()
+    frame["received_at"] = alerts["received_at"].dt.to_pydatetime()
+    return frame.to_dict("records")
 
 
-def case_rows(alerts: list, router: Router, catalog: Catalog, tz: ZoneInfo) -> list[dict]:
-    """Route stored alerts (rows with ``id``, ``lon``, ``lat``, ``crs`` ...) into case rows."""
-    rows = []
-    for crs_key in sorted({a.crs for a in alerts}):
-        group = [a for a in alerts if a.crs == crs_key]
-        days = [a.reported_at.replace(tzinfo=dt.UTC).astimezone(tz).date() for a in group]
+# ---------------------------------------------------------------------------- routing
+def local_days(reported_at, tz: ZoneInfo) -> np.ndarray:
+    """Local calendar days (datetime64[D]) in ``tz`` of naive UTC times."""
+    stamps = pd.to_datetime(pd.Series(reported_at)).dt.tz_localize("UTC").dt.tz_convert(tz)
+    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+
+
+def deadlines(catalog: Catalog, matter: np.ndarray, severity: np.ndarray,
+              opened: np.ndarray) -> np.ndarray:
+    """Deadline (datetime64[us], NaT where the catalogue has none) of each case."""
+    keys = pd.Series(matter, dtype=object).fillna("") + "\x1f" + pd.Series(severity,
+                                                                             dtype=object)
+    codes, inverse = np.unique(keys.to_numpy(dtype=str), return_inverse=True)
+    table = {f"{m}\x1f{s}": d for (m, s), d in catalog._deadlines.items()}
+    allowed = np.array([table.get(c, np.timedelta64("NaT")) for c in codes],
+                       dtype="timedelta64[us]")
+    return np.asarray(opened, dtype="datetime64[us]") + allowed[inverse]
+
+
+def case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog,
+               tz: ZoneInfo) -> pd.DataFrame:
+    """Route stored alerts (columns ``id``, ``lon``, ``lat``, ``crs``, ``matter_code``,
+    ``severity``, ``reported_at``, ``credit_code``) into case rows, all at once."""
+    parts = []
+    for crs_key, group in alerts.groupby("crs", sort=True):
         batch = router.route_many(
-            [a.lon for a in group], [a.lat for a in group],
-            matter=[a.matter_code for a in group], at=days, crs=crs_key,
-            credit_code=[a.credit_code for a in group])
-        for k, alert in enumerate(group):
-            r = batch[k]
-            deadline = catalog.deadline(alert.matter_code or "", alert.severity)
-            rows.append({
-                "alert_id": alert.id, "status": "routed",
-                "lon": float(batch.lon[k]), "lat": float(batch.lat[k]),
-                "matter_code": alert.matter_code, "severity": alert.severity,
-                "township_code": r.township_code, "township_name": r.township_name,
-                "unit_code": r.unit_code, "site_id": r.site_id,
-                "body_code": r.body_code, "flags": r.flag_text,
-                "reasons": list(r.reasons), "candidates": list(r.candidates),
-                "opened_at": alert.reported_at,
-                "deadline_at": alert.reported_at + deadline if deadline else None,
-                "routed_at": store.utcnow(),
-            })
+            group["lon"].to_numpy(dtype="float64"), group["lat"].to_numpy(dtype="float64"),
+            matter=group["matter_code"].to_numpy(dtype=object),
+            at=local_days(group["reported_at"], tz), crs=crs_key,
+            credit_code=group["credit_code"].to_numpy(dtype=object))
+        out = batch.to_frame(ids=group["id"].to_numpy())
+        candidates = np.empty(len(group), dtype=object)
+        candidates[:] = [()] * len(group)
+        for i in np.flatnonzero(batch.flags & (BORDER | NEAR_BORDER)):
+            candidates[i] = tuple(router.t_codes[k] for k in batch._others(int(i)))
+        opened = group["reported_at"].to_numpy(dtype="datetime64[us]")
+        parts.append(pd.DataFrame({
+            "alert_id": group["id"].to_numpy(), "status": "routed",
+            "lon": batch.lon, "lat": batch.lat,
+            "matter_code": group["matter_code"].to_numpy(dtype=object),
+            "severity": group["severity"].to_numpy(dtype=object),
+            "township_code": out["township_code"].to_numpy(dtype=object),
+            "township_name": out["township_name"].to_numpy(dtype=object),
+            "unit_code": out["unit_code"].to_numpy(dtype=object),
+            "site_id": out["site_id"].to_numpy(dtype=object),
+            "body_code": out["body_code"].to_numpy(dtype=object),
+            "flags": out["flags"].to_numpy(dtype=object),
+            "reasons": out["reasons"].to_numpy(dtype=object),
+            "candidates": candidates,
+            "opened_at": opened,
+            "deadline_at": deadlines(catalog, group["matter_code"].to_numpy(dtype=object),
+                                     group["severity"].to_numpy(dtype=object), opened),
+        }))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _triage_frame(alerts: pd.DataFrame, router: Router, error: BaseException) -> pd.DataFrame:
+    """Cases for alerts that could not be routed: to the command center, with the reason."""
+    reason = (f"自动分拨失败（{excerpt(f'{type(error).__name__}: {error}', 200)}），"
+              "交指挥中心人工分拨")
+    n = len(alerts)
+    opened = alerts["reported_at"].to_numpy(dtype="datetime64[us]")
+    lon = pd.to_numeric(alerts["lon"], errors="coerce").to_numpy(dtype="float64")
+    lat = pd.to_numeric(alerts["lat"], errors="coerce").to_numpy(dtype="float64")
+    usable = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    return pd.DataFrame({
+        "alert_id": alerts["id"].to_numpy(), "status": "routed",
+        "lon": np.where(usable, lon, 0.0), "lat": np.where(usable, lat, 0.0),
+        "matter_code": alerts["matter_code"].to_numpy(dtype=object),
+        "severity": alerts["severity"].to_numpy(dtype=object),
+        "township_code": None, "township_name": None, "unit_code": None, "site_id": None,
+        "body_code": router.command_center, "flags": "invalid",
+        "reasons": np.full(n, reason, dtype=object), "candidates": [()] * n,
+        "opened_at": opened, "deadline_at": np.full(n, np.datetime64("NaT"), "datetime64[us]"),
+    })
+
+
+def safe_case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
+                    failed: list[str] | None = None) -> pd.DataFrame:
+    """`case_frame`, where an alert whose routing fails costs no other alert its case.
+
+    A failing group is split in halves until the failing alerts stand alone; each of those
+    gets a command-center case saying why (`_triage_frame`), and is named in ``failed``.
+    """
+    try:
+        return case_frame(alerts, router, catalog, tz)
+    except Exception as exc:
+        if len(alerts) == 1:
+            log.exception("alert %s could not be routed", alerts["id"].iloc[0])
+            if failed is not None:
+                failed.append(f"alert {alerts['id'].iloc[0]}: routing failed ({exc}); "
+                              "given to the command center for triage")
+            return _triage_frame(alerts, router, exc)
+    half = len(alerts) // 2
+    return pd.concat([safe_case_frame(alerts.iloc[:half], router, catalog, tz, failed),
+                      safe_case_frame(alerts.iloc[half:], router, catalog, tz, failed)],
+                     ignore_index=True)
+
+
+def case_rows(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
+              failed: list[str] | None = None) -> list[dict]:
+    """`safe_case_frame` as rows for `geo.store.add_cases` (reasons and candidates lists)."""
+    frame = safe_case_frame(alerts, router, catalog, tz, failed)
+    if frame.empty:
+        return []
+    now = store.utcnow()
+    rows = frame.astype({"opened_at": object, "deadline_at": object}).to_dict("records")
+    opened = frame["opened_at"].dt.to_pydatetime()
+    due = frame["deadline_at"].dt.to_pydatetime()
+    for k, row in enumerate(rows):
+        row["reasons"] = row["reasons"].split("；") if row["reasons"] else []
+        row["candidates"] = list(row["candidates"])
+        row["opened_at"] = opened[k]
+        row["deadline_at"] = None if pd.isna(due[k]) else due[k]
+        row["routed_at"] = now
+        for key in ("township_code", "township_name", "unit_code", "site_id", "body_code",
+                    "matter_code"):
+            if row[key] is not None and row[key] != row[key]:
+                row[key] = None
     return rows
 
 
+def _flag_counts(rows: list[dict]) -> Counter:
+    flags: Counter = Counter()
+    for row in rows:
+        flags.update(f for f in row["flags"].split(";") if f)
+    return flags
+
+
+def _stored_frame(alerts: list) -> pd.DataFrame:
+    """Stored alerts (ORM rows or namespaces) as the frame `case_frame` reads."""
+    return pd.DataFrame({
+        "id": [a.id for a in alerts], "lon": [a.lon for a in alerts],
+        "lat": [a.lat for a in alerts], "crs": [a.crs for a in alerts],
+        "matter_code": pd.Series([a.matter_code for a in alerts], dtype=object),
+        "severity": [a.severity for a in alerts],
+        "reported_at": pd.to_datetime(pd.Series([a.reported_at for a in alerts],
+                                                dtype=object), errors="coerce"),
+        "credit_code": pd.Series([a.credit_code for a in alerts], dtype=object)})
+
+
 def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo,
-                  progress: bool = False) -> tuple[int, Counter]:
+                  progress: bool = False, failed: list[str] | None = None
+                  ) -> tuple[int, Counter]:
     """Route every stored alert that has no case yet; one commit per batch.
 
-    Returns the number of cases made and the count of each flag.
+    Returns the number of cases made and the count of each flag; an alert that cannot be
+    routed gets a command-center case and is named in ``failed``.
     """
     flags: Counter = Counter()
     done = 0
@@ -359,19 +302,118 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
             alerts = store.unrouted_alerts(s, limit=BATCH)
             if not alerts:
                 break
-            rows = case_rows(alerts, router, catalog, tz)
+            rows = case_rows(_stored_frame(alerts), router, catalog, tz, failed)
             store.add_cases(s, rows)
-        for row in rows:
-            flags.update(f for f in row["flags"].split(";") if f)
+        flags.update(_flag_counts(rows))
         done += len(rows)
         bar.update(len(rows))
     bar.close()
     return done, flags
 
 
+def repair(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo) -> tuple[int, list]:
+    """Give every stored alert without a case its case (`route_pending`).
+
+    Returns the number of cases made and the alerts that could not be routed (they got a
+    command-center case), by id.
+    """
+    failed: list[str] = []
+    done, _ = route_pending(engine, router, catalog, tz, failed=failed)
+    return done, failed
+
+
+# ---------------------------------------------------------------------------- files
+class _RejectsFile:
+    """Rejected rows written as they come (row, field, value, reason, the alert fields)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._file = None
+        self._writer = None
+
+    def write(self, rejects: list[Reject]) -> None:
+        if self.path is None or not rejects:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", newline="", encoding="utf-8",
+                                        errors="backslashreplace")
+            self._writer = csv.writer(self._file, lineterminator="\n")
+            self._writer.writerow(["row", "field", "value", "reason", *FIELDS])
+        self._writer.writerows(
+            [r.row, r.field, r.value, r.reason, *(_cell(r.record.get(k)) for k in FIELDS)]
+            for r in rejects)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return excerpt(value, 10_000)
+
+
+def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router: Router,
+                  catalog: Catalog, label: str, rejects_path: Path | None = None,
+                  progress: bool = False) -> IngestReport:
+    """Check, store and route alerts chunk by chunk; then route anything left unrouted.
+
+    Per chunk: the new alerts are committed, then routed and their cases committed, so an
+    interrupted run keeps what it stored and a second run stores and routes the rest.
+    """
+    report = IngestReport(file=label)
+    seen = SeenIds()
+    sink = _RejectsFile(rejects_path)
+    make = store.sessions(engine)
+    bar = tqdm(unit="row", desc="ingest", disable=not progress, mininterval=0.5)
+    try:
+        for frame, rows in chunks:
+            checked = check(frame, rows, rules, seen)
+            report.rows += checked.rows
+            report.rejected += len(checked.rejects)
+            report.rejects.extend(checked.rejects[:max(0, SHOWN_REJECTS - len(report.rejects))])
+            report.warnings.extend(checked.warnings)
+            sink.write(checked.rejects)
+            for start in range(0, len(checked.alerts), BATCH * 10):
+                part = checked.alerts.iloc[start:start + BATCH * 10]
+                with make.begin() as s:
+                    new = store.store_alerts(s, alert_rows(part))
+                report.new += len(new)
+                report.duplicates += len(part) - len(new)
+                if not new:
+                    continue
+                keys = list(zip(part["source"], part["external_id"], strict=True))
+                ids = np.array([new.get(k, -1) for k in keys])
+                fresh = part.assign(id=ids)[ids >= 0]
+                rows_ = case_rows(fresh, router, catalog, rules.tz, report.unroutable)
+                with make.begin() as s:
+                    store.add_cases(s, rows_)
+                report.routed += len(rows_)
+                report.flags.update(_flag_counts(rows_))
+            bar.update(checked.rows)
+    finally:
+        bar.close()
+        sink.close()
+    if report.rows == 0:
+        raise IngestError(f"{label}: empty file (no rows)")
+    if report.rejected and rejects_path is not None:
+        report.rejects_file = str(rejects_path)
+    more, flags = route_pending(engine, router, catalog, rules.tz, progress, report.unroutable)
+    report.routed += more
+    report.flags.update(flags)
+    return report
+
+
+def _rules(catalog: Catalog, source, crs, tz, earliest) -> Rules:
+    return Rules(crs=parse_crs(crs), tz=tz or ZoneInfo("Asia/Shanghai"), now=store.utcnow(),
+                 source=source, matters=frozenset(catalog.matters["code"]), earliest=earliest)
+
+
 def ingest_records(
     engine: Engine,
-    records: Iterator[tuple[int, dict]],
+    records: Iterable[tuple[int, dict]],
     router: Router,
     catalog: Catalog,
     label: str,
@@ -380,31 +422,12 @@ def ingest_records(
     rejects_path: Path | None = None,
     tz: ZoneInfo | None = None,
     progress: bool = False,
+    earliest: dt.datetime = EARLIEST,
 ) -> IngestReport:
-    """Check ``records``, store the new alerts (committed first), then route what is pending.
-
-    ``label`` names the input in messages; rejected rows are written to ``rejects_path``.
-    """
-    tz = tz or ZoneInfo("Asia/Shanghai")
-    parsed = parse_alerts(tqdm(records, unit="row", desc="reading", disable=not progress,
-                               mininterval=0.5),
-                          source=source, crs=crs, matters=set(catalog.matters["code"]), tz=tz)
-    if parsed.rows == 0:
-        raise IngestError(f"{label}: empty file (no rows)")
-    report = IngestReport(file=label, rows=parsed.rows, rejected=len(parsed.rejects),
-                          warnings=parsed.warnings)
-    if parsed.rejects and rejects_path is not None:
-        write_rejects(parsed.rejects, rejects_path)
-        report.rejects_file = str(rejects_path)
-    # one commit per batch: an interrupted run keeps what it stored, and running it again
-    # stores the rest (alerts are unique on source and id)
-    for start in range(0, len(parsed.alerts), BATCH):
-        with store.sessions(engine).begin() as s:
-            new, duplicates = store.add_alerts(s, parsed.alerts[start:start + BATCH])
-        report.new += new
-        report.duplicates += duplicates
-    report.routed, report.flags = route_pending(engine, router, catalog, tz, progress)
-    return report
+    """`ingest_chunks` of (row, raw record) pairs; ``label`` names them in messages."""
+    return ingest_chunks(engine, _chunked(iter(records), CHUNK_ROWS),
+                         _rules(catalog, source, crs, tz, earliest), router, catalog, label,
+                         rejects_path, progress)
 
 
 def ingest_file(
@@ -417,15 +440,16 @@ def ingest_file(
     rejects_path: Path | None = None,
     tz: ZoneInfo | None = None,
     progress: bool = False,
+    earliest: dt.datetime = EARLIEST,
 ) -> IngestReport:
-    """`ingest_records` for a CSV, GeoJSON or JSON-lines file; rejects go beside it by
-    default (``FILE.rejects.csv``)."""
+    """`ingest_chunks` of a CSV, GeoJSON or JSON-lines file, read in chunks; rejected rows
+    are written to ``rejects_path`` when given (and the first ones are in the report)."""
     path = Path(path)
-    return ingest_records(engine, read_records(path), router, catalog, str(path), source, crs,
-                          rejects_path or path.with_name(path.stem + ".rejects.csv"), tz,
-                          progress)
+    return ingest_chunks(engine, read_chunks(path), _rules(catalog, source, crs, tz, earliest),
+                         router, catalog, str(path), rejects_path, progress)
 
 
+# ---------------------------------------------------------------------------- API posts
 _SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
@@ -443,7 +467,8 @@ def _one_writer(engine: Engine):
 
 def intake(engine: Engine, records: list[dict], source: str, crs: str, router: Router,
            catalog: Catalog, tz: ZoneInfo,
-           matters: set[str] | frozenset[str] | None = None) -> tuple[list[Reject], list[dict]]:
+           matters: set[str] | frozenset[str] | None = None,
+           earliest: dt.datetime = EARLIEST) -> tuple[list[Reject], list[dict]]:
     """Store and route alerts posted by one source: all of them, or none if any is bad.
 
     Returns the rejects (then nothing was stored) and, per record, ``id``, ``alert_id``,
@@ -452,49 +477,54 @@ def intake(engine: Engine, records: list[dict], source: str, crs: str, router: R
     concurrent posts of the same (source, id) store it once. ``matters`` (the catalogue's
     matter codes) may be given by a caller that keeps them.
     """
-    return intake_group(engine, [(records, source, crs)], router, catalog, tz, matters)[0]
+    return intake_group(engine, [(records, source, crs)], router, catalog, tz, matters,
+                        earliest)[0]
 
 
 def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], router: Router,
                  catalog: Catalog, tz: ZoneInfo,
                  matters: set[str] | frozenset[str] | None = None,
+                 earliest: dt.datetime = EARLIEST,
                  ) -> list[tuple[list[Reject], list[dict]]]:
     """`intake` for several posts at once, each given as (records, source, crs).
 
     Each post is checked on its own and rejected whole if any of its records is bad; the
     alerts of the others are stored in one transaction (committed before routing), routed
-    together, and their cases stored in a second one. Returns, per post, what `intake`
+    together, and their cases stored in a second one. An alert whose routing fails gets a
+    command-center case and costs no other alert its case. Returns, per post, what `intake`
     returns for it alone; an id in several posts is ``created`` in the first only.
     """
-    matters = set(catalog.matters["code"]) if matters is None else matters
+    matters = frozenset(catalog.matters["code"]) if matters is None else frozenset(matters)
+    now = store.utcnow()
     outcomes: list = [None] * len(calls)
-    good: list[tuple[int, list[str], Parsed]] = []
+    good: list[tuple[int, list[str], pd.DataFrame]] = []
     for k, (records, source, crs) in enumerate(calls):
         # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
-        first = {}
+        first: dict[str, tuple[int, dict]] = {}
         for row, rec in enumerate(records, 1):
             first.setdefault(str(rec.get("id")).strip(), (row, rec))
-        parsed = parse_alerts(iter(first.values()), source=source, crs=crs,
-                              matters=matters, tz=tz)
-        if parsed.rejects:
-            outcomes[k] = (parsed.rejects, [])
+        rules = Rules(crs=parse_crs(crs), tz=tz, now=now, source=source, matters=matters,
+                      earliest=earliest)
+        checked = check(*records_frame(list(first.values())), rules)
+        if checked.rejects:
+            outcomes[k] = (checked.rejects, [])
         else:
-            good.append((k, [str(rec.get("id")).strip() for rec in records], parsed))
+            good.append((k, [str(rec.get("id")).strip() for rec in records], checked.alerts))
     if not good:
         return outcomes
-    alerts: dict[tuple[str, str], dict] = {}
-    for _, _, parsed in good:
-        for a in parsed.alerts:
-            alerts.setdefault((a["source"], a["external_id"]), a)
+    alerts = pd.concat([a for _, _, a in good], ignore_index=True).drop_duplicates(
+        ["source", "external_id"])
     make = store.sessions(engine)
     with _one_writer(engine), make.begin() as s:
-        new = store.store_alerts(s, alerts.values())
+        new = store.store_alerts(s, alert_rows(alerts))
     # what was stored and routed here is answered without reading it back
     known: dict[tuple[str, str], tuple[int, int, dict]] = {}
     if new:
-        stored = [SimpleNamespace(id=aid, **alerts[key]) for key, aid in new.items()]
-        rows = case_rows(stored, router, catalog, tz)
-        source_of = {a.id: a.source for a in stored}
+        keys = list(zip(alerts["source"], alerts["external_id"], strict=True))
+        ids = np.array([new.get(key, -1) for key in keys])
+        fresh = alerts.assign(id=ids)[ids >= 0]
+        rows = case_rows(fresh, router, catalog, tz)
+        source_of = dict(zip(fresh["id"].tolist(), fresh["source"], strict=True))
         by_source: dict[str, list[dict]] = {}
         for r in rows:
             by_source.setdefault(source_of[r["alert_id"]], []).append(r)
@@ -506,8 +536,8 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
         known = {key: (aid, made[aid], by_alert[aid]) for key, aid in new.items()
                  if aid in made}
     missing: dict[str, set[str]] = {}
-    for k, ids, _ in good:
-        for ext in ids:
+    for k, ids_, _ in good:
+        for ext in ids_:
             if (calls[k][1], ext) not in known:
                 missing.setdefault(calls[k][1], set()).add(ext)
     found = {}
@@ -522,9 +552,9 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
                     .outerjoin(store.Case).where(store.Alert.source == src,
                                                  store.Alert.external_id.in_(sorted(exts))))})
     answered: set[tuple[str, str]] = set()
-    for k, ids, _ in good:
+    for k, ids_, _ in good:
         source, results = calls[k][1], []
-        for ext in ids:
+        for ext in ids_:
             key = (source, ext)
             if key in known:
                 alert_id, case_id, case = known[key]

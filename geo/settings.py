@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,9 @@ class Settings:
         (credit in ``GEO_TILES_ATTRIBUTION``).
     refresh_s
         Seconds between refreshes of the live case layer (``GEO_REFRESH_S``).
+    earliest_alert
+        The earliest incident time an alert may report (``GEO_EARLIEST_ALERT``, an ISO
+        date, local time), so that no time from a broken clock or a typo is taken.
     cookie_key
         Secret that signs the app's sign-in cookie (``GEO_COOKIE_KEY``); when empty, a
         random key per server start (everyone signs in again after a restart).
@@ -59,6 +63,7 @@ class Settings:
     tiles_attribution: str = ""
     refresh_s: float = 10.0
     cookie_key: str = ""
+    earliest_alert: dt.date = dt.date(2000, 1, 1)
 
     def __post_init__(self) -> None:
         for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
@@ -87,4 +92,23 @@ class Settings:
             tiles_attribution=env.get("GEO_TILES_ATTRIBUTION", base.tiles_attribution),
             refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
             cookie_key=env.get("GEO_COOKIE_KEY", base.cookie_key),
+            earliest_alert=_date(env, "GEO_EARLIEST_ALERT", base.earliest_alert),
         )
+
+    @property
+    def earliest(self) -> dt.datetime:
+        """`earliest_alert` at local midnight, as naive UTC."""
+        from zoneinfo import ZoneInfo
+
+        local = dt.datetime.combine(self.earliest_alert, dt.time(), ZoneInfo(self.timezone))
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _date(env, name: str, default: dt.date) -> dt.date:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a date (YYYY-MM-DD), not {text!r}") from None

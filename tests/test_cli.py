@@ -146,9 +146,9 @@ def test_teams_position_file(small_db, tmp_path, capsys):
     assert main(["teams", "position", str(path)], small_db) == 0
     captured = capsys.readouterr()
     assert "stored 1 position fix(es); 3 rejected" in captured.out
-    assert "row 3, field team_id: unknown team 'NOPE'" in captured.err
-    assert "row 4, field lon/lat: not a number" in captured.err
-    assert "row 5, field at: not an ISO date-time" in captured.err
+    assert "row 3, field team_id: unknown team (value 'NOPE')" in captured.err
+    assert "row 4, field lon: missing or not a number (value 'abc')" in captured.err
+    assert "row 5, field at: not an ISO 8601 date-time" in captured.err
     team = teams_frame(store.connect(small_db.database_url), "EPSG:4549").set_index(
         "team_id").loc["TA-1"]
     assert (team["lon"], team["lat"]) == (120.12, 30.86)

@@ -71,8 +71,10 @@ def test_bad_rows_go_to_rejects_with_row_and_field(setup, tmp_path):
             ("", 120.1, 30.8, "M1", "2024-06-01", "12345", "low", ""),
             good[1]]
     path = _csv(tmp_path / "b.csv", rows)
-    report = ingest_file(engine, path, router, catalog)
+    report = ingest_file(engine, path, router, catalog, rejects_path=tmp_path / "b.rejects.csv")
     assert (report.rows, report.new, report.rejected) == (7, 2, 5)
+    assert [(r.row, r.field) for r in report.rejects] == [
+        (3, "lon"), (4, "lat"), (5, "reported_at"), (6, "severity"), (7, "id")]
     text = (tmp_path / "b.rejects.csv").read_text(encoding="utf-8").splitlines()
     assert text[0].startswith("row,field,value,reason")
     assert [line.split(",")[:2] for line in text[1:]] == [
@@ -111,13 +113,13 @@ def test_geojson_and_jsonl_inputs(setup, tmp_path):
 def test_alert_is_stored_before_routing(setup, tmp_path):
     engine, router, catalog = setup
 
-    class Broken:
+    class Interrupted:
         def route_many(self, *a, **k):
-            raise RuntimeError("router down")
+            raise KeyboardInterrupt  # the process is stopped while routing
 
     path = _csv(tmp_path / "a.csv", _good_rows())
-    with pytest.raises(RuntimeError):
-        ingest_file(engine, path, Broken(), catalog)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(engine, path, Interrupted(), catalog)
     assert _count(engine, Alert) == 3 and _count(engine, Case) == 0
     report = ingest_file(engine, path, router, catalog)  # run again: routes what was left
     assert (report.new, report.routed) == (0, 3)
@@ -132,7 +134,11 @@ def test_whole_file_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(IngestError, match="empty file"):
         list(read_records(tmp_path / "empty.csv"))
-    (tmp_path / "latin.csv").write_bytes("id,lon,lat\n\xe9,1,2\n".encode("latin-1"))
+    # one row that is not UTF-8 is that row's problem; a header that is not, the file's
+    (tmp_path / "latin.csv").write_bytes("id,lon,lat\n1,2,3\n\xe9,1,2\n".encode("latin-1"))
+    assert [(row, rec.get("__error__")) for row, rec in read_records(tmp_path / "latin.csv")
+            ] == [(2, None), (3, "not UTF-8 text")]
+    (tmp_path / "latin.csv").write_bytes("\xe9d,lon,lat\n1,2,3\n".encode("latin-1"))
     with pytest.raises(IngestError, match="not UTF-8"):
         list(read_records(tmp_path / "latin.csv"))
 
