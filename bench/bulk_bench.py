@@ -54,7 +54,7 @@ def write_points(path: Path, n: int, seed: int = 2026) -> None:
     matters = load_catalog(ROOT / "data").matters["code"].tolist()
     rng = np.random.default_rng(seed)
     x0, y0, x1, y1 = layers.townships.total_bounds
-    start = np.datetime64("2024-01-01T00:00")
+    start = np.datetime64("2023-06-01T00:00")
     minutes = rng.integers(0, 3 * 365 * 24 * 60, n).astype("timedelta64[m]")
     pd.DataFrame({
         "id": np.char.add("B", np.arange(n).astype(str)),

@@ -124,17 +124,21 @@ def _fast_csv(path: Path, names: list[str], chunk_rows: int) -> Iterator[pd.Data
         pending: list[pa.RecordBatch] = []
         size = 0
         for batch in reader:
+            if not batch.num_rows:
+                continue
             if ragged or _spans_lines(batch):
                 raise _IrregularError
             pending.append(batch)
             size += batch.num_rows
-            if size >= chunk_rows:
-                yield _frame(pending)
-                pending, size = [], 0
+            while size >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows).to_pandas()
+                rest = table.slice(chunk_rows)
+                pending, size = rest.to_batches(), rest.num_rows
         if ragged:
             raise _IrregularError
-        if pending:
-            yield _frame(pending)
+        if size:
+            yield pa.Table.from_batches(pending).to_pandas()
     except _IrregularError:
         raise
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # not UTF-8, or a field too big
@@ -147,10 +151,6 @@ def _spans_lines(batch: pa.RecordBatch) -> bool:
     import pyarrow.compute as pc
 
     return any(pc.any(pc.match_substring(column, "\n")).as_py() for column in batch.columns)
-
-
-def _frame(batches: list[pa.RecordBatch]) -> pd.DataFrame:
-    return pa.Table.from_batches(batches).to_pandas()
 
 
 def _unique(names: list[str]) -> list[str]:

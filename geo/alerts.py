@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from stdnum.cn import uscc
 
 from geo.catalog import SEVERITIES
@@ -35,6 +37,7 @@ EXCERPT = 60
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # `_CONTROL` for pyarrow (RE2)
 
 
 def excerpt(value: object, limit: int = EXCERPT) -> str:
@@ -86,7 +89,7 @@ TEXT_FIELDS = ("id", "source", "matter", "severity", "description", "credit_code
 ALERT_COLUMNS = ("row", "source", "external_id", "lon", "lat", "crs", "matter_code",
                  "severity", "reported_at", "description", "credit_code", "received_at")
 _ID = re.compile(r"^[!-~]+$")  # printable ASCII without spaces, as the API's schema says
-_OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_OFFSET = r"[T ]\d.*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"  # a time, then its offset
 _ERROR = "__error__"
 #: warnings listed per kind before the rest are counted
 WARN_ROWS = 5
@@ -143,6 +146,40 @@ class Rules:
     keep_bad_coordinates: bool = False
 
 
+class Notes:
+    """Warnings about kept rows, one per kind, with the first rows of each and a count.
+
+    Notes of the chunks of one file add up to the notes of the whole file, whatever the
+    chunks; kinds are listed in the order of their first row.
+    """
+
+    def __init__(self):
+        self._kinds: dict[str, tuple[list[int], int]] = {}
+
+    def add(self, what: str, rows) -> None:
+        rows = [int(r) for r in rows]
+        if not rows:
+            return
+        first, count = self._kinds.get(what, ([], 0))
+        self._kinds[what] = (sorted(first + rows[:WARN_ROWS])[:WARN_ROWS], count + len(rows))
+
+    def update(self, other: Notes) -> None:
+        for what, (first, count) in other._kinds.items():
+            mine, n = self._kinds.get(what, ([], 0))
+            self._kinds[what] = (sorted(mine + first)[:WARN_ROWS], n + count)
+
+    def lines(self) -> list[str]:
+        out = []
+        for what, (first, count) in sorted(self._kinds.items(), key=lambda kv: kv[1][0][0]):
+            shown = ", ".join(str(r) for r in first)
+            more = f" and {count - len(first)} more" if count > len(first) else ""
+            out.append(f"row{'s' if count > 1 else ''} {shown}{more}, {what}")
+        return out
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+
 @dataclass
 class Checked:
     """The outcome of checking a table of raw alerts.
@@ -153,8 +190,12 @@ class Checked:
 
     alerts: pd.DataFrame
     rejects: list[Reject] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
     rows: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.notes.lines()
 
 
 class _Verdict:
@@ -165,16 +206,18 @@ class _Verdict:
         self.rows = rows
         self.field = np.full(len(frame), None, dtype=object)
         self.reason = np.full(len(frame), None, dtype=object)
+        self.bad = np.zeros(len(frame), dtype=bool)
 
     @property
     def ok(self) -> np.ndarray:
-        return np.equal(self.field, None)
+        return ~self.bad
 
     def fail(self, mask, name: str, reason) -> None:
         """Mark rows of ``mask`` (not yet failed) bad in field ``name`` for ``reason`` (one
         text, or one per row)."""
-        mask = np.asarray(mask, dtype=bool) & self.ok
+        mask = np.asarray(mask, dtype=bool) & ~self.bad
         if mask.any():
+            self.bad |= mask
             self.field[mask] = name
             self.reason[mask] = reason if isinstance(reason, str) else np.asarray(
                 reason, dtype=object)[mask]
@@ -190,34 +233,50 @@ class _Verdict:
                 for i, rec in zip(bad.tolist(), records, strict=True)]
 
 
-def _shown(shown: dict[str, np.ndarray], name: str, i: int, rec: dict):
+def _shown(shown: dict[str, pa.Array], name: str, i: int, rec: dict):
     if name in shown:
-        return shown[name][i]
+        return shown[name][i].as_py()
     value = rec.get(name)
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _texts(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(stripped text, not-a-single-value mask) of a raw column: None -> "", numbers as
-    written; lists and objects are flagged."""
+def _np(mask) -> np.ndarray:
+    """A pyarrow boolean array (no nulls) as a numpy bool array."""
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """A text column as one pyarrow string array (no copy where it is one already)."""
+    arr = pa.array(column, type=pa.string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _texts(column: pd.Series | None, n: int) -> tuple[pa.Array, np.ndarray]:
+    """(stripped text as a pyarrow string array without nulls, problem per row) of a raw
+    column: None -> ""; numbers as written; lists and objects, and text that is not valid
+    Unicode, are problems (their text is "")."""
+    problem = np.full(n, None, dtype=object)
     if column is None:
-        return np.full(n, "", dtype=object), np.zeros(n, dtype=bool)
-    if isinstance(column.dtype, pd.StringDtype):
-        return (column.fillna("").str.strip().to_numpy(dtype=object),
-                np.zeros(n, dtype=bool))
+        return pc.fill_null(pa.nulls(n, pa.string()), ""), problem
+    if isinstance(column.dtype, pd.StringDtype | pd.ArrowDtype) or column.dtype == "str":
+        return pc.utf8_trim_whitespace(pc.fill_null(_arrow(column), "")), problem
     values = column.to_numpy(dtype=object)
-    out = np.empty(n, dtype=object)
-    odd = np.zeros(n, dtype=bool)
+    out = [""] * n
     for i, v in enumerate(values):
         if v is None or (isinstance(v, float) and v != v):
-            out[i] = ""
-        elif isinstance(v, str):
-            out[i] = v.strip()
-        elif isinstance(v, bool | int | float):
-            out[i] = str(v).lower() if isinstance(v, bool) else repr(v)
+            continue
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                problem[i] = "not valid Unicode text (lone surrogate)"
+            else:
+                out[i] = v.strip()
+        elif isinstance(v, bool):
+            out[i] = str(v).lower()
+        elif isinstance(v, int | float | np.number):
+            out[i] = repr(v)
         else:
-            out[i], odd[i] = "", True
-    return out, odd
+            problem[i] = "not a single value (a list or an object)"
+    return pa.array(out, type=pa.string()), problem
 
 
 def _numbers(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,14 +286,17 @@ def _numbers(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray, 
     """
     if column is None:
         return np.full(n, np.nan), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    if isinstance(column.dtype, pd.StringDtype):
-        text = column.fillna("").str.strip()
-        missing = (text == "").to_numpy(dtype=bool)
+    if isinstance(column.dtype, pd.StringDtype | pd.ArrowDtype) or column.dtype == "str":
+        text = pc.utf8_trim_whitespace(pc.fill_null(_arrow(column), ""))
+        missing = _np(pc.equal(text, ""))
         try:
-            values = text.astype("float64").to_numpy()
-        except (ValueError, TypeError):
-            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
-            nan_text = text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy(dtype=bool)
+            values = pc.cast(pc.if_else(missing, "nan", text), pa.float64()).to_numpy(
+                zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False),
+                                             dtype=object), errors="coerce").to_numpy(
+                dtype="float64")
+            nan_text = _np(pc.is_in(pc.utf8_lower(text), pa.array(["nan", "+nan", "-nan"])))
             return values, missing, np.isnan(values) & ~missing & ~nan_text
         return values, missing, np.zeros(n, dtype=bool)
     raw = column.to_numpy(dtype=object)
@@ -261,30 +323,28 @@ def _numbers(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray, 
     return values, missing, bad
 
 
-def parse_times(text: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+def parse_times(text: pa.Array, tz: ZoneInfo) -> np.ndarray:
     """ISO 8601 texts -> datetime64[us] naive UTC (NaT where not a date-time or beyond
     what a timestamp holds); a text without an offset is local time in ``tz``."""
-    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
-    series = pd.Series(text, dtype=object)
-    has = series.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
-    given = series != ""
+    text = pa.array(text, type=pa.string()) if not isinstance(text, pa.Array) else text
+    n = len(text)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    has = _np(pc.match_substring_regex(text, _OFFSET))
+    given = ~_np(pc.equal(text, ""))
     for aware in (True, False):
-        pick = (has if aware else ~has) & given.to_numpy(dtype=bool)
+        pick = (has if aware else ~has) & given
         if not pick.any():
             continue
-        part = series[pick].str.replace(r"[zZ]$", "+00:00", regex=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(part, format="ISO8601", errors="coerce", utc=aware)
-        if not aware:
-            try:
-                stamps = stamps.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-            except (OverflowError, pd.errors.OutOfBoundsDatetime):
-                stamps = pd.Series([_local_one(s, tz) for s in stamps], index=stamps.index)
+            stamps = pd.to_datetime(text.filter(pa.array(pick)).to_pandas(),
+                                    format="ISO8601", errors="coerce", utc=aware)
         try:
+            if not aware:
+                stamps = stamps.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
-            stamps = pd.Series([_utc_one(s) for s in stamps], index=stamps.index)
+            stamps = pd.Series([_utc_one(s if aware else _local_one(s, tz)) for s in stamps])
         out[pick] = stamps.to_numpy(dtype="datetime64[us]")
     return out
 
@@ -303,10 +363,26 @@ def _utc_one(stamp):
         return pd.NaT
 
 
-def _rows_note(rows: np.ndarray, what: str) -> str:
-    shown = ", ".join(str(r) for r in rows[:WARN_ROWS])
-    more = f" and {len(rows) - WARN_ROWS} more" if len(rows) > WARN_ROWS else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}, {what}"
+def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    return frame[name] if name in frame.columns else None
+
+
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names stripped and lower-cased (the last of repeated names kept)."""
+    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    return frame.loc[:, ~frame.columns.duplicated(keep="last")].reset_index(drop=True)
+
+
+def pairs(frame: pd.DataFrame, source: str | None, texts: dict | None = None
+          ) -> tuple[pa.Array, pa.Array]:
+    """(source, id) texts of a normalised raw table, as `check` reads them (from
+    ``texts``, the table's `_texts` by field, where given)."""
+    n = len(frame)
+    ext = texts["id"] if texts else _texts(_column(frame, "id"), n)[0]
+    src = texts["source"] if texts else _texts(_column(frame, "source"), n)[0]
+    if source:
+        src = pc.if_else(pc.equal(src, ""), str(source).strip(), src)
+    return src, ext
 
 
 def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
@@ -324,43 +400,35 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     rules
         The bounds of this run.
     seen
-        Alerts ids met earlier in the same file (updated): a repeated (source, id) is
-        rejected naming its first row.
+        Alerts met earlier in the same file (updated): a repeat of an accepted (source, id)
+        pair is rejected naming its first row. A rejected row is no first.
 
     Returns
     -------
     Checked
         Every row is either an alert or a reject naming the row, the field and the reason.
     """
-    frame = frame.rename(columns=lambda c: str(c).strip().lower())
-    frame = frame.loc[:, ~frame.columns.duplicated(keep="last")].reset_index(drop=True)
+    frame = normalised(frame)
     rows = np.asarray(rows, dtype=np.int64)
     n = len(frame)
     v = _Verdict(frame, rows)
-    text, odd = {}, {}
+    text, problem = {}, {}
     for name in (*TEXT_FIELDS, "reported_at"):
-        text[name], odd[name] = _texts(frame.get(name), n)
+        text[name], problem[name] = _texts(_column(frame, name), n)
     if _ERROR in frame.columns:
         errors = frame[_ERROR].to_numpy(dtype=object)
-        v.fail(np.not_equal(errors, None) & (errors == errors), "record", errors)
+        v.fail(pd.notna(errors) & np.not_equal(errors, None), "record", errors)
     for name in ("id", *TEXT_FIELDS[1:], "reported_at"):
-        v.fail(odd[name], name, "not a single value (a list or an object)")
-    ext = text["id"]
-    v.fail(ext == "", "id", "missing alert id")
-    src = text["source"]
-    if rules.source:
-        src = np.where(src == "", _text_default(rules.source), src)
-    v.fail(src == "", "source", "no source: give a source column or --source")
+        v.fail(np.not_equal(problem[name], None), name, problem[name])
+    src, ext = pairs(frame, rules.source, text)
+    v.fail(_np(pc.equal(ext, "")), "id", "missing alert id")
+    v.fail(_np(pc.equal(src, "")), "source", "no source: give a source column or --source")
     for name, values in (("id", ext), ("source", src), *((f, text[f]) for f in TEXT_FIELDS[2:])):
         v.fail(*_text_problems(values, name))
-    v.fail(~_matches(ext, _ID) & (ext != ""), "id",
+    v.fail(~_np(pc.match_substring_regex(ext, _ID.pattern)), "id",
            "must be printable ASCII without spaces")
-    first = (seen or SeenIds()).first_rows(src, ext, rows, v.ok)
-    v.fail(first >= 0, "id", np.array([f"same source and id as row {f} of this file"
-                                       for f in first], dtype=object) if (first >= 0).any()
-           else "")
-    lon, lon_missing, lon_bad = _numbers(frame.get("lon"), n)
-    lat, lat_missing, lat_bad = _numbers(frame.get("lat"), n)
+    lon, lon_missing, lon_bad = _numbers(_column(frame, "lon"), n)
+    lat, lat_missing, lat_bad = _numbers(_column(frame, "lat"), n)
     if not rules.keep_bad_coordinates:
         v.fail(lon_missing, "lon", "missing")
         v.fail(lon_bad, "lon", "not a number")
@@ -368,79 +436,89 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
         v.fail(lat_bad, "lat", "not a number")
     lon = np.where(lon_bad | lon_missing, np.nan, lon)
     lat = np.where(lat_bad | lat_missing, np.nan, lat)
-    severity = np.char.lower(text["severity"].astype(str)).astype(object)
-    severity[severity == ""] = "medium"
-    v.fail(~np.isin(severity, SEVERITIES), "severity", f"must be one of {', '.join(SEVERITIES)}")
+    severity = pc.utf8_lower(text["severity"])
+    severity = pc.if_else(pc.equal(severity, ""), "medium", severity)
+    v.fail(~_np(pc.is_in(severity, pa.array(SEVERITIES))), "severity",
+           f"must be one of {', '.join(SEVERITIES)}")
     reported, untimed = _reported(text["reported_at"], rules, v)
     if not rules.keep_bad_coordinates:
         _check_coordinates(lon, lat, rules.crs, v)
-    matter = text["matter"]
-    credit = text["credit_code"]
+    # a repeat of an alert accepted earlier in the file (a rejected row is no first)
+    seen = seen if seen is not None else SeenIds()
+    keys = seen.keys(src, ext)
+    first = seen.first_rows(keys, rows, v.ok)
+    repeat = first >= 0
+    if repeat.any():
+        v.fail(repeat, "id", np.array([f"same source and id as row {f} of this file"
+                                       for f in first], dtype=object))
     ok = v.ok
-    notes = []
-    if (untimed & ok).any():
-        notes.append(_rows_note(rows[untimed & ok], "field reported_at: missing; using the "
-                                "time of receipt"))
-    notes += _matter_notes(matter, ok, rows, rules.matters)
+    seen.add(keys[ok], rows[ok])
+    matter, credit = text["matter"], text["credit_code"]
+    notes = Notes()
+    notes.add("field reported_at: missing; using the time of receipt", rows[untimed & ok])
+    _matter_notes(notes, matter, ok, rows, rules.matters)
     credit_ok = _valid_credit(credit)
-    bad_credit = ok & (credit != "") & ~credit_ok
-    if bad_credit.any():
-        notes.append(_rows_note(rows[bad_credit], "field credit_code: not a valid unified "
-                                "social credit code; ignored"))
-    if seen is not None:
-        seen.add(src[ok], ext[ok], rows[ok])
-    keep = np.flatnonzero(ok)
+    has_credit = ~_np(pc.equal(credit, ""))
+    notes.add("field credit_code: not a valid unified social credit code; ignored",
+              rows[ok & has_credit & ~credit_ok])
+    keep = pa.array(ok)
+    matter_kept = matter.filter(keep)
+    credit_kept = pc.if_else(pa.array((credit_ok & has_credit)[ok]), credit.filter(keep), None)
     alerts = pd.DataFrame({
-        "row": rows[keep], "source": src[keep], "external_id": ext[keep],
-        "lon": lon[keep], "lat": lat[keep], "crs": rules.crs,
-        "matter_code": np.where(matter[keep] == "", None, matter[keep]),
-        "severity": severity[keep], "reported_at": reported[keep],
-        "description": text["description"][keep],
-        "credit_code": np.where(credit_ok[keep] & (credit[keep] != ""), credit[keep], None),
-        "received_at": np.full(len(keep), np.datetime64(rules.now, "us")),
+        "row": rows[ok], "source": _series(src.filter(keep)),
+        "external_id": _series(ext.filter(keep)),
+        "lon": lon[ok], "lat": lat[ok], "crs": rules.crs,
+        "matter_code": _series(pc.if_else(pc.equal(matter_kept, ""), None, matter_kept)),
+        "severity": _series(severity.filter(keep)), "reported_at": reported[ok],
+        "description": _series(text["description"].filter(keep)),
+        "credit_code": _series(credit_kept),
+        "received_at": np.full(int(ok.sum()), np.datetime64(rules.now, "us")),
     }, columns=list(ALERT_COLUMNS))
-    shown = {"source": src, "id": ext}
-    return Checked(alerts, v.rejects(shown), notes, n)
+    return Checked(alerts, v.rejects({"source": src, "id": ext}), notes, n)
 
 
-def _text_default(value: str) -> str:
-    return str(value).strip()
+def _series(arr: pa.Array) -> pd.Series:
+    """A pyarrow string array as a pandas text column, without copying (null: missing)."""
+    return pd.Series(pd.arrays.ArrowStringArray(arr))
 
 
-def _matches(values: np.ndarray, pattern: re.Pattern) -> np.ndarray:
-    return pd.Series(values, dtype=object).str.match(pattern.pattern, na=False).to_numpy(
-        dtype=bool)
+def _objects(arr: pa.Array) -> np.ndarray:
+    """A pyarrow string array as a numpy object array (None for null)."""
+    out = arr.to_numpy(zero_copy_only=False)
+    return out if out.dtype == object else out.astype(object)
 
 
-def _text_problems(values: np.ndarray, name: str) -> tuple[np.ndarray, str, np.ndarray]:
+def _text_problems(values: pa.Array, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     """Rows whose text in field ``name`` is refused (see `text_problem`), with reasons."""
-    s = pd.Series(values, dtype=object)
     limit = MAX_LEN.get(name, 10**9)
-    long = (s.str.len() > limit).to_numpy(dtype=bool)
-    odd = s.str.contains(f"{_SURROGATE.pattern}|{_CONTROL.pattern}", regex=True,
-                         na=False).to_numpy(dtype=bool)
+    long = _np(pc.greater(pc.utf8_length(values), limit))
+    # printable ASCII (most codes and ids) is quick to tell; the rest goes by the pattern
+    other = np.flatnonzero(~_np(pc.ascii_is_printable(values)) & ~_np(pc.equal(values, "")))
+    odd = np.zeros(len(values), dtype=bool)
+    if len(other):
+        odd[other] = _np(pc.match_substring_regex(values.take(pa.array(other)),
+                                                  _CONTROL_RE2))
     mask = long | odd
     reasons = np.full(len(values), None, dtype=object)
     for i in np.flatnonzero(mask):
-        reasons[i] = text_problem(values[i], name)
+        reasons[i] = text_problem(values[int(i)].as_py(), name)
     return mask, name, reasons
 
 
-def _reported(text: np.ndarray, rules: Rules, v: _Verdict) -> tuple[np.ndarray, np.ndarray]:
+def _reported(text: pa.Array, rules: Rules, v: _Verdict) -> tuple[np.ndarray, np.ndarray]:
     """Reported times (naive UTC; the time of receipt where none is given) and where none
     was given."""
-    given = text != ""
+    given = ~_np(pc.equal(text, ""))
     times = parse_times(text, rules.tz)
     v.fail(given & np.isnat(times), "reported_at",
            "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
     earliest = np.datetime64(rules.earliest, "us")
     latest = np.datetime64(rules.now + FUTURE_SLACK, "us")
-    with np.errstate(invalid="ignore"):
-        v.fail(given & (times < earliest), "reported_at",
-               f"before {rules.earliest:%Y-%m-%d}, the earliest time accepted "
-               "(GEO_EARLIEST_ALERT)")
-        v.fail(given & (times > latest), "reported_at",
-               f"in the future (more than {FUTURE_SLACK.seconds // 60} minutes after receipt)")
+    v.fail(given & (times < earliest), "reported_at",
+           f"before {rules.earliest:%Y-%m-%d}, the earliest time accepted "
+           "(GEO_EARLIEST_ALERT)")
+    v.fail(given & (times > latest), "reported_at",
+           f"in the future (more than {FUTURE_SLACK.seconds // 60} minutes after receipt)")
     return np.where(given, times, np.datetime64(rules.now, "us")), ~given
 
 
@@ -462,25 +540,26 @@ def _check_coordinates(lon: np.ndarray, lat: np.ndarray, crs: str, v: _Verdict) 
         v.fail(hit, "lon", reason)
 
 
-def _matter_notes(matter: np.ndarray, ok: np.ndarray, rows: np.ndarray,
-                  matters: frozenset[str] | None) -> list[str]:
+def _matter_notes(notes: Notes, matter: pa.Array, ok: np.ndarray, rows: np.ndarray,
+                  matters: frozenset[str] | None) -> None:
     if matters is None:
-        return []
-    unknown = ok & (matter != "") & ~np.isin(matter, list(matters))
-    notes = []
-    for code in pd.unique(matter[unknown]):
-        notes.append(_rows_note(rows[unknown & (matter == code)],
-                                f"field matter: unknown matter code {excerpt(code)!r}; "
-                                "routed to the command center for triage"))
-    return notes
+        return
+    unknown = ok & ~_np(pc.equal(matter, "")) & ~_np(pc.is_in(
+        matter, pa.array(sorted(matters), type=pa.string())))
+    if not unknown.any():
+        return
+    codes = _objects(matter)
+    for code in pd.unique(codes[unknown]):
+        notes.add(f"field matter: unknown matter code {excerpt(code)!r}; routed to the "
+                  "command center for triage", rows[unknown & (codes == code)])
 
 
-def _valid_credit(credit: np.ndarray) -> np.ndarray:
+def _valid_credit(credit: pa.Array) -> np.ndarray:
     """Whether each code is a valid unified social credit code (checked once per value)."""
+    given = ~_np(pc.equal(credit, ""))
     out = np.zeros(len(credit), dtype=bool)
-    given = credit != ""
     if given.any():
-        codes, inverse = np.unique(credit[given].astype(str), return_inverse=True)
+        codes, inverse = np.unique(_objects(credit)[given].astype(str), return_inverse=True)
         valid = np.array([uscc.is_valid(c) for c in codes], dtype=bool)
         out[given] = valid[inverse]
     return out
@@ -499,35 +578,37 @@ class SeenIds:
         self._rows: list[np.ndarray] = []
 
     @staticmethod
-    def _hash(src: np.ndarray, ext: np.ndarray) -> np.ndarray:
-        joined = pd.Series(src, dtype=object) + "\x1f" + pd.Series(ext, dtype=object)
-        return pd.util.hash_array(joined.to_numpy(dtype=object))
+    def keys(src: pa.Array, ext: pa.Array) -> np.ndarray:
+        """The 64-bit hash of each (source, id) pair."""
+        joined = pc.binary_join_element_wise(src, ext, "\x1f")
+        return pd.util.hash_array(_objects(joined), categorize=False)
 
-    def first_rows(self, src: np.ndarray, ext: np.ndarray, rows: np.ndarray,
+    def first_rows(self, keys: np.ndarray, rows: np.ndarray,
                    candidates: np.ndarray) -> np.ndarray:
-        """The earlier row of each candidate row's pair (this table or before), else -1."""
-        out = np.full(len(src), -1, dtype=np.int64)
+        """The earlier accepted row of each candidate row's pair (this table or before),
+        else -1."""
+        out = np.full(len(keys), -1, dtype=np.int64)
         idx = np.flatnonzero(candidates)
         if not len(idx):
             return out
-        keys = self._hash(src[idx], ext[idx])
-        frame = pd.DataFrame({"k": keys, "r": rows[idx]})
-        first = frame.groupby("k", sort=False)["r"].transform("first").to_numpy()
-        repeat = first != frame["r"].to_numpy()
-        out[idx[repeat]] = first[repeat]
+        k = keys[idx]
+        twice = pd.Series(k).duplicated(keep=False).to_numpy()
+        if twice.any():  # repeats within this table
+            frame = pd.DataFrame({"k": k[twice], "r": rows[idx[twice]]})
+            first = frame.groupby("k", sort=False)["r"].transform("first").to_numpy()
+            repeat = first != frame["r"].to_numpy()
+            out[idx[twice][repeat]] = first[repeat]
         for run_keys, run_rows in zip(self._keys, self._rows, strict=True):
-            pos = np.searchsorted(run_keys, keys)
-            pos = np.minimum(pos, len(run_keys) - 1)
-            hit = run_keys[pos] == keys
+            pos = np.minimum(np.searchsorted(run_keys, k), len(run_keys) - 1)
+            hit = run_keys[pos] == k
             take = hit & ((out[idx] < 0) | (run_rows[pos] < out[idx]))
             out[idx[take]] = run_rows[pos[take]]
         return out
 
-    def add(self, src: np.ndarray, ext: np.ndarray, rows: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Remember accepted pairs (merged into fewer, longer runs as they grow)."""
-        if not len(src):
+        if not len(keys):
             return
-        keys = self._hash(src, ext)
         order = np.argsort(keys, kind="stable")
         self._keys.append(keys[order])
         self._rows.append(np.asarray(rows)[order])
@@ -548,31 +629,31 @@ def check_fixes(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     reject per bad row: unknown team, coordinates, or a time outside the accepted range
     (a fix without a time is taken as received now).
     """
-    frame = frame.rename(columns=lambda c: str(c).strip().lower()).reset_index(drop=True)
+    frame = normalised(frame)
     rows = np.asarray(rows, dtype=np.int64)
     n = len(frame)
     v = _Verdict(frame, rows)
     if _ERROR in frame.columns:
         errors = frame[_ERROR].to_numpy(dtype=object)
-        v.fail(np.not_equal(errors, None) & (errors == errors), "record", errors)
-    team, odd = _texts(frame.get("team_id"), n)
-    v.fail(odd, "team_id", "not a single value (a list or an object)")
-    v.fail(team == "", "team_id", "missing")
-    v.fail(~np.isin(team, sorted(teams)), "team_id", "unknown team")
-    lon, lon_missing, lon_bad = _numbers(frame.get("lon"), n)
-    lat, lat_missing, lat_bad = _numbers(frame.get("lat"), n)
+        v.fail(pd.notna(errors) & np.not_equal(errors, None), "record", errors)
+    team, problem = _texts(_column(frame, "team_id"), n)
+    v.fail(np.not_equal(problem, None), "team_id", problem)
+    v.fail(_np(pc.equal(team, "")), "team_id", "missing")
+    v.fail(~_np(pc.is_in(team, pa.array(sorted(teams), type=pa.string()))), "team_id",
+           "unknown team")
+    lon, lon_missing, lon_bad = _numbers(_column(frame, "lon"), n)
+    lat, lat_missing, lat_bad = _numbers(_column(frame, "lat"), n)
     v.fail(lon_missing | lon_bad, "lon", "missing or not a number")
     v.fail(lat_missing | lat_bad, "lat", "missing or not a number")
-    at_text, odd = _texts(frame.get("at"), n)
-    v.fail(odd, "at", "not a single value (a list or an object)")
-    renamed = _Verdict(frame, rows)  # `_reported` names its field reported_at
-    renamed.field, renamed.reason = v.field, v.reason
-    at, _ = _reported(at_text, rules, renamed)
-    v.field = np.where(v.field == "reported_at", "at", v.field)
+    at_text, problem = _texts(_column(frame, "at"), n)
+    v.fail(np.not_equal(problem, None), "at", problem)
+    at, _ = _reported(at_text, rules, v)
+    v.field[v.field == "reported_at"] = "at"
     _check_coordinates(lon, lat, rules.crs, v)
-    keep = np.flatnonzero(v.ok)
-    x, y = lon[keep], lat[keep]
-    if rules.crs != WGS84 and len(keep):
+    ok = v.ok
+    x, y = lon[ok], lat[ok]
+    if rules.crs != WGS84 and ok.any():
         x, y = to_wgs84(x, y, rules.crs)
-    fixes = pd.DataFrame({"team_id": team[keep], "lon": x, "lat": y, "at": at[keep]})
+    fixes = pd.DataFrame({"team_id": _objects(team.filter(pa.array(ok))), "lon": x, "lat": y,
+                          "at": at[ok]})
     return fixes, v.rejects({"team_id": team})

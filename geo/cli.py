@@ -155,9 +155,9 @@ def cmd_repair(args, settings: Settings) -> int:
 
 def cmd_route(args, settings: Settings) -> int:
     from geo import bulk, store
-    from geo.ingest import IngestError, read_records
+    from geo.alerts import Rules
+    from geo.ingest import IngestError
     from geo.layers import LayerError
-    from geo.routing import INVALID
 
     out = Path(args.out)
     problem = bulk.usage_problem(args.engine, out, args.scheduler, args.workers,
@@ -165,42 +165,26 @@ def cmd_route(args, settings: Settings) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    progress = args.progress or sys.stderr.isatty()
     try:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
                                      args.assume_crs)
-        options = bulk.ParseOptions(crs=crs, matters=frozenset(catalog.matters["code"]),
-                                    tz=ZoneInfo(settings.timezone), now=store.utcnow())
+        rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
+                      matters=frozenset(catalog.matters["code"]), earliest=settings.earliest)
         if args.engine == "dask":
             tally = bulk.route_file_dask(
-                Path(args.file), out, router, options, scheduler=args.scheduler,
+                Path(args.file), out, router, rules, scheduler=args.scheduler,
                 workers=args.workers, partition_rows=args.partition_rows or bulk.PARTITION_ROWS,
-                progress=args.progress or sys.stderr.isatty())
+                progress=progress)
         else:
-            parsed = options.parse(read_records(Path(args.file)))
+            tally = bulk.route_file(Path(args.file), out, router, rules, progress=progress)
     except (IngestError, CRSInputError, LookupError, LayerError, CatalogError,
             bulk.EngineError) as exc:
         return _fail(str(exc))
-    except OSError as exc:  # the Dask engine writes as it goes
+    except OSError as exc:
         return _fail(f"{out}: cannot write ({exc.strerror or exc})")
-    if args.engine == "local":
-        if parsed.rows == 0:
-            return _fail(f"{args.file}: empty file (no rows)")
-        batch, frame = bulk.route_alerts(router, parsed.alerts, options)
-        try:
-            if out.suffix.lower() in (".geojson", ".json"):
-                import geopandas as gpd
-
-                points = gpd.points_from_xy(batch.lon, batch.lat)
-                points[(batch.flags & INVALID) > 0] = None
-                gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_file(
-                    out, driver="GeoJSON")
-            else:
-                frame.to_csv(out, index=False)
-        except OSError as exc:
-            return _fail(f"{out}: cannot write ({exc.strerror or exc})")
-        tally = bulk.Tally.of(parsed, frame)
-    elif tally.rows == 0:
+    if tally.rows == 0:
         return _fail(f"{args.file}: empty file (no rows)")
     for line in tally.messages(args.file):
         print(line, file=sys.stderr)

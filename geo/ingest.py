@@ -36,7 +36,7 @@ from geo.alertfiles import (
     read_chunks,
     records_frame,
 )
-from geo.alerts import EARLIEST, FIELDS, Reject, Rules, SeenIds, check, excerpt
+from geo.alerts import EARLIEST, FIELDS, Notes, Reject, Rules, SeenIds, check, excerpt
 from geo.catalog import Catalog
 from geo.crs import parse_crs
 from geo.routing import BORDER, NEAR_BORDER, Router
@@ -72,10 +72,14 @@ class IngestReport:
     rejected: int = 0
     routed: int = 0
     flags: Counter = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
     rejects: list[Reject] = field(default_factory=list)  # the first `SHOWN_REJECTS`
     rejects_file: str | None = None
     unroutable: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.notes.lines()
 
     def render(self) -> str:
         lines = [
@@ -374,7 +378,7 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
             report.rows += checked.rows
             report.rejected += len(checked.rejects)
             report.rejects.extend(checked.rejects[:max(0, SHOWN_REJECTS - len(report.rejects))])
-            report.warnings.extend(checked.warnings)
+            report.notes.update(checked.notes)
             sink.write(checked.rejects)
             for start in range(0, len(checked.alerts), BATCH * 10):
                 part = checked.alerts.iloc[start:start + BATCH * 10]

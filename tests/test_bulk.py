@@ -14,17 +14,18 @@ import pickle
 import re
 import sys
 import types
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
 from geo import bulk
+from geo.alertfiles import read_chunks
+from geo.alerts import Notes, Rules, SeenIds, check
 from geo.cli import main
 from geo.crs import wgs84_to_gcj02
-from geo.ingest import read_records
 from geo.settings import PROJECT_ROOT, Settings
 
 DEMO_LAYERS = PROJECT_ROOT / "layers"
@@ -164,41 +165,58 @@ def test_router_pickles_and_routes_the_same(demo_router):
     assert twin.route(lon[0], lat[0], "M001") == demo_router.route(lon[0], lat[0], "M001")
 
 
-def test_parse_partition_gives_every_row_its_one_pass_outcome(demo_router, mixed, tmp_path):
+def _rules(router, matters=None) -> Rules:
+    return bulk.bulk_rules(Rules(crs="EPSG:4326", tz=router.tz,
+                                 now=dt.datetime(2026, 11, 27, 8, 0), matters=matters))
+
+
+def _check_in_chunks(src: Path, rules: Rules, chunk_rows: int):
+    seen, alerts, rejects, notes, rows = SeenIds(), [], [], Notes(), 0
+    for frame, numbers in read_chunks(src, chunk_rows):
+        part = check(frame, numbers, rules, seen)
+        alerts.append(part.alerts)
+        rejects += [str(r) for r in part.rejects]
+        notes.update(part.notes)
+        rows += part.rows
+    return pd.concat(alerts, ignore_index=True), rejects, notes.lines(), rows
+
+
+def test_chunks_give_every_row_its_one_pass_outcome(demo_router, mixed, tmp_path):
     src = write_csv(tmp_path / "in.csv", mixed)
-    records = list(read_records(src))
-    options = bulk.ParseOptions(crs="EPSG:4326", matters=frozenset({"M001", "M003"}),
-                                tz=demo_router.tz, now=dt.datetime(2026, 11, 27, 8, 0))
-    whole = options.parse(records)
-    assert any("same source and id as row" in r.reason for r in whole.rejects)
-    counts = Counter(bulk.id_key(rec) for _, rec in records)
-    earlier = [(row, rec) for row, rec in records if counts[bulk.id_key(rec)] > 1]
+    rules = _rules(demo_router, frozenset({"M001", "M003"}))
+    whole = _check_in_chunks(src, rules, 10**6)
+    assert any("same source and id as row" in r for r in whole[1])
+    assert any("field(s) where the header has 9" in r for r in whole[1])  # ragged rows
+    for chunk_rows in (1, 7, 40, 333):
+        alerts, rejects, notes, rows = _check_in_chunks(src, rules, chunk_rows)
+        pd.testing.assert_frame_equal(alerts, whole[0])
+        assert (rejects, notes, rows) == whole[1:]
 
-    def pieces(cuts, earlier=earlier):
-        alerts, rejects, warnings, rows = [], [], [], 0
-        for lo, hi in zip([0, *cuts], [*cuts, len(records)], strict=True):
-            part = bulk.parse_partition(records[lo:hi], options, earlier)
-            alerts += part.alerts
-            rejects += part.rejects
-            warnings += part.warnings
-            rows += part.rows
-        return alerts, rejects, warnings, rows
 
-    rng = np.random.default_rng(1)
-    cuts_list = [[k] for k in range(0, len(records), 7)]
-    cuts_list += [sorted(rng.choice(len(records), 6, replace=False).tolist()) for _ in range(20)]
-    for cuts in cuts_list:
-        alerts, rejects, warnings, rows = pieces(cuts)
-        assert repr(alerts) == repr(whole.alerts)  # repr: NaN equals NaN
-        assert [str(r) for r in rejects] == [str(r) for r in whole.rejects]
-        assert warnings == whole.warnings and rows == whole.rows
-    # more earlier rows than needed change nothing (hash collisions only add rows)
-    alerts, rejects, warnings, rows = pieces([100, 250, 251, 400], earlier=records)
-    assert repr(alerts) == repr(whole.alerts) and warnings == whole.warnings
-    assert [str(r) for r in rejects] == [str(r) for r in whole.rejects]
-    # without the earlier rows, partitions would let repeats from other partitions through
-    alerts, rejects, _, _ = pieces(list(range(20, len(records), 20)), earlier=None)
-    assert len(alerts) > len(whole.alerts) and len(rejects) < len(whole.rejects)
+def test_a_worker_chunk_with_the_earlier_repeats_is_checked_as_in_one_pass(demo_router, mixed,
+                                                                            tmp_path):
+    src = write_csv(tmp_path / "in.csv", mixed, ragged=False)
+    rules = _rules(demo_router)
+    whole = _check_in_chunks(src, rules, 10**6)
+    chunks = list(read_chunks(src, 50))
+    keys = np.concatenate([bulk.pair_hashes(f, rules.source) for f, _ in chunks])
+    values, counts = np.unique(keys, return_counts=True)
+    repeated = values[counts > 1]
+    held, rejects = [], []
+    for frame, rows in chunks:
+        k = bulk.pair_hashes(frame, rules.source)
+        mine = np.isin(k, repeated)
+        earlier, earlier_rows = bulk._earlier(held, k[mine])
+        held.append((frame[mine], rows[mine], k[mine]))
+        _, tally = bulk.route_part(frame, rows, earlier, earlier_rows, demo_router, rules,
+                                   False)
+        rejects += tally.rejects
+    assert rejects == whole[1]
+    # without the earlier rows, chunks would let repeats from other chunks through
+    alone = [r for frame, rows in chunks
+             for r in bulk.route_part(frame, rows, None, None, demo_router, rules, False)[1]
+             .rejects]
+    assert len(alone) < len(rejects)
 
 
 def test_dask_output_equals_the_local_output(demo_router, mixed, client, settings, tmp_path,
@@ -206,10 +224,10 @@ def test_dask_output_equals_the_local_output(demo_router, mixed, client, setting
     src = write_csv(tmp_path / "in.csv", mixed)
     code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
     assert code == 0
-    assert bulk.read_points(src, 40).npartitions >= 10
-    options = bulk.ParseOptions(crs="EPSG:4326", matters=frozenset(
-        demo_router.catalog.matters["code"]), tz=demo_router.tz, now=bulk_now())
-    tally = bulk.route_file_dask(src, tmp_path / "dask.csv", demo_router, options,
+    assert len(list(read_chunks(src, 40))) >= 10
+    rules = Rules(crs="EPSG:4326", matters=frozenset(demo_router.catalog.matters["code"]),
+                  tz=demo_router.tz, now=bulk_now())
+    tally = bulk.route_file_dask(src, tmp_path / "dask.csv", demo_router, rules,
                                  client=client, partition_rows=40)
     local = (tmp_path / "local.csv").read_bytes()
     assert (tmp_path / "dask.csv").read_bytes() == local
@@ -217,14 +235,15 @@ def test_dask_output_equals_the_local_output(demo_router, mixed, client, setting
     assert tally.summary(str(tmp_path / "local.csv")) == out.strip()
     # the input really had every kind of row, and repeats across partitions
     text = local.decode()
-    for flag in ("border", "near_border", "snapped", "outside", "invalid"):
-        assert f",{flag}," in text or f";{flag}," in text or f",{flag};" in text
-    assert "RAGGED-LONG" in text and "RAGGED-SHORT" in text
+    table = list(csv.DictReader(text.splitlines()))
+    flags = {f for row in table for f in row["flags"].split(";")}
+    assert {"border", "near_border", "snapped", "outside", "invalid"} <= flags
+    assert "RAGGED" not in text and err.count("field(s) where the header has 9") == 2
     repeats = [re.search(r"row (\d+), field id: same source and id as row (\d+)", m)
                for m in err.splitlines()]
     gaps = [int(m[1]) - int(m[2]) for m in repeats if m]
     assert len(gaps) == 4 and max(gaps) > 300  # some far beyond a partition of 40 rows
-    assert "LATE" in text and text.count("\nLATE,") == 1
+    assert [row["id"] for row in table].count("LATE") == 1
     assert len(list(tmp_path.glob(".dask.csv.parts-*"))) == 0
 
 
@@ -261,7 +280,7 @@ def test_cli_dask_on_a_scheduler_with_gcj02_input(demo_router, mixed, client, se
 def test_cli_dask_with_its_own_local_cluster(demo_router, mixed, settings, tmp_path, capsys):
     src = write_csv(tmp_path / "in.csv", mixed[:300])
     code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
-    assert code == 0 and out.startswith("routed 297 of 302 row(s) to ")
+    assert code == 0 and out.startswith("routed 295 of 302 row(s) to ")
     code, dout, derr = route_local(settings, src, tmp_path / "dask.csv", capsys, "--engine",
                                    "dask", "--workers", "2", "--partition-rows", "50")
     assert code == 0 and dout.replace("dask.csv", "local.csv") == out
@@ -292,7 +311,7 @@ def test_json_inputs_match(built, demo_router, mixed, client, settings, tmp_path
                        encoding="utf-8")
     code, out, err = route_local(settings, src, tmp_path / "local.csv", capsys)
     assert code == 0 and "rejected" in err
-    assert bulk.read_points(src, 30).npartitions == 9
+    assert len(list(read_chunks(src, 30))) == 9
     code, dout, derr = route_local(settings, src, tmp_path / "dask.csv", capsys, "--engine",
                                    "dask", "--scheduler", client.scheduler.address,
                                    "--partition-rows", "30")
@@ -360,31 +379,36 @@ def test_usage_errors_exit_2(settings, tmp_path, capsys, extra, message):
 
 
 class _Done:
-    """A finished future holding a `bulk.PartResult`."""
+    """A finished future holding a chunk's CSV bytes and tally."""
 
-    def __init__(self, result):
+    def __init__(self, key, result):
+        self.key = key
         self._result = result
 
     def result(self):
         return self._result
 
+    def release(self):
+        pass
 
-def test_parts_are_written_in_input_order_whatever_order_they_finish(tmp_path):
+
+def test_chunks_are_written_in_input_order_whatever_order_they_finish():
     from io import BytesIO
 
     from tqdm import tqdm
 
-    results = []
+    done = []
     for i in range(5):
-        path = tmp_path / f"part-{i}.csv"
-        path.write_text(("id\n" if i == 0 else "") + f"{i}\n", encoding="utf-8")
-        results.append(bulk.PartResult(i, str(path), bulk.Tally(rows=1, routed=1,
-                                                                  warnings=[f"w{i}"])))
-    sink = BytesIO()
+        notes = Notes()
+        notes.add(f"w{i}", [i + 2])
+        done.append(_Done(f"k{i}", ((("id\n" if i == 0 else "") + f"{i}\n").encode(),
+                                    bulk.Tally(rows=1, routed=1, notes=notes))))
+    sink, tally, following, ready = BytesIO(), bulk.Tally(), 0, {}
+    index = {d.key: i for i, d in enumerate(done)}
     with tqdm(disable=True) as bar:
-        tally = bulk._collect([_Done(r) for r in (results[3], results[1], results[4],
-                                                   results[0], results[2])], sink, bar,
-                              tmp_path / "in.csv")
+        for d in (done[3], done[1], done[4], done[0], done[2]):
+            following = bulk._drain(d, index, ready, following, sink, tally, bar)
     assert sink.getvalue() == b"id\n0\n1\n2\n3\n4\n"
-    assert tally.rows == 5 and tally.warnings == ["w0", "w1", "w2", "w3", "w4"]
-    assert not list(tmp_path.glob("part-*.csv"))
+    assert tally.rows == 5 and [w.split(", ")[1] for w in tally.warnings] == [
+        "w0", "w1", "w2", "w3", "w4"]
+
