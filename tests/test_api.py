@@ -1,6 +1,8 @@
 """The intake API over a real database (SQLite and PostGIS): tokens, idempotency, rate
 limits, field-level rejections, scoped reads and the Open311 face."""
 
+import contextlib
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -18,6 +20,14 @@ from tests.conftest import CODE_A, CODE_B, SIDE, X0, Y0, to_wgs
 
 @pytest.fixture
 def api(store_settings, small_dirs):
+    with api_client(store_settings, small_dirs) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def api_client(store_settings, small_dirs):
+    """An API client on the small district's database, with tokens of two sources and four
+    users: ``(client, tokens, engine)``."""
     layers_dir, catalog_dir = small_dirs
     assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],
                 store_settings) == 0
@@ -104,16 +114,19 @@ def test_tokens_are_required_and_checked(api):
 
 
 def test_rate_limit_per_source(api):
+    from geo.api.schemas import MAX_BATCH
+
     client, tokens, engine = api
-    batch = {"alerts": [alert(f"R{i}") for i in range(50)]}
+    client.app.state.service.limiter.clock = lambda: 0.0  # no refill during the test
+    batch = {"alerts": [alert(f"R{i}") for i in range(MAX_BATCH)]}  # a full bucket's worth
     assert client.post("/api/v1/alerts", json=batch, headers=auth(tokens["src"])
                        ).status_code == 201
-    r = client.post("/api/v1/alerts", json=alert("R50"), headers=auth(tokens["src"]))
-    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    r = client.post("/api/v1/alerts", json=alert("R-next"), headers=auth(tokens["src"]))
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) == 2  # 50/minute: 1.2 s
     # another source has its own budget
     assert client.post("/api/v1/alerts", json=alert("G1"), headers=auth(tokens["gcj"])
                        ).status_code == 201
-    assert count(engine, Alert) == 51
+    assert count(engine, Alert) == MAX_BATCH + 1
 
 
 def test_gcj02_source_is_converted(api):

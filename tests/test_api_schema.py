@@ -14,12 +14,14 @@ from geo.store.accounts import add_source
 
 # Refusals the schema cannot express, so "schema-valid input is accepted" does not apply:
 # an inverted or out-of-range bbox (422 naming `bbox`: OpenAPI cannot say min < max), an
-# alert reported before GEO_EARLIEST_ALERT or after its receipt (422 naming `reported_at`:
-# the window moves with the clock), and an Open311 service code not in this district's
-# catalogue (400, as Open311 prescribes)
+# Open311 service code not in this district's catalogue (400, as Open311 prescribes),
+# coordinates out of range once converted from the source's CRS (whose range the schema
+# cannot know), times outside 1970..2200 (OpenAPI cannot bound a date-time), and an alert
+# reported before GEO_EARLIEST_ALERT or after its receipt (the window moves with the clock)
 SEMANTIC_CHECKS = {"GET /api/v1/cases": [positive_data_acceptance],
                    "POST /api/v1/alerts": [positive_data_acceptance],
-                   "POST /open311/v2/requests.json": [positive_data_acceptance]}
+                   "POST /open311/v2/requests.json": [positive_data_acceptance],
+                   "GET /open311/v2/requests.json": [positive_data_acceptance]}
 OPERATIONS = ["POST /api/v1/alerts", "GET /api/v1/cases", "GET /api/v1/cases/{case_id}",
               "GET /open311/v2/services.json", "POST /open311/v2/requests.json",
               "GET /open311/v2/requests.json",

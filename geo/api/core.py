@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
+import logging
 import math
 import threading
 import time
@@ -18,16 +18,14 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItem
-from limits import parse as parse_rate_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from geo import store
 from geo.access import SYSTEM, Scope
-from geo.api.schemas import AlertIn, CaseOut, Problem
+from geo.alerts import excerpt
+from geo.api.quota import TokenBuckets
+from geo.api.schemas import MAX_BATCH, UNION_TAGS, AlertIn, CaseOut, Problem
 from geo.catalog import Catalog
 from geo.settings import Settings
 from geo.store import accounts
@@ -43,6 +41,13 @@ UNAUTHORIZED = {"description": "missing or unknown token", "model": Problem}
 LIMITED = {"description": "rate limit of the source exceeded; see Retry-After",
            "model": Problem}
 NOT_READY = {"description": "no layers loaded yet (`python -m geo init`)", "model": Problem}
+#: problems listed in one 422 answer at most (the rest are counted), so that its size stays
+#: small whatever was sent
+MAX_ERRORS = 20
+#: characters of an error message shown at most
+MAX_MESSAGE = 300
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,11 @@ class _Call:
 @dataclass
 class Service:
     """What the endpoints share: the store, the router (rebuilt when layers are re-imported)
-    and the per-source rate limiter."""
+    and the per-source rate limits (alerts, in token buckets that hold a full batch)."""
 
     settings: Settings
     engine: Engine
-    limiter: MovingWindowRateLimiter = field(
-        default_factory=lambda: MovingWindowRateLimiter(MemoryStorage()))
+    limiter: TokenBuckets = field(default_factory=lambda: TokenBuckets(burst=MAX_BATCH))
     _routing: tuple | None = None
     _checked: float = float("-inf")
     _checking: bool = False
@@ -193,34 +197,54 @@ class Service:
             self._run(group)
 
     def _run(self, group: list[_Call]) -> None:
-        from geo.ingest import intake_group
-
         start = 0
         while start < len(group):  # a layer import may fall between two requests
             end = start + 1
             while end < len(group) and group[end].router is group[start].router:
                 end += 1
             part = group[start:end]
-            codes = (self._routing[3] if self._routing and self._routing[2] is part[0].catalog
-                     else None)
             try:
-                outcomes = intake_group(self.engine, [(c.records, c.source, c.crs) for c in part],
-                                        part[0].router, part[0].catalog, self.tz, matters=codes)
-                for c, outcome in zip(part, outcomes, strict=True):
-                    c.outcome = outcome
-            except BaseException as exc:  # every request of the part fails with it
-                for c in part:
-                    c.error = exc
+                self._intake(part)
+            except Exception:
+                if len(part) == 1:
+                    log.exception("intake of %d alerts from source %s failed",
+                                  len(part[0].records), part[0].source)
+                else:  # one bad request must not decide the others' answers: each alone
+                    log.exception("intake of %d requests together failed; retrying each "
+                                  "alone", len(part))
+                    self._run_alone(part)
+            except BaseException:  # no request's fault (SystemExit …): all fail with it
+                log.exception("intake of %d requests failed", len(part))
             finally:
-                waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
-                for c in part:
-                    c.ready.set()
-                    if c.future is not None:
-                        waiting.setdefault(c.future.get_loop(), []).append(c.future)
-                for loop, futures in waiting.items():  # one wake-up per loop, not per call
-                    with contextlib.suppress(RuntimeError):  # that loop has closed
-                        loop.call_soon_threadsafe(_resolve, futures)
+                _wake_up(part)
             start = end
+
+    def _run_alone(self, part: list[_Call]) -> None:
+        """`_intake` of each request of ``part`` on its own; only a request whose own
+        intake fails gets its error."""
+        for c in part:
+            try:
+                self._intake([c])
+            except Exception:
+                log.exception("intake of %d alerts from source %s failed", len(c.records),
+                              c.source)
+
+    def _intake(self, part: list[_Call]) -> None:
+        """`geo.ingest.intake_group` of requests that share a router; each request gets its
+        outcome, or all of them the error (which is raised)."""
+        from geo.ingest import intake_group
+
+        codes = (self._routing[3] if self._routing and self._routing[2] is part[0].catalog
+                 else None)
+        try:
+            outcomes = intake_group(self.engine, [(c.records, c.source, c.crs) for c in part],
+                                    part[0].router, part[0].catalog, self.tz, matters=codes)
+        except BaseException as exc:
+            for c in part:
+                c.error = exc
+            raise
+        for c, outcome in zip(part, outcomes, strict=True):
+            c.outcome, c.error = outcome, None
 
     def remembered(self, token: str) -> Caller | None:
         """The caller of ``token`` if looked up less than `CALLER_TTL_S` seconds ago."""
@@ -294,20 +318,15 @@ async def posting_source(
     return source_caller(who)
 
 
-@functools.lru_cache(maxsize=256)
-def _rate_limit(text: str) -> RateLimitItem:
-    return parse_rate_limit(text)
-
-
 def take_quota(service: Service, who: Caller, alerts: int) -> None:
-    """Count ``alerts`` against the source's rate limit; 429 with Retry-After beyond it."""
-    limit = _rate_limit(who.rate_limit)
-    if not service.limiter.hit(limit, who.source, cost=alerts):
-        reset, _ = service.limiter.get_window_stats(limit, who.source)
-        wait = max(1, math.ceil(reset - time.time()))
+    """Count ``alerts`` against the source's rate limit (`geo.api.quota`); 429 with
+    Retry-After (whole seconds until they would pass) beyond it."""
+    wait = service.limiter.take(who.source, who.rate_limit, alerts)
+    if wait > 0:
+        seconds = max(1, math.ceil(min(wait, 86_400.0)))
         raise HTTPException(429, f"rate limit {who.rate_limit} of source {who.source} "
-                                 f"exceeded; retry in {wait} s",
-                            headers={"Retry-After": str(wait)})
+                                 f"exceeded; {alerts} alerts can pass in {seconds} s",
+                            headers={"Retry-After": str(seconds)})
 
 
 def post_alerts(service: Service, who: Caller, records: list[dict],
@@ -337,6 +356,18 @@ def _accepted(outcome: tuple[list[Reject], list[dict]], loc: tuple[str, ...],
             {"loc": (*loc, *((r.row - 1,) if batch else ()), r.field),
              "msg": r.reason, "type": "value_error", "input": r.value} for r in rejects])
     return results
+
+
+def _wake_up(part: list[_Call]) -> None:
+    """Tell the requests of ``part`` that their outcome is there."""
+    waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for c in part:
+        c.ready.set()
+        if c.future is not None:
+            waiting.setdefault(c.future.get_loop(), []).append(c.future)
+    for loop, futures in waiting.items():  # one wake-up per loop, not per call
+        with contextlib.suppress(RuntimeError):  # that loop has closed
+            loop.call_soon_threadsafe(_resolve, futures)
 
 
 def _resolve(futures: list[asyncio.Future]) -> None:
@@ -374,17 +405,61 @@ def aware_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
-def naive_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
+def jsonable_errors(errors, secrets: tuple[str, ...] = ()) -> list[dict]:
+    """Validation errors as small, always-renderable JSON: ``type``, ``loc``, ``msg`` and an
+    excerpt of the ``input`` (`geo.alerts.excerpt`).
+
+    Parameters
+    ----------
+    errors
+        pydantic's (or our own) error dicts.
+    secrets
+        Text never to show (the request's token), replaced wherever it appears.
+
+    Returns
+    -------
+    list of dict
+        At most `MAX_ERRORS` problems, then one counting the rest. The value of an
+        unexpected field is not echoed (its name in ``loc`` says enough), nor are the union
+        tags of a posted body (``alert``, ``batch``) part of ``loc``.
+    """
+    errors = list(errors)
+    out = [_jsonable_error(e, secrets) for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        out.append({"type": "too_many_errors", "loc": [],
+                    "msg": f"{len(errors) - MAX_ERRORS} more problems not listed"})
+    return out
 
 
-def jsonable_errors(errors) -> list[dict]:
-    from fastapi.encoders import jsonable_encoder
+def _jsonable_error(error: dict, secrets: tuple[str, ...]) -> dict:
+    loc = list(error.get("loc", ()))
+    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
+        del loc[1]
+    out = {"type": _shown(error.get("type", "value_error"), secrets),
+           "loc": [x if isinstance(x, int) else _shown(x, secrets) for x in loc],
+           "msg": _shown(error.get("msg", "invalid"), secrets, MAX_MESSAGE)}
+    if "input" in error and error.get("type") != "extra_forbidden":
+        out["input"] = _shown(error["input"], secrets)
+    return out
 
-    from geo.api.schemas import UNION_TAGS
 
-    return jsonable_encoder([
-        {**{k: v for k, v in e.items() if k != "ctx"},
-         "loc": [x for x in e.get("loc", ()) if x not in UNION_TAGS]} for e in errors])
+def _shown(value: object, secrets: tuple[str, ...] = (), limit: int | None = None) -> str:
+    """`geo.alerts.excerpt` of a value, with any of ``secrets`` blotted out."""
+    try:
+        text = excerpt(value) if limit is None else excerpt(value, limit)
+    except Exception:  # a value whose repr fails (too deep, too many digits …)
+        text = f"<{type(value).__name__}>"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def request_secrets(request) -> tuple[str, ...]:
+    """The tokens a request carries (Bearer header, ``api_key`` query parameter), which no
+    answer may echo."""
+    found = [request.query_params.get("api_key", "")]
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        found.append(header[7:].strip())
+    return tuple(x for x in found if len(x) >= 8)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from geo import store
+from geo.alerts import query_time, text_problem
 from geo.api import core as api
 from geo.api.schemas import Open311Error, Service, ServiceRequest, ServiceRequestCreated
 from geo.cases import CLOSED_STATUSES
@@ -32,13 +33,28 @@ def error(code: int, description: str) -> JSONResponse:
                                                     "description": description}])
 
 
-def describe(errors) -> str:
-    """Validation errors as one sentence naming each field."""
+def describe(errors, secrets: tuple[str, ...] = ()) -> str:
+    """Validation errors as one sentence naming each field: short whatever was sent
+    (`geo.api.core.jsonable_errors`), and never holding any of ``secrets`` (the request's
+    token)."""
     parts = []
-    for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query"))
-        parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+    for e in api.jsonable_errors(errors, secrets):
+        where = ".".join(str(x) for x in e["loc"] if x not in ("body", "query"))
+        parts.append(f"{where or 'request'}: {e['msg']}")
     return "; ".join(parts)
+
+
+def _refused(form: dict[str, str | dt.datetime | None]) -> str | None:
+    """Why a report's text or time is refused, naming the field, or None."""
+    for name, value in form.items():
+        if isinstance(value, str) and (problem := text_problem(value, name)):
+            return f"{name}: {problem}"
+        if isinstance(value, dt.datetime):
+            try:
+                query_time(value)
+            except ValueError as exc:
+                return f"{name}: {exc}"
+    return None
 
 
 @router.get("/services.json", response_model=list[Service])
@@ -58,8 +74,8 @@ def services(request: Request) -> list[Service]:
 def create_request(
     request: Request,
     service_code: Annotated[str, Form(min_length=1, max_length=40)],
-    lat: Annotated[float, Form(ge=-90, le=90)],
-    long: Annotated[float, Form(ge=-180, le=180)],
+    lat: Annotated[float, Form(ge=-90, le=90, allow_inf_nan=False)],
+    long: Annotated[float, Form(ge=-180, le=180, allow_inf_nan=False)],
     api_key: Annotated[str | None, Form()] = None,
     description: Annotated[str, Form(max_length=4000)] = "",
     address_string: Annotated[str, Form(max_length=400)] = "",
@@ -71,8 +87,13 @@ def create_request(
 ):
     """Report a problem at a point; answers the case id (``service_request_id``)."""
     service = request.app.state.service
+    problem = _refused({"service_code": service_code, "description": description,
+                        "address_string": address_string,
+                        "requested_datetime": requested_datetime})
     try:
         who = api.source_caller(api.caller(None, service, api_key or _bearer(request)))
+        if problem:
+            return error(400, problem)
         with store.sessions(service.engine)() as s:
             if s.get(Matter, service_code) is None:
                 return error(400, f"service_code: unknown service {service_code!r}; see "
@@ -87,7 +108,9 @@ def create_request(
         return JSONResponse(status_code=exc.status_code, headers=exc.headers,
                             content=[{"code": exc.status_code, "description": exc.detail}])
     except RequestValidationError as exc:
-        return error(400, describe(exc.errors()))
+        # api_key (a form field here) was a valid token, as the request got this far
+        return error(400, describe(exc.errors(), (*api.request_secrets(request),
+                                                  api_key or "")))
     r = results[0]
     notice = (f"routed to {r['body_code']}" if r["created"] else "already received; "
               f"currently with {r['body_code']}")
@@ -111,9 +134,9 @@ def _requests(who, service, ids=None, service_code=None, start=None, end=None,
     if service_code:
         q = q.where(Case.matter_code == service_code)
     if start is not None:
-        q = q.where(Case.opened_at >= api.naive_utc(start))
+        q = q.where(Case.opened_at >= start)
     if end is not None:
-        q = q.where(Case.opened_at <= api.naive_utc(end))
+        q = q.where(Case.opened_at <= end)
     if status == "closed":
         q = q.where(Case.status.in_(CLOSED_STATUSES))
     elif status == "open":
@@ -139,9 +162,12 @@ def list_requests(
     service_request_id: Annotated[str | None, Query(
         description="comma-separated case ids", pattern=r"^[0-9]{1,9}(,[0-9]{1,9})*$")]
     = None,
-    service_code: str | None = None,
-    start_date: dt.datetime | None = None,
-    end_date: dt.datetime | None = None,
+    service_code: Annotated[str | None, Query(max_length=40, pattern=r"^[^\x00-\x1f\x7f]*$")]
+    = None,
+    start_date: Annotated[dt.datetime | None, Query(
+        description="opened at or after (ISO 8601; naive = UTC; 1970 to 2200)")] = None,
+    end_date: Annotated[dt.datetime | None, Query(
+        description="opened at or before (ISO 8601; naive = UTC; 1970 to 2200)")] = None,
     status: Literal["open", "closed"] | None = None,
 ):
     """The service requests the token may read (at most 1000, newest first)."""
@@ -150,6 +176,12 @@ def list_requests(
         who = api.caller(None, service, api_key or _bearer(request))
     except HTTPException as exc:
         return error(exc.status_code, str(exc.detail))
+    times = {}
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        try:
+            times[name] = None if value is None else query_time(value)
+        except ValueError as exc:
+            return error(400, f"{name}: {exc}")
     ids = None
     if service_request_id:
         try:
@@ -157,7 +189,8 @@ def list_requests(
             ids = [int(x) for x in service_request_id.split(",") if x.strip()]
         except ValueError:
             return error(400, "service_request_id: comma-separated case ids (numbers)")
-    return _requests(who, service, ids, service_code, start_date, end_date, status)
+    return _requests(who, service, ids, service_code, times["start_date"], times["end_date"],
+                     status)
 
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest],

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -15,9 +16,26 @@ from pydantic import (
     field_validator,
 )
 
-from geo.crs import COORDINATE_PROBLEMS
+from geo.alerts import query_time, text_problem
 
 MAX_BATCH = 1000
+
+
+def not_bool(value: object) -> object:
+    """Refuse ``true``/``false`` where a number is due (pydantic would read 1.0 and 0.0).
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is a boolean.
+    """
+    if isinstance(value, bool):
+        raise ValueError("not a number (true/false)")
+    return value
+
+
+#: a finite number, never a boolean; numbers in strings ("120.3") are read as before
+Number = Annotated[float, BeforeValidator(not_bool), Field(allow_inf_nan=False)]
 
 
 class AlertIn(BaseModel):
@@ -27,8 +45,11 @@ class AlertIn(BaseModel):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[!-~]+$",
                     description="the source's own id of the alert, printable ASCII without "
                                 "spaces: posting it again changes nothing (idempotency key)")
-    lon: float = Field(ge=-180, le=180, description="longitude, degrees, source's CRS")
-    lat: float = Field(ge=-90, le=90, description="latitude, degrees, source's CRS")
+    lon: Number = Field(description="x in the source's CRS: longitude in degrees (WGS84, "
+                                    "GCJ-02), or easting in metres (a projected CRS); "
+                                    "checked after conversion to WGS84")
+    lat: Number = Field(description="y in the source's CRS: latitude in degrees, or "
+                                    "northing in metres")
     matter: str | None = Field(None, max_length=40, description="matter code (执法事项)")
     reported_at: dt.datetime | None = Field(
         None, description="ISO 8601; without an offset it is local time; default: now")
@@ -37,15 +58,22 @@ class AlertIn(BaseModel):
     credit_code: str | None = Field(None, max_length=18,
                                     description="unified social credit code of the site")
 
-    @field_validator("lat", mode="before")
+    @field_validator("id", "matter", "description", "credit_code", mode="before")
     @classmethod
-    def _not_swapped(cls, lat, info: ValidationInfo):
-        """Say so when lon and lat look swapped, rather than only 'out of range'."""
-        lon = info.data.get("lon")
-        if (isinstance(lat, int | float) and isinstance(lon, int | float)
-                and abs(lat) > 90 and abs(lat) <= 180 and abs(lon) <= 90):
-            raise ValueError(COORDINATE_PROBLEMS["swapped"][0])
-        return lat
+    def _text(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse lone surrogates and control characters (line breaks and tabs are text)."""
+        if isinstance(value, str) and (problem := text_problem(value, info.field_name)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("reported_at")
+    @classmethod
+    def _plausible_time(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """Refuse times that no date arithmetic should meet (the pipeline checks the
+        earliest and future bounds of an incident)."""
+        if value is not None:
+            query_time(value)
+        return value
 
 
 class AlertBatch(BaseModel):
