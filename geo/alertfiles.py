@@ -192,7 +192,12 @@ def _slow_csv(path: Path, names: list[str], skip: int) -> Iterator[tuple[int, di
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, {_ERROR: f"not a valid CSV record ({exc})"}
+                if "unexpected end of data" in str(exc):
+                    lines = base + reader.line_num - start
+                    yield start, {_ERROR: f"a quote is left open: the value runs to the end "
+                                          f"of the file, over {lines} more line(s)"}
+                else:
+                    yield start, {_ERROR: f"not a valid CSV record ({exc})"}
                 continue
             if not values:
                 continue
@@ -306,8 +311,11 @@ def records_frame(records: list[tuple[int, dict]]) -> Chunk:
     the last of repeated names kept)."""
     rows = np.fromiter((r for r, _ in records), dtype=np.int64, count=len(records))
     dicts = [{str(k).strip().lower(): v for k, v in rec.items()} for _, rec in records]
-    frame = pd.DataFrame.from_records(dicts) if dicts else pd.DataFrame()
-    frame = frame.astype(object).where(frame.notna(), None) if len(frame) else frame
+    names = list(dict.fromkeys(k for d in dicts for k in d))
+    # object columns, as given: text is not made into pyarrow strings here, which would
+    # fail on a lone surrogate before the alert model could reject that one row
+    frame = pd.DataFrame({k: pd.Series([d.get(k) for d in dicts], dtype=object)
+                          for k in names}, index=pd.RangeIndex(len(dicts)))
     return frame, rows
 
 

@@ -453,6 +453,24 @@ def ingest_file(
                          router, catalog, str(path), rejects_path, progress)
 
 
+def _route_stored(engine: Engine, alert_ids: list[int], router: Router, catalog: Catalog,
+                  tz: ZoneInfo) -> dict:
+    """Route stored alerts that have no case; their rows as `intake_group` answers them."""
+    make = store.sessions(engine)
+    with _one_writer(engine), make.begin() as s:
+        alerts = list(s.scalars(select(store.Alert).outerjoin(store.Case).where(
+            store.Alert.id.in_(alert_ids), store.Case.id.is_(None))))
+        if alerts:
+            store.add_cases(s, case_rows(_stored_frame(alerts), router, catalog, tz))
+        rows = s.execute(
+            select(store.Alert.source, store.Alert.external_id,
+                   store.Alert.id.label("alert_id"), store.Case.id.label("case_id"),
+                   store.Case.status, store.Case.township_code, store.Case.body_code,
+                   store.Case.flags)
+            .join(store.Case).where(store.Alert.id.in_(alert_ids))).all()
+    return {(row.source, row.external_id): row for row in rows}
+
+
 # ---------------------------------------------------------------------------- API posts
 _SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
@@ -555,6 +573,9 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
                            store.Case.township_code, store.Case.body_code, store.Case.flags)
                     .outerjoin(store.Case).where(store.Alert.source == src,
                                                  store.Alert.external_id.in_(sorted(exts))))})
+    unrouted = [row.alert_id for row in found.values() if row.case_id is None]
+    if unrouted:  # left without a case by an older version or a crash: routed now
+        found.update(_route_stored(engine, unrouted, router, catalog, tz))
     answered: set[tuple[str, str]] = set()
     for k, ids_, _ in good:
         source, results = calls[k][1], []

@@ -163,6 +163,52 @@ def postgis_template():
     admin.dispose()
 
 
+def alerts_without_case(url: str) -> list[int]:
+    """Ids of stored alerts that have no case (the store must hold none)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    try:
+        if "alerts" not in inspect(engine).get_table_names():
+            return []
+        with engine.connect() as conn:
+            return list(conn.scalars(text(
+                "SELECT a.id FROM alerts a LEFT JOIN cases c ON c.alert_id = a.id "
+                "WHERE c.id IS NULL ORDER BY a.id LIMIT 20")))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def every_alert_has_its_case(request, monkeypatch):
+    """The invariant of the store, after every test: an alert and its case are one unit.
+
+    Every database the test opened through `geo.store.connect` is checked when the test
+    ends (a PostGIS database of `store_url` just before it is dropped). A test that leaves
+    alerts without a case on purpose says so with ``@pytest.mark.alerts_without_case``.
+    """
+    from geo import store
+
+    connect = store.connect
+    seen: list[str] = []
+
+    def recording(url: str):
+        seen.append(str(url))
+        return connect(url)
+
+    monkeypatch.setattr(store, "connect", recording)
+    yield
+    if request.node.get_closest_marker("alerts_without_case"):
+        return
+    for url in dict.fromkeys(seen):
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            continue
+        if url.startswith("postgresql"):
+            continue  # checked by `store_url` before the database is dropped
+        orphans = alerts_without_case(url)
+        assert not orphans, f"alerts without a case left in {url}: {orphans}"
+
+
 @pytest.fixture(params=["sqlite", "postgis"])
 def store_url(request, tmp_path) -> str:
     """A fresh, empty database on each backend: a SQLite file, and a PostGIS database."""
@@ -175,7 +221,11 @@ def store_url(request, tmp_path) -> str:
     name = f"onemap_t_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    yield base.set(database=name).render_as_string(hide_password=False)
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    if not request.node.get_closest_marker("alerts_without_case"):
+        orphans = alerts_without_case(url)
+        assert not orphans, f"alerts without a case left on PostGIS: {orphans}"
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from geo import store
@@ -185,3 +187,122 @@ def test_malformed_geojson_features_are_rejected_one_by_one(setup, tmp_path):
         list(read_records(tmp_path / "notalist.geojson"))
     with pytest.raises(IngestError, match="is a folder"):
         list(read_records(tmp_path))
+
+
+def test_poisoned_rows_cost_no_other_row_its_case(setup, tmp_path):
+    engine, router, catalog = setup
+    good = _good_rows(3)
+    rows = [good[0],
+            ("P1", good[0][1], good[0][2], "M1", "9999-12-31T23:59:59", "12345", "low", ""),
+            ("P2", good[0][1], good[0][2], "M1", "0001-01-01T00:00:00+14:00", "12345", "low",
+             ""),
+            ("P3", good[0][1], good[0][2], "M1", "1900-01-01T08:00:00", "12345", "low", ""),
+            ("P4", "nan", good[0][2], "M1", "", "12345", "low", ""),
+            ("P5", good[0][1], good[0][2], "M1", "", "12345", "HIGH", "x" * 200_000),
+            good[1]]
+    path = _csv(tmp_path / "p.csv", rows)
+    with path.open("a", encoding="utf-8") as f:  # a quote left open swallows what follows
+        f.write(f'P6,{good[2][1]},{good[2][2]},M1,,12345,low,"never closed\n')
+        f.write(",".join(map(str, good[2])) + "\n")
+    report = ingest_file(engine, path, router, catalog)
+    assert [(r.row, r.field) for r in report.rejects] == [
+        (3, "reported_at"), (4, "reported_at"), (5, "reported_at"), (6, "lon"),
+        (7, "description"), (9, "record")]
+    assert "a quote is left open" in report.rejects[-1].reason
+    assert all(len(r.value) < 200 for r in report.rejects)
+    assert (report.new, report.routed) == (2, 2)
+    with store.sessions(engine)() as s:
+        assert {c.alert.external_id for c in store.query_cases(s)} == {"A0", "A1"}
+    # the same file again (and a run after it) stores and routes nothing twice
+    assert ingest_file(engine, path, router, catalog).new == 0
+
+
+def test_a_routing_failure_of_one_alert_gives_only_that_alert_a_triage_case(
+        setup, tmp_path, monkeypatch):
+    engine, router, catalog = setup
+    rows = _good_rows(4)
+    poison = rows[2][1]
+    real = router.route_many
+
+    def fragile(lon, *args, **kw):
+        if poison in list(lon):
+            raise OverflowError("date value out of range")
+        return real(lon, *args, **kw)
+
+    monkeypatch.setattr(router, "route_many", fragile)
+    report = ingest_file(engine, _csv(tmp_path / "f.csv", rows), router, catalog)
+    assert (report.new, report.routed) == (4, 4)
+    assert len(report.unroutable) == 1
+    with store.sessions(engine)() as s:
+        cases = {c.alert.external_id: c for c in store.query_cases(s)}
+    assert {k: c.body_code for k, c in cases.items()} == {
+        "A0": "TC-A", "A1": "TC-A", "A2": "CC", "A3": "TC-A"}
+    assert "自动分拨失败" in cases["A2"].reasons[0] and cases["A2"].flags == "invalid"
+
+
+@pytest.mark.alerts_without_case
+def test_alerts_left_without_a_case_are_routed_by_the_next_run_or_repair(setup, tmp_path):
+    from geo.ingest import intake, repair
+    from tests.conftest import alerts_without_case
+
+    engine, router, catalog = setup
+    parsed = parse_alerts([(2, dict(zip(("id", "lon", "lat", "matter"), r[:4], strict=True)))
+                           for r in _good_rows(3)], source="old")
+    with store.sessions(engine).begin() as s:  # as an older version could leave them
+        store.store_alerts(s, parsed.alerts)
+    url = engine.url.render_as_string(hide_password=False)
+    assert len(alerts_without_case(url)) == 3
+    # an API retry of one of them gets its case
+    _, results = intake(engine, [{"id": "A0", "lon": parsed.alerts[0]["lon"],
+                                  "lat": parsed.alerts[0]["lat"]}], "old", "EPSG:4326",
+                        router, catalog, router.tz)
+    assert results[0]["case_id"] is not None and results[0]["created"] is False
+    done, failed = repair(engine, router, catalog, router.tz)
+    assert (done, failed) == (2, []) and alerts_without_case(url) == []
+    assert repair(engine, router, catalog, router.tz) == (0, [])
+
+
+def test_json_lines_with_hostile_lines(setup, tmp_path):
+    engine, router, catalog = setup
+    rows = _good_rows(2)
+    lines = [json.dumps({"id": r[0], "lon": r[1], "lat": r[2]}) for r in rows]
+    lines.insert(1, '{"id": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    lines.insert(1, '{"id": "nan", "lon": NaN, "lat": 30.8}')
+    lines.insert(1, '{"id": "bool", "lon": true, "lat": 30.8}')
+    lines.insert(1, '{"id": "big", "lon": 1e400, "lat": 30.8}')
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ingest_file(engine, path, router, catalog, source="patrol")
+    assert (report.new, report.routed) == (2, 2)
+    assert [(r.row, r.field) for r in report.rejects] == [
+        (2, "lon"), (3, "lon"), (4, "record"), (5, "record")]
+    assert "nested too deeply" in report.rejects[-1].reason
+
+
+_hostile = st.one_of(
+    st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20), st.sampled_from([
+        "9999-12-31T23:59:59", "0001-01-01T00:00:00+14:00", "2099-01-01", "1900-01-01",
+        "\ud800", "x" * 5000, "HIGH", "M1", "M404"]))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(bad=st.lists(st.fixed_dictionaries({}, optional={
+    k: _hostile for k in ("lon", "lat", "matter", "reported_at", "severity", "description",
+                          "credit_code")}), min_size=1, max_size=5))
+def test_generated_bad_values_never_cost_a_good_alert_its_case(setup, bad):
+    from geo.ingest import ingest_records
+
+    engine, router, catalog = setup
+    start = _count(engine, Case)
+    good = [{"id": f"G{start}-{i}", "lon": r[1], "lat": r[2], "matter": "M1"}
+            for i, r in enumerate(_good_rows(2))]
+    records = [{"id": f"H{start}-{i}", **b} for i, b in enumerate(bad)] + good
+    report = ingest_records(engine, enumerate(records, start=2), router, catalog, "gen",
+                            source="gen")
+    assert report.rows == len(records) and report.new + report.rejected == len(records)
+    assert _count(engine, Alert) == _count(engine, Case)
+    with store.sessions(engine)() as s:
+        ids = {c.alert.external_id for c in store.query_cases(s)}
+    assert {g["id"] for g in good} <= ids

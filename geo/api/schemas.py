@@ -53,7 +53,8 @@ class AlertIn(BaseModel):
     matter: str | None = Field(None, max_length=40, description="matter code (执法事项)")
     reported_at: dt.datetime | None = Field(
         None, description="ISO 8601; without an offset it is local time; default: now")
-    severity: Literal["low", "medium", "high"] = "medium"
+    severity: str = Field("medium", max_length=10,
+                          description="low, medium or high (any case), as at every door")
     description: str = Field("", max_length=4000)
     credit_code: str | None = Field(None, max_length=18,
                                     description="unified social credit code of the site")
