@@ -137,13 +137,28 @@ def parse_alerts(
     return Parsed(alert_rows(checked.alerts), checked.rejects, checked.warnings, checked.rows)
 
 
+def _values(column: pd.Series) -> list:
+    """A column as Python values for the store: None where missing, datetimes as
+    `datetime.datetime`."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        values = column.dt.to_pydatetime()
+        return [None if v is pd.NaT or v is None else v for v in values.tolist()]
+    if column.dtype.kind == "f":
+        return column.tolist()
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+def row_dicts(frame: pd.DataFrame) -> list[dict]:
+    """Rows of a frame as dicts of Python values (`_values`), column by column; much
+    quicker than ``DataFrame.to_dict`` on text columns."""
+    names = list(frame.columns)
+    columns = [_values(frame[name]) for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
 def alert_rows(alerts: pd.DataFrame) -> list[dict]:
     """Checked alerts (`geo.alerts.ALERT_COLUMNS`) as dicts for the store."""
-    frame = alerts.drop(columns="row")
-    frame = frame.astype({"reported_at": object, "received_at": object})
-    frame["reported_at"] = alerts["reported_at"].dt.to_pydatetime()
-    frame["received_at"] = alerts["received_at"].dt.to_pydatetime()
-    return frame.to_dict("records")
+    return row_dicts(alerts.drop(columns="row"))
 
 
 # ---------------------------------------------------------------------------- routing
@@ -245,34 +260,23 @@ def safe_case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: 
                      ignore_index=True)
 
 
-def case_rows(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
-              failed: list[str] | None = None) -> list[dict]:
-    """`safe_case_frame` as rows for `geo.store.add_cases` (reasons and candidates lists)."""
+def case_table(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
+               failed: list[str] | None = None) -> pd.DataFrame:
+    """`safe_case_frame` as the frame `geo.store.add_cases` takes (reasons as lists)."""
     frame = safe_case_frame(alerts, router, catalog, tz, failed)
     if frame.empty:
-        return []
-    now = store.utcnow()
-    rows = frame.astype({"opened_at": object, "deadline_at": object}).to_dict("records")
-    opened = frame["opened_at"].dt.to_pydatetime()
-    due = frame["deadline_at"].dt.to_pydatetime()
-    for k, row in enumerate(rows):
-        row["reasons"] = row["reasons"].split("；") if row["reasons"] else []
-        row["candidates"] = list(row["candidates"])
-        row["opened_at"] = opened[k]
-        row["deadline_at"] = None if pd.isna(due[k]) else due[k]
-        row["routed_at"] = now
-        for key in ("township_code", "township_name", "unit_code", "site_id", "body_code",
-                    "matter_code"):
-            if row[key] is not None and row[key] != row[key]:
-                row[key] = None
-    return rows
+        return frame
+    frame["reasons"] = [r.split("；") if r else [] for r in frame["reasons"].tolist()]
+    frame["routed_at"] = store.utcnow()
+    return frame
 
 
-def _flag_counts(rows: list[dict]) -> Counter:
-    flags: Counter = Counter()
-    for row in rows:
-        flags.update(f for f in row["flags"].split(";") if f)
-    return flags
+def flag_counts(flags: pd.Series) -> Counter:
+    """How many cases carry each flag (``flags`` are ``;``-separated texts)."""
+    counts: Counter = Counter()
+    for text, n in flags.value_counts().items():
+        counts.update(dict.fromkeys((f for f in str(text).split(";") if f), int(n)))
+    return counts
 
 
 def _stored_frame(alerts: list) -> pd.DataFrame:
@@ -306,9 +310,10 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
             alerts = store.unrouted_alerts(s, limit=BATCH)
             if not alerts:
                 break
-            rows = case_rows(_stored_frame(alerts), router, catalog, tz, failed)
+            rows = case_table(_stored_frame(alerts), router, catalog, tz, failed)
             store.add_cases(s, rows)
-        flags.update(_flag_counts(rows))
+        if len(rows):
+            flags.update(flag_counts(rows["flags"]))
         done += len(rows)
         bar.update(len(rows))
     bar.close()
@@ -383,7 +388,7 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
             for start in range(0, len(checked.alerts), BATCH * 10):
                 part = checked.alerts.iloc[start:start + BATCH * 10]
                 with make.begin() as s:
-                    new = store.store_alerts(s, alert_rows(part))
+                    new = store.store_alerts(s, part.drop(columns="row"))
                 report.new += len(new)
                 report.duplicates += len(part) - len(new)
                 if not new:
@@ -391,11 +396,11 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
                 keys = list(zip(part["source"], part["external_id"], strict=True))
                 ids = np.array([new.get(k, -1) for k in keys])
                 fresh = part.assign(id=ids)[ids >= 0]
-                rows_ = case_rows(fresh, router, catalog, rules.tz, report.unroutable)
+                cases = case_table(fresh, router, catalog, rules.tz, report.unroutable)
                 with make.begin() as s:
-                    store.add_cases(s, rows_)
-                report.routed += len(rows_)
-                report.flags.update(_flag_counts(rows_))
+                    store.add_cases(s, cases)
+                report.routed += len(cases)
+                report.flags.update(flag_counts(cases["flags"]))
             bar.update(checked.rows)
     finally:
         bar.close()
@@ -461,7 +466,7 @@ def _route_stored(engine: Engine, alert_ids: list[int], router: Router, catalog:
         alerts = list(s.scalars(select(store.Alert).outerjoin(store.Case).where(
             store.Alert.id.in_(alert_ids), store.Case.id.is_(None))))
         if alerts:
-            store.add_cases(s, case_rows(_stored_frame(alerts), router, catalog, tz))
+            store.add_cases(s, case_table(_stored_frame(alerts), router, catalog, tz))
         rows = s.execute(
             select(store.Alert.source, store.Alert.external_id,
                    store.Alert.id.label("alert_id"), store.Case.id.label("case_id"),
@@ -538,23 +543,23 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
         ["source", "external_id"])
     make = store.sessions(engine)
     with _one_writer(engine), make.begin() as s:
-        new = store.store_alerts(s, alert_rows(alerts))
+        new = store.store_alerts(s, alerts.drop(columns="row"))
     # what was stored and routed here is answered without reading it back
     known: dict[tuple[str, str], tuple[int, int, dict]] = {}
     if new:
         keys = list(zip(alerts["source"], alerts["external_id"], strict=True))
         ids = np.array([new.get(key, -1) for key in keys])
         fresh = alerts.assign(id=ids)[ids >= 0]
-        rows = case_rows(fresh, router, catalog, tz)
-        source_of = dict(zip(fresh["id"].tolist(), fresh["source"], strict=True))
-        by_source: dict[str, list[dict]] = {}
-        for r in rows:
-            by_source.setdefault(source_of[r["alert_id"]], []).append(r)
+        cases = case_table(fresh, router, catalog, tz)
+        cases["source"] = cases["alert_id"].map(dict(zip(fresh["id"].tolist(),
+                                                          fresh["source"], strict=True)))
         made: dict[int, int] = {}
         with _one_writer(engine), make.begin() as s:
-            for src, src_rows in by_source.items():
-                made.update(store.add_cases(s, src_rows, actor=f"source:{src}"))
-        by_alert = {r["alert_id"]: r for r in rows}
+            for src, src_rows in cases.groupby("source", sort=True):
+                made.update(store.add_cases(s, src_rows.drop(columns="source"),
+                                            actor=f"source:{src}"))
+        by_alert = {r["alert_id"]: r for r in row_dicts(
+            cases[["alert_id", "status", "township_code", "body_code", "flags"]])}
         known = {key: (aid, made[aid], by_alert[aid]) for key, aid in new.items()
                  if aid in made}
     missing: dict[str, set[str]] = {}

@@ -53,6 +53,7 @@ def test_load_layers_before_init_says_what_to_do(engine):
         store.load_layers(engine)
 
 
+@pytest.mark.alerts_without_case  # the store alone: routing is not its part
 def test_add_alerts_is_idempotent(engine, small_dirs):
     store.import_reference(engine, load_layers(small_dirs[0]), load_catalog(small_dirs[1]), "t")
     row = {"source": "12345", "external_id": "X1", "lon": 120.1, "lat": 30.8,

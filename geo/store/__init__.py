@@ -245,30 +245,45 @@ def _insert_new(s: Session, model):
     return dialect_insert(model).on_conflict_do_nothing()
 
 
-def store_alerts(s: Session, rows: Iterable[dict]) -> dict[tuple[str, str], int]:
+ALERT_FIELDS = ("source", "external_id", "lon", "lat", "crs", "matter_code", "severity",
+                "reported_at", "description", "credit_code", "received_at")
+CASE_FIELDS = ("alert_id", "status", "lon", "lat", "matter_code", "severity", "township_code",
+               "township_name", "unit_code", "site_id", "body_code", "flags", "reasons",
+               "candidates", "opened_at", "deadline_at", "routed_at")
+
+
+def _frame_of(rows, columns: Sequence[str]) -> pd.DataFrame:
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if frame.empty:
+        return pd.DataFrame(columns=list(columns))
+    return frame.reindex(columns=list(columns))
+
+
+def store_alerts(s: Session, rows: Iterable[dict] | pd.DataFrame) -> dict[tuple[str, str], int]:
     """Insert the alerts not yet stored; returns the new ones' ids by (source, external id).
 
-    Safe against concurrent writers: an alert stored meanwhile by another process counts as
-    stored, never twice. The caller commits: the alert is on record before any routing.
+    ``rows`` are dicts or a frame with the columns of `ALERT_FIELDS`. Safe against
+    concurrent writers: an alert stored meanwhile by another process counts as stored,
+    never twice. The caller commits: the alert is on record before any routing.
     """
-    rows = list(rows)
-    new: dict[tuple[str, str], int] = {}
-    conn = s.connection()  # Core: the ORM's bulk-insert machinery adds nothing here
-    for start in range(0, len(rows), 500):
-        chunk = rows[start:start + 500]
-        # each returned row names its alert, so their order does not matter (asking for
-        # parameter order makes SQLite insert one row per statement)
-        done = conn.execute(_insert_new(s, Alert).returning(
-            Alert.source, Alert.external_id, Alert.id), chunk)
-        new.update({(src, ext): i for src, ext, i in done.all()})
-    return new
+    from geo.store.bulkinsert import insert_new
+
+    frame = _frame_of(rows, ALERT_FIELDS)
+    if frame.empty:
+        return {}
+    if frame["received_at"].isna().any():
+        frame["received_at"] = frame["received_at"].astype(object).where(
+            frame["received_at"].notna(), utcnow())
+    done = insert_new(s.connection(), Alert.__table__, frame,
+                      ("source", "external_id", "id"))
+    return {(src, ext): i for src, ext, i in done}
 
 
-def add_alerts(s: Session, rows: Iterable[dict]) -> tuple[int, int]:
+def add_alerts(s: Session, rows: Iterable[dict] | pd.DataFrame) -> tuple[int, int]:
     """Insert alerts not yet stored (by source and external id); returns (new, duplicates)."""
-    rows = list(rows)
-    new = len(store_alerts(s, rows))
-    return new, len(rows) - new
+    frame = _frame_of(rows, ALERT_FIELDS)
+    new = len(store_alerts(s, frame))
+    return new, len(frame) - new
 
 
 def count_unrouted(s: Session) -> int:
@@ -281,22 +296,32 @@ def unrouted_alerts(s: Session, limit: int | None = None) -> list[Alert]:
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
-def add_cases(s: Session, rows: list[dict], actor: str = "system") -> dict[int, int]:
+def add_cases(s: Session, rows: list[dict] | pd.DataFrame, actor: str = "system"
+              ) -> dict[int, int]:
     """Store routed cases (status ``routed``) with one audit entry each; each case gets its
-    WGS84 point from ``lon``/``lat``. Returns the new case ids by alert id."""
-    if not rows:
+    WGS84 point from ``lon``/``lat``. ``rows`` are dicts or a frame with the columns of
+    `CASE_FIELDS` (``reasons`` and ``candidates`` lists). Returns the new case ids by
+    alert id; an alert routed meanwhile by another process keeps its case."""
+    from geo.store.bulkinsert import insert_all, insert_new
+
+    frame = _frame_of(rows, CASE_FIELDS)
+    if frame.empty:
         return {}
-    points = shapely.to_wkb(shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows]))
-    conn = s.connection()  # Core: the ORM's bulk-insert machinery adds nothing here
-    made = conn.execute(_insert_new(s, Case).returning(Case.id, Case.alert_id),
-                        [{**r, "geom": g} for r, g in zip(rows, points, strict=True)]).all()
-    # an alert routed meanwhile by another process keeps its case; no second one is made
+    now = utcnow()
+    frame["routed_at"] = frame["routed_at"].where(frame["routed_at"].notna(), now)
+    frame["version"] = 1
+    frame["geom"] = shapely.to_wkb(shapely.points(frame["lon"].to_numpy(dtype="float64"),
+                                                  frame["lat"].to_numpy(dtype="float64")))
+    conn = s.connection()
+    made = insert_new(conn, Case.__table__, frame, ("id", "alert_id"))
     if made:
-        conn.execute(insert(AuditLog), [
-            {"actor": actor, "entity": "case", "entity_id": str(cid), "action": "route",
-             "from_state": "new", "to_state": "routed", "detail": json.dumps(
-                 {"alert_id": aid}), "at": utcnow()} for cid, aid in made])
-    return {aid: cid for cid, aid in made}
+        ids = pd.DataFrame(made, columns=["case_id", "alert_id"])
+        insert_all(conn, AuditLog.__table__, pd.DataFrame({
+            "at": now, "actor": actor, "entity": "case",
+            "entity_id": ids["case_id"].astype(str), "action": "route", "from_state": "new",
+            "to_state": "routed",
+            "detail": [json.dumps({"alert_id": int(a)}) for a in ids["alert_id"]]}))
+    return {int(aid): int(cid) for cid, aid in made}
 
 
 def in_scope(scope: Scope):
