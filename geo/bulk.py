@@ -124,11 +124,14 @@ def route_checked(router: Router, alerts: pd.DataFrame, tz) -> tuple[RoutingBatc
 
 
 def csv_bytes(frame: pd.DataFrame, header: bool) -> bytes:
-    """Output rows as CSV (values quoted where needed, empty for none, ``\\n`` line ends)."""
+    """Output rows as CSV: a plain header, text values quoted, empty for none, ``\\n``
+    line ends."""
     table = pa.Table.from_pandas(frame.astype(object), preserve_index=False,
                                  schema=pa.schema([(c, pa.string()) for c in OUTPUT_COLUMNS]))
     sink = io.BytesIO()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header,
+    if header:  # plain names: they need no quotes
+        sink.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
                                                     quoting_style="needed"))
     return sink.getvalue()
 
