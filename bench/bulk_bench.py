@@ -1,21 +1,27 @@
-"""Bulk routing benchmark: the single-machine path against Dask with 1 and 2 workers.
+"""Bulk routing, whole processes, side by side with what a user would write instead.
 
-Writes N random alerts (default 2,000,000) in the district's bounding box to a CSV file
-(with matters, times, sources and severities, as ``python -m geo route`` reads them), then
-routes the file three times, each in a fresh process: (a) the single-machine path of
-``route`` (parse, one ``route_many``, one CSV), (b) the Dask engine on a local cluster of
-one worker process, (c) the same with two. It checks that the three output files are
-identical (exit 1 if not) and reports points/s of the routing (from reading the file to
-the last byte written; building the router and starting the cluster are reported apart),
-and the peak memory of each process.
+Writes N random alerts (default 1,000,000) in the district's bounding box to a CSV file
+(ids, coordinates, matters, times, sources and severities, as ``python -m geo route`` reads
+them), then runs, each as a fresh process timed from start to exit with its peak memory:
 
-Usage: ``python bench/bulk_bench.py [--points N] [--partition-rows N] [--workers 1,2]``.
+(a) a plain geopandas script doing the same job as far as geopandas goes: ``read_csv``,
+    ``points_from_xy``, ``sjoin`` to townships and to units, ``to_csv``;
+(b) ``python -m geo route FILE --layers layers --out OUT.csv`` (township, unit, site, body,
+    flags and reasons for every row), the router cache cold and then warm;
+(c) the same with ``--engine dask --workers 2`` (not with ``--dask 0``).
+
+It checks that (b) and (c) wrote the same bytes and that (b) agrees with (a) on township
+and unit for every point that (a) placed (exit 1 if not), and reports points/s and the
+ratio of (b) to (a). With ``--stream N`` it also routes an N-row file (e.g. 10,000,000)
+with (b) and reports its peak memory next to the 1,000,000-row run's: flat memory means
+the same peak whatever the size.
+
+Usage: ``python bench/bulk_bench.py [--points N] [--dask 0|1] [--stream N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import resource
@@ -29,126 +35,141 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from geo import bulk  # noqa: E402
-from geo.catalog import load_catalog  # noqa: E402
-from geo.ingest import read_records  # noqa: E402
-from geo.layers import load_layers  # noqa: E402
-from geo.routing import Router  # noqa: E402
-from geo.settings import Settings  # noqa: E402
-from geo.store import utcnow  # noqa: E402
-
-
-def _peak_mb() -> float:
-    """Peak resident memory of this process image (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+PLAIN = """
+import sys
+import geopandas as gpd
+import pandas as pd
+src, out, layers = sys.argv[1:4]
+t = gpd.read_file(f"{layers}/townships.geojson")[["code", "name", "geometry"]]
+u = gpd.read_file(f"{layers}/units.geojson")[["code", "geometry"]]
+df = pd.read_csv(src, dtype={"id": str})
+pts = gpd.GeoDataFrame(df[["id"]], geometry=gpd.points_from_xy(df["lon"], df["lat"]),
+                       crs="EPSG:4326")
+a = gpd.sjoin(pts, t.rename(columns={"code": "township_code", "name": "township_name"}),
+              how="left", predicate="within")
+a = a[~a.index.duplicated()].drop(columns="index_right")
+b = gpd.sjoin(a, u.rename(columns={"code": "unit_code"}), how="left", predicate="within")
+b = b[~b.index.duplicated()]
+b[["id", "township_code", "township_name", "unit_code"]].to_csv(out, index=False)
+"""
 
 
 def write_points(path: Path, n: int, seed: int = 2026) -> None:
-    """N random alerts in the district bounding box, with realistic other columns."""
+    """N random alerts in the district bounding box, reported over the past three years."""
+    sys.path.insert(0, str(ROOT))
+    from geo.catalog import load_catalog
+    from geo.layers import load_layers
+
     layers = load_layers(ROOT / "layers")
     matters = load_catalog(ROOT / "data").matters["code"].tolist()
-    rng = np.random.default_rng(seed)
     x0, y0, x1, y1 = layers.townships.total_bounds
-    start = np.datetime64("2023-06-01T00:00")
-    minutes = rng.integers(0, 3 * 365 * 24 * 60, n).astype("timedelta64[m]")
-    pd.DataFrame({
-        "id": np.char.add("B", np.arange(n).astype(str)),
-        "lon": np.round(rng.uniform(x0, x1, n), 6),
-        "lat": np.round(rng.uniform(y0, y1, n), 6),
-        "matter": np.array(matters, dtype=object)[rng.integers(0, len(matters), n)],
-        "reported_at": np.datetime_as_string(start + minutes) + "+08:00",
-        "source": np.array(["bigdata", "12345", "patrol", "grid"])[rng.integers(0, 4, n)],
-        "severity": np.array(["low", "medium", "high"])[rng.integers(0, 3, n)],
-    }).to_csv(path, index=False)
+    chunk = 1_000_000
+    with path.open("w", encoding="utf-8") as f:
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            rng = np.random.default_rng(seed + start)
+            begin = np.datetime64("2023-06-01T00:00")
+            minutes = rng.integers(0, 3 * 365 * 24 * 60, m).astype("timedelta64[m]")
+            pd.DataFrame({
+                "id": np.char.add("B", np.arange(start, start + m).astype(str)),
+                "lon": np.round(rng.uniform(x0, x1, m), 6),
+                "lat": np.round(rng.uniform(y0, y1, m), 6),
+                "matter": np.array(matters, dtype=object)[rng.integers(0, len(matters), m)],
+                "reported_at": np.datetime_as_string(begin + minutes) + "+08:00",
+                "source": np.array(["bigdata", "12345", "patrol", "grid"])[
+                    rng.integers(0, 4, m)],
+                "severity": np.array(["low", "medium", "high"])[rng.integers(0, 3, m)],
+            }).to_csv(f, index=False, header=start == 0)
 
 
-def child(engine: str, workers: int, src: Path, out: Path, partition_rows: int) -> None:
-    """Run in a fresh process: build the router, route ``src`` into ``out``; print JSON."""
+def run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Wall time (s) and peak memory (MB) of a command run to its end in a fresh process."""
     t0 = time.perf_counter()
-    catalog = load_catalog(ROOT / "data")
-    router = Router(load_layers(ROOT / "layers"), catalog, Settings())
-    build_s = time.perf_counter() - t0
-    options = bulk.ParseOptions(crs="EPSG:4326", matters=frozenset(catalog.matters["code"]),
-                                tz=router.tz, now=utcnow())
-    result = {"engine": engine, "workers": workers, "router_build_s": build_s}
-    if engine == "local":  # what `route --engine local` does after building the router
-        t0 = time.perf_counter()
-        parsed = options.parse(read_records(src))
-        _, frame = bulk.route_alerts(router, parsed.alerts, options)
-        frame.to_csv(out, index=False)
-        result["route_s"] = time.perf_counter() - t0
-        result["rows"] = parsed.rows
-    else:
-        t0 = time.perf_counter()
-        with bulk.dask_client(workers=workers) as client:
-            client.wait_for_workers(workers)
-            result["cluster_start_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            tally = bulk.route_file_dask(src, out, router, options, client=client,
-                                         partition_rows=partition_rows)
-            result["route_s"] = time.perf_counter() - t0
-            result["rows"] = tally.rows
-            result["worker_peak_mb"] = sorted(client.run(_peak_mb).values())
-    result["peak_mb"] = _peak_mb()
-    print(json.dumps(result))
+    done = subprocess.run([sys.executable, "-c", (
+        "import resource, subprocess, sys, json; "
+        "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+        "print(json.dumps([p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN)"
+        ".ru_maxrss, p.stderr.decode()[-2000:]]))"), *cmd],
+        capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    code, peak_kb, err = json.loads(done.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{err}")
+    return wall, peak_kb / 1024
+
+
+def compare(plain: Path, ours: Path) -> tuple[int, int]:
+    """(points placed by the plain script, of which on another township or unit by us)."""
+    a = pd.read_csv(plain, dtype=str, keep_default_na=False).set_index("id")
+    b = pd.read_csv(ours, dtype=str, keep_default_na=False, usecols=[
+        "id", "township_code", "unit_code", "flags"]).set_index("id")
+    both = a.join(b, rsuffix="_ours", how="inner")
+    placed = both[both["township_code"] != ""]
+    inside = placed[~placed["flags"].str.contains("border|snapped")]  # the rule's own cases
+    differ = ((inside["township_code"] != inside["township_code_ours"])
+              | (inside["unit_code"] != inside["unit_code_ours"]))
+    return len(placed), int(differ.sum())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--points", type=int, default=2_000_000)
-    ap.add_argument("--partition-rows", type=int, default=bulk.PARTITION_ROWS)
-    ap.add_argument("--workers", default="1,2", help="Dask worker counts to run, e.g. 1,2")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--dask", type=int, default=1, help="also run the Dask engine (1/0)")
+    ap.add_argument("--stream", type=int, default=0,
+                    help="also route a file of this many rows, for its peak memory")
     args = ap.parse_args()
-    if args.child:
-        engine, workers, src, out = args.child
-        child(engine, int(workers), Path(src), Path(out), args.partition_rows)
-        return
     n = args.points
+    layers = ROOT / "layers"
+    results: dict = {"points": n, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bulk_bench-") as tmp:
-        src = Path(tmp) / "points.csv"
-        t0 = time.perf_counter()
+        tmp = Path(tmp)
+        src = tmp / "points.csv"
         write_points(src, n)
-        print(f"{n:,} random alerts in the district bounding box ({src.stat().st_size / 1e6:,.0f}"
-              f" MB CSV, written in {time.perf_counter() - t0:.1f} s); partitions of "
-              f"{args.partition_rows:,} rows", flush=True)
-        runs = [("local", 0)] + [("dask", int(w)) for w in args.workers.split(",")]
-        results, outputs = [], []
-        for engine, workers in runs:
-            out = Path(tmp) / f"out-{engine}-{workers}.csv"
-            load_before = os.getloadavg()[0]
-            done = subprocess.run(
-                [sys.executable, __file__, "--partition-rows", str(args.partition_rows),
-                 "--child", engine, str(workers), str(src), str(out)],
-                capture_output=True, text=True, check=True)
-            r = json.loads(done.stdout.strip().splitlines()[-1])
-            r["points_per_s"] = n / r["route_s"]
-            r["load_1min"] = [load_before, os.getloadavg()[0]]
-            results.append(r)
-            outputs.append(out)
-            label = "local (one process)" if engine == "local" else f"dask, {workers} worker(s)"
-            extra = (f"; cluster start {r['cluster_start_s']:.1f} s, worker peak "
-                     f"{', '.join(f'{m:,.0f}' for m in r['worker_peak_mb'])} MB"
-                     if engine == "dask" else "")
-            print(f"{label:22}: {r['points_per_s']:>9,.0f} points/s ({r['route_s']:.1f} s); "
-                  f"router built in {r['router_build_s']:.1f} s; peak {r['peak_mb']:,.0f} MB"
-                  f"{extra}; load average {load_before:.1f} before, "
-                  f"{r['load_1min'][1]:.1f} after", flush=True)
-        same = all(filecmp.cmp(outputs[0], o, shallow=False) for o in outputs[1:])
-        print("outputs identical: " + ("yes" if same else "NO"))
+        print(f"{n:,} random alerts in the district bounding box "
+              f"({src.stat().st_size / 1e6:,.0f} MB CSV)", flush=True)
+        env = {**os.environ, "GEO_CACHE": str(tmp / "cache"),
+               "GEO_DATABASE_URL": f"sqlite:///{tmp / 'none.sqlite'}"}
+        geo = [sys.executable, "-m", "geo", "route", str(src), "--layers", str(layers)]
+        runs = [
+            ("plain geopandas script (sjoin x2)",
+             [sys.executable, "-c", PLAIN, str(src), str(tmp / "plain.csv"), str(layers)]),
+            ("geo route, router cache cold", [*geo, "--out", str(tmp / "cold.csv")]),
+            ("geo route", [*geo, "--out", str(tmp / "local.csv")]),
+        ]
+        if args.dask:
+            runs.append(("geo route --engine dask --workers 2",
+                         [*geo, "--out", str(tmp / "dask.csv"), "--engine", "dask",
+                          "--workers", "2"]))
+        for label, cmd in runs:
+            wall, peak = run(cmd, env)
+            results[label] = {"s": wall, "points_per_s": n / wall, "peak_mb": peak}
+            base = results["plain geopandas script (sjoin x2)"]["s"]
+            print(f"{label:38}: {wall:6.2f} s  {n / wall:>10,.0f} points/s  "
+                  f"{base / wall:5.2f} x plain  peak {peak:,.0f} MB", flush=True)
+        placed, differ = compare(tmp / "plain.csv", tmp / "local.csv")
+        same = not args.dask or (tmp / "dask.csv").read_bytes() == (tmp / "local.csv"
+                                                                      ).read_bytes()
+        results.update(placed=placed, disagreements=differ, dask_identical=same)
+        print(f"township and unit of the {placed:,} points the plain script placed (border, "
+              f"near-border and snapped points aside): {differ} disagreement(s); "
+              f"dask output identical: {'yes' if same else 'NO'}")
+        if args.stream:
+            big = tmp / "big.csv"
+            write_points(big, args.stream)
+            wall, peak = run([*geo[:4], str(big), "--layers", str(layers), "--out",
+                              str(tmp / "big-out.csv")], env)
+            results["stream"] = {"points": args.stream, "s": wall, "peak_mb": peak}
+            print(f"geo route on {args.stream:,} points: {wall:.1f} s "
+                  f"({args.stream / wall:,.0f} points/s), peak {peak:,.0f} MB "
+                  f"(1,000,000-point run: {results['geo route']['peak_mb']:,.0f} MB)")
     dest = ROOT / "bench" / "results"
     dest.mkdir(exist_ok=True)
-    (dest / "bulk_bench.json").write_text(json.dumps(
-        {"points": n, "partition_rows": args.partition_rows, "identical": same,
-         "runs": results}, indent=2))
-    if not same:
+    (dest / "bulk_bench.json").write_text(json.dumps(results, indent=2))
+    if differ or not same:
         sys.exit(1)
 
 
 if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     main()

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from geo.alerts import FIELDS, REQUIRED_COLUMNS
+from geo.alerts import FIELDS, REQUIRED_COLUMNS, Reject, excerpt
 
 CHUNK_ROWS = 250_000
 _ERROR = "__error__"
@@ -328,3 +328,36 @@ def _chunked(records: Iterator[tuple[int, dict]], chunk_rows: int) -> Iterator[C
             pending = []
     if pending:
         yield records_frame(pending)
+
+
+# ---------------------------------------------------------------------------- rejects
+class RejectsFile:
+    """Rejected rows written as they come (row, field, value, reason, the alert fields)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._file = None
+        self._writer = None
+
+    def write(self, rejects: list[Reject]) -> None:
+        if self.path is None or not rejects:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", newline="", encoding="utf-8",
+                                        errors="backslashreplace")
+            self._writer = csv.writer(self._file, lineterminator="\n")
+            self._writer.writerow(["row", "field", "value", "reason", *FIELDS])
+        self._writer.writerows(
+            [r.row, r.field, r.value, r.reason, *(_cell(r.record.get(k)) for k in FIELDS)]
+            for r in rejects)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return excerpt(value, 10_000)

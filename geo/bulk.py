@@ -23,7 +23,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from geo.alertfiles import CHUNK_ROWS, IngestError, read_chunks
-from geo.alerts import Checked, Notes, Rules, SeenIds, check, normalised, pairs
+from geo.alertfiles import CHUNK_ROWS, IngestError, RejectsFile, read_chunks
+from geo.alerts import Checked, Notes, Reject, Rules, SeenIds, check, normalised, pairs
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 PARTITION_ROWS = 100_000
 MAX_WARNINGS = 20
+MAX_REJECTS = 20
 OUTPUT_COLUMNS = ("id", "township_code", "township_name", "unit_code", "site_id",
                   "body_code", "flags", "reasons")
 
@@ -58,8 +59,10 @@ class Tally:
     rows: int = 0
     routed: int = 0
     flags: Counter = field(default_factory=Counter)
-    rejects: list[str] = field(default_factory=list)
+    rejected: int = 0
+    rejects: list[str] = field(default_factory=list)  # the first `MAX_REJECTS` of the run
     notes: Notes = field(default_factory=Notes)
+    chunk_rejects: list[Reject] = field(default_factory=list)  # a chunk's, to be written
 
     @classmethod
     def of(cls, checked: Checked, batch: RoutingBatch | None) -> Tally:
@@ -72,31 +75,42 @@ class Tally:
             for mask, count in zip(masks.tolist(), counts.tolist(), strict=True):
                 flags.update(dict.fromkeys(flag_names(mask), count))
         return cls(rows=checked.rows, routed=len(checked.alerts), flags=flags,
-                   rejects=[str(r) for r in checked.rejects], notes=checked.notes)
+                   rejected=len(checked.rejects),
+                   rejects=[str(r) for r in checked.rejects[:MAX_REJECTS]],
+                   notes=checked.notes, chunk_rejects=checked.rejects)
 
     @property
     def warnings(self) -> list[str]:
         return self.notes.lines()
 
-    def add(self, other: Tally) -> None:
-        """Add the tally of the next rows of the same file."""
+    def add(self, other: Tally, sink: RejectsFile | None = None) -> None:
+        """Add the tally of the next rows of the same file (their rejects to ``sink``)."""
         self.rows += other.rows
         self.routed += other.routed
         self.flags.update(other.flags)
-        self.rejects.extend(other.rejects)
+        self.rejected += other.rejected
+        self.rejects.extend(other.rejects[:max(0, MAX_REJECTS - len(self.rejects))])
         self.notes.update(other.notes)
+        if sink is not None:
+            sink.write(other.chunk_rejects)
 
-    def messages(self, file: str) -> list[str]:
-        """Lines for standard error: the first warnings, then every rejected row."""
-        return ([f"warning: {w}" for w in self.warnings[:MAX_WARNINGS]]
-                + [f"rejected: {file}, {r}" for r in self.rejects])
+    def messages(self, file: str, rejects_file: str | None = None) -> list[str]:
+        """Lines for standard error: the first warnings, then the first rejected rows."""
+        lines = ([f"warning: {w}" for w in self.warnings[:MAX_WARNINGS]]
+                 + [f"rejected: {file}, {r}" for r in self.rejects])
+        if rejects_file and self.rejected:
+            lines.append(f"rejected rows written to {rejects_file}")
+        elif self.rejected > len(self.rejects):
+            lines.append(f"... and {self.rejected - len(self.rejects)} more rejected row(s); "
+                         "--rejects FILE writes them all")
+        return lines
 
     def summary(self, out: str) -> str:
         """The one-line summary for standard output."""
         flags = ", ".join(f"{k} {v}" for k, v in sorted(self.flags.items()))
         return (f"routed {self.routed} of {self.rows} row(s) to {out}"
                 + (f"; flagged {flags}" if flags else "")
-                + (f"; {len(self.rejects)} rejected" if self.rejects else ""))
+                + (f"; {self.rejected} rejected" if self.rejected else ""))
 
 
 def bulk_rules(rules: Rules) -> Rules:
@@ -149,7 +163,8 @@ def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router, rules: Ru
 
 
 def route_file(path: Path, out: Path, router: Router, rules: Rules,
-               chunk_rows: int = CHUNK_ROWS, progress: bool = False) -> Tally:
+               chunk_rows: int = CHUNK_ROWS, progress: bool = False,
+               rejects: Path | None = None) -> Tally:
     """Route a CSV, GeoJSON or JSON-lines file into a CSV or GeoJSON file, in one process.
 
     CSV output is written chunk by chunk (flat memory); GeoJSON output is written at the
@@ -170,10 +185,11 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
     frames, points = [], []
     bar = tqdm(unit="row", desc="routing", file=sys.stderr, disable=not progress,
                mininterval=0.5)
-    with (nullcontext() if geojson else out.open("wb")) as sink, bar:
+    bad = RejectsFile(rejects)
+    with (nullcontext() if geojson else out.open("wb")) as sink, bar, closing(bad):
         for k, (frame, rows) in enumerate(_chain(first, chunks)):
             data, part, batch, frame_out = route_chunk(frame, rows, router, rules, seen, k == 0)
-            tally.add(part)
+            tally.add(part, bad)
             bar.update(part.rows)
             if geojson:
                 frames.append(frame_out)
@@ -278,7 +294,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None
 def route_file_dask(path: Path, out: Path, router: Router, rules: Rules, *,
                     client: Client | None = None, scheduler: str | None = None,
                     workers: int | None = None, partition_rows: int = PARTITION_ROWS,
-                    progress: bool = False) -> Tally:
+                    progress: bool = False, rejects: Path | None = None) -> Tally:
     """Route a CSV, GeoJSON or JSON-lines file on Dask into a CSV file.
 
     Parameters
@@ -323,12 +339,14 @@ def route_file_dask(path: Path, out: Path, router: Router, rules: Rules, *,
     repeated = keys[counts > 1]
     del hashes, keys, counts
     with (nullcontext(client) if client is not None
-          else dask_client(scheduler, workers)) as c:
-        return _route_on(c, path, out, router, rules, repeated, partition_rows, progress)
+          else dask_client(scheduler, workers)) as c, closing(RejectsFile(rejects)) as bad:
+        return _route_on(c, path, out, router, rules, repeated, partition_rows, progress,
+                         bad)
 
 
 def _route_on(client: Client, path: Path, out: Path, router: Router, rules: Rules,
-              repeated: np.ndarray, partition_rows: int, progress: bool) -> Tally:
+              repeated: np.ndarray, partition_rows: int, progress: bool,
+              bad: RejectsFile) -> Tally:
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -356,9 +374,10 @@ def _route_on(client: Client, path: Path, out: Path, router: Router, rules: Rule
                 futures.append(future)
                 pending.add(future)
                 while pending.count() >= window:
-                    following = _drain(next(pending), index, ready, following, sink, tally, bar)
+                    following = _drain(next(pending), index, ready, following, sink, tally, bar,
+                                       bad)
             for future in pending:
-                following = _drain(future, index, ready, following, sink, tally, bar)
+                following = _drain(future, index, ready, following, sink, tally, bar, bad)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
@@ -382,7 +401,8 @@ def _earlier(held: list, keys: np.ndarray) -> tuple[pd.DataFrame | None, np.ndar
     return pd.concat(frames, ignore_index=True), np.concatenate(rows)
 
 
-def _drain(future, index: dict, ready: dict, following: int, sink, tally: Tally, bar) -> int:
+def _drain(future, index: dict, ready: dict, following: int, sink, tally: Tally, bar,
+           bad: RejectsFile | None = None) -> int:
     """Keep a finished chunk; write every chunk that is next in input order."""
     ready[index.pop(future.key)] = future.result()
     future.release()
@@ -390,7 +410,7 @@ def _drain(future, index: dict, ready: dict, following: int, sink, tally: Tally,
     while following in ready:
         data, part = ready.pop(following)
         sink.write(data)
-        tally.add(part)
+        tally.add(part, bad)
         following += 1
     return following
 

@@ -166,6 +166,7 @@ def cmd_route(args, settings: Settings) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     progress = args.progress or sys.stderr.isatty()
+    rejects = Path(args.rejects) if args.rejects else None
     try:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
@@ -176,17 +177,18 @@ def cmd_route(args, settings: Settings) -> int:
             tally = bulk.route_file_dask(
                 Path(args.file), out, router, rules, scheduler=args.scheduler,
                 workers=args.workers, partition_rows=args.partition_rows or bulk.PARTITION_ROWS,
-                progress=progress)
+                progress=progress, rejects=rejects)
         else:
-            tally = bulk.route_file(Path(args.file), out, router, rules, progress=progress)
+            tally = bulk.route_file(Path(args.file), out, router, rules, progress=progress,
+                                    rejects=rejects)
     except (IngestError, CRSInputError, LookupError, LayerError, CatalogError,
             bulk.EngineError) as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+        return _fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})")
     if tally.rows == 0:
         return _fail(f"{args.file}: empty file (no rows)")
-    for line in tally.messages(args.file):
+    for line in tally.messages(args.file, args.rejects):
         print(line, file=sys.stderr)
     print(tally.summary(str(out)))
     return 0 if tally.routed else 1
@@ -467,6 +469,8 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument("--assume-crs", help="CRS for layer files that declare none")
     route.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
     route.add_argument("--out", required=True, help="output .csv or .geojson")
+    route.add_argument("--rejects", metavar="FILE", help="write every rejected row to FILE "
+                       "(CSV); without it the first 20 are printed")
     route.add_argument("--engine", choices=("local", "dask"), default="local",
                        help="local: one process (default); dask: partitions on a Dask "
                        "cluster, same output (CSV only)")

@@ -12,7 +12,6 @@ Files are read in chunks (`geo.alertfiles`), so their size is not bounded by mem
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import logging
 import threading
@@ -32,6 +31,7 @@ from geo.alertfiles import (
     CHUNK_ROWS,
     Chunk,
     IngestError,
+    RejectsFile,
     _chunked,
     read_chunks,
     records_frame,
@@ -332,38 +332,6 @@ def repair(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo) -> tu
 
 
 # ---------------------------------------------------------------------------- files
-class _RejectsFile:
-    """Rejected rows written as they come (row, field, value, reason, the alert fields)."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self._file = None
-        self._writer = None
-
-    def write(self, rejects: list[Reject]) -> None:
-        if self.path is None or not rejects:
-            return
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", newline="", encoding="utf-8",
-                                        errors="backslashreplace")
-            self._writer = csv.writer(self._file, lineterminator="\n")
-            self._writer.writerow(["row", "field", "value", "reason", *FIELDS])
-        self._writer.writerows(
-            [r.row, r.field, r.value, r.reason, *(_cell(r.record.get(k)) for k in FIELDS)]
-            for r in rejects)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return excerpt(value, 10_000)
-
-
 def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router: Router,
                   catalog: Catalog, label: str, rejects_path: Path | None = None,
                   progress: bool = False) -> IngestReport:
@@ -374,7 +342,7 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
     """
     report = IngestReport(file=label)
     seen = SeenIds()
-    sink = _RejectsFile(rejects_path)
+    sink = RejectsFile(rejects_path)
     make = store.sessions(engine)
     bar = tqdm(unit="row", desc="ingest", disable=not progress, mininterval=0.5)
     try:

@@ -412,3 +412,25 @@ def test_chunks_are_written_in_input_order_whatever_order_they_finish():
     assert tally.rows == 5 and [w.split(", ")[1] for w in tally.warnings] == [
         "w0", "w1", "w2", "w3", "w4"]
 
+
+
+def test_rejects_are_capped_on_the_terminal_and_all_written_with_rejects(
+        built, client, settings, tmp_path, capsys):
+    rows = [[f"S{i}", "120.1", "30.8", "M001", "", "grid", "urgent", "", ""] for i in range(30)]
+    rows.append(["OK", "120.1", "30.8", "M001", "", "grid", "low", "", ""])
+    src = write_csv(tmp_path / "many.csv", rows, ragged=False)
+    code, out, err = route_local(settings, src, tmp_path / "o.csv", capsys)
+    assert code == 0 and "30 rejected" in out
+    lines = err.splitlines()
+    assert sum(line.startswith("rejected: ") for line in lines) == 20
+    assert "... and 10 more rejected row(s); --rejects FILE writes them all" in lines
+    for engine in ("local", "dask"):
+        extra = ["--engine", "dask", "--scheduler", client.scheduler.address,
+                 "--partition-rows", "7"] if engine == "dask" else []
+        bad = tmp_path / f"{engine}.rejects.csv"
+        code, _, err = route_local(settings, src, tmp_path / f"{engine}.csv", capsys,
+                                   "--rejects", str(bad), *extra)
+        written = list(csv.DictReader(bad.open(encoding="utf-8")))
+        assert code == 0 and [r["row"] for r in written] == [str(i) for i in range(2, 32)]
+        assert {r["field"] for r in written} == {"severity"} and written[0]["id"] == "S0"
+        assert f"rejected rows written to {bad}" in err
