@@ -125,28 +125,38 @@ def local_days(reported_at: pd.Series, tz) -> np.ndarray:
     return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
 
 
-def route_checked(router: Router, alerts: pd.DataFrame, tz) -> tuple[RoutingBatch, pd.DataFrame]:
+def route_checked(router: Router, alerts: pd.DataFrame, tz) -> tuple[RoutingBatch, dict]:
     """Route checked alerts (`geo.alerts.ALERT_COLUMNS`, one CRS); the batch and the output
-    frame (`OUTPUT_COLUMNS`). Both engines route through here."""
+    columns (`OUTPUT_COLUMNS`, see `RoutingBatch.columns`). Both engines route through
+    here."""
     crs = alerts["crs"].iloc[0] if len(alerts) else "EPSG:4326"
     batch = router.route_many(
         alerts["lon"].to_numpy(dtype="float64"), alerts["lat"].to_numpy(dtype="float64"),
         matter=alerts["matter_code"].to_numpy(dtype=object),
         at=local_days(alerts["reported_at"], tz), crs=crs,
         credit_code=alerts["credit_code"].to_numpy(dtype=object))
-    return batch, batch.to_frame(ids=alerts["external_id"].to_numpy(dtype=object))
+    return batch, batch.columns(ids=alerts["external_id"])
 
 
-def csv_bytes(frame: pd.DataFrame, header: bool) -> bytes:
+def _text(values) -> pa.Array | pa.ChunkedArray:
+    """An output column as arrow text (pandas text arrays without a copy)."""
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    arr = pa.array(values) if not isinstance(values, np.ndarray) else pa.array(
+        values.astype(str))
+    return arr if arr.type in (pa.string(), pa.large_string()) else arr.cast(pa.large_string())
+
+
+def csv_bytes(columns: dict, header: bool) -> bytes:
     """Output rows as CSV: a plain header, text values quoted, empty for none, ``\\n``
     line ends."""
-    table = pa.Table.from_pandas(frame.astype(object), preserve_index=False,
-                                 schema=pa.schema([(c, pa.string()) for c in OUTPUT_COLUMNS]))
+    table = pa.table({name: _text(columns[name]) for name in OUTPUT_COLUMNS})
     sink = io.BytesIO()
     if header:  # plain names: they need no quotes
         sink.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
-                                                    quoting_style="needed"))
+    if table.num_rows:
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
+                                                        quoting_style="needed"))
     return sink.getvalue()
 
 
@@ -158,7 +168,7 @@ def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router, rules: Ru
     if len(checked.alerts):
         batch, out = route_checked(router, checked.alerts, rules.tz)
     else:
-        batch, out = None, pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+        batch, out = None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
     return csv_bytes(out, header), Tally.of(checked, batch), batch, out
 
 
@@ -192,7 +202,7 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
             tally.add(part, bad)
             bar.update(part.rows)
             if geojson:
-                frames.append(frame_out)
+                frames.append(pd.DataFrame(frame_out))
                 points.append(_points(batch))
             else:
                 sink.write(data)

@@ -27,14 +27,17 @@ def _fail(message: str) -> int:
 
 
 def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None):
-    """Router over ``layers_path`` (a folder or GeoPackage) or else the loaded layer set."""
+    """Router over ``layers_path`` (a folder or GeoPackage) or else the loaded layer set.
+
+    Routers are kept in ``settings.cache_path``, keyed by the layer files' bytes (or the
+    database's layer import) with the catalogue and routing settings: a second run loads
+    the router instead of reading the layers and building it again.
+    """
     from geo import store
-    from geo.layers import load_layers
-    from geo.routing import Router
+    from geo.routercache import cached_router_for, files_key, layer_files
 
     url = settings.database_url
     if layers_path is not None:
-        layers = load_layers(layers_path, assume_crs)
         # the loaded catalogue if there is a database, else the catalogue folder; bulk
         # routing stores nothing, so no database file is created here
         exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
@@ -43,14 +46,33 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         if engine is not None and store.has_reference(engine):
             catalog = store.load_catalog(engine)
         catalog = catalog or load_catalog(settings.catalog_path)
+        files = layer_files(layers_path)
+        if not files:
+            from geo.layers import LayerError
+
+            raise LayerError(f"{layers_path}: no layer files there")
+        key = files_key(files, f"assume_crs={assume_crs}", catalog, settings)
+
+        def build():
+            from geo.layers import load_layers
+            from geo.routing import Router
+
+            return Router(load_layers(layers_path, assume_crs), catalog, settings)
     else:
         engine = store.connect(url)
         if not store.has_reference(engine):
             raise LookupError(f"no layers loaded in {engine.url.render_as_string()}: run "
                               "`python -m geo init` first")
-        layers = store.load_layers(engine)
         catalog = store.load_catalog(engine)
-    return Router(layers, catalog, settings), catalog, engine
+        stamp = store.get_meta(engine).get("imported_at", "")
+        key = files_key([], f"database {engine.url.render_as_string()}; imported {stamp}",
+                        catalog, settings)
+
+        def build():
+            from geo.routing import Router
+
+            return Router(store.load_layers(engine), catalog, settings)
+    return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
 def cmd_init(args, settings: Settings) -> int:
@@ -155,8 +177,8 @@ def cmd_repair(args, settings: Settings) -> int:
 
 def cmd_route(args, settings: Settings) -> int:
     from geo import bulk, store
+    from geo.alertfiles import IngestError
     from geo.alerts import Rules
-    from geo.ingest import IngestError
     from geo.layers import LayerError
 
     out = Path(args.out)

@@ -159,3 +159,46 @@ def _prune(folder: Path, keep: Path) -> None:
                 tmp.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("router cache %s not pruned (%s)", folder, exc)
+
+
+def files_key(paths: list[Path], extra: str, catalog: Catalog | None, settings: Settings) -> str:
+    """Hex digest of layer files' bytes (and ``extra``: the CRS assumed for them), the
+    catalogue and the routing settings: a key known without reading the layers."""
+    h = hashlib.sha256()
+    _text(h, f"files; router {ROUTER_VERSION}; shapely {shapely.__version__}; "
+             f"GEOS {shapely.geos_version_string}; {extra}")
+    for path in sorted(paths):
+        _text(h, path.name)
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    for name in ("matters", "bodies", "empowerment"):
+        _frame(h, name, None if catalog is None else getattr(catalog, name))
+    for name in ROUTING_SETTINGS:
+        _text(h, f"{name}={getattr(settings, name)!r}")
+    return "f" + h.hexdigest()[:31]
+
+
+def layer_files(layers_path: Path) -> list[Path]:
+    """The files a layer folder or GeoPackage is read from (see `geo.layers.load_layers`)."""
+    layers_path = Path(layers_path)
+    if layers_path.is_file():
+        return [layers_path]
+    return [p for p in layers_path.rglob("*") if p.is_file()]
+
+
+def cached_router_for(key: str, build, folder: Path) -> Router:
+    """The router stored under ``key`` in ``folder``, else ``build()`` stored there.
+
+    For keys that stand for layers without reading them (`files_key`, or the import stamp
+    of a database's layer set), so that a cache hit costs no layer loading at all.
+    """
+    path = Path(folder) / f"router-{key}.pkl"
+    router = _load(path, key)
+    if router is None:
+        router = build()
+        _store(path, key, router)
+    else:
+        _touch(path)
+    _prune(Path(folder), keep=path)
+    return router

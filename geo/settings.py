@@ -40,6 +40,9 @@ class Settings:
         (credit in ``GEO_TILES_ATTRIBUTION``).
     refresh_s
         Seconds between refreshes of the live case layer (``GEO_REFRESH_S``).
+    cache_path
+        Folder of the routing cache (``GEO_CACHE``): a router built for a layer set is kept
+        there, keyed by the layers' content, so the next process does not build it again.
     earliest_alert
         The earliest incident time an alert may report (``GEO_EARLIEST_ALERT``, an ISO
         date, local time), so that no time from a broken clock or a typo is taken.
@@ -64,6 +67,7 @@ class Settings:
     refresh_s: float = 10.0
     cookie_key: str = ""
     earliest_alert: dt.date = dt.date(2000, 1, 1)
+    cache_path: Path = PROJECT_ROOT / "data" / "cache"
 
     def __post_init__(self) -> None:
         for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
@@ -93,6 +97,7 @@ class Settings:
             refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
             cookie_key=env.get("GEO_COOKIE_KEY", base.cookie_key),
             earliest_alert=_date(env, "GEO_EARLIEST_ALERT", base.earliest_alert),
+            cache_path=Path(env.get("GEO_CACHE", base.cache_path)),
         )
 
     @property

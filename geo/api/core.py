@@ -120,7 +120,7 @@ class Service:
         Whether the layers were re-imported is read from the store at most every
         `LAYERS_CHECK_S` seconds, not for every alert.
         """
-        from geo.routing import Router
+        from geo.routercache import cached_router
 
         cached = self._routing
         if cached is not None and time.monotonic() - self._checked < LAYERS_CHECK_S:
@@ -133,7 +133,8 @@ class Service:
             with self._lock:
                 if self._routing is None or self._routing[0] != stamp:
                     catalog = store.load_catalog(self.engine)
-                    router = Router(store.load_layers(self.engine), catalog, self.settings)
+                    router = cached_router(store.load_layers(self.engine), catalog,
+                                           self.settings, self.settings.cache_path)
                     self._routing = (stamp, router, catalog, frozenset(catalog.matters["code"]))
                 self._checked = time.monotonic()
                 return self._routing[1], self._routing[2]
