@@ -386,7 +386,7 @@ def pairs(frame: pd.DataFrame, source: str | None, texts: dict | None = None
 
 
 def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
-          seen: SeenIds | None = None) -> Checked:
+          seen: SeenIds | None = None, repeats: bool = True) -> Checked:
     """Check a table of raw alerts, whole columns at a time.
 
     Parameters
@@ -402,6 +402,9 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     seen
         Alerts met earlier in the same file (updated): a repeat of an accepted (source, id)
         pair is rejected naming its first row. A rejected row is no first.
+    repeats
+        Apply that rule (False: the rows are separate posts, each of which may repeat an
+        alert another one sent; storing keeps it once).
 
     Returns
     -------
@@ -444,15 +447,16 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     if not rules.keep_bad_coordinates:
         _check_coordinates(lon, lat, rules.crs, v)
     # a repeat of an alert accepted earlier in the file (a rejected row is no first)
-    seen = seen if seen is not None else SeenIds()
-    keys = seen.keys(src, ext)
-    first = seen.first_rows(keys, rows, v.ok)
-    repeat = first >= 0
-    if repeat.any():
-        v.fail(repeat, "id", np.array([f"same source and id as row {f} of this file"
-                                       for f in first], dtype=object))
+    if repeats:
+        seen = seen if seen is not None else SeenIds()
+        keys = seen.keys(src, ext)
+        first = seen.first_rows(keys, rows, v.ok)
+        repeat = first >= 0
+        if repeat.any():
+            v.fail(repeat, "id", np.array([f"same source and id as row {f} of this file"
+                                           for f in first], dtype=object))
+        seen.add(keys[v.ok], rows[v.ok])
     ok = v.ok
-    seen.add(keys[ok], rows[ok])
     matter, credit = text["matter"], text["credit_code"]
     notes = Notes()
     notes.add("field reported_at: missing; using the time of receipt", rows[untimed & ok])

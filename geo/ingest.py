@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,17 @@ from geo.alertfiles import (
     read_chunks,
     records_frame,
 )
-from geo.alerts import EARLIEST, FIELDS, Notes, Reject, Rules, SeenIds, check, excerpt
+from geo.alerts import (
+    ALERT_COLUMNS,
+    EARLIEST,
+    FIELDS,
+    Notes,
+    Reject,
+    Rules,
+    SeenIds,
+    check,
+    excerpt,
+)
 from geo.catalog import Catalog
 from geo.crs import parse_crs
 from geo.routing import BORDER, NEAR_BORDER, Router
@@ -426,6 +436,45 @@ def ingest_file(
                          router, catalog, str(path), rejects_path, progress)
 
 
+def _check_calls(calls: list[tuple[list[dict], str, str]], tz: ZoneInfo,
+                 matters: frozenset[str], earliest: dt.datetime, outcomes: list
+                 ) -> list[pd.DataFrame | None]:
+    """Check the records of several posts with one `geo.alerts.check` per (source, CRS).
+
+    Per post: its checked alerts, or None when any of its records is bad (then its
+    rejects, numbered by position in the post, are put in ``outcomes``). An id sent twice
+    in one post is one alert posted twice: checked once.
+    """
+    now = store.utcnow()
+    groups: dict[tuple[str, str], list[tuple[int, int, dict]]] = {}
+    for k, (records, source, crs) in enumerate(calls):
+        first: dict[str, tuple[int, dict]] = {}
+        for row, rec in enumerate(records, 1):
+            first.setdefault(str(rec.get("id")).strip(), (row, rec))
+        groups.setdefault((source, crs), []).extend((k, row, rec) for row, rec in first.values())
+    alerts: list[pd.DataFrame | None] = [None] * len(calls)
+    parts: dict[int, list[pd.DataFrame]] = {}
+    bad: dict[int, list[Reject]] = {}
+    for (source, crs), items in groups.items():
+        rules = Rules(crs=parse_crs(crs), tz=tz, now=now, source=source, matters=matters,
+                      earliest=earliest)
+        frame, _ = records_frame([(g, rec) for g, (_, _, rec) in enumerate(items)])
+        checked = check(frame, np.arange(len(items)), rules, repeats=False)
+        for r in checked.rejects:
+            k, row, _ = items[r.row]
+            bad.setdefault(k, []).append(replace(r, row=row))
+        owner = np.array([k for k, _, _ in items])[checked.alerts["row"].to_numpy(dtype=int)]
+        for k, part in checked.alerts.groupby(owner, sort=False):
+            parts.setdefault(int(k), []).append(part)
+    for k in range(len(calls)):
+        if k in bad:
+            outcomes[k] = (sorted(bad[k], key=lambda r: r.row), [])
+        else:
+            alerts[k] = pd.concat(parts.get(k, []), ignore_index=True) if k in parts else (
+                pd.DataFrame(columns=list(ALERT_COLUMNS)))
+    return alerts
+
+
 def _route_stored(engine: Engine, alert_ids: list[int], router: Router, catalog: Catalog,
                   tz: ZoneInfo) -> dict:
     """Route stored alerts that have no case; their rows as `intake_group` answers them."""
@@ -490,21 +539,11 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
     returns for it alone; an id in several posts is ``created`` in the first only.
     """
     matters = frozenset(catalog.matters["code"]) if matters is None else frozenset(matters)
-    now = store.utcnow()
     outcomes: list = [None] * len(calls)
-    good: list[tuple[int, list[str], pd.DataFrame]] = []
-    for k, (records, source, crs) in enumerate(calls):
-        # an id sent twice in one batch is one alert posted twice: stored once, like a repeat
-        first: dict[str, tuple[int, dict]] = {}
-        for row, rec in enumerate(records, 1):
-            first.setdefault(str(rec.get("id")).strip(), (row, rec))
-        rules = Rules(crs=parse_crs(crs), tz=tz, now=now, source=source, matters=matters,
-                      earliest=earliest)
-        checked = check(*records_frame(list(first.values())), rules)
-        if checked.rejects:
-            outcomes[k] = (checked.rejects, [])
-        else:
-            good.append((k, [str(rec.get("id")).strip() for rec in records], checked.alerts))
+    good = [(k, [str(rec.get("id")).strip() for rec in records], alerts)
+            for k, (records, _, _), alerts in zip(
+                range(len(calls)), calls, _check_calls(calls, tz, matters, earliest, outcomes),
+                strict=True) if alerts is not None]
     if not good:
         return outcomes
     alerts = pd.concat([a for _, _, a in good], ignore_index=True).drop_duplicates(
