@@ -166,7 +166,8 @@ def cmd_repair(args, settings: Settings) -> int:
         router, catalog, engine = _router(settings)
     except LookupError as exc:
         return _fail(str(exc))
-    done, failed = repair(engine, router, catalog, ZoneInfo(settings.timezone))
+    done, failed = repair(engine, router, catalog, ZoneInfo(settings.timezone),
+                          settings.earliest)
     for line in failed:
         print(f"error: {line}", file=sys.stderr)
     print(f"routed {done} alert(s) that had no case"

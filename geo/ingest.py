@@ -40,6 +40,7 @@ from geo.alerts import (
     ALERT_COLUMNS,
     EARLIEST,
     FIELDS,
+    FUTURE_SLACK,
     Notes,
     Reject,
     Rules,
@@ -102,7 +103,9 @@ class IngestReport:
         lines += [f"warning: {w}" for w in self.warnings[:20]]
         if len(self.warnings) > 20:
             lines.append(f"... and {len(self.warnings) - 20} more warning(s)")
-        lines += [f"error: {u}" for u in self.unroutable]
+        lines += [f"error: {u}" for u in self.unroutable[:SHOWN_REJECTS]]
+        if len(self.unroutable) > SHOWN_REJECTS:
+            lines.append(f"... and {len(self.unroutable) - SHOWN_REJECTS} more such error(s)")
         lines += [f"rejected: {r}" for r in self.rejects[:SHOWN_REJECTS]]
         if self.rejects_file:
             lines.append(f"rejected rows written to {self.rejects_file}")
@@ -227,12 +230,13 @@ def case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog,
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _triage_frame(alerts: pd.DataFrame, router: Router, error: BaseException) -> pd.DataFrame:
-    """Cases for alerts that could not be routed: to the command center, with the reason."""
-    reason = (f"自动分拨失败（{excerpt(f'{type(error).__name__}: {error}', 200)}），"
-              "交指挥中心人工分拨")
+def _triage_frame(alerts: pd.DataFrame, router: Router, reason: str,
+                  opened: np.ndarray | None = None) -> pd.DataFrame:
+    """Cases for alerts that could not be routed: to the command center, with the reason
+    (opened at ``opened``, else the reported time), no deadline."""
     n = len(alerts)
-    opened = alerts["reported_at"].to_numpy(dtype="datetime64[us]")
+    if opened is None:
+        opened = alerts["reported_at"].to_numpy(dtype="datetime64[us]")
     lon = pd.to_numeric(alerts["lon"], errors="coerce").to_numpy(dtype="float64")
     lat = pd.to_numeric(alerts["lat"], errors="coerce").to_numpy(dtype="float64")
     usable = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
@@ -248,32 +252,96 @@ def _triage_frame(alerts: pd.DataFrame, router: Router, error: BaseException) ->
     })
 
 
+def _failure(error: BaseException) -> str:
+    return (f"自动分拨失败（{excerpt(f'{type(error).__name__}: {error}', 200)}），"
+            "交指挥中心人工分拨")
+
+
+def _implausible(alerts: pd.DataFrame, earliest: dt.datetime) -> np.ndarray:
+    """Stored alerts whose reported time lies outside what `geo.alerts.check` accepts
+    (stored by an older version): before ``earliest`` or past their receipt."""
+    reported = pd.to_datetime(alerts["reported_at"], errors="coerce").to_numpy(
+        dtype="datetime64[us]")
+    received = (pd.to_datetime(alerts["received_at"], errors="coerce").to_numpy(
+        dtype="datetime64[us]") if "received_at" in alerts.columns
+        else np.full(len(alerts), np.datetime64(store.utcnow(), "us")))
+    latest = np.where(np.isnat(received), np.datetime64(store.utcnow(), "us"), received)
+    return np.isnat(reported) | (reported < np.datetime64(earliest, "us")) | (
+        reported > latest + np.timedelta64(FUTURE_SLACK))
+
+
 def safe_case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
-                    failed: list[str] | None = None) -> pd.DataFrame:
+                    failed: list[str] | None = None,
+                    earliest: dt.datetime = EARLIEST) -> pd.DataFrame:
     """`case_frame`, where an alert whose routing fails costs no other alert its case.
 
-    A failing group is split in halves until the failing alerts stand alone; each of those
-    gets a command-center case saying why (`_triage_frame`), and is named in ``failed``.
+    Alerts whose reported time is implausible (stored by an older version) go to the
+    command center, opened at their receipt. A failing group is split in halves until the
+    failing alerts stand alone, or until both halves fail alike (a failure of the whole
+    group: it is not split further); those alerts get a command-center case saying why
+    (`_triage_frame`), and are named in ``failed``.
     """
-    try:
-        return case_frame(alerts, router, catalog, tz)
-    except Exception as exc:
-        if len(alerts) == 1:
-            log.exception("alert %s could not be routed", alerts["id"].iloc[0])
-            if failed is not None:
-                failed.append(f"alert {alerts['id'].iloc[0]}: routing failed ({exc}); "
-                              "given to the command center for triage")
-            return _triage_frame(alerts, router, exc)
-    half = len(alerts) // 2
-    return pd.concat([safe_case_frame(alerts.iloc[:half], router, catalog, tz, failed),
-                      safe_case_frame(alerts.iloc[half:], router, catalog, tz, failed)],
-                     ignore_index=True)
+    odd = _implausible(alerts, earliest)
+    if odd.any():
+        bad = alerts[odd]
+        when = pd.to_datetime(bad.get("received_at", pd.Series(dtype="datetime64[us]")),
+                              errors="coerce").to_numpy(dtype="datetime64[us]")
+        when = np.where(np.isnat(when), np.datetime64(store.utcnow(), "us"), when) if len(
+            when) else np.full(len(bad), np.datetime64(store.utcnow(), "us"))
+        if failed is not None:
+            failed.extend(f"alert {i}: reported time out of range; given to the command "
+                          "center for triage" for i in bad["id"].tolist()[:SHOWN_REJECTS])
+        triage = _triage_frame(bad, router, "报告时间不在可受理范围内（早于最早受理日期或晚于"
+                               "接收时间），交指挥中心人工分拨", opened=when)
+        rest = safe_case_frame(alerts[~odd], router, catalog, tz, failed, earliest)
+        return pd.concat([rest, triage], ignore_index=True)
+    return _split_on_failure(alerts, router, catalog, tz, failed)
+
+
+def _split_on_failure(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
+                      failed: list[str] | None,
+                      error: Exception | None = None) -> pd.DataFrame:
+    """`case_frame`, or the failing alerts found by halving (see `safe_case_frame`);
+    ``error``: the failure of routing ``alerts`` together, already met."""
+    if alerts.empty:
+        return pd.DataFrame()
+    if error is None:
+        try:
+            return case_frame(alerts, router, catalog, tz)
+        except Exception as exc:
+            log.exception("%d alert(s) could not be routed together", len(alerts))
+            error = exc
+    if len(alerts) > 1:
+        half = len(alerts) // 2
+        parts, errors = [], []
+        for part in (alerts.iloc[:half], alerts.iloc[half:]):
+            try:
+                parts.append(case_frame(part, router, catalog, tz))
+                errors.append(None)
+            except Exception as exc:
+                parts.append(None)
+                errors.append(exc)
+        alike = all(e is not None and f"{type(e).__name__}: {e}" == f"{type(error).__name__}: "
+                    f"{error}" for e in errors)
+        if not alike:  # one half routes, or they fail differently: look closer
+            return pd.concat([
+                p if p is not None else _split_on_failure(part, router, catalog, tz, failed, e)
+                for p, e, part in zip(parts, errors, (alerts.iloc[:half], alerts.iloc[half:]),
+                                      strict=True)], ignore_index=True)
+    if failed is not None:
+        ids = alerts["id"].tolist()
+        failed.append(f"alert{'s' if len(ids) > 1 else ''} "
+                      f"{', '.join(map(str, ids[:5]))}{' …' if len(ids) > 5 else ''}: routing "
+                      f"failed ({excerpt(f'{type(error).__name__}: {error}', 200)}); given to "
+                      "the command center for triage")
+    return _triage_frame(alerts, router, _failure(error))
 
 
 def case_table(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,
-               failed: list[str] | None = None) -> pd.DataFrame:
+               failed: list[str] | None = None,
+               earliest: dt.datetime = EARLIEST) -> pd.DataFrame:
     """`safe_case_frame` as the frame `geo.store.add_cases` takes (reasons as lists)."""
-    frame = safe_case_frame(alerts, router, catalog, tz, failed)
+    frame = safe_case_frame(alerts, router, catalog, tz, failed, earliest)
     if frame.empty:
         return frame
     frame["reasons"] = [r.split("；") if r else [] for r in frame["reasons"].tolist()]
@@ -298,12 +366,14 @@ def _stored_frame(alerts: list) -> pd.DataFrame:
         "severity": [a.severity for a in alerts],
         "reported_at": pd.to_datetime(pd.Series([a.reported_at for a in alerts],
                                                 dtype=object), errors="coerce"),
-        "credit_code": pd.Series([a.credit_code for a in alerts], dtype=object)})
+        "credit_code": pd.Series([a.credit_code for a in alerts], dtype=object),
+        "received_at": pd.to_datetime(pd.Series([a.received_at for a in alerts],
+                                                dtype=object), errors="coerce")})
 
 
 def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo,
-                  progress: bool = False, failed: list[str] | None = None
-                  ) -> tuple[int, Counter]:
+                  progress: bool = False, failed: list[str] | None = None,
+                  earliest: dt.datetime = EARLIEST) -> tuple[int, Counter]:
     """Route every stored alert that has no case yet; one commit per batch.
 
     Returns the number of cases made and the count of each flag; an alert that cannot be
@@ -315,29 +385,34 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
     with make() as s:
         total = store.count_unrouted(s)
     bar = tqdm(total=total, unit="alert", desc="routing", disable=not progress or total < BATCH)
+    stuck: set[int] = set()
     while True:
         with make.begin() as s:
             alerts = store.unrouted_alerts(s, limit=BATCH)
             if not alerts:
                 break
-            rows = case_table(_stored_frame(alerts), router, catalog, tz, failed)
-            store.add_cases(s, rows)
-        if len(rows):
-            flags.update(flag_counts(rows["flags"]))
-        done += len(rows)
+            if {a.id for a in alerts} == stuck:  # never loop on cases the store refuses
+                raise RuntimeError(f"cases of alert(s) {sorted(stuck)[:10]} cannot be stored")
+            rows = case_table(_stored_frame(alerts), router, catalog, tz, failed, earliest)
+            made = store.add_cases(s, rows)
+        stuck = set() if made else {a.id for a in alerts}
+        if made:
+            flags.update(flag_counts(rows.loc[rows["alert_id"].isin(list(made)), "flags"]))
+        done += len(made)
         bar.update(len(rows))
     bar.close()
     return done, flags
 
 
-def repair(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo) -> tuple[int, list]:
+def repair(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo,
+           earliest: dt.datetime = EARLIEST) -> tuple[int, list]:
     """Give every stored alert without a case its case (`route_pending`).
 
     Returns the number of cases made and the alerts that could not be routed (they got a
     command-center case), by id.
     """
     failed: list[str] = []
-    done, _ = route_pending(engine, router, catalog, tz, failed=failed)
+    done, _ = route_pending(engine, router, catalog, tz, failed=failed, earliest=earliest)
     return done, failed
 
 
@@ -374,11 +449,14 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
                 keys = list(zip(part["source"], part["external_id"], strict=True))
                 ids = np.array([new.get(k, -1) for k in keys])
                 fresh = part.assign(id=ids)[ids >= 0]
-                cases = case_table(fresh, router, catalog, rules.tz, report.unroutable)
+                cases = case_table(fresh, router, catalog, rules.tz, report.unroutable,
+                                   rules.earliest)
                 with make.begin() as s:
-                    store.add_cases(s, cases)
-                report.routed += len(cases)
-                report.flags.update(flag_counts(cases["flags"]))
+                    made = store.add_cases(s, cases)
+                # an alert routed meanwhile by another process is counted there, not here
+                report.routed += len(made)
+                report.flags.update(flag_counts(
+                    cases.loc[cases["alert_id"].isin(list(made)), "flags"]))
             bar.update(checked.rows)
     finally:
         bar.close()
@@ -387,7 +465,8 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
         raise IngestError(f"{label}: empty file (no rows)")
     if report.rejected and rejects_path is not None:
         report.rejects_file = str(rejects_path)
-    more, flags = route_pending(engine, router, catalog, rules.tz, progress, report.unroutable)
+    more, flags = route_pending(engine, router, catalog, rules.tz, progress, report.unroutable,
+                                rules.earliest)
     report.routed += more
     report.flags.update(flags)
     return report
@@ -476,14 +555,15 @@ def _check_calls(calls: list[tuple[list[dict], str, str]], tz: ZoneInfo,
 
 
 def _route_stored(engine: Engine, alert_ids: list[int], router: Router, catalog: Catalog,
-                  tz: ZoneInfo) -> dict:
+                  tz: ZoneInfo, earliest: dt.datetime = EARLIEST) -> dict:
     """Route stored alerts that have no case; their rows as `intake_group` answers them."""
     make = store.sessions(engine)
     with _one_writer(engine), make.begin() as s:
         alerts = list(s.scalars(select(store.Alert).outerjoin(store.Case).where(
             store.Alert.id.in_(alert_ids), store.Case.id.is_(None))))
         if alerts:
-            store.add_cases(s, case_table(_stored_frame(alerts), router, catalog, tz))
+            store.add_cases(s, case_table(_stored_frame(alerts), router, catalog, tz,
+                                          earliest=earliest))
         rows = s.execute(
             select(store.Alert.source, store.Alert.external_id,
                    store.Alert.id.label("alert_id"), store.Case.id.label("case_id"),
@@ -557,7 +637,7 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
         keys = list(zip(alerts["source"], alerts["external_id"], strict=True))
         ids = np.array([new.get(key, -1) for key in keys])
         fresh = alerts.assign(id=ids)[ids >= 0]
-        cases = case_table(fresh, router, catalog, tz)
+        cases = case_table(fresh, router, catalog, tz, earliest=earliest)
         cases["source"] = cases["alert_id"].map(dict(zip(fresh["id"].tolist(),
                                                           fresh["source"], strict=True)))
         made: dict[int, int] = {}
@@ -587,7 +667,7 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
                                                  store.Alert.external_id.in_(sorted(exts))))})
     unrouted = [row.alert_id for row in found.values() if row.case_id is None]
     if unrouted:  # left without a case by an older version or a crash: routed now
-        found.update(_route_stored(engine, unrouted, router, catalog, tz))
+        found.update(_route_stored(engine, unrouted, router, catalog, tz, earliest))
     answered: set[tuple[str, str]] = set()
     for k, ids_, _ in good:
         source, results = calls[k][1], []

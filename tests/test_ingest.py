@@ -1,5 +1,6 @@
 import json
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -306,3 +307,55 @@ def test_generated_bad_values_never_cost_a_good_alert_its_case(setup, bad):
     with store.sessions(engine)() as s:
         ids = {c.alert.external_id for c in store.query_cases(s)}
     assert {g["id"] for g in good} <= ids
+
+
+def test_repair_gives_implausible_stored_times_to_the_command_center(setup, db_settings,
+                                                                    capsys):
+    import datetime as dt
+
+    from geo.cli import main
+    from geo.ingest import repair
+
+    engine, router, catalog = setup
+    lon, lat = _good_rows(1)[0][1:3]
+    base = {"source": "old", "lon": lon, "lat": lat, "crs": "EPSG:4326", "matter_code": "M1",
+            "severity": "high", "description": "", "credit_code": None,
+            "received_at": dt.datetime(2026, 11, 1, 2, 0)}
+    with store.sessions(engine).begin() as s:  # as an older version could store them
+        store.store_alerts(s, [
+            {**base, "external_id": "far", "reported_at": dt.datetime(9999, 12, 31, 23, 59)},
+            {**base, "external_id": "old", "reported_at": dt.datetime(1, 1, 1)},
+            {**base, "external_id": "ok", "reported_at": dt.datetime(2026, 10, 31, 2, 0)}])
+    done, failed = repair(engine, router, catalog, router.tz)
+    assert done == 3 and len(failed) == 2
+    with store.sessions(engine)() as s:
+        cases = {c.alert.external_id: c for c in store.query_cases(s)}
+    assert cases["ok"].body_code == "TC-A" and cases["ok"].deadline_at is not None
+    for key in ("far", "old"):
+        assert cases[key].body_code == "CC" and cases[key].deadline_at is None
+        assert cases[key].opened_at == dt.datetime(2026, 11, 1, 2, 0)
+        assert "报告时间不在可受理范围内" in cases[key].reasons[0]
+    assert main(["cases", "list"], db_settings) == 0
+    assert "3 case(s)" in capsys.readouterr().out
+
+
+def test_a_failure_of_every_alert_is_found_without_halving_to_single_alerts(setup,
+                                                                             monkeypatch):
+    from geo import ingest
+
+    _, router, catalog = setup
+    calls = []
+
+    def broken(alerts, *args):
+        calls.append(len(alerts))
+        raise RuntimeError("grid file missing")
+
+    monkeypatch.setattr(ingest, "case_frame", broken)
+    alerts = pd.DataFrame({"id": range(4096), "lon": 120.1, "lat": 30.8, "matter_code": "M1",
+                           "severity": "low", "crs": "EPSG:4326", "credit_code": None,
+                           "reported_at": pd.Timestamp("2026-11-01"),
+                           "received_at": pd.Timestamp("2026-11-01")})
+    failed = []
+    frame = ingest.safe_case_frame(alerts, router, catalog, router.tz, failed)
+    assert len(frame) == 4096 and set(frame["body_code"]) == {"CC"}
+    assert len(calls) == 3 and len(failed) == 1 and "grid file missing" in failed[0]

@@ -92,8 +92,9 @@ def insert_new(conn: Connection, table: Table, frame: pd.DataFrame,
     raw = conn.connection.driver_connection
     if dialect == "postgresql":
         select_cols = ", ".join(_pg_select(table, n) for n in names)
-        conn.exec_driver_sql(
-            f"CREATE TEMP TABLE {temp} AS SELECT {cols} FROM {table.name} WITH NO DATA")
+        conn.exec_driver_sql(  # dropped with the transaction, even one that fails
+            f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {table.name} "
+            "WITH NO DATA")
         for n in names:  # geometries and JSON arrive as text, and are cast in the SELECT
             if isinstance(table.c[n].type, WKBGeometry | JSON):
                 conn.exec_driver_sql(f"ALTER TABLE {temp} ALTER COLUMN {n} TYPE text")
@@ -107,12 +108,13 @@ def insert_new(conn: Connection, table: Table, frame: pd.DataFrame,
             f"CREATE TEMP TABLE {temp} AS SELECT {cols} FROM {table.name} WHERE 0")
         marks = ", ".join("?" * len(names))
         raw.executemany(f"INSERT INTO temp.{temp} ({cols}) VALUES ({marks})", rows)
-        sql = (f"INSERT OR IGNORE INTO {table.name} ({cols}) SELECT {cols} FROM temp.{temp} "
-               f"ORDER BY rowid RETURNING {back}")
-    try:
-        return [tuple(r) for r in conn.exec_driver_sql(sql).all()]
-    finally:
-        conn.exec_driver_sql(f"DROP TABLE {temp}")
+        # ON CONFLICT skips unique clashes only: any other violation is an error
+        sql = (f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM temp.{temp} WHERE true "
+               f"ORDER BY rowid ON CONFLICT DO NOTHING RETURNING {back}")
+    done = [tuple(r) for r in conn.exec_driver_sql(sql).all()]
+    if dialect != "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE temp.{temp}")
+    return done
 
 
 def _pg_select(table: Table, name: str) -> str:
