@@ -94,7 +94,11 @@ def _read_csv(path: Path, chunk_rows: int, required: tuple[str, ...]) -> Iterato
         for frame in _fast_csv(path, names, chunk_rows):
             rows = np.arange(done + 2, done + 2 + len(frame), dtype=np.int64)
             done += len(frame)
-            yield frame, rows
+            blank = (frame == "").all(axis=1).to_numpy(dtype=bool)  # blank lines
+            if blank.any():
+                frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
+            if len(frame):
+                yield frame, rows
         return
     except _IrregularError:
         pass
@@ -111,12 +115,15 @@ def _fast_csv(path: Path, names: list[str], chunk_rows: int) -> Iterator[pd.Data
 
     # skip the header ourselves: its names were read (and a BOM dropped) by csv_header
     block = 1 << 22
+    reader = None
     try:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=_unique(names), skip_rows=1,
                                            block_size=block),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False,
+            # a blank line is a record of one field: irregular, so that row numbers stay
+            # line numbers (pyarrow would skip it without a word)
+            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False,
                                              invalid_row_handler=irregular),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in _unique(names)},
@@ -143,6 +150,9 @@ def _fast_csv(path: Path, names: list[str], chunk_rows: int) -> Iterator[pd.Data
         raise
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # not UTF-8, or a field too big
         raise _IrregularError from exc
+    finally:
+        if reader is not None:  # its reading threads end before the process does
+            reader.close()
 
 
 def _spans_lines(batch: pa.RecordBatch) -> bool:
@@ -199,7 +209,7 @@ def _slow_csv(path: Path, names: list[str], skip: int) -> Iterator[tuple[int, di
                 else:
                     yield start, {_ERROR: f"not a valid CSV record ({exc})"}
                 continue
-            if not values:
+            if not any(values):  # a blank line (or only commas), as the fast reader skips
                 continue
             problem = _record_problem(values, names)
             if problem:

@@ -323,14 +323,19 @@ def _numbers(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray, 
     return values, missing, bad
 
 
-def parse_times(text: pa.Array, tz: ZoneInfo) -> np.ndarray:
+def parse_times(text: pa.Array, tz: ZoneInfo, with_gaps: bool = False):
     """ISO 8601 texts -> datetime64[us] naive UTC (NaT where not a date-time or beyond
-    what a timestamp holds); a text without an offset is local time in ``tz``."""
+    what a timestamp holds); a text without an offset is local time in ``tz``.
+
+    With ``with_gaps``, also the mask of local times that do not exist or occur twice in
+    ``tz`` (a clock change; NaT too).
+    """
     text = pa.array(text, type=pa.string()) if not isinstance(text, pa.Array) else text
     n = len(text)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     has = _np(pc.match_substring_regex(text, _OFFSET))
     given = ~_np(pc.equal(text, ""))
+    gaps = np.zeros(n, dtype=bool)
     for aware in (True, False):
         pick = (has if aware else ~has) & given
         if not pick.any():
@@ -341,12 +346,14 @@ def parse_times(text: pa.Array, tz: ZoneInfo) -> np.ndarray:
                                     format="ISO8601", errors="coerce", utc=aware)
         try:
             if not aware:
+                parsed = stamps.notna().to_numpy(dtype=bool)
                 stamps = stamps.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+                gaps[np.flatnonzero(pick)[parsed & stamps.isna().to_numpy(dtype=bool)]] = True
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
             stamps = pd.Series([_utc_one(s if aware else _local_one(s, tz)) for s in stamps])
         out[pick] = stamps.to_numpy(dtype="datetime64[us]")
-    return out
+    return (out, gaps) if with_gaps else out
 
 
 def _local_one(stamp, tz: ZoneInfo):
@@ -513,14 +520,17 @@ def _reported(text: pa.Array, rules: Rules, v: _Verdict) -> tuple[np.ndarray, np
     """Reported times (naive UTC; the time of receipt where none is given) and where none
     was given."""
     given = ~_np(pc.equal(text, ""))
-    times = parse_times(text, rules.tz)
+    times, gap = parse_times(text, rules.tz, with_gaps=True)
+    v.fail(given & gap, "reported_at",
+           f"no such local time in {rules.tz.key}, or one that occurs twice (a clock change): "
+           "give its offset (e.g. +01:00)")
     v.fail(given & np.isnat(times), "reported_at",
            "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
     earliest = np.datetime64(rules.earliest, "us")
     latest = np.datetime64(rules.now + FUTURE_SLACK, "us")
+    local = rules.earliest.replace(tzinfo=dt.UTC).astimezone(rules.tz)
     v.fail(given & (times < earliest), "reported_at",
-           f"before {rules.earliest:%Y-%m-%d}, the earliest time accepted "
-           "(GEO_EARLIEST_ALERT)")
+           f"before {local:%Y-%m-%d}, the earliest time accepted (GEO_EARLIEST_ALERT)")
     v.fail(given & (times > latest), "reported_at",
            f"in the future (more than {FUTURE_SLACK.seconds // 60} minutes after receipt)")
     return np.where(given, times, np.datetime64(rules.now, "us")), ~given
@@ -544,6 +554,10 @@ def _check_coordinates(lon: np.ndarray, lat: np.ndarray, crs: str, v: _Verdict) 
         v.fail(hit, "lon", reason)
 
 
+#: unknown matter codes named one by one in the warnings; the rest are counted together
+NAMED_CODES = 20
+
+
 def _matter_notes(notes: Notes, matter: pa.Array, ok: np.ndarray, rows: np.ndarray,
                   matters: frozenset[str] | None) -> None:
     if matters is None:
@@ -552,10 +566,17 @@ def _matter_notes(notes: Notes, matter: pa.Array, ok: np.ndarray, rows: np.ndarr
         matter, pa.array(sorted(matters), type=pa.string())))
     if not unknown.any():
         return
-    codes = _objects(matter)
-    for code in pd.unique(codes[unknown]):
-        notes.add(f"field matter: unknown matter code {excerpt(code)!r}; routed to the "
-                  "command center for triage", rows[unknown & (codes == code)])
+    idx = np.flatnonzero(unknown)
+    codes, first, inverse = np.unique(_objects(matter)[idx].astype(str), return_index=True,
+                                      return_inverse=True)
+    order = np.argsort(first, kind="stable")  # codes in the order they first appear
+    for rank, code in enumerate(order):
+        if rank == NAMED_CODES:
+            notes.add("field matter: other unknown matter codes; routed to the command "
+                      "center for triage", rows[idx[np.isin(inverse, order[NAMED_CODES:])]])
+            break
+        notes.add(f"field matter: unknown matter code {excerpt(codes[code])!r}; routed to "
+                  "the command center for triage", rows[idx[inverse == code]])
 
 
 def _valid_credit(credit: pa.Array) -> np.ndarray:

@@ -123,3 +123,28 @@ def test_any_input_gives_alerts_within_bounds_or_rejects_naming_row_and_field(ro
     # what downstream does with the times can no longer overflow
     for value in a["reported_at"]:
         (value.to_pydatetime() + dt.timedelta(days=3650)).isoformat()
+
+
+def test_clock_changes_and_the_earliest_date_are_named_in_the_users_terms():
+    berlin = Rules(**{**RULES.__dict__, "tz": ZoneInfo("Europe/Berlin"),
+                      "now": dt.datetime(2026, 1, 1)})
+    for value in ("2025-03-30T02:30:00", "2025-10-26T02:30:00"):
+        (reject,) = _one(berlin, reported_at=value).rejects
+        assert "no such local time in Europe/Berlin, or one that occurs twice" in reject.reason
+    assert len(_one(berlin, reported_at="2025-03-30T02:30:00+01:00").alerts) == 1
+    (reject,) = _one(reported_at="1999-12-31T20:00:00").rejects  # local Shanghai time
+    assert reject.reason.startswith("before 2000-01-01, the earliest time accepted")
+
+
+def test_many_unknown_matter_codes_are_warned_about_in_one_pass():
+    import time
+
+    n = 100_000
+    frame = pd.DataFrame({"id": [f"U{i}" for i in range(n)], "lon": "120.1", "lat": "30.8",
+                          "matter": [f"X{i}" for i in range(n)]}, dtype="str")
+    start = time.perf_counter()
+    checked = check(frame, np.arange(2, n + 2), RULES)
+    assert time.perf_counter() - start < 20  # quadratic, it took minutes
+    assert len(checked.alerts) == n and len(checked.warnings) == 22  # with reported_at
+    assert checked.warnings[-1].startswith("rows 22, 23, 24, 25, 26 and 99975 more, field "
+                                           "matter: other unknown matter codes")
