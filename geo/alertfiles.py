@@ -1,7 +1,9 @@
 """Alert files read in chunks of columns: CSV, JSON lines and GeoJSON.
 
 `read_chunks` yields (raw table, row numbers) pairs for `geo.alerts.check`, a chunk of
-about ``chunk_rows`` rows at a time, so that a file of any size is read in flat memory.
+about ``chunk_rows`` rows at a time, so that a CSV or JSON-lines file of any size is read
+in flat memory. A GeoJSON file is one JSON document and is parsed whole (about 2 GB of
+memory for a million features): bulk files belong in CSV or JSON lines.
 Row numbers are file line numbers for CSV (header = line 1) and JSON lines, and feature
 numbers (from 1) for GeoJSON. A record that cannot be read at all (broken JSON, a CSV
 row with the wrong number of fields, text that is not UTF-8) comes as a row whose

@@ -35,9 +35,9 @@ QUERY_MIN, QUERY_MAX = dt.datetime(1970, 1, 1), dt.datetime(2200, 1, 1)
 #: characters of a rejected value echoed back in a message
 EXCERPT = 60
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 but tab, LF, CR
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # `_CONTROL` for pyarrow (RE2)
+_CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{7f}-\x{9f}]"  # `_CONTROL` for pyarrow (RE2)
 
 
 def excerpt(value: object, limit: int = EXCERPT) -> str:

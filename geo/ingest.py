@@ -522,15 +522,14 @@ def _check_calls(calls: list[tuple[list[dict], str, str]], tz: ZoneInfo,
 
     Per post: its checked alerts, or None when any of its records is bad (then its
     rejects, numbered by position in the post, are put in ``outcomes``). An id sent twice
-    in one post is one alert posted twice: checked once.
+    in one post is one alert posted twice: both are checked, and it is stored once.
     """
     now = store.utcnow()
     groups: dict[tuple[str, str], list[tuple[int, int, dict]]] = {}
     for k, (records, source, crs) in enumerate(calls):
-        first: dict[str, tuple[int, dict]] = {}
-        for row, rec in enumerate(records, 1):
-            first.setdefault(str(rec.get("id")).strip(), (row, rec))
-        groups.setdefault((source, crs), []).extend((k, row, rec) for row, rec in first.values())
+        # every record is checked, a repeat of an id too (it is stored once, below)
+        groups.setdefault((source, crs), []).extend(
+            (k, row, rec) for row, rec in enumerate(records, 1))
     alerts: list[pd.DataFrame | None] = [None] * len(calls)
     parts: dict[int, list[pd.DataFrame]] = {}
     bad: dict[int, list[Reject]] = {}

@@ -94,14 +94,35 @@ def test_open311_refuses_non_finite_coordinates(api, value):
 # ------------------------------------------------------------------ text: size, Unicode
 def test_a_huge_value_is_echoed_only_as_an_excerpt(api):
     client, tokens, engine = api
-    r = post_raw(client, tokens["src"], raw({**alert("H1"), "description": "x" * 50_000_000}))
+    r = post_raw(client, tokens["src"], raw({**alert("H1"), "description": "x" * 5_000_000}))
     assert r.status_code == 422
     assert len(r.content) < 1000, len(r.content)
     (err,) = r.json()["detail"]
-    assert err["loc"] == ["body", "description"] and "50000000 characters" in err["input"]
+    assert err["loc"] == ["body", "description"] and "5000000 characters" in err["input"]
     r = post_raw(client, tokens["src"], raw({**alert("H2"), "k" * 1_000_000: 1}))
     assert r.status_code == 422 and len(r.content) < 1000, len(r.content)
     assert count(engine, Alert) == 0
+
+
+def test_a_body_beyond_the_limit_is_refused_before_it_is_read(api, monkeypatch):
+    from geo.api import core
+    from geo.api.limits import MAX_BODY_BYTES
+
+    client, tokens, engine = api
+    looked_up = []
+    monkeypatch.setattr(core.accounts, "source_by_token",
+                        lambda *a: looked_up.append(a) or None)
+    big = raw({**alert("B1"), "description": "x" * (MAX_BODY_BYTES + 10)})
+    for token in (tokens["src"], "not-a-token"):
+        r = post_raw(client, token, big)
+        assert r.status_code == 413 and "at most 1000 alerts" in r.json()["detail"]
+    assert looked_up == []  # refused before the token was looked up
+    # a body sent without its length is counted as it arrives, and never held beyond it
+    data = big.encode()
+    r = client.post("/api/v1/alerts", content=iter([data[:len(data) // 2],
+                                                    data[len(data) // 2:]]),
+                    headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+    assert r.status_code == 413 and count(engine, Alert) == 0
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -415,3 +436,16 @@ def test_no_body_makes_a_server_error_or_a_large_answer(api):
         assert len(r.content) < 10_000, len(r.content)
 
     check()
+
+
+def test_a_repeated_id_in_a_batch_is_checked_too(api):
+    client, tokens, engine = api
+    r = client.post("/api/v1/alerts", headers=auth(tokens["src"]),
+                    json={"alerts": [alert("D1"), {**alert("D1"), "lat": 999}]})
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"][:3] == ["body", "alerts", 1] and count(engine, Alert) == 0
+    r = client.post("/api/v1/alerts", headers=auth(tokens["src"]),
+                    json={"alerts": [alert("D1"), alert("D1")]})
+    assert r.status_code == 201 and [x["created"] for x in r.json()["results"]] == [True, False]
+    assert count(engine, Alert) == 1

@@ -34,6 +34,7 @@ from geo.api.core import (
     record_of,
     request_secrets,
 )
+from geo.api.limits import BodyLimit
 from geo.api.schemas import AlertBatch, AlertsIn, AlertsOut, CaseOut, CasePage, Problem
 from geo.settings import PROJECT_ROOT, Settings
 from geo.store.models import Case
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Enforcement OneMap intake API", version="1",
                   description=__doc__, docs_url=None, redoc_url=None)
     app.state.service = Service(settings, engine)
+    app.add_middleware(BodyLimit)
     _add_error_handlers(app)
     _add_docs(app)
 
