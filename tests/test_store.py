@@ -64,3 +64,48 @@ def test_add_alerts_is_idempotent(engine, small_dirs):
     with store.sessions(engine).begin() as s:
         assert store.add_alerts(s, [row]) == (0, 1)
         assert len(store.unrouted_alerts(s)) == 2
+
+
+def test_bulk_and_small_inserts_store_the_same_values(engine, monkeypatch):
+    import datetime as dt
+
+    from geo.store import bulkinsert
+    from geo.store.models import Alert
+
+    text = "tab\there, back\\slash, 换行\nend, \\N, emoji 🚧, quote \"'"
+    when = dt.datetime(2026, 11, 27, 1, 30, 0, 123456)
+    stored = {}
+    for path, small in (("bulk", 0), ("small", 10**6)):
+        monkeypatch.setattr(bulkinsert, "SMALL", small)
+        frame = pd.DataFrame({
+            "source": path, "external_id": ["A", "B"], "lon": [120.1, 120.2],
+            "lat": [30.8, 30.9], "crs": "EPSG:4326", "matter_code": ["M1", None],
+            "severity": "high", "reported_at": [when, when], "description": [text, ""],
+            "credit_code": [None, "91330502MA2B3C4D5E"], "received_at": [when, when]})
+        with store.sessions(engine).begin() as s:
+            ids = store.store_alerts(s, frame)
+            assert store.store_alerts(s, frame) == {}  # a repeat stores nothing
+            store.add_cases(s, pd.DataFrame({
+                "alert_id": [ids[(path, "A")], ids[(path, "B")]], "status": "routed",
+                "lon": [120.1, 120.2], "lat": [30.8, 30.9], "matter_code": ["M1", None],
+                "severity": "high", "township_code": ["330599001000", None],
+                "township_name": ["甲镇", None], "unit_code": None, "site_id": None,
+                "body_code": "CC", "flags": ["", "outside"], "reasons": [[text], []],
+                "candidates": [(), ("330599002000",)], "opened_at": [when, when],
+                "deadline_at": [when + dt.timedelta(days=3), pd.NaT], "routed_at": when}),
+                actor=f"source:{path}")
+        with store.sessions(engine)() as s:
+            alerts = s.scalars(select(Alert).where(Alert.source == path)
+                               .order_by(Alert.external_id)).all()
+            cases = [a.case for a in alerts]
+            stored[path] = [
+                ({k: getattr(a, k) for k in ("external_id", "lon", "lat", "matter_code",
+                                             "reported_at", "description", "credit_code")},
+                 {k: getattr(c, k) for k in ("township_name", "flags", "reasons", "candidates",
+                                             "opened_at", "deadline_at", "version", "geom")})
+                for a, c in zip(alerts, cases, strict=True)]
+    assert stored["bulk"] == stored["small"]
+    (a, c), (_, c2) = stored["bulk"]
+    assert a["description"] == text and a["reported_at"] == when
+    assert c["reasons"] == [text] and c2["candidates"] == ["330599002000"]
+    assert c2["deadline_at"] is None and c["version"] == 1 and c["geom"]

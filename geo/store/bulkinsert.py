@@ -82,6 +82,8 @@ def insert_new(conn: Connection, table: Table, frame: pd.DataFrame,
     """
     if frame.empty:
         return []
+    if len(frame) <= SMALL:
+        return _insert_small(conn, table, frame, returning)
     dialect = conn.dialect.name
     names = list(frame.columns)
     columns = db_values(frame, table, dialect)
@@ -115,6 +117,36 @@ def insert_new(conn: Connection, table: Table, frame: pd.DataFrame,
     if dialect != "postgresql":
         conn.exec_driver_sql(f"DROP TABLE temp.{temp}")
     return done
+
+
+#: up to this many rows, one multi-row INSERT through SQLAlchemy beats a temporary table
+SMALL = 200
+
+
+def _python(column: pd.Series) -> list:
+    """A column as Python values for SQLAlchemy's own type processing."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return [None if v is pd.NaT else v for v in column.dt.to_pydatetime().tolist()]
+    if column.dtype.kind in "fiub":
+        return column.tolist()
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+def _insert_small(conn: Connection, table: Table, frame: pd.DataFrame,
+                  returning: Sequence[str]) -> list[tuple]:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    names = list(frame.columns)
+    values = [_python(frame[n]) for n in names]
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    for row in rows:
+        for name in names:
+            if isinstance(row[name], tuple):
+                row[name] = list(row[name])
+    stmt = insert(table).on_conflict_do_nothing().returning(*(table.c[r] for r in returning))
+    return [tuple(r) for r in conn.execute(stmt, rows).all()]
 
 
 def _pg_select(table: Table, name: str) -> str:
