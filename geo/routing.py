@@ -61,12 +61,6 @@ from geo.crs import (
 from geo.layers import LayerSet
 from geo.settings import Settings
 
-__all__ = [
-    "BODY_DISTRICT", "BODY_NONE", "BODY_NO_MATTER", "BODY_REFERRAL", "BODY_TOWNSHIP",
-    "BODY_TRIAGE", "BORDER", "FLAG_NAMES", "INVALID", "NEAR_BORDER", "OUTSIDE",
-    "ROUTER_VERSION", "SNAPPED", "Router", "Routing", "RoutingBatch", "explain", "flag_names",
-]
-
 # Bump when the routing rule, the reasons or the pickled layout of a Router change: cached
 # routers (geo.routercache) of another version are rebuilt.
 ROUTER_VERSION = 2
