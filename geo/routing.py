@@ -1230,13 +1230,19 @@ class RoutingBatch:
 
 
 def _id_column(ids, n: int):
-    """The ``id`` column: 1..n, or ``ids`` as pandas reads a list of them."""
+    """The ``id`` column: 1..n, or ``ids`` as pandas reads a list of them (text as pandas'
+    text array, numbers and numpy arrays as they are; a Series loses its index)."""
     if ids is None:
         return np.arange(1, n + 1)
     if isinstance(ids, pd.Series | pd.Index):
         ids = ids.array if ids.dtype == _TEXT_DTYPE else ids.to_numpy()
-    if not (ids.dtype == _TEXT_DTYPE if isinstance(ids, pd.api.extensions.ExtensionArray)
-            else isinstance(ids, np.ndarray) and ids.dtype != object):
+    if isinstance(ids, np.ndarray) and ids.dtype == object:
+        if _ARROW_TEXT and pd.api.types.infer_dtype(ids, skipna=True) == "string":
+            ids = pd.array(ids, dtype=_TEXT_DTYPE)
+        else:
+            ids = list(ids)
+    elif not isinstance(ids, np.ndarray) and not (
+            isinstance(ids, pd.api.extensions.ExtensionArray) and ids.dtype == _TEXT_DTYPE):
         ids = list(ids)
     if len(ids) != n:
         raise ValueError(f"expected {n} ids, got {len(ids)}")
