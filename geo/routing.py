@@ -81,6 +81,7 @@ _SNAP_ONLY = -3
 # be equally near by the exact (GEOS) distance: such points take the exact STRtree path
 _TIE_M = 1e-6
 
+
 @dataclass(frozen=True)
 class Routing:
     """The routing decision for one alert, with human-readable reasons (Chinese, with codes)."""
@@ -379,7 +380,6 @@ class Router:
         self.__dict__.update(state)
         self._index()
 
-
     # ------------------------------------------------------------------ grid
     def _build_grid(self, cell_m: float) -> _Grid:
         """Lookup grid: a cheap conservative band around every boundary, then each band cell
@@ -643,7 +643,6 @@ class Router:
         combo[exact] = 0
         return township, unit, flags, combo, others
 
-
     def _locate_one(self, lon: float, lat: float, x: float, y: float, flat: int
                     ) -> tuple[int, int, int, tuple[int, ...]]:
         """`locate` for one valid WGS84 point in grid cell ``flat`` (metric x, y), by scalar
@@ -660,10 +659,11 @@ class Router:
             township, others = self._snap_one(x, y), ()
             flags = SNAPPED if township >= 0 else OUTSIDE
         unit = int(g.unit[flat])
-        if township >= 0 and (unit == _MIXED or g.tab_parent[unit + 2] != township):
-            return township, self._exact_unit_one(pt or shapely.Point(lon, lat), township), \
-                flags, others
-        return township, unit if unit >= 0 and township >= 0 else -1, flags, others
+        if township < 0 or unit == _EMPTY:
+            unit = -1
+        elif unit == _MIXED or g.tab_parent[unit + 2] != township:
+            unit = self._exact_unit_one(pt or shapely.Point(lon, lat), township)
+        return township, unit, flags, others
 
     def _exact_township_one(self, pt: shapely.Point, x: float, y: float
                             ) -> tuple[int, int, tuple[int, ...]]:
