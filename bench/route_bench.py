@@ -3,9 +3,12 @@
 Routes N random points (default 1,000,000) in the district's bounding box to township and
 unit three ways in one run: (a) a per-point loop of shapely ``covers`` over STRtree
 candidates, (b) ``geopandas.sjoin`` (townships, then units), (c) ``Router.route_many``;
-checks that (c) agrees with the exact covers answer for every point; times one live
-``Router.route`` call; and measures the peak memory of routing the points in a fresh
-process. Usage: ``python bench/route_bench.py [--points N] [--loop-points N]``.
+checks that (c) agrees with the exact covers answer for every point; (d) times the full
+bulk decision: ``route_many`` with random matters and incident days (sites and bodies
+too) and ``RoutingBatch.columns`` (the output columns, reasons included); times one live
+``Router.route`` call (median and p99); times building the router against loading it
+from `geo.routercache`; and measures the peak memory of (c) and of (d) in fresh
+processes. Usage: ``python bench/route_bench.py [--points N] [--loop-points N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from geo.catalog import load_catalog  # noqa: E402
 from geo.layers import load_layers  # noqa: E402
+from geo.routercache import cached_router  # noqa: E402
 from geo.routing import OUTSIDE, SNAPPED, Router  # noqa: E402
 from geo.settings import Settings  # noqa: E402
 
@@ -36,6 +41,21 @@ def random_points(layers, n: int, seed: int = 2026):
     rng = np.random.default_rng(seed)
     x0, y0, x1, y1 = layers.townships.total_bounds
     return rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)
+
+
+def random_alerts(catalog, n: int, seed: int = 2027):
+    """Matters (catalogue codes, some unknown, some missing) and local incident days
+    (2021-2026, across the empowerment dates) for n alerts."""
+    rng = np.random.default_rng(seed)
+    codes = np.array([*catalog.matters["code"], None, "NOPE"], dtype=object)
+    matter = codes[rng.integers(0, len(codes), n)]
+    days = np.datetime64("2021-01-01") + rng.integers(0, 6 * 365, n).astype("timedelta64[D]")
+    return matter, days
+
+
+def full_decision(router, lon, lat, matter, days):
+    """The bulk path: route_many with matters and days, then the output columns."""
+    return router.route_many(lon, lat, matter=matter, at=days).columns()
 
 
 def covers_loop(layers, lon, lat):
@@ -76,14 +96,26 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_memory(n: int) -> None:
-    """Run in a fresh process: load, build the router, route n points; print peak RSS."""
+def child_memory(n: int, full: bool) -> None:
+    """Run in a fresh process: load, build the router, route n points (township and unit
+    only, or the full decision with its columns); print peak RSS and the time taken."""
     layers, catalog = load_layers(ROOT / "layers"), load_catalog(ROOT / "data")
     router = Router(layers, catalog, Settings())
     base = _peak_mb()
     lon, lat = random_points(layers, n)
-    router.route_many(lon, lat, sites=False)
-    print(json.dumps({"peak_rss_mb": _peak_mb(), "before_points_mb": base}))
+    matter, days = random_alerts(catalog, n)
+    t0 = time.perf_counter()
+    if full:
+        full_decision(router, lon, lat, matter, days)
+    else:
+        router.route_many(lon, lat, sites=False)
+    print(json.dumps({"peak_rss_mb": _peak_mb(), "before_points_mb": base,
+                      "seconds": time.perf_counter() - t0}))
+
+
+def fresh_process(n: int, full: bool) -> dict:
+    args = [sys.executable, __file__, "--child-memory", str(n)] + (["--full"] if full else [])
+    return json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
 
 
 def timed(fn, repeat=1):
@@ -101,9 +133,10 @@ def main() -> None:
     ap.add_argument("--loop-points", type=int, default=None,
                     help="points for the slow per-point loop (default: all)")
     ap.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_memory:
-        child_memory(args.child_memory)
+        child_memory(args.child_memory, args.full)
         return
     n = args.points
     layers, catalog = load_layers(ROOT / "layers"), load_catalog(ROOT / "data")
@@ -116,6 +149,8 @@ def main() -> None:
     loop_s, (ref_t, ref_u) = timed(lambda: covers_loop(layers, lon[:loop_n], lat[:loop_n]))
     sjoin_s, _ = timed(lambda: sjoin_both(layers, lon, lat), repeat=3)
     many_s, batch = timed(lambda: router.route_many(lon, lat, sites=False), repeat=3)
+    matter, days = random_alerts(catalog, n)
+    full_s, _ = timed(lambda: full_decision(router, lon, lat, matter, days), repeat=3)
 
     got_t, got_u = batch.township[:loop_n], batch.unit[:loop_n]
     flags = batch.flags[:loop_n]
@@ -130,9 +165,12 @@ def main() -> None:
         t0 = time.perf_counter()
         router.route(lon[i], lat[i], matter="M001")
         calls.append(time.perf_counter() - t0)
-    mem = json.loads(subprocess.run(
-        [sys.executable, __file__, "--child-memory", str(n)], capture_output=True, text=True,
-        check=True).stdout)
+    with tempfile.TemporaryDirectory() as folder:
+        cached_router(layers, catalog, Settings(), Path(folder))
+        load_s, _ = timed(lambda: cached_router(layers, catalog, Settings(), Path(folder)),
+                          repeat=3)
+    mem = fresh_process(n, full=False)
+    mem_full = fresh_process(n, full=True)
 
     result = {
         "points": n,
@@ -142,10 +180,14 @@ def main() -> None:
         "route_many_points_per_s": n / many_s,
         "route_many_vs_sjoin": sjoin_s / many_s,
         "disagreements_with_covers": disagree,
+        "full_decision_points_per_s": n / full_s,
+        "full_decision_fresh_process_s": mem_full["seconds"],
         "route_median_us": statistics.median(calls) * 1e6,
         "route_p99_us": float(np.percentile(calls, 99) * 1e6),
         "router_build_s": build_s,
+        "router_cache_load_s": load_s,
         "peak_rss_mb": mem["peak_rss_mb"],
+        "full_decision_peak_rss_mb": mem_full["peak_rss_mb"],
     }
     print(f"(a) per-point covers loop : {result['covers_loop_points_per_s']:>12,.0f} points/s"
           f" ({loop_n:,} points)")
@@ -153,11 +195,17 @@ def main() -> None:
     print(f"(c) Router.route_many     : {result['route_many_points_per_s']:>12,.0f} points/s"
           f"  = {result['route_many_vs_sjoin']:.1f} x sjoin")
     print(f"(c) disagreements with the exact covers answer: {disagree}")
+    print(f"(d) full decision + columns : {result['full_decision_points_per_s']:>12,.0f} "
+          f"points/s ({full_s:.2f} s; the first call in a fresh process: "
+          f"{mem_full['seconds']:.2f} s)")
     print(f"Router.route (one live alert, with site and body): median "
           f"{result['route_median_us']:.1f} us, p99 {result['route_p99_us']:.1f} us")
+    print(f"router: built in {build_s:.2f} s, loaded from the router cache in "
+          f"{load_s * 1000:.0f} ms (hashing the layers included)")
     print(f"peak memory routing {n:,} points in a fresh process: {mem['peak_rss_mb']:.0f} MB "
           f"(of which loading the libraries and layers and building the router: "
-          f"{mem['before_points_mb']:.0f} MB)")
+          f"{mem['before_points_mb']:.0f} MB); with the full decision and its columns: "
+          f"{mem_full['peak_rss_mb']:.0f} MB")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "route_bench.json").write_text(json.dumps(result, indent=2))

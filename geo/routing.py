@@ -28,6 +28,7 @@ once per distinct decision.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -61,12 +62,6 @@ from geo.crs import (
 from geo.layers import LayerSet
 from geo.settings import Settings
 
-__all__ = [
-    "BODY_DISTRICT", "BODY_NONE", "BODY_NO_MATTER", "BODY_REFERRAL", "BODY_TOWNSHIP",
-    "BODY_TRIAGE", "BORDER", "FLAG_NAMES", "INVALID", "NEAR_BORDER", "OUTSIDE",
-    "ROUTER_VERSION", "SNAPPED", "Router", "Routing", "RoutingBatch", "explain", "flag_names",
-]
-
 # Bump when the routing rule, the reasons or the pickled layout of a Router change: cached
 # routers (geo.routercache) of another version are rebuilt.
 ROUTER_VERSION = 2
@@ -85,6 +80,7 @@ _SNAP_ONLY = -3
 # two site points whose KD-tree distances to a point differ by less than this (metres) may
 # be equally near by the exact (GEOS) distance: such points take the exact STRtree path
 _TIE_M = 1e-6
+
 
 @dataclass(frozen=True)
 class Routing:
@@ -384,7 +380,6 @@ class Router:
         self.__dict__.update(state)
         self._index()
 
-
     # ------------------------------------------------------------------ grid
     def _build_grid(self, cell_m: float) -> _Grid:
         """Lookup grid: a cheap conservative band around every boundary, then each band cell
@@ -648,7 +643,6 @@ class Router:
         combo[exact] = 0
         return township, unit, flags, combo, others
 
-
     def _locate_one(self, lon: float, lat: float, x: float, y: float, flat: int
                     ) -> tuple[int, int, int, tuple[int, ...]]:
         """`locate` for one valid WGS84 point in grid cell ``flat`` (metric x, y), by scalar
@@ -665,10 +659,11 @@ class Router:
             township, others = self._snap_one(x, y), ()
             flags = SNAPPED if township >= 0 else OUTSIDE
         unit = int(g.unit[flat])
-        if township >= 0 and (unit == _MIXED or g.tab_parent[unit + 2] != township):
-            return township, self._exact_unit_one(pt or shapely.Point(lon, lat), township), \
-                flags, others
-        return township, unit if unit >= 0 and township >= 0 else -1, flags, others
+        if township < 0 or unit == _EMPTY:
+            unit = -1
+        elif unit == _MIXED or g.tab_parent[unit + 2] != township:
+            unit = self._exact_unit_one(pt or shapely.Point(lon, lat), township)
+        return township, unit, flags, others
 
     def _exact_township_one(self, pt: shapely.Point, x: float, y: float
                             ) -> tuple[int, int, tuple[int, ...]]:
@@ -1235,27 +1230,33 @@ class RoutingBatch:
 
 
 def _id_column(ids, n: int):
-    """The ``id`` column: 1..n, or ``ids`` as pandas reads a list of them."""
+    """The ``id`` column: 1..n, or ``ids`` as pandas reads a list of them (text as pandas'
+    text array, numbers and numpy arrays as they are; a Series loses its index)."""
     if ids is None:
         return np.arange(1, n + 1)
     if isinstance(ids, pd.Series | pd.Index):
         ids = ids.array if ids.dtype == _TEXT_DTYPE else ids.to_numpy()
-    if not (ids.dtype == _TEXT_DTYPE if isinstance(ids, pd.api.extensions.ExtensionArray)
-            else isinstance(ids, np.ndarray) and ids.dtype != object):
+    if isinstance(ids, np.ndarray) and ids.dtype == object:
+        if _ARROW_TEXT and pd.api.types.infer_dtype(ids, skipna=True) == "string":
+            ids = pd.array(ids, dtype=_TEXT_DTYPE)
+        else:
+            ids = list(ids)
+    elif not isinstance(ids, np.ndarray) and not (
+            isinstance(ids, pd.api.extensions.ExtensionArray) and ids.dtype == _TEXT_DTYPE):
         ids = list(ids)
     if len(ids) != n:
         raise ValueError(f"expected {n} ids, got {len(ids)}")
     return ids
 
 
-def _to_pandas_text(values: pa.Array):
+def _to_pandas_text(values: pa.Array | pa.ChunkedArray):
     """An arrow text array as the column pandas makes of the same values in an object
     array: its text dtype, or object where every value is missing."""
     if values.null_count == len(values):
         return np.full(len(values), None, dtype=object)
     if _ARROW_TEXT:
         return pd.array(values, dtype=_TEXT_DTYPE)
-    return values.to_numpy(zero_copy_only=False)
+    return np.array(values.to_pylist(), dtype=object)
 
 
 def _text_column(table: np.ndarray, index: np.ndarray):
@@ -1408,37 +1409,35 @@ def _dense_key(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.nd
     return _dense(key, card)
 
 
-def _reason_keys(batch: RoutingBatch) -> list[list[tuple[np.ndarray, int]]]:
-    """Per reason (as in `explain`), integer columns that together fix its text."""
+def _reason_keys(batch: RoutingBatch) -> Iterator[list[tuple[np.ndarray, int]]]:
+    """Per reason (as in `explain`), in turn, integer columns that together fix its text,
+    each with an upper bound (exclusive) of its values."""
     r = batch.router
-    f = batch.flags.astype(np.int64)
+    n = len(batch)
+    f = batch.flags
     t = batch.township.astype(np.int64) + 1
-    nt = len(r.t_codes) + 1
     others, table = batch.others_ids()
     invalid = (f & INVALID) > 0
     kind = np.select([invalid, (f & BORDER) > 0, (f & SNAPPED) > 0, (f & OUTSIDE) > 0],
                      [4, 1, 2, 3], 0)
-    problem = np.zeros(len(batch), dtype=np.int64)
-    keys = list(COORDINATE_PROBLEMS)
+    problems = list(COORDINATE_PROBLEMS)
+    problem = np.zeros(n, dtype=np.int64)
     for i, p in batch.problems.items():
-        problem[i] = keys.index(p) + 1
-    near = np.where(((f & NEAR_BORDER) > 0) & ~invalid, others + 1, 0)
-    unit = np.where(t > 0, batch.unit.astype(np.int64) + 2, 0)
-    site = np.where(batch.site >= 0, (batch.site.astype(np.int64) + 1) * 4 + batch.site_how, 0)
-    body: list[tuple[np.ndarray, int]] = [(np.zeros(len(batch), dtype=np.int64), 1)]
-    if r._bodies is not None:
-        breaks = r._bodies.breaks
-        body = [(batch.body_how.astype(np.int64), 6),
-                (batch.matter_code + 1, len(batch.matter_values) + 1),
-                (np.searchsorted(breaks, batch.empowered_since), len(breaks) + 1), (t, nt)]
-    return [
-        [(kind, 5), (np.where(kind == 1, others, 0), len(table)), (t, nt),
-         (problem, len(keys) + 1)],
-        [(near, len(table) + 1)],
-        [(unit, len(r.u_codes) + 2)],
-        [(site, (len(r.s_ids) + 1) * 4)],
-        body,
-    ]
+        problem[i] = problems.index(p) + 1
+    yield [(kind, 5), (np.where(kind == 1, others, 0), len(table)), (t, len(r.t_codes) + 1),
+           (problem, len(problems) + 1)]
+    yield [(np.where(((f & NEAR_BORDER) > 0) & ~invalid, others + 1, 0), len(table) + 1)]
+    yield [(np.where(t > 0, batch.unit.astype(np.int64) + 2, 0), len(r.u_codes) + 2)]
+    yield [(np.where(batch.site >= 0, (batch.site.astype(np.int64) + 1) * 4 + batch.site_how,
+                     0), (len(r.s_ids) + 1) * 4)]
+    if r._bodies is None:
+        yield [(np.zeros(n, dtype=np.int64), 1)]
+        return
+    breaks = r._bodies.breaks
+    yield [(batch.body_how.astype(np.int64), 6),
+           (batch.matter_code + 1, len(batch.matter_values) + 1),
+           (np.searchsorted(breaks, batch.empowered_since), len(breaks) + 1),
+           (t, len(r.t_codes) + 1)]
 
 
 # Where each reason's texts go among the pieces of a row's reasons text: (text before the
@@ -1447,18 +1446,17 @@ _SLOTS = ((0, 1, 2), (3, None, None), (4, None, None), (5, 6, 7), (8, None, None
 _REASONS = (_township_reason, _near_reason, _unit_reason, _site_reason, _body_reason)
 
 
-def _reason_column(batch: RoutingBatch) -> pa.Array:
+def _reason_column(batch: RoutingBatch) -> pa.ChunkedArray:
     """``"；".join(explain(...))`` for every point of a batch, column-wise (large_string).
 
     Each reason is written once per distinct key (`_reason_keys`), from one point holding
     it. A row's text is nine pieces (`_SLOTS`): the reasons, with the distance of a
-    snapped point and of a nearest site point between their two texts. Decoding the
-    pieces as one dictionary array lays every row's bytes out in order; every ninth offset
-    of it delimits the rows.
+    snapped point and of a nearest site point between their two texts, laid out by
+    `_concatenated`.
     """
     n = len(batch)
     if not n:
-        return pa.array([], pa.large_string())
+        return pa.chunked_array([], type=pa.large_string())
     r = batch.router
     pieces = [""]
     index = np.zeros((n, 9), dtype=np.int32)
@@ -1483,17 +1481,23 @@ def _reason_column(batch: RoutingBatch) -> pa.Array:
     return _concatenated(pieces, index)
 
 
-def _concatenated(pieces: list[str], index: np.ndarray) -> pa.Array:
-    """Row ``i``: the concatenation of ``pieces[index[i, j]]`` over ``j`` (large_string)."""
+def _concatenated(pieces: list[str], index: np.ndarray, chunk: int = 1 << 16
+                  ) -> pa.ChunkedArray:
+    """Row ``i``: the concatenation of ``pieces[index[i, j]]`` over ``j`` (large_string),
+    in chunks of ``chunk`` rows (decoding grows its output as it goes: small chunks keep
+    the peak memory near the size of the result)."""
     table = pa.array(pieces, pa.large_string())
-    size = int(np.array([len(p.encode()) for p in pieces])[index].sum())
-    kind, offset_type = (pa.string(), np.int32) if size < 2**31 - 1 else (
-        pa.large_string(), np.int64)
-    # decoding a dictionary array sizes its output once: much faster than ``take`` here
-    flat = pa.DictionaryArray.from_arrays(index.ravel(), table).cast(kind)
+    chunks = [_concatenated_chunk(table, index[i:i + chunk])
+              for i in range(0, len(index), chunk)]
+    return pa.chunked_array(chunks, type=pa.large_string())
+
+
+def _concatenated_chunk(table: pa.Array, index: np.ndarray) -> pa.Array:
+    """`_concatenated` of one chunk: decoding ``table`` at ``index`` as a dictionary array
+    (much faster than ``take`` here) lays every row's pieces out in order, and every
+    ``index.shape[1]``-th offset delimits the rows."""
+    flat = pa.DictionaryArray.from_arrays(index.ravel(), table).cast(pa.large_string())
     _, offsets, data = flat.buffers()
-    width = index.shape[1]
-    ends = np.frombuffer(offsets, dtype=offset_type, count=len(flat) + 1,
-                         offset=flat.offset * np.dtype(offset_type).itemsize)[::width]
-    return pa.LargeStringArray.from_buffers(len(index), pa.py_buffer(ends.astype(np.int64)),
-                                            data)
+    ends = np.frombuffer(offsets, dtype=np.int64, count=len(flat) + 1,
+                         offset=flat.offset * 8)[::index.shape[1]]
+    return pa.LargeStringArray.from_buffers(len(index), pa.py_buffer(ends.copy()), data)
