@@ -23,6 +23,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from geo.alertfiles import CHUNK_ROWS, IngestError, RejectsFile, read_chunks
+from geo.alertfiles import IngestError, RejectsFile, read_chunks
 from geo.alerts import Checked, Notes, Reject, Rules, SeenIds, check, normalised, pairs
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from geo.routing import Router, RoutingBatch
 
 PARTITION_ROWS = 100_000
+#: rows a chunk of the single-process engine (small enough to overlap writing and routing)
+ROUTE_CHUNK_ROWS = 100_000
 MAX_WARNINGS = 20
 MAX_REJECTS = 20
 OUTPUT_COLUMNS = ("id", "township_code", "township_name", "unit_code", "site_id",
@@ -161,19 +164,18 @@ def csv_bytes(columns: dict, header: bool) -> bytes:
 
 
 def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router, rules: Rules,
-                seen: SeenIds, header: bool) -> tuple[bytes, Tally, RoutingBatch | None,
-                                                      pd.DataFrame]:
-    """Check, route and render one chunk: its CSV bytes, tally, batch and output frame."""
+                seen: SeenIds) -> tuple[Checked, RoutingBatch | None, dict]:
+    """Check and route one chunk: the check, the batch and the output columns."""
     checked = check(frame, rows, rules, seen)
     if len(checked.alerts):
         batch, out = route_checked(router, checked.alerts, rules.tz)
     else:
         batch, out = None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
-    return csv_bytes(out, header), Tally.of(checked, batch), batch, out
+    return checked, batch, out
 
 
 def route_file(path: Path, out: Path, router: Router, rules: Rules,
-               chunk_rows: int = CHUNK_ROWS, progress: bool = False,
+               chunk_rows: int = ROUTE_CHUNK_ROWS, progress: bool = False,
                rejects: Path | None = None) -> Tally:
     """Route a CSV, GeoJSON or JSON-lines file into a CSV or GeoJSON file, in one process.
 
@@ -196,19 +198,32 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
     bar = tqdm(unit="row", desc="routing", file=sys.stderr, disable=not progress,
                mininterval=0.5)
     bad = RejectsFile(rejects)
-    with (nullcontext() if geojson else out.open("wb")) as sink, bar, closing(bad):
+    # one chunk is rendered and written by a second thread while the next is routed
+    # (pyarrow's CSV writer and the file write let go of the GIL)
+    with (nullcontext() if geojson else out.open("wb")) as sink, bar, closing(bad), \
+            ThreadPoolExecutor(1) as writer:
+        written = None
         for k, (frame, rows) in enumerate(_chain(first, chunks)):
-            data, part, batch, frame_out = route_chunk(frame, rows, router, rules, seen, k == 0)
+            checked, batch, columns = route_chunk(frame, rows, router, rules, seen)
+            part = Tally.of(checked, batch)
             tally.add(part, bad)
             bar.update(part.rows)
             if geojson:
-                frames.append(pd.DataFrame(frame_out))
+                frames.append(pd.DataFrame(columns))
                 points.append(_points(batch))
-            else:
-                sink.write(data)
+                continue
+            if written is not None:
+                written.result()
+            written = writer.submit(_write, sink, columns, k == 0)
+        if written is not None:
+            written.result()
     if geojson:
         _write_geojson(out, frames, points)
     return tally
+
+
+def _write(sink, columns: dict, header: bool) -> None:
+    sink.write(csv_bytes(columns, header))
 
 
 def _chain(first, rest) -> Iterator:
@@ -269,8 +284,8 @@ def route_part(frame: pd.DataFrame, rows: np.ndarray, earlier: pd.DataFrame | No
     seen = SeenIds()
     if earlier is not None and len(earlier):
         check(earlier, earlier_rows, rules, seen)
-    data, tally, _, _ = route_chunk(frame, rows, router, rules, seen, header)
-    return data, tally
+    checked, batch, columns = route_chunk(frame, rows, router, rules, seen)
+    return csv_bytes(columns, header), Tally.of(checked, batch)
 
 
 @contextmanager
