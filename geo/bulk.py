@@ -167,11 +167,7 @@ def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router, rules: Ru
                 seen: SeenIds) -> tuple[Checked, RoutingBatch | None, dict]:
     """Check and route one chunk: the check, the batch and the output columns."""
     checked = check(frame, rows, rules, seen)
-    if len(checked.alerts):
-        batch, out = route_checked(router, checked.alerts, rules.tz)
-    else:
-        batch, out = None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
-    return checked, batch, out
+    return checked, *route_checked_or_empty(router, checked, rules)
 
 
 def route_file(path: Path, out: Path, router: Router, rules: Rules,
@@ -198,13 +194,13 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
     bar = tqdm(unit="row", desc="routing", file=sys.stderr, disable=not progress,
                mininterval=0.5)
     bad = RejectsFile(rejects)
-    # one chunk is rendered and written by a second thread while the next is routed
-    # (pyarrow's CSV writer and the file write let go of the GIL)
+    # three stages overlap: the next chunk is read and checked, this one routed, the one
+    # before rendered and written (pyarrow, numpy and the file write let go of the GIL)
     with (nullcontext() if geojson else out.open("wb")) as sink, bar, closing(bad), \
-            ThreadPoolExecutor(1) as writer:
+            ThreadPoolExecutor(2) as pool:
         written = None
-        for k, (frame, rows) in enumerate(_chain(first, chunks)):
-            checked, batch, columns = route_chunk(frame, rows, router, rules, seen)
+        for k, (checked, batch, columns) in enumerate(_routed(_chain(first, chunks), router,
+                                                               rules, seen, pool)):
             part = Tally.of(checked, batch)
             tally.add(part, bad)
             bar.update(part.rows)
@@ -214,12 +210,33 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
                 continue
             if written is not None:
                 written.result()
-            written = writer.submit(_write, sink, columns, k == 0)
+            written = pool.submit(_write, sink, columns, k == 0)
         if written is not None:
             written.result()
     if geojson:
         _write_geojson(out, frames, points)
     return tally
+
+
+def _routed(chunks: Iterator, router: Router, rules: Rules, seen: SeenIds,
+            pool: ThreadPoolExecutor) -> Iterator[tuple[Checked, RoutingBatch | None, dict]]:
+    """Check, then route, chunk after chunk, with the next chunk read and checked by a
+    thread of ``pool`` while this one is routed (much of both runs without the GIL)."""
+    def checked_next():
+        item = next(chunks, None)
+        return None if item is None else check(item[0], item[1], rules, seen)
+
+    ahead = pool.submit(checked_next)
+    while (checked := ahead.result()) is not None:
+        ahead = pool.submit(checked_next)
+        yield checked, *route_checked_or_empty(router, checked, rules)
+
+
+def route_checked_or_empty(router: Router, checked: Checked, rules: Rules
+                           ) -> tuple[RoutingBatch | None, dict]:
+    if len(checked.alerts):
+        return route_checked(router, checked.alerts, rules.tz)
+    return None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
 
 
 def _write(sink, columns: dict, header: bool) -> None:
