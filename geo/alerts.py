@@ -599,6 +599,9 @@ class SeenIds:
     n² / 2⁶⁵: one in 3·10⁵ for ten million rows) would be reported as a repeat.
     """
 
+    #: pairs a run may grow to by merging: bounds the copy a merge makes (24 MB)
+    RUN_CAP = 2_000_000
+
     def __init__(self):
         self._keys: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
@@ -638,7 +641,8 @@ class SeenIds:
         order = np.argsort(keys, kind="stable")
         self._keys.append(keys[order])
         self._rows.append(np.asarray(rows, dtype=np.int32)[order])
-        while len(self._keys) > 1 and len(self._keys[-1]) * 2 >= len(self._keys[-2]):
+        while (len(self._keys) > 1 and len(self._keys[-1]) * 2 >= len(self._keys[-2])
+               and len(self._keys[-1]) + len(self._keys[-2]) <= self.RUN_CAP):
             k2, r2 = self._keys.pop(), self._rows.pop()
             k1, r1 = self._keys.pop(), self._rows.pop()
             at = np.searchsorted(k1, k2, side="right")  # a linear merge of sorted runs

@@ -148,3 +148,28 @@ def test_many_unknown_matter_codes_are_warned_about_in_one_pass():
     assert len(checked.alerts) == n and len(checked.warnings) == 22  # with reported_at
     assert checked.warnings[-1].startswith("rows 22, 23, 24, 25, 26 and 99975 more, field "
                                            "matter: other unknown matter codes")
+
+
+def test_seen_ids_find_the_first_row_across_many_runs(monkeypatch):
+    import pyarrow as pa
+
+    monkeypatch.setattr(SeenIds, "RUN_CAP", 16)
+    seen = SeenIds()
+    rng = np.random.default_rng(4)
+    first: dict[str, int] = {}
+    row = 2
+    for _ in range(60):
+        ids = [f"K{v}" for v in rng.integers(0, 300, 7)]
+        rows = np.arange(row, row + len(ids))
+        keys = SeenIds.keys(pa.array(["s"] * len(ids)), pa.array(ids))
+        got = seen.first_rows(keys, rows, np.ones(len(ids), dtype=bool))
+        expected, fresh = [], {}
+        for i, r in zip(ids, rows.tolist(), strict=True):
+            expected.append(first.get(i, fresh.get(i, -1)))
+            fresh.setdefault(i, r)
+        assert got.tolist() == expected
+        new = got < 0
+        seen.add(keys[new], rows[new])
+        first.update({i: r for i, r in fresh.items() if i not in first})
+        row += len(ids)
+    assert len(seen._keys) > 3 and all(len(k) <= 16 for k in seen._keys[:-1])
