@@ -123,7 +123,28 @@ def _covering(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray):
 
 
 @dataclass
-class _Grid:
+class _Raster:
+    """A row-major raster of ``nx`` x ``ny`` cells of ``dx`` x ``dy`` degrees (WGS84) from
+    (``x0``, ``y0``)."""
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    nx: int
+    ny: int
+
+    def cells(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat cell index per point and whether the point lies on the raster."""
+        fx = (lon - self.x0) / self.dx
+        fy = (lat - self.y0) / self.dy
+        inside = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        flat = np.where(inside, fy.astype(np.int64) * self.nx + fx.astype(np.int64), 0)
+        return flat, inside
+
+
+@dataclass
+class _Grid(_Raster):
     """Row-major lookup grid over the district in WGS84 degrees.
 
     ``code`` (flat) holds per cell 3 + one of `_MIXED` (exact test needed), `_EMPTY`
@@ -133,26 +154,12 @@ class _Grid:
     ``tab_parent[unit + 2]`` is the unit's township.
     """
 
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    nx: int
-    ny: int
     code: np.ndarray | None = None
     unit: np.ndarray | None = None
     tab_township: np.ndarray | None = None
     tab_flags: np.ndarray | None = None
     tab_others: list[tuple[int, ...]] = field(default_factory=list)
     tab_parent: np.ndarray | None = None
-
-    def cells(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flat cell index per point and whether the point lies on the grid."""
-        fx = (lon - self.x0) / self.dx
-        fy = (lat - self.y0) / self.dy
-        inside = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
-        flat = np.where(inside, fy.astype(np.int64) * self.nx + fx.astype(np.int64), 0)
-        return flat, inside
 
     def centres(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (self.x0 + (flat % self.nx + 0.5) * self.dx,
@@ -196,17 +203,11 @@ def _segments(geoms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class _CellMask:
+class _CellMask(_Raster):
     """A raster over WGS84 lon/lat flagging the cells that some box reaches: a cheap,
     conservative filter (a point in an unflagged cell lies in no box)."""
 
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    nx: int
-    ny: int
-    mask: np.ndarray
+    mask: np.ndarray | None = None
 
     @classmethod
     def of_boxes(cls, boxes: np.ndarray, cell_m: float = 50.0, max_cells: int = 2048
@@ -235,12 +236,9 @@ class _CellMask:
 
     def maybe(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Whether each WGS84 point may lie in one of the boxes (bool)."""
-        fx = (lon - self.x0) / self.dx
-        fy = (lat - self.y0) / self.dy
-        inside = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        flat, inside = self.cells(lon, lat)
         if not self.nx:
             return inside
-        flat = np.where(inside, fy.astype(np.int64) * self.nx + fx.astype(np.int64), 0)
         return inside & self.mask[flat]
 
 
