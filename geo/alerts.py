@@ -356,6 +356,13 @@ def parse_times(text: pa.Array, tz: ZoneInfo, with_gaps: bool = False):
     return (out, gaps) if with_gaps else out
 
 
+def local_days(reported_at: pd.Series, tz: ZoneInfo) -> np.ndarray:
+    """Local calendar days (datetime64[D]) in ``tz`` of naive UTC times: the incident
+    dates of the empowerment rule."""
+    stamps = pd.to_datetime(pd.Series(reported_at)).dt.tz_localize("UTC").dt.tz_convert(tz)
+    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+
+
 def _local_one(stamp, tz: ZoneInfo):
     try:
         return pd.NaT if pd.isna(stamp) else stamp.tz_localize(tz)

@@ -35,7 +35,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from geo.alertfiles import IngestError, RejectsFile, read_chunks
-from geo.alerts import Checked, Notes, Reject, Rules, SeenIds, check, normalised, pairs
+from geo.alerts import (
+    Checked,
+    Notes,
+    Reject,
+    Rules,
+    SeenIds,
+    check,
+    local_days,
+    normalised,
+    pairs,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -122,16 +132,10 @@ def bulk_rules(rules: Rules) -> Rules:
     return replace(rules, keep_bad_coordinates=True, source=rules.source or "route")
 
 
-def local_days(reported_at: pd.Series, tz) -> np.ndarray:
-    """Local calendar days (datetime64[D]) in ``tz`` of naive UTC times."""
-    stamps = pd.to_datetime(reported_at).dt.tz_localize("UTC").dt.tz_convert(tz)
-    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-
-
 def route_checked(router: Router, alerts: pd.DataFrame, tz) -> tuple[RoutingBatch, dict]:
     """Route checked alerts (`geo.alerts.ALERT_COLUMNS`, one CRS); the batch and the output
-    columns (`OUTPUT_COLUMNS`, see `RoutingBatch.columns`). Both engines route through
-    here."""
+    columns (`OUTPUT_COLUMNS`, see `RoutingBatch.columns`). Both engines and the intake of
+    stored alerts (`geo.ingest.case_frame`) route through here."""
     crs = alerts["crs"].iloc[0] if len(alerts) else "EPSG:4326"
     batch = router.route_many(
         alerts["lon"].to_numpy(dtype="float64"), alerts["lat"].to_numpy(dtype="float64"),

@@ -48,6 +48,7 @@ from geo.alerts import (
     check,
     excerpt,
 )
+from geo.bulk import route_checked
 from geo.catalog import Catalog
 from geo.crs import parse_crs
 from geo.routing import BORDER, NEAR_BORDER, Router
@@ -175,12 +176,6 @@ def alert_rows(alerts: pd.DataFrame) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- routing
-def local_days(reported_at, tz: ZoneInfo) -> np.ndarray:
-    """Local calendar days (datetime64[D]) in ``tz`` of naive UTC times."""
-    stamps = pd.to_datetime(pd.Series(reported_at)).dt.tz_localize("UTC").dt.tz_convert(tz)
-    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-
-
 def deadlines(catalog: Catalog, matter: np.ndarray, severity: np.ndarray,
               opened: np.ndarray) -> np.ndarray:
     """Deadline (datetime64[us], NaT where the catalogue has none) of each case."""
@@ -198,13 +193,9 @@ def case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog,
     """Route stored alerts (columns ``id``, ``lon``, ``lat``, ``crs``, ``matter_code``,
     ``severity``, ``reported_at``, ``credit_code``) into case rows, all at once."""
     parts = []
-    for crs_key, group in alerts.groupby("crs", sort=True):
-        batch = router.route_many(
-            group["lon"].to_numpy(dtype="float64"), group["lat"].to_numpy(dtype="float64"),
-            matter=group["matter_code"].to_numpy(dtype=object),
-            at=local_days(group["reported_at"], tz), crs=crs_key,
-            credit_code=group["credit_code"].to_numpy(dtype=object))
-        out = batch.to_frame(ids=group["id"].to_numpy())
+    for _, group in alerts.groupby("crs", sort=True):
+        batch, columns = route_checked(router, group.assign(external_id=group["id"]), tz)
+        out = pd.DataFrame(columns)
         candidates = np.empty(len(group), dtype=object)
         candidates[:] = [()] * len(group)
         for i in np.flatnonzero(batch.flags & (BORDER | NEAR_BORDER)):
