@@ -34,6 +34,8 @@ import pyarrow.csv as pacsv
 from geo.alerts import FIELDS, REQUIRED_COLUMNS, Reject, excerpt
 
 CHUNK_ROWS = 250_000
+#: file name endings read as JSON (lines, or a GeoJSON document); anything else is CSV
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".geojson", ".json")
 _ERROR = "__error__"
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 Chunk = tuple[pd.DataFrame, np.ndarray]
@@ -60,12 +62,12 @@ def read_chunks(path: Path, chunk_rows: int = CHUNK_ROWS,
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _chunked(_jsonl_records(path), chunk_rows)
-    elif suffix in (".geojson", ".json"):
-        yield from _chunked(_geojson_records(path), chunk_rows)
-    else:
+    if suffix not in JSON_SUFFIXES:
         yield from _read_csv(path, chunk_rows, required)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _chunked(_jsonl_records(path), chunk_rows)
+    else:
+        yield from _chunked(_geojson_records(path), chunk_rows)
 
 
 # ---------------------------------------------------------------------------- CSV

@@ -29,10 +29,12 @@ from tqdm import tqdm
 from geo import store
 from geo.alertfiles import (
     CHUNK_ROWS,
+    JSON_SUFFIXES,
     Chunk,
     IngestError,
     RejectsFile,
     _chunked,
+    csv_header,
     read_chunks,
     records_frame,
 )
@@ -502,6 +504,10 @@ def ingest_file(
     """`ingest_chunks` of a CSV, GeoJSON or JSON-lines file, read in chunks; rejected rows
     are written to ``rejects_path`` when given (and the first ones are in the report)."""
     path = Path(path)
+    is_csv = path.suffix.lower() not in JSON_SUFFIXES and path.is_file()
+    if not source and is_csv and "source" not in csv_header(path):  # every row would fail
+        raise IngestError(f"{path}: no source column: give the source of its alerts with "
+                          "--source NAME (e.g. --source 12345)")
     return ingest_chunks(engine, read_chunks(path), _rules(catalog, source, crs, tz, earliest),
                          router, catalog, str(path), rejects_path, progress)
 

@@ -359,3 +359,12 @@ def test_a_failure_of_every_alert_is_found_without_halving_to_single_alerts(setu
     frame = ingest.safe_case_frame(alerts, router, catalog, router.tz, failed)
     assert len(frame) == 4096 and set(frame["body_code"]) == {"CC"}
     assert len(calls) == 3 and len(failed) == 1 and "grid file missing" in failed[0]
+
+
+def test_a_csv_without_sources_is_one_clear_error(setup, tmp_path):
+    engine, router, catalog = setup
+    path = tmp_path / "nosrc.csv"
+    path.write_text("id,lon,lat\nA,120.1,30.8\n", encoding="utf-8")
+    with pytest.raises(IngestError, match=r"no source column: .* --source NAME"):
+        ingest_file(engine, path, router, catalog)
+    assert ingest_file(engine, path, router, catalog, source="patrol").new == 1
