@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import warnings
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -340,10 +339,8 @@ def parse_times(text: pa.Array, tz: ZoneInfo, with_gaps: bool = False):
         pick = (has if aware else ~has) & given
         if not pick.any():
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(text.filter(pa.array(pick)).to_pandas(),
-                                    format="ISO8601", errors="coerce", utc=aware)
+        stamps = pd.to_datetime(text.filter(pa.array(pick)).to_pandas(),
+                                format="ISO8601", errors="coerce", utc=aware)
         try:
             if not aware:
                 parsed = stamps.notna().to_numpy(dtype=bool)
@@ -600,10 +597,10 @@ def _valid_credit(credit: pa.Array) -> np.ndarray:
 class SeenIds:
     """The (source, id) pairs met so far in one file, with the row of each, in flat memory.
 
-    Pairs are kept as 64-bit hashes with 32-bit row numbers (sorted runs of numpy arrays,
-    12 bytes a pair, the only memory of a run that grows with the file): a repeat is found
-    by binary search. Two different pairs sharing a hash (odds about
-    n² / 2⁶⁵: one in 3·10⁵ for ten million rows) would be reported as a repeat.
+    Pairs are kept as 64-bit hashes with 32-bit row numbers (64-bit past 2**31 lines; sorted
+    runs of numpy arrays, 12 bytes a pair, the only memory of a run that grows with the
+    file): a repeat is found by binary search. Two different pairs sharing a hash (odds
+    about n² / 2⁶⁵: one in 3·10⁵ for ten million rows) would be reported as a repeat.
     """
 
     #: pairs a run may grow to by merging: bounds the copy a merge makes (24 MB)
@@ -612,6 +609,7 @@ class SeenIds:
     def __init__(self):
         self._keys: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
+        self._row_type = np.int32
 
     @staticmethod
     def keys(src: pa.Array, ext: pa.Array) -> np.ndarray:
@@ -637,7 +635,7 @@ class SeenIds:
         for run_keys, run_rows in zip(self._keys, self._rows, strict=True):
             pos = np.minimum(np.searchsorted(run_keys, k), len(run_keys) - 1)
             hit = run_keys[pos] == k
-            take = hit & ((out[idx] < 0) | (run_rows[pos] < out[idx]))
+            take = hit & ((out[idx] < 0) | (run_rows[pos].astype(np.int64) < out[idx]))
             out[idx[take]] = run_rows[pos[take]]
         return out
 
@@ -645,9 +643,13 @@ class SeenIds:
         """Remember accepted pairs (merged into fewer, longer runs as they grow)."""
         if not len(keys):
             return
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._row_type == np.int32 and len(rows) and rows.max() >= 2**31:
+            self._row_type = np.int64  # a file past 2**31 lines: wider row numbers
+            self._rows = [r.astype(np.int64) for r in self._rows]
         order = np.argsort(keys, kind="stable")
         self._keys.append(keys[order])
-        self._rows.append(np.asarray(rows, dtype=np.int32)[order])
+        self._rows.append(rows.astype(self._row_type)[order])
         while (len(self._keys) > 1 and len(self._keys[-1]) * 2 >= len(self._keys[-2])
                and len(self._keys[-1]) + len(self._keys[-2]) <= self.RUN_CAP):
             k2, r2 = self._keys.pop(), self._rows.pop()

@@ -24,7 +24,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -193,18 +193,30 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
     tally = Tally()
     if first is None:
         return tally
-    seen = SeenIds()
-    frames, points = [], []
     bar = tqdm(unit="row", desc="routing", file=sys.stderr, disable=not progress,
                mininterval=0.5)
     bad = RejectsFile(rejects)
-    # three stages overlap: the next chunk is read and checked, this one routed, the one
-    # before rendered and written (pyarrow, numpy and the file write let go of the GIL)
+    try:
+        _route_chunks(_chain(first, chunks), out, router, rules, geojson, tally, bar, bad)
+    except BaseException:  # no half-written output is left behind as if it were whole
+        with suppress(OSError):
+            out.unlink(missing_ok=True)
+        raise
+    return tally
+
+
+def _route_chunks(chunks: Iterator, out: Path, router: Router, rules: Rules, geojson: bool,
+                  tally: Tally, bar, bad: RejectsFile) -> None:
+    """The stages of `route_file` over ``chunks``, adding up ``tally``: the next chunk is
+    read and checked, this one routed, the one before rendered and written, all at once
+    (pyarrow, numpy, shapely and the file write let go of the GIL)."""
+    seen = SeenIds()
+    frames, points = [], []
     with (nullcontext() if geojson else out.open("wb")) as sink, bar, closing(bad), \
             ThreadPoolExecutor(2) as pool:
         written = None
-        for k, (checked, batch, columns) in enumerate(_routed(_chain(first, chunks), router,
-                                                               rules, seen, pool)):
+        for k, (checked, batch, columns) in enumerate(_routed(chunks, router, rules, seen,
+                                                               pool)):
             part = Tally.of(checked, batch)
             tally.add(part, bad)
             bar.update(part.rows)
@@ -219,7 +231,6 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
             written.result()
     if geojson:
         _write_geojson(out, frames, points)
-    return tally
 
 
 def _routed(chunks: Iterator, router: Router, rules: Rules, seen: SeenIds,

@@ -171,8 +171,7 @@ def cmd_repair(args, settings: Settings) -> int:
     for line in failed:
         print(f"error: {line}", file=sys.stderr)
     print(f"routed {done} alert(s) that had no case"
-          + (f"; {len(failed)} could not be routed and went to the command center"
-             if failed else ""))
+          + ("; those named above went to the command center for triage" if failed else ""))
     return 0
 
 
@@ -208,6 +207,8 @@ def cmd_route(args, settings: Settings) -> int:
             bulk.EngineError) as exc:
         return _fail(str(exc))
     except OSError as exc:
+        if exc.filename and Path(exc.filename) == Path(args.file):
+            return _fail(f"{args.file}: cannot read ({exc.strerror or exc})")
         return _fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})")
     if tally.rows == 0:
         return _fail(f"{args.file}: empty file (no rows)")

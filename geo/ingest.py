@@ -271,7 +271,8 @@ def safe_case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: 
     Alerts whose reported time is implausible (stored by an older version) go to the
     command center, opened at their receipt. A failing group is split in halves until the
     failing alerts stand alone, or until both halves fail alike (a failure of the whole
-    group: it is not split further); those alerts get a command-center case saying why
+    group, told by its first, middle and last alert each failing alone as well); those
+    alerts get a command-center case saying why
     (`_triage_frame`), and are named in ``failed``.
     """
     odd = _implausible(alerts, earliest)
@@ -282,8 +283,8 @@ def safe_case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: 
         when = np.where(np.isnat(when), np.datetime64(store.utcnow(), "us"), when) if len(
             when) else np.full(len(bad), np.datetime64(store.utcnow(), "us"))
         if failed is not None:
-            failed.extend(f"alert {i}: reported time out of range; given to the command "
-                          "center for triage" for i in bad["id"].tolist()[:SHOWN_REJECTS])
+            failed.append(f"{_alerts_named(bad['id'].tolist())}: reported time out of range; "
+                          "given to the command center for triage")
         triage = _triage_frame(bad, router, "报告时间不在可受理范围内（早于最早受理日期或晚于"
                                "接收时间），交指挥中心人工分拨", opened=when)
         rest = safe_case_frame(alerts[~odd], router, catalog, tz, failed, earliest)
@@ -316,18 +317,35 @@ def _split_on_failure(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz
                 errors.append(exc)
         alike = all(e is not None and f"{type(e).__name__}: {e}" == f"{type(error).__name__}: "
                     f"{error}" for e in errors)
+        if alike:  # the whole group, or bad alerts in both halves: a few alone tell
+            alike = not any(_routes(alerts.iloc[[i]], router, catalog, tz)
+                            for i in sorted({0, len(alerts) // 2, len(alerts) - 1}))
         if not alike:  # one half routes, or they fail differently: look closer
             return pd.concat([
                 p if p is not None else _split_on_failure(part, router, catalog, tz, failed, e)
                 for p, e, part in zip(parts, errors, (alerts.iloc[:half], alerts.iloc[half:]),
                                       strict=True)], ignore_index=True)
     if failed is not None:
-        ids = alerts["id"].tolist()
-        failed.append(f"alert{'s' if len(ids) > 1 else ''} "
-                      f"{', '.join(map(str, ids[:5]))}{' …' if len(ids) > 5 else ''}: routing "
-                      f"failed ({excerpt(f'{type(error).__name__}: {error}', 200)}); given to "
-                      "the command center for triage")
+        failed.append(f"{_alerts_named(alerts['id'].tolist())}: routing failed "
+                      f"({excerpt(f'{type(error).__name__}: {error}', 200)}); given to the "
+                      "command center for triage")
     return _triage_frame(alerts, router, _failure(error))
+
+
+def _alerts_named(ids: list) -> str:
+    """``alert 7``, ``alerts 3, 9``, or ``alerts 1, 2, 3, 4, 5 and 20 more``."""
+    shown = ", ".join(map(str, ids[:5]))
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return f"alert{'s' if len(ids) > 1 else ''} {shown}{more}"
+
+
+def _routes(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo) -> bool:
+    """Whether these alerts route without an error."""
+    try:
+        case_frame(alerts, router, catalog, tz)
+    except Exception:
+        return False
+    return True
 
 
 def case_table(alerts: pd.DataFrame, router: Router, catalog: Catalog, tz: ZoneInfo,

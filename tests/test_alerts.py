@@ -173,3 +173,15 @@ def test_seen_ids_find_the_first_row_across_many_runs(monkeypatch):
         first.update({i: r for i, r in fresh.items() if i not in first})
         row += len(ids)
     assert len(seen._keys) > 3 and all(len(k) <= 16 for k in seen._keys[:-1])
+
+
+def test_seen_ids_past_two_to_the_31_lines():
+    import pyarrow as pa
+
+    seen = SeenIds()
+    big = 2**31 + 1
+    keys = SeenIds.keys(pa.array(["s", "s"]), pa.array(["A", "B"]))
+    seen.add(keys[:1], np.array([3]))
+    assert seen.first_rows(keys[:1], np.array([big]), np.array([True])).tolist() == [3]
+    seen.add(keys[1:], np.array([big]))
+    assert seen.first_rows(keys[1:], np.array([2**32 + 9]), np.array([True])).tolist() == [big]

@@ -123,6 +123,12 @@ def test_a_body_beyond_the_limit_is_refused_before_it_is_read(api, monkeypatch):
                                                     data[len(data) // 2:]]),
                     headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
     assert r.status_code == 413 and count(engine, Alert) == 0
+    # a valid alert, then blanks past the limit: refused, and nothing of it is stored
+    head = json.dumps(alert("B2")).encode()
+    parts = [head, b" " * (MAX_BODY_BYTES // 2), b" " * (MAX_BODY_BYTES // 2 + 100)]
+    r = client.post("/api/v1/alerts", content=iter(parts),
+                    headers={**auth(tokens["src"]), "Content-Type": "application/json"})
+    assert r.status_code == 413 and count(engine, Alert) == 0
 
 
 @pytest.mark.parametrize(("field", "value"), [

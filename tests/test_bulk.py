@@ -434,3 +434,22 @@ def test_rejects_are_capped_on_the_terminal_and_all_written_with_rejects(
         assert code == 0 and [r["row"] for r in written] == [str(i) for i in range(2, 32)]
         assert {r["field"] for r in written} == {"severity"} and written[0]["id"] == "S0"
         assert f"rejected rows written to {bad}" in err
+
+
+def test_a_failure_mid_file_leaves_no_partial_output(demo_router, tmp_path, monkeypatch):
+    from geo.alertfiles import IngestError
+
+    src = write_csv(tmp_path / "in.csv", mixed_rows(demo_router, n_random=60), ragged=False)
+    real = bulk.read_chunks
+
+    def breaking(path, chunk_rows):
+        for k, chunk in enumerate(real(path, chunk_rows)):
+            if k == 3:
+                raise IngestError(f"{path}: the disk went away")
+            yield chunk
+
+    monkeypatch.setattr(bulk, "read_chunks", breaking)
+    out = tmp_path / "o.csv"
+    with pytest.raises(IngestError, match="the disk went away"):
+        bulk.route_file(src, out, demo_router, _rules(demo_router), chunk_rows=10)
+    assert not out.exists()

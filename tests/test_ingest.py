@@ -327,7 +327,8 @@ def test_repair_gives_implausible_stored_times_to_the_command_center(setup, db_s
             {**base, "external_id": "old", "reported_at": dt.datetime(1, 1, 1)},
             {**base, "external_id": "ok", "reported_at": dt.datetime(2026, 10, 31, 2, 0)}])
     done, failed = repair(engine, router, catalog, router.tz)
-    assert done == 3 and len(failed) == 2
+    assert done == 3 and failed == [
+        "alerts 1, 2: reported time out of range; given to the command center for triage"]
     with store.sessions(engine)() as s:
         cases = {c.alert.external_id: c for c in store.query_cases(s)}
     assert cases["ok"].body_code == "TC-A" and cases["ok"].deadline_at is not None
@@ -358,7 +359,7 @@ def test_a_failure_of_every_alert_is_found_without_halving_to_single_alerts(setu
     failed = []
     frame = ingest.safe_case_frame(alerts, router, catalog, router.tz, failed)
     assert len(frame) == 4096 and set(frame["body_code"]) == {"CC"}
-    assert len(calls) == 3 and len(failed) == 1 and "grid file missing" in failed[0]
+    assert len(calls) == 6 and len(failed) == 1 and "grid file missing" in failed[0]
 
 
 def test_a_csv_without_sources_is_one_clear_error(setup, tmp_path):
@@ -368,3 +369,29 @@ def test_a_csv_without_sources_is_one_clear_error(setup, tmp_path):
     with pytest.raises(IngestError, match=r"no source column: .* --source NAME"):
         ingest_file(engine, path, router, catalog)
     assert ingest_file(engine, path, router, catalog, source="patrol").new == 1
+
+
+def test_bad_alerts_in_both_halves_cost_the_others_nothing(setup, monkeypatch):
+    from geo import ingest
+
+    _, router, catalog = setup
+    real = ingest.case_frame
+
+    def fragile(alerts, *args):
+        if alerts["id"].isin([3, 14]).any():
+            raise ValueError("bad geometry in layer")
+        return real(alerts, *args)
+
+    monkeypatch.setattr(ingest, "case_frame", fragile)
+    lon, lat = _good_rows(1)[0][1:3]
+    alerts = pd.DataFrame({"id": range(16), "lon": lon, "lat": lat, "matter_code": "M1",
+                           "severity": "low", "crs": "EPSG:4326", "credit_code": None,
+                           "reported_at": pd.Timestamp("2026-11-01"),
+                           "received_at": pd.Timestamp("2026-11-01")})
+    failed = []
+    frame = ingest.safe_case_frame(alerts, router, catalog, router.tz, failed)
+    triaged = frame.loc[frame["body_code"] == "CC", "alert_id"].tolist()
+    assert sorted(triaged) == [3, 14] and len(frame) == 16
+    assert sorted(failed) == [f"alert {i}: routing failed (ValueError: bad geometry in "
+                              "layer); given to the command center for triage"
+                              for i in (14, 3)]

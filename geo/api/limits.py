@@ -14,6 +14,10 @@ import json
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+class _TooLargeError(Exception):
+    """The body went past the limit while the app read it."""
+
+
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``limit`` bytes (declared or streamed)."""
 
@@ -29,26 +33,32 @@ class BodyLimit:
             return await self._refuse(send)
         seen = 0
         over = False
+        started = False
 
         async def counted():
             nonlocal seen, over
-            if over:  # the app reads on: the body has ended for it
-                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:  # the app gets an end of body; its answer is replaced
+                if seen > self.limit:  # never handle a cut-off body: stop the app here
                     over = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
+                    raise _TooLargeError
             return message
 
         async def sending(message):
+            nonlocal started
             if not over:
+                started = started or message["type"] == "http.response.start"
                 await send(message)
-            elif message["type"] == "http.response.start":
+            elif message["type"] == "http.response.start" and not started:
+                started = True  # the app's answer to the error it was raised is replaced
                 await self._refuse(send)
 
-        await self.app(scope, counted, sending)
+        try:
+            await self.app(scope, counted, sending)
+        except _TooLargeError:
+            if not started:
+                await self._refuse(send)
 
     async def _refuse(self, send) -> None:
         body = json.dumps({"detail": f"request body over {self.limit // (1024 * 1024)} MB; "

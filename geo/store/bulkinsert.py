@@ -26,7 +26,10 @@ from geo.store.geometry import SRID, WKBGeometry
 
 
 def _datetimes(column: pd.Series, dialect: str) -> list:
-    values = pd.to_datetime(column).to_numpy(dtype="datetime64[us]")
+    stamps = pd.to_datetime(column)
+    if getattr(stamps.dtype, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = stamps.to_numpy(dtype="datetime64[us]")
     missing = np.isnat(values)
     if dialect == "sqlite":  # as SQLAlchemy's SQLite DATETIME writes it
         text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ")
@@ -50,8 +53,8 @@ def _geometries(column: pd.Series, dialect: str) -> list:
 
 
 def _json(column: pd.Series) -> list:
-    return [None if v is None else json.dumps(list(v) if isinstance(v, tuple) else v)
-            for v in column.tolist()]
+    """JSON text of each value (None is JSON ``null``, as SQLAlchemy's JSON type writes it)."""
+    return [json.dumps(list(v) if isinstance(v, tuple) else v) for v in column.tolist()]
 
 
 def db_values(frame: pd.DataFrame, table: Table, dialect: str) -> list[list]:
@@ -124,8 +127,11 @@ SMALL = 200
 
 
 def _python(column: pd.Series) -> list:
-    """A column as Python values for SQLAlchemy's own type processing."""
+    """A column as Python values for SQLAlchemy's own type processing (times as naive
+    UTC, as the temporary-table path writes them)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if getattr(column.dtype, "tz", None) is not None:
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
         return [None if v is pd.NaT else v for v in column.dt.to_pydatetime().tolist()]
     if column.dtype.kind in "fiub":
         return column.tolist()
