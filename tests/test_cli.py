@@ -142,10 +142,14 @@ def test_teams_position_file(small_db, tmp_path, capsys):
                     "TA-1,120.12,30.86,2026-11-27T10:00:00+08:00\n"
                     "NOPE,120.1,30.8,\n"
                     "TA-1,abc,30.8,\n"
-                    "TA-1,120.1,30.8,yesterday\n", encoding="utf-8")
+                    "TA-1,120.1,30.8,yesterday\n"
+                    "TA-1,120.1,30.8,2099-01-01T00:00:00\n"
+                    "TA-1,120.1,30.8,0001-01-01T00:00:00+14:00\n", encoding="utf-8")
     assert main(["teams", "position", str(path)], small_db) == 0
     captured = capsys.readouterr()
-    assert "stored 1 position fix(es); 3 rejected" in captured.out
+    assert "stored 1 position fix(es); 5 rejected" in captured.out
+    assert "row 6, field at: in the future" in captured.err
+    assert "row 7, field at: before 2000-01-01" in captured.err
     assert "row 3, field team_id: unknown team (value 'NOPE')" in captured.err
     assert "row 4, field lon: missing or not a number (value 'abc')" in captured.err
     assert "row 5, field at: not an ISO 8601 date-time" in captured.err

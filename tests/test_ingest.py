@@ -83,6 +83,12 @@ def test_bad_rows_go_to_rejects_with_row_and_field(setup, tmp_path):
     assert [line.split(",")[:2] for line in text[1:]] == [
         ["3", "lon"], ["4", "lat"], ["5", "reported_at"], ["6", "severity"], ["7", "id"]]
     assert "swapped" in text[2]
+    # without --rejects nothing is written beside the input (it may be someone else's folder)
+    (tmp_path / "b.rejects.csv").unlink()
+    again = ingest_file(engine, _csv(tmp_path / "c.csv", rows[1:3]), router, catalog)
+    assert again.rejected == 2 and again.rejects_file is None
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv") == [
+        "b.csv", "c.csv"]
 
 
 def test_unknown_matter_is_kept_and_triaged(setup, tmp_path):
