@@ -11,15 +11,14 @@ row with the wrong number of fields, text that is not UTF-8) comes as a row whos
 cannot be opened, has no header or lacks a required column.
 
 CSV is read by pyarrow's streaming reader (every value as text) while every record fits
-on one line; at the first record that does not (a quoted value spanning lines, a ragged
-row, bytes that are not UTF-8) the rest of the file is read with Python's csv module,
-record by record, from that line on.
+on one line; from the first record that does not (a quoted value spanning lines, a ragged
+row, bytes that are not UTF-8) Python's csv module reads record by record, until a
+thousand single-line records in a row let pyarrow take over again from there.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import sys
@@ -92,71 +91,122 @@ def csv_header(path: Path, required: tuple[str, ...] = REQUIRED_COLUMNS) -> list
 
 
 def _read_csv(path: Path, chunk_rows: int, required: tuple[str, ...]) -> Iterator[Chunk]:
+    """The fast reader while records are single lines; the csv module from the first
+    other record until `RESUME_AFTER` single-line records in a row, then the fast reader
+    again from there (by byte offset), and so on to the end of the file."""
     names = csv_header(path, required)
-    done = 0  # data rows yielded by the fast reader: lines 2 .. done + 1
-    try:
-        for frame in _fast_csv(path, names, chunk_rows):
-            rows = np.arange(done + 2, done + 2 + len(frame), dtype=np.int64)
-            done += len(frame)
-            blank = (frame == "").all(axis=1).to_numpy(dtype=bool)  # blank lines
-            if blank.any():
-                frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
-            if len(frame):
-                yield frame, rows
-        return
-    except _IrregularError:
-        pass
-    yield from _chunked(_slow_csv(path, names, skip=done), chunk_rows)
+    with path.open("rb") as f:
+        f.readline()
+        offset, line = f.tell(), 2  # where the data rows start, and their first line
+    while True:
+        done = 0  # rows (lines) the fast reader took from ``offset``
+        try:
+            for frame in _fast_csv(path, names, chunk_rows, offset):
+                rows = np.arange(line + done, line + done + len(frame), dtype=np.int64)
+                done += len(frame)
+                blank = (frame == "").all(axis=1).to_numpy(dtype=bool)  # blank lines
+                if blank.any():
+                    frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
+                if len(frame):
+                    yield frame, rows
+            return
+        except _IrregularError:
+            pass
+        offset, line = _skip_lines(path, offset, done), line + done
+        resume = yield from _chunked(_slow_csv(path, names, offset, line), chunk_rows)
+        if resume is None:
+            return
+        offset, line = resume
 
 
-def _fast_csv(path: Path, names: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Blocks of single-line records as text columns; `_IrregularError` at the first other."""
+def _skip_lines(path: Path, offset: int, n: int) -> int:
+    """The byte offset ``n`` lines after ``offset``."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        while n:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            count = block.count(b"\n")
+            if count < n:
+                n -= count
+                offset += len(block)
+                continue
+            at = -1
+            for _ in range(n):
+                at = block.index(b"\n", at + 1)
+            return offset + at + 1
+    return offset
+
+
+def _fast_csv(path: Path, names: list[str], chunk_rows: int, offset: int
+              ) -> Iterator[pd.DataFrame]:
+    """Blocks of single-line records from byte ``offset`` on, as text columns;
+    `_IrregularError` at the first block holding another."""
     ragged = []
 
     def irregular(row) -> str:  # raising here is not passed on by pyarrow: note and skip
         ragged.append(row)
         return "skip"
 
-    # skip the header ourselves: its names were read (and a BOM dropped) by csv_header
-    block = 1 << 22
+    block = 1 << 20  # about 15,000 rows: a hand-over re-reads at most one block
     reader = None
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=_unique(names), skip_rows=1,
-                                           block_size=block),
-            # a blank line is a record of one field: irregular, so that row numbers stay
-            # line numbers (pyarrow would skip it without a word)
-            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False,
-                                             invalid_row_handler=irregular),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in _unique(names)},
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in reader:
-            if not batch.num_rows:
-                continue
-            if ragged or _spans_lines(batch):
+    with path.open("rb") as source:
+        source.seek(offset)
+        try:
+            reader = pacsv.open_csv(
+                source,
+                read_options=pacsv.ReadOptions(column_names=_unique(names), block_size=block),
+                # a blank line is a record of one field: irregular, so that row numbers
+                # stay line numbers (pyarrow would skip it without a word)
+                parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                                 ignore_empty_lines=False,
+                                                 invalid_row_handler=irregular),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in _unique(names)},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+            pending: list[pa.RecordBatch] = []
+            size = 0
+            for batch in reader:
+                if not batch.num_rows:
+                    continue
+                if ragged or _spans_lines(batch):
+                    # hand over no earlier than needed: the rows before the batch, and
+                    # before the first value spanning lines in it, are taken here
+                    clean = 0 if ragged else _first_spanning(batch)
+                    pending.append(batch.slice(0, clean))
+                    if sum(b.num_rows for b in pending):
+                        yield pa.Table.from_batches(pending).to_pandas()
+                    raise _IrregularError
+                pending.append(batch)
+                size += batch.num_rows
+                while size >= chunk_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield table.slice(0, chunk_rows).to_pandas()
+                    rest = table.slice(chunk_rows)
+                    pending, size = rest.to_batches(), rest.num_rows
+            if ragged:
                 raise _IrregularError
-            pending.append(batch)
-            size += batch.num_rows
-            while size >= chunk_rows:
-                table = pa.Table.from_batches(pending)
-                yield table.slice(0, chunk_rows).to_pandas()
-                rest = table.slice(chunk_rows)
-                pending, size = rest.to_batches(), rest.num_rows
-        if ragged:
-            raise _IrregularError
-        if size:
-            yield pa.Table.from_batches(pending).to_pandas()
-    except _IrregularError:
-        raise
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # not UTF-8, or a field too big
-        raise _IrregularError from exc
-    finally:
-        if reader is not None:  # its reading threads end before the process does
-            reader.close()
+            if size:
+                yield pa.Table.from_batches(pending).to_pandas()
+        except _IrregularError:
+            raise
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # not UTF-8, a field too big
+            raise _IrregularError from exc
+        finally:
+            if reader is not None:  # its reading threads end before the file is closed
+                reader.close()
+
+
+def _first_spanning(batch: pa.RecordBatch) -> int:
+    """The index of the first row of ``batch`` with a value holding a line break."""
+    import pyarrow.compute as pc
+
+    hit = np.zeros(batch.num_rows, dtype=bool)
+    for column in batch.columns:
+        hit |= np.asarray(pc.match_substring(column, "\n").to_numpy(zero_copy_only=False),
+                          dtype=bool)
+    return int(np.argmax(hit)) if hit.any() else batch.num_rows
 
 
 def _spans_lines(batch: pa.RecordBatch) -> bool:
@@ -182,8 +232,15 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _slow_csv(path: Path, names: list[str], skip: int) -> Iterator[tuple[int, dict]]:
-    """Records of a CSV file from data row ``skip`` on, one at a time, by the csv module.
+#: single-line records in a row after which the csv module hands back to the fast reader
+RESUME_AFTER = 1000
+
+
+def _slow_csv(path: Path, names: list[str], offset: int, line: int):
+    """Records of a CSV file from byte ``offset`` (line ``line``) on, one at a time, by the
+    csv module: yields (row, record); returns where the fast reader can take over (byte
+    offset, line) once, after a record the fast reader does not take, `RESUME_AFTER`
+    regular single-line records follow in a row; or None at the end of the file.
 
     A record with more or fewer fields than the header, a quote left open (it swallows
     the lines after it), bytes that are not UTF-8 or a field beyond memory sense are each
@@ -191,35 +248,43 @@ def _slow_csv(path: Path, names: list[str], skip: int) -> Iterator[tuple[int, di
     """
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with path.open("rb") as raw:
-        raw.readline()  # the header
-        line = 2
-        for _ in range(skip):
-            raw.readline()
-            line += 1
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text, strict=True)
-        base = 1 + skip  # lines before the reader's first
+        raw.seek(offset)
+        at = offset  # the byte after the last line given to the csv module
+
+        def lines() -> Iterator[str]:
+            nonlocal at
+            for chunk in iter(raw.readline, b""):
+                at += len(chunk)
+                yield chunk.decode("utf-8", errors="surrogateescape")
+
+        reader = csv.reader(lines(), strict=True)
+        base = line - 1  # lines before the reader's first
+        clean = -1  # single-line records in a row since the last other (-1: none met yet)
         while True:
             start = base + reader.line_num + 1
             try:
                 values = next(reader)
             except StopIteration:
-                return
+                return None
             except csv.Error as exc:
+                clean = 0
                 if "unexpected end of data" in str(exc):
-                    lines = base + reader.line_num - start
+                    lines_over = base + reader.line_num - start
                     yield start, {_ERROR: f"a quote is left open: the value runs to the end "
-                                          f"of the file, over {lines} more line(s)"}
+                                          f"of the file, over {lines_over} more line(s)"}
                 else:
                     yield start, {_ERROR: f"not a valid CSV record ({exc})"}
                 continue
-            if not any(values):  # a blank line (or only commas), as the fast reader skips
-                continue
-            problem = _record_problem(values, names)
-            if problem:
-                yield start, {_ERROR: problem}
-            else:
-                yield start, dict(zip(names, values, strict=True))
+            problem = _record_problem(values, names) if any(values) else None
+            if base + reader.line_num != start or problem:
+                clean = 0  # what the fast reader stopped at (or another such record)
+            elif clean >= 0:
+                clean += 1
+            if any(values):  # a blank line (or only commas) is skipped, as the fast reader does
+                yield start, ({_ERROR: problem} if problem
+                              else dict(zip(names, values, strict=True)))
+            if clean >= RESUME_AFTER:
+                return at, base + reader.line_num + 1
 
 
 def _record_problem(values: list[str], names: list[str]) -> str | None:
@@ -333,15 +398,20 @@ def records_frame(records: list[tuple[int, dict]]) -> Chunk:
     return frame, rows
 
 
-def _chunked(records: Iterator[tuple[int, dict]], chunk_rows: int) -> Iterator[Chunk]:
+def _chunked(records: Iterator[tuple[int, dict]], chunk_rows: int):
+    """Chunks of ``records``; returns what the records' generator returns."""
     pending: list[tuple[int, dict]] = []
-    for item in records:
+    while True:
+        try:
+            item = next(records)
+        except StopIteration as stop:
+            if pending:
+                yield records_frame(pending)
+            return stop.value
         pending.append(item)
         if len(pending) >= chunk_rows:
             yield records_frame(pending)
             pending = []
-    if pending:
-        yield records_frame(pending)
 
 
 # ---------------------------------------------------------------------------- rejects

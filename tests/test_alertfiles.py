@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from geo import alertfiles
 from geo.alertfiles import IngestError, read_chunks
 
 
@@ -18,8 +19,11 @@ def _rows(path, chunk_rows=4):
     return out
 
 
+@pytest.mark.parametrize("resume", [1, 2, 1000])
 @pytest.mark.parametrize("chunk_rows", [1, 3, 1000])
-def test_line_numbers_survive_blank_lines_and_the_hand_over(tmp_path, chunk_rows):
+def test_line_numbers_survive_blank_lines_and_the_hand_over(tmp_path, monkeypatch, chunk_rows,
+                                                            resume):
+    monkeypatch.setattr(alertfiles, "RESUME_AFTER", resume)
     lines = ["id,lon,lat,description"]
     lines += [f"A{i},120.1,30.8,x" for i in range(6)]       # lines 2-7
     lines += ["", ",,,"]                                       # lines 8-9: blank
@@ -63,3 +67,32 @@ def test_chunks_cover_a_large_file_exactly(tmp_path):
         f.writelines(f"R{i},120.1,30.8\n" for i in range(n))
     rows = np.concatenate([r for _, r in read_chunks(path, 7_000)])
     assert rows.tolist() == list(range(2, n + 2))
+
+
+def test_the_fast_reader_takes_over_again_after_an_irregular_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(alertfiles, "RESUME_AFTER", 50)
+    fast_starts = []
+    real = alertfiles._fast_csv
+
+    def counting(path, names, chunk_rows, offset):
+        fast_starts.append(offset)
+        yield from real(path, names, chunk_rows, offset)
+
+    monkeypatch.setattr(alertfiles, "_fast_csv", counting)
+    lines = ["id,lon,lat,description"]
+    for i in range(3000):
+        if i == 3:
+            lines += [f'R{i},1,2,"two', 'lines"']
+        elif i == 2500:
+            lines.append(f"R{i},1")
+        else:
+            lines.append(f"R{i},1,2,\u6587{i}")
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = _rows(path, 400)
+    good = [(r, i) for r, i, e in got if e is None]
+    assert len(good) == 2999 and good[:5] == [(2, "R0"), (3, "R1"), (4, "R2"), (5, "R3"),
+                                               (7, "R4")]
+    assert good[-1] == (3002, "R2999") and [(r, e) for r, _, e in got if e] == [
+        (2503, "2 field(s) where the header has 4")]
+    assert len(fast_starts) == 3  # the start, after the two-line record, after the short one
