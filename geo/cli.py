@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from geo.access import ROLES
+from geo.access import ROLES, SYSTEM
 from geo.catalog import CatalogError, load_catalog
 from geo.crs import CRSInputError, parse_crs
 from geo.settings import Settings
@@ -230,8 +230,10 @@ def cmd_cases_list(args, settings: Settings) -> int:
     engine = store.connect(settings.database_url)
     store.migrate(engine)
     with store.sessions(engine)() as s:
+        # the command line is the operator of the machine: every case
         cases = store.query_cases(s, township=args.township, body=args.body,
-                                  status=args.status, since=since, limit=args.limit)
+                                  status=args.status, since=since, limit=args.limit,
+                                  scope=SYSTEM)
     print(f"{'case':>6}  {'opened (UTC)':16}  {'status':8}  {'township':22}  {'body':18}  "
           f"{'matter':6}  flags")
     for c in cases:

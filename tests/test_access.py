@@ -51,36 +51,36 @@ def test_township_staff_cannot_read_another_townships_case(db):
     engine, a, b = db
     town_a = Scope("township", township=CODE_A, actor="a")
     assert store.cases_frame(engine, scope=town_a)["id"].tolist() == [a]
-    assert set(store.cases_frame(engine)["id"]) == {a, b}
+    assert set(store.cases_frame(engine, scope=SYSTEM)["id"]) == {a, b}
     with store.sessions(engine)() as s:
         assert [c.id for c in store.query_cases(s, scope=town_a)] == [a]
         assert store.query_cases(s, township=CODE_B, scope=town_a) == []
-    assert store.case_timeline(engine, a, town_a)
+    assert store.case_timeline(engine, a, scope=town_a)
     with pytest.raises(LookupError):
-        store.case_timeline(engine, b, town_a)
-    assert set(store.case_events(engine, town_a)["case_id"]) == {a}
+        store.case_timeline(engine, b, scope=town_a)
+    assert set(store.case_events(engine, scope=town_a)["case_id"]) == {a}
 
 
 def test_township_staff_cannot_change_another_townships_case(db):
     engine, a, b = db
     town_a = Scope("township", township=CODE_A, actor="a")
-    before = store.cases_frame(engine).set_index("id")
+    before = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     for attempt in (
-        lambda: dispatching.transition_case(engine, b, 1, "closed", "a", "done", town_a),
-        lambda: dispatching.return_case(engine, b, 1, "a", "not ours", town_a),
-        lambda: dispatching.reroute_case(engine, b, 1, "DT-SC", "a", town_a),
-        lambda: dispatching.transfer_case(engine, b, 1, CODE_A, "甲镇", "a", "mine", town_a),
-        lambda: dispatching.assign(engine, b, 1, "DT-SC-1", 1, "a", town_a),
-        lambda: dispatching.merge_case(engine, a, 1, b, "a", town_a),
+        lambda: dispatching.transition_case(engine, b, 1, "closed", "a", "done", scope=town_a),
+        lambda: dispatching.return_case(engine, b, 1, "a", "not ours", scope=town_a),
+        lambda: dispatching.reroute_case(engine, b, 1, "DT-SC", "a", scope=town_a),
+        lambda: dispatching.transfer_case(engine, b, 1, CODE_A, "甲镇", "a", "mine", scope=town_a),
+        lambda: dispatching.assign(engine, b, 1, "DT-SC-1", 1, "a", scope=town_a),
+        lambda: dispatching.merge_case(engine, a, 1, b, "a", scope=town_a),
     ):
         with pytest.raises(LookupError):
             attempt()
-    after = store.cases_frame(engine).set_index("id")
+    after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     assert after[["status", "version", "body_code"]].equals(
         before[["status", "version", "body_code"]])
     # their own case they may work on
-    dispatching.return_case(engine, a, 1, "a", "not our matter", town_a)
-    assert store.cases_frame(engine).set_index("id").loc[a, "status"] == "returned"
+    dispatching.return_case(engine, a, 1, "a", "not our matter", scope=town_a)
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[a, "status"] == "returned"
 
 
 def test_planners_read_everything_and_change_nothing(db):
@@ -88,7 +88,22 @@ def test_planners_read_everything_and_change_nothing(db):
     planner = Scope("planner", actor="p")
     assert set(store.cases_frame(engine, scope=planner)["id"]) == {a, b}
     with pytest.raises(AccessDeniedError):
-        dispatching.return_case(engine, a, 1, "p", "no", planner)
-    assert store.cases_frame(engine).set_index("id").loc[a, "version"] == 1
-    dispatching.transition_case(engine, a, 1, "verified", "x", "checked", SYSTEM)
-    assert store.cases_frame(engine).set_index("id").loc[a, "status"] == "verified"
+        dispatching.return_case(engine, a, 1, "p", "no", scope=planner)
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[a, "version"] == 1
+    dispatching.transition_case(engine, a, 1, "verified", "x", "checked", scope=SYSTEM)
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[a, "status"] == "verified"
+
+
+def test_no_store_function_defaults_its_scope():
+    """Permissions fail closed: a store function that takes a scope never assumes one."""
+    import inspect
+
+    from geo.store import accounts, inspecting, spatial
+
+    modules = (store, dispatching, spatial, inspecting, accounts)
+    with_scope = [f for m in modules for _, f in inspect.getmembers(m, inspect.isfunction)
+                  if f.__module__ == m.__name__ and "scope" in inspect.signature(f).parameters]
+    assert len(with_scope) >= 12
+    for f in with_scope:
+        assert inspect.signature(f).parameters["scope"].default is inspect.Parameter.empty, \
+            f"{f.__module__}.{f.__name__} gives scope a default"

@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geo import store
+from geo.access import SYSTEM
 from geo.cases import key_figures
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
@@ -48,7 +49,7 @@ def test_command_page_kpis_follow_filters(demo_db):
     at = signed_in(APP).run()
     assert not at.exception
     assert at.title[0].value == "指挥中心"
-    frame = store.cases_frame(store.connect(demo_db.database_url))
+    frame = store.cases_frame(store.connect(demo_db.database_url), scope=SYSTEM)
     assert int(metric(at, "在办")) == len(frame) == 80
     at.sidebar.selectbox(key="f_source").set_value("bigdata").run()
     assert not at.exception
@@ -63,7 +64,7 @@ def test_command_page_kpis_follow_filters(demo_db):
 def test_command_page_overdue_matches_the_database(demo_db):
     from zoneinfo import ZoneInfo
     at = signed_in(APP).run()
-    frame = store.cases_frame(store.connect(demo_db.database_url))
+    frame = store.cases_frame(store.connect(demo_db.database_url), scope=SYSTEM)
     figures = key_figures(frame, store.utcnow(), ZoneInfo("Asia/Shanghai"))
     assert int(metric(at, "超期")) == figures["overdue"]
 
@@ -105,7 +106,7 @@ def _dispatch_page():
 def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     from geo.store.dispatching import teams_frame
     engine = store.connect(demo_db.database_url)
-    frame = store.cases_frame(engine)
+    frame = store.cases_frame(engine, scope=SYSTEM)
     pick = frame[(frame["source"] == "12345") & frame["township_code"].notna()].iloc[0]
     at = signed_in(_dispatch_page, timeout=60).run()
     assert not at.exception
@@ -116,7 +117,7 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     team_id = assign[0].key.split("_", 2)[2]
     assign[0].click().run()
     assert not at.exception and not at.error
-    after = store.cases_frame(engine)
+    after = store.cases_frame(engine, scope=SYSTEM)
     assert after.loc[after["id"] == pick["id"], "status"].item() == "dispatched"
     teams = teams_frame(engine, "EPSG:4549").set_index("team_id")
     assert teams.loc[team_id, "status"] == "dispatched"
@@ -130,7 +131,7 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
 
 def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     engine = store.connect(demo_db.database_url)
-    frame = store.cases_frame(engine)
+    frame = store.cases_frame(engine, scope=SYSTEM)
     pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
     at = signed_in(_dispatch_page, timeout=60).run()
     at.selectbox(key="d_case").set_value(pick).run()
@@ -138,14 +139,14 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     at.text_input(key=f"d_reason_{pick}").input("不属本中心事项").run()
     at.button(key=f"d_go_{pick}").click().run()
     assert not at.error
-    after = store.cases_frame(engine).set_index("id")
+    after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("returned",
                                                                           "CC-330502")
     at.selectbox(key="d_case").set_value(pick).run()
     at.selectbox(key=f"d_target_{pick}").set_value("routed").run()
     at.selectbox(key=f"d_body_{pick}").set_value("DT-SC").run()
     at.button(key=f"d_go_{pick}").click().run()
-    after = store.cases_frame(engine).set_index("id")
+    after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")
 
 
@@ -214,7 +215,7 @@ def test_sign_in_form_lets_a_user_in_and_refuses_a_wrong_password(demo_db):
 
 
 def test_township_staff_see_only_their_townships_cases_on_every_page(demo_db):
-    frame = store.cases_frame(store.connect(demo_db.database_url))
+    frame = store.cases_frame(store.connect(demo_db.database_url), scope=SYSTEM)
     own = frame[frame["township_code"] == ZHILI]
     assert 0 < len(own) < len(frame)
     at = signed_in(APP, "zhili").run()
@@ -239,7 +240,7 @@ def test_township_staff_see_only_their_townships_cases_on_every_page(demo_db):
 
 def test_a_planner_can_look_but_not_act(demo_db):
     engine = store.connect(demo_db.database_url)
-    frame = store.cases_frame(engine)
+    frame = store.cases_frame(engine, scope=SYSTEM)
     pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
     at = signed_in(_dispatch_page, "planner").run()
     assert "只读" in at.info[0].value
@@ -248,4 +249,4 @@ def test_a_planner_can_look_but_not_act(demo_db):
     at.text_input(key=f"d_reason_{pick}").input("试图退回").run()
     at.button(key=f"d_go_{pick}").click().run()
     assert at.error and "planner" in at.error[0].value
-    assert store.cases_frame(engine).set_index("id").loc[pick, "status"] == "routed"
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[pick, "status"] == "routed"

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from geo import store
+from geo.access import SYSTEM
 from geo.cases import IllegalTransitionError
 from geo.cli import main
 from geo.store.dispatching import (
@@ -46,7 +47,7 @@ def db(db_settings, small_dirs, tmp_path):
 
 
 def case(engine, external_id):
-    frame = store.cases_frame(engine)
+    frame = store.cases_frame(engine, scope=SYSTEM)
     return frame[frame["external_id"] == external_id].iloc[0]
 
 
@@ -57,7 +58,8 @@ def team(engine, team_id):
 
 def test_assign_and_follow_the_team_to_closure(db):
     c, t = case(db, "A0"), team(db, "TA-1")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "dispatcher-1")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "dispatcher-1",
+        scope=SYSTEM)
     assert case(db, "A0")["status"] == "dispatched"
     assert team(db, "TA-1")["status"] == "dispatched"
     assert team(db, "TA-1")["open_assignments"] == 1
@@ -68,7 +70,7 @@ def test_assign_and_follow_the_team_to_closure(db):
     assert a.dispatched_at <= a.en_route_at <= a.on_scene_at <= a.cleared_at
     for status in ("handling", "closed"):
         transition_case(db, int(c["id"]), int(case(db, "A0")["version"]), status, "team",
-                        reason="处置完毕")
+                        reason="处置完毕", scope=SYSTEM)
     with store.sessions(db)() as s:
         log = s.scalars(select(AuditLog).where(AuditLog.entity == "case",
                                                AuditLog.entity_id == str(c["id"]))
@@ -83,10 +85,11 @@ def test_illegal_moves_are_refused_and_change_nothing(db):
     c = case(db, "B0")  # big-data alert: verify first
     t = team(db, "TA-1")
     with pytest.raises(IllegalTransitionError, match="must be verified"):
-        assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "d")
+        assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "d", scope=SYSTEM)
     assert team(db, "TA-1")["status"] == "available"
     with pytest.raises(IllegalTransitionError, match="cannot become closed"):
-        transition_case(db, int(c["id"]), int(c["version"]), "closed", "d", reason="x")
+        transition_case(db, int(c["id"]), int(c["version"]), "closed", "d", reason="x",
+            scope=SYSTEM)
     with pytest.raises(IllegalTransitionError, match="available cannot become on_scene"):
         set_team_status(db, "TA-1", int(t["version"]), "on_scene", "d")
 
@@ -100,7 +103,8 @@ def test_two_dispatchers_same_team_exactly_one_wins(db):
     def dispatcher(c):
         barrier.wait()
         try:
-            assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "d")
+            assign(db, int(c["id"]), int(c["version"]), "TA-1", int(t["version"]), "d",
+                scope=SYSTEM)
             results.append("ok")
         except ConflictError as exc:
             results.append(f"conflict: {exc}")
@@ -125,7 +129,8 @@ def test_two_dispatchers_same_case_exactly_one_wins(db):
     def dispatcher(team_id):
         barrier.wait()
         try:
-            assign(db, int(c["id"]), int(c["version"]), team_id, versions[team_id], "d")
+            assign(db, int(c["id"]), int(c["version"]), team_id, versions[team_id], "d",
+                scope=SYSTEM)
             results.append("ok")
         except ConflictError:
             results.append("conflict")
@@ -143,22 +148,22 @@ def test_two_dispatchers_same_case_exactly_one_wins(db):
 
 def test_return_reroute_transfer_and_merge(db):
     c = case(db, "A0")
-    return_case(db, int(c["id"]), int(c["version"]), "d", "不属本中心事项")
+    return_case(db, int(c["id"]), int(c["version"]), "d", "不属本中心事项", scope=SYSTEM)
     back = case(db, "A0")
     assert (back["status"], back["body_code"]) == ("returned", "CC")
-    reroute_case(db, int(c["id"]), int(back["version"]), "DT-SC", "command")
+    reroute_case(db, int(c["id"]), int(back["version"]), "DT-SC", "command", scope=SYSTEM)
     assert (case(db, "A0")["status"], case(db, "A0")["body_code"]) == ("routed", "DT-SC")
     c1 = case(db, "A1")
     transfer_case(db, int(c1["id"]), int(c1["version"]), "330599002000", "乙街道", "d",
-                  "界线附近，确认属乙街道")
+                  "界线附近，确认属乙街道", scope=SYSTEM)
     moved = case(db, "A1")
     assert (moved["status"], moved["township_code"], moved["body_code"]) == (
         "transferred", "330599002000", "TC-B")
-    merge_case(db, int(c1["id"]), int(moved["version"]), int(c["id"]), "d")
+    merge_case(db, int(c1["id"]), int(moved["version"]), int(c["id"]), "d", scope=SYSTEM)
     assert case(db, "A1")["status"] == "merged"
     stale = int(back["version"])  # read before the re-route
     with pytest.raises(ConflictError, match="changed by someone else"):
-        transition_case(db, int(c["id"]), stale, "verified", "d")
+        transition_case(db, int(c["id"]), stale, "verified", "d", scope=SYSTEM)
 
 
 def test_positions_update_the_team_location(db):
@@ -175,30 +180,34 @@ def test_positions_update_the_team_location(db):
 
 def test_adding_a_second_team_to_a_dispatched_case_is_versioned(db):
     c = case(db, "A0")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
+        scope=SYSTEM)
     stale = case(db, "A0")
     assign(db, int(c["id"]), int(stale["version"]), "DT-SC-1",
-           int(team(db, "DT-SC-1")["version"]), "d")
+           int(team(db, "DT-SC-1")["version"]), "d", scope=SYSTEM)
     with pytest.raises(ConflictError, match="changed by someone else"):
-        transition_case(db, int(c["id"]), int(stale["version"]), "handling", "d")
+        transition_case(db, int(c["id"]), int(stale["version"]), "handling", "d", scope=SYSTEM)
 
 
 def test_big_data_alert_needs_verification_even_after_transfer(db):
     c = case(db, "B0")
-    transfer_case(db, int(c["id"]), int(c["version"]), "330599002000", "乙街道", "d", "界线")
+    transfer_case(db, int(c["id"]), int(c["version"]), "330599002000", "乙街道", "d", "界线",
+        scope=SYSTEM)
     c = case(db, "B0")
     with pytest.raises(IllegalTransitionError, match="must be verified"):
         assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]),
-               "d")
-    transition_case(db, int(c["id"]), int(c["version"]), "verified", "d")
+               "d", scope=SYSTEM)
+    transition_case(db, int(c["id"]), int(c["version"]), "verified", "d", scope=SYSTEM)
     c = case(db, "B0")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
+        scope=SYSTEM)
 
 
 def test_returning_a_case_releases_its_team(db):
     c = case(db, "A0")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
-    return_case(db, int(c["id"]), int(case(db, "A0")["version"]), "d", "不属本中心")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
+        scope=SYSTEM)
+    return_case(db, int(c["id"]), int(case(db, "A0")["version"]), "d", "不属本中心", scope=SYSTEM)
     assert team(db, "TA-1")["status"] == "available"
     (a,) = assignments_of(db, int(c["id"]))
     assert a.status == "cancelled" and a.cleared_at is not None
@@ -206,13 +215,14 @@ def test_returning_a_case_releases_its_team(db):
 
 def test_bad_targets_are_refused(db):
     c = case(db, "A0")
-    return_case(db, int(c["id"]), int(c["version"]), "d", "不属本中心")
+    return_case(db, int(c["id"]), int(c["version"]), "d", "不属本中心", scope=SYSTEM)
     with pytest.raises(LookupError, match="unknown body"):
-        reroute_case(db, int(c["id"]), int(case(db, "A0")["version"]), "please check", "d")
+        reroute_case(db, int(c["id"]), int(case(db, "A0")["version"]), "please check", "d",
+            scope=SYSTEM)
     c1 = case(db, "A1")
     for into in (int(c1["id"]), 999_999):
         with pytest.raises(LookupError, match="not another open case"):
-            merge_case(db, int(c1["id"]), int(c1["version"]), into, "d")
+            merge_case(db, int(c1["id"]), int(c1["version"]), into, "d", scope=SYSTEM)
     with pytest.raises(IllegalTransitionError, match="by assigning it"):
         set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "dispatched", "d")
 
@@ -225,7 +235,7 @@ def test_team_must_have_the_skill(db, small_dirs):
         s.get(Case, int(c["id"])).matter_code = "M2"
     with pytest.raises(IllegalTransitionError, match="lacks the skill 住房城乡建设"):
         assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]),
-               "d")
+               "d", scope=SYSTEM)
 
 
 def test_future_position_fixes_are_refused(db):
@@ -237,7 +247,8 @@ def test_future_position_fixes_are_refused(db):
 
 def test_recalling_the_only_team_puts_the_case_back_in_the_queue(db):
     c = case(db, "A0")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
+        scope=SYSTEM)
     set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "en_route", "team")
     set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "available", "d")
     assert case(db, "A0")["status"] == "routed"
@@ -245,7 +256,8 @@ def test_recalling_the_only_team_puts_the_case_back_in_the_queue(db):
     assert a.status == "cancelled"
     # a team that finished on scene does not send the case back
     c = case(db, "A0")
-    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d")
+    assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
+        scope=SYSTEM)
     for status in ("en_route", "on_scene", "available"):
         set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team")
     assert case(db, "A0")["status"] == "dispatched"

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from geo import store
+from geo.access import SYSTEM
 from geo.catalog import load_catalog
 from geo.ingest import IngestError, ingest_file, parse_alerts, read_records
 from geo.layers import load_layers
@@ -58,7 +59,7 @@ def test_ingest_twice_stores_nothing_new(setup, tmp_path):
     assert _count(engine, Alert) == 3 and _count(engine, Case) == 3
     assert _count(engine, AuditLog) == 3
     with store.sessions(engine)() as s:
-        case = store.query_cases(s)[0]
+        case = store.query_cases(s, scope=SYSTEM)[0]
     assert case.body_code == "TC-A" and case.status == "routed"
     assert case.deadline_at - case.opened_at == catalog.deadline("M1", "high")
 
@@ -98,7 +99,7 @@ def test_unknown_matter_is_kept_and_triaged(setup, tmp_path):
     report = ingest_file(engine, _csv(tmp_path / "c.csv", [row]), router, catalog)
     assert report.new == 1 and any("row 2, field matter" in w for w in report.warnings)
     with store.sessions(engine)() as s:
-        assert store.query_cases(s)[0].body_code == "CC"
+        assert store.query_cases(s, scope=SYSTEM)[0].body_code == "CC"
 
 
 def test_geojson_and_jsonl_inputs(setup, tmp_path):
@@ -219,7 +220,7 @@ def test_poisoned_rows_cost_no_other_row_its_case(setup, tmp_path):
     assert all(len(r.value) < 200 for r in report.rejects)
     assert (report.new, report.routed) == (2, 2)
     with store.sessions(engine)() as s:
-        assert {c.alert.external_id for c in store.query_cases(s)} == {"A0", "A1"}
+        assert {c.alert.external_id for c in store.query_cases(s, scope=SYSTEM)} == {"A0", "A1"}
     # the same file again (and a run after it) stores and routes nothing twice
     assert ingest_file(engine, path, router, catalog).new == 0
 
@@ -241,7 +242,7 @@ def test_a_routing_failure_of_one_alert_gives_only_that_alert_a_triage_case(
     assert (report.new, report.routed) == (4, 4)
     assert len(report.unroutable) == 1
     with store.sessions(engine)() as s:
-        cases = {c.alert.external_id: c for c in store.query_cases(s)}
+        cases = {c.alert.external_id: c for c in store.query_cases(s, scope=SYSTEM)}
     assert {k: c.body_code for k, c in cases.items()} == {
         "A0": "TC-A", "A1": "TC-A", "A2": "CC", "A3": "TC-A"}
     assert "自动分拨失败" in cases["A2"].reasons[0] and cases["A2"].flags == "invalid"
@@ -311,7 +312,7 @@ def test_generated_bad_values_never_cost_a_good_alert_its_case(setup, bad):
     assert report.rows == len(records) and report.new + report.rejected == len(records)
     assert _count(engine, Alert) == _count(engine, Case)
     with store.sessions(engine)() as s:
-        ids = {c.alert.external_id for c in store.query_cases(s)}
+        ids = {c.alert.external_id for c in store.query_cases(s, scope=SYSTEM)}
     assert {g["id"] for g in good} <= ids
 
 
@@ -336,7 +337,7 @@ def test_repair_gives_implausible_stored_times_to_the_command_center(setup, db_s
     assert done == 3 and failed == [
         "alerts 1, 2: reported time out of range; given to the command center for triage"]
     with store.sessions(engine)() as s:
-        cases = {c.alert.external_id: c for c in store.query_cases(s)}
+        cases = {c.alert.external_id: c for c in store.query_cases(s, scope=SYSTEM)}
     assert cases["ok"].body_code == "TC-A" and cases["ok"].deadline_at is not None
     for key in ("far", "old"):
         assert cases[key].body_code == "CC" and cases[key].deadline_at is None

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from geo import store
+from geo.access import SYSTEM
 from geo.cli import main
 from geo.inspections import FindingError, first_time_fixed_rate, rectification_plan
 from geo.store.inspecting import (
@@ -70,7 +71,7 @@ def test_unfixed_problem_becomes_a_routed_case_once(db):
     router, catalog, _ = _router(settings)
     report = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 27), TZ)
     assert (report.new, report.routed) == (1, 1)
-    cases = store.cases_frame(engine)
+    cases = store.cases_frame(engine, scope=SYSTEM)
     case = cases[cases["source"] == "inspection"].iloc[0]
     assert case["site_id"] == site and case["matter_code"] == items.set_index(
         "item_code").loc[code, "matter_code"]

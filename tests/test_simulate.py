@@ -1,4 +1,5 @@
 from geo import store
+from geo.access import SYSTEM
 from geo.cases import SOURCES
 from geo.cli import main
 
@@ -6,7 +7,7 @@ from geo.cli import main
 def test_simulate_feeds_routed_alerts_through_ingest(db_settings, capsys):
     assert main(["init"], db_settings) == 0
     assert main(["simulate", "--count", "4", "--rate", "6000", "--seed", "3"], db_settings) == 0
-    frame = store.cases_frame(store.connect(db_settings.database_url))
+    frame = store.cases_frame(store.connect(db_settings.database_url), scope=SYSTEM)
     assert len(frame) == 4
     assert set(frame["source"]) <= set(SOURCES)
     assert frame["township_code"].notna().all()
@@ -31,9 +32,10 @@ def test_simulator_moves_dispatched_teams_to_the_scene(db_settings, small_dirs, 
         f"id,lon,lat,matter,source\nA,{lon[0]},{lat[0]},M1,12345\n", encoding="utf-8")
     assert main(["ingest", str(tmp_path / "a.csv")], db_settings) == 0
     engine = store.connect(db_settings.database_url)
-    case = store.cases_frame(engine).iloc[0]
+    case = store.cases_frame(engine, scope=SYSTEM).iloc[0]
     team = teams_frame(engine, "EPSG:4549").set_index("team_id").loc["TA-1"]
-    assign(engine, int(case["id"]), int(case["version"]), "TA-1", int(team["version"]), "d")
+    assign(engine, int(case["id"]), int(case["version"]), "TA-1", int(team["version"]), "d",
+        scope=SYSTEM)
     assert move_dispatched_teams(engine, 30.0, "EPSG:4549") == 1   # 250 m in 30 s
     team = teams_frame(engine, "EPSG:4549").set_index("team_id").loc["TA-1"]
     assert team["status"] == "en_route"

@@ -6,7 +6,7 @@ from pyproj import Geod
 from sqlalchemy import select
 
 from geo import store
-from geo.access import Scope
+from geo.access import SYSTEM, Scope
 from geo.cli import main
 from geo.store.models import Case
 from geo.store.spatial import cases_near, counts_per_polygon, within_bbox
@@ -35,7 +35,7 @@ def db(store_settings, small_dirs, tmp_path):
 
 
 def ids_of(engine) -> dict[int, str]:
-    frame = store.cases_frame(engine)
+    frame = store.cases_frame(engine, scope=SYSTEM)
     return dict(zip(frame["id"], frame["external_id"], strict=True))
 
 
@@ -56,7 +56,7 @@ def test_cases_within_a_distance_nearest_first(db):
     geod = Geod(ellps="WGS84")
     expected = {k: geod.inv(lon, lat, *p)[2] for k, p in pos.items()}
     with store.sessions(engine)() as s:
-        near = cases_near(s, lon, lat, 1000.0)
+        near = cases_near(s, lon, lat, 1000.0, scope=SYSTEM)
     names = ids_of(engine)
     assert [names[i] for i in near["id"]] == sorted(
         (k for k, d in expected.items() if d <= 1000), key=expected.get)
@@ -64,7 +64,7 @@ def test_cases_within_a_distance_nearest_first(db):
                        atol=0.01)
     town_b = Scope("township", township=CODE_B)
     with store.sessions(engine)() as s:
-        scoped = cases_near(s, lon, lat, 1000.0, town_b)
+        scoped = cases_near(s, lon, lat, 1000.0, scope=town_b)
     assert {names[i] for i in scoped["id"]} <= {"edge", "b1"}
     assert "a2" not in {names[i] for i in scoped["id"]}
 
@@ -72,11 +72,11 @@ def test_cases_within_a_distance_nearest_first(db):
 def test_counts_per_township_and_unit(db):
     engine, _ = db
     with store.sessions(engine)() as s:
-        towns = counts_per_polygon(s, "townships")
-        units = counts_per_polygon(s, "units")
-        routed = counts_per_polygon(s, "townships", statuses=("closed",))
+        towns = counts_per_polygon(s, "townships", scope=SYSTEM)
+        units = counts_per_polygon(s, "units", scope=SYSTEM)
+        routed = counts_per_polygon(s, "townships", statuses=("closed",), scope=SYSTEM)
         with pytest.raises(ValueError, match="townships or units"):
-            counts_per_polygon(s, "sites")
+            counts_per_polygon(s, "sites", scope=SYSTEM)
     # the edge point counts for both townships; the point east of B for none
     assert towns.to_dict() == {CODE_A: 3, CODE_B: 3}
     assert units.to_dict() == {CODE_A + "001": 2, CODE_A + "002": 1, CODE_B + "001": 2}

@@ -146,7 +146,7 @@ def render() -> None:
     start = c1.date_input(t("period_start", lang), dt.date(today.year - 1, today.month, 1),
                           key="c_start")
     end = c2.date_input(t("period_end", lang), today + dt.timedelta(days=1), key="c_end")
-    evaluation = empowerment_evaluation(cases, store.case_events(engine, page.scope),
+    evaluation = empowerment_evaluation(cases, store.case_events(engine, scope=page.scope),
                                         catalog.empowerment, catalog.township_bodies(),
                                         start, end)
     st.dataframe(evaluation, hide_index=True)

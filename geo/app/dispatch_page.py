@@ -159,7 +159,7 @@ def render() -> None:
         clicked = cols[5].button(t("assign", lang), key=f"assign_{case_id}_{r.team_id}")
         if clicked and _run(lambda r=r, v=team_version: dispatching.assign(
                 engine, int(case["id"]), int(case["version"]), r.team_id, v, actor,
-                scope), lang):
+                scope=scope), lang):
             st.rerun()
 
     st.subheader(t("case_actions", lang))
@@ -198,7 +198,7 @@ def render() -> None:
             if c2.button(f"{t('merge_into', lang)} #{d.id}", key=f"merge_{case_id}_{d.id}") \
                     and _run(lambda d=d: dispatching.merge_case(
                         engine, int(case["id"]), int(case["version"]), int(d.id), actor,
-                        scope),
+                        scope=scope),
                         lang):
                 st.rerun()
 
@@ -226,19 +226,20 @@ def _move(engine, case, target: str, scope: Scope, reason: str, extra, ctx: dict
     checks the user's scope)."""
     cid, version, actor = int(case["id"]), int(case["version"]), scope.actor
     if target == "returned":
-        dispatching.return_case(engine, cid, version, actor, reason, scope)
+        dispatching.return_case(engine, cid, version, actor, reason, scope=scope)
     elif target == "routed":
-        dispatching.reroute_case(engine, cid, version, extra, actor, scope)
+        dispatching.reroute_case(engine, cid, version, extra, actor, scope=scope)
     elif target == "transferred":
         if not extra:
             raise ValueError("no neighbouring township to transfer to")
         dispatching.transfer_case(engine, cid, version, extra,
                                   ctx["township_names"].get(extra, extra), actor, reason,
-                                  scope)
+                                  scope=scope)
     elif target == "rectification":
         deadline = store.utcnow() + dt.timedelta(days=int(extra))
         dispatching.transition_case(engine, cid, version, target, actor,
-                                    reason or f"限期 {int(extra)} 天整改", scope,
+                                    reason or f"限期 {int(extra)} 天整改", scope=scope,
                                     deadline_at=deadline)
     else:
-        dispatching.transition_case(engine, cid, version, target, actor, reason, scope)
+        dispatching.transition_case(engine, cid, version, target, actor, reason,
+                                    scope=scope)

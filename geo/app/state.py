@@ -131,7 +131,7 @@ def open_page(title_key: str) -> Page | None:
 
 def show_timeline(page: Page, case_id: int) -> None:
     """The audit entries of a case, in local time."""
-    for e in store.case_timeline(page.engine, int(case_id), page.scope):
+    for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
                     f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")

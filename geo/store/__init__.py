@@ -17,7 +17,7 @@ import shapely
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.access import SYSTEM, Scope
+from geo.access import Scope
 from geo.catalog import Catalog, validate_catalog
 from geo.crs import WGS84
 from geo.layers import LayerSet
@@ -337,7 +337,8 @@ def query_cases(
     status: str | None = None,
     since: dt.datetime | None = None,
     limit: int | None = None,
-    scope: Scope = SYSTEM,
+    *,
+    scope: Scope,
 ) -> list[Case]:
     """Cases in ``scope`` matching every filter given, newest first."""
     q = select(Case).where(in_scope(scope))
@@ -353,8 +354,8 @@ def query_cases(
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
-def cases_frame(engine: Engine, since: dt.datetime | None = None,
-                scope: Scope = SYSTEM) -> pd.DataFrame:
+def cases_frame(engine: Engine, since: dt.datetime | None = None, *,
+                scope: Scope) -> pd.DataFrame:
     """The cases in ``scope`` (opened at or after ``since``) with their alert's source and
     description and their matter's name and domain, as the case table `geo.cases` works on."""
     q = (select(Case.id, Case.version, Case.status, Case.severity, Case.lon, Case.lat,
@@ -382,7 +383,7 @@ def cases_version(engine: Engine) -> tuple:
                                          func.sum(Case.version))).one())
 
 
-def case_events(engine: Engine, scope: Scope = SYSTEM) -> pd.DataFrame:
+def case_events(engine: Engine, *, scope: Scope) -> pd.DataFrame:
     """Every state change of the cases in ``scope`` from the audit log: case_id, to_state,
     at (naive UTC)."""
     q = select(AuditLog.entity_id, AuditLog.to_state, AuditLog.at).where(
@@ -397,7 +398,7 @@ def case_events(engine: Engine, scope: Scope = SYSTEM) -> pd.DataFrame:
     return frame
 
 
-def case_timeline(engine: Engine, case_id: int, scope: Scope = SYSTEM) -> list[AuditLog]:
+def case_timeline(engine: Engine, case_id: int, *, scope: Scope) -> list[AuditLog]:
     """The audit entries of one case in ``scope``, oldest first (LookupError outside it)."""
     with sessions(engine)() as s:
         if s.scalar(select(Case.id).where(Case.id == case_id, in_scope(scope))) is None:

@@ -13,7 +13,7 @@ import json
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 
-from geo.access import SYSTEM, Scope
+from geo.access import Scope
 from geo.cases import (
     RELEASES_TEAMS,
     IllegalTransitionError,
@@ -62,7 +62,7 @@ def _case(s, case_id: int, scope: Scope) -> tuple[Case, str]:
 
 
 def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_version: int,
-           actor: str, scope: Scope = SYSTEM) -> int:
+           actor: str, *, scope: Scope) -> int:
     """Send an available team to a case (the case becomes dispatched); returns the
     assignment id. Raises `ConflictError` if either changed since it was read."""
     with sessions(engine).begin() as s:
@@ -98,7 +98,7 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
 
 
 def transition_case(engine: Engine, case_id: int, version: int, target: str, actor: str,
-                    reason: str = "", scope: Scope = SYSTEM, **values) -> None:
+                    reason: str = "", *, scope: Scope, **values) -> None:
     """Move a case in ``scope`` to ``target`` (checked by `geo.cases.check_transition`)."""
     with sessions(engine).begin() as s:
         case, source = _case(s, case_id, scope)
@@ -121,41 +121,41 @@ def _release_teams(s, case_id: int, actor: str, why: str) -> None:
             team.status, team.version = "available", team.version + 1
 
 
-def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str,
-                scope: Scope = SYSTEM) -> None:
+def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: str, *,
+                scope: Scope) -> None:
     """Not this body's matter: back to the command center for re-routing, with a reason."""
     with sessions(engine)() as s:
         command = s.scalar(select(Body.code).where(Body.kind == "command_center"))
-    transition_case(engine, case_id, version, "returned", actor, reason, scope,
+    transition_case(engine, case_id, version, "returned", actor, reason, scope=scope,
                     body_code=command)
 
 
 def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
-                 actor: str, scope: Scope = SYSTEM) -> None:
+                 actor: str, *, scope: Scope) -> None:
     """The command center sends a returned case to another body."""
     with sessions(engine)() as s:
         if s.get(Body, body_code) is None:
             raise LookupError(f"unknown body {body_code!r}")
     transition_case(engine, case_id, version, "routed", actor,
-                    f"re-routed to {body_code}", scope, body_code=body_code)
+                    f"re-routed to {body_code}", scope=scope, body_code=body_code)
 
 
 def transfer_case(engine: Engine, case_id: int, version: int, township_code: str,
-                  township_name: str, actor: str, reason: str,
-                  scope: Scope = SYSTEM) -> None:
+                  township_name: str, actor: str, reason: str, *,
+                  scope: Scope) -> None:
     """A dispatcher confirms a (near-border) case for the neighbouring township."""
     with sessions(engine)() as s:
         center = s.scalar(select(Body.code).where(Body.kind == "township_center",
                                                   Body.township_code == township_code))
     if center is None:
         raise LookupError(f"township {township_code} has no enforcement center")
-    transition_case(engine, case_id, version, "transferred", actor, reason, scope,
+    transition_case(engine, case_id, version, "transferred", actor, reason, scope=scope,
                     township_code=township_code, township_name=township_name,
                     body_code=center)
 
 
-def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str,
-               scope: Scope = SYSTEM) -> None:
+def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str, *,
+               scope: Scope) -> None:
     """Close a duplicate into the case it repeats (an open case in scope other than itself)."""
     with sessions(engine)() as s:
         target = s.get(Case, into)
@@ -164,7 +164,7 @@ def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str
                                  "body_code": target.body_code})):
         raise LookupError(f"case {into} is not another open case to merge into")
     transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}",
-                    scope)
+                    scope=scope)
 
 
 def set_team_status(engine: Engine, team_id: str, version: int, target: str,

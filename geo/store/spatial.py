@@ -15,7 +15,7 @@ from pyproj import Geod
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from geo.access import SYSTEM, Scope
+from geo.access import Scope
 from geo.store import in_scope
 from geo.store.geometry import SRID
 from geo.store.models import Case, Township, Unit
@@ -57,8 +57,8 @@ def _degree_box(lon: float, lat: float, metres: float) -> BBox:
             min(lat + dlat, 90))
 
 
-def cases_near(s: Session, lon: float, lat: float, metres: float,
-               scope: Scope = SYSTEM) -> pd.DataFrame:
+def cases_near(s: Session, lon: float, lat: float, metres: float, *,
+               scope: Scope) -> pd.DataFrame:
     """Cases in ``scope`` within ``metres`` (geodesic) of a WGS84 point, nearest first:
     columns ``id, status, township_code, body_code, distance_m``."""
     if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not metres >= 0:
@@ -79,7 +79,7 @@ def cases_near(s: Session, lon: float, lat: float, metres: float,
         drop=True)
 
 
-def counts_per_polygon(s: Session, layer: str = "townships", scope: Scope = SYSTEM,
+def counts_per_polygon(s: Session, layer: str = "townships", *, scope: Scope,
                        statuses: tuple[str, ...] | None = None) -> pd.Series:
     """Cases in ``scope`` (with one of ``statuses``, if given) whose point lies in each
     polygon of a stored layer (``townships`` or ``units``), by the polygon's code; a point
