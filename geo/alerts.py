@@ -520,22 +520,23 @@ def _text_problems(values: pa.Array, name: str) -> tuple[np.ndarray, str, np.nda
     return mask, name, reasons
 
 
-def _reported(text: pa.Array, rules: Rules, v: _Verdict) -> tuple[np.ndarray, np.ndarray]:
+def _reported(text: pa.Array, rules: Rules, v: _Verdict, name: str = "reported_at"
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Reported times (naive UTC; the time of receipt where none is given) and where none
     was given."""
     given = ~_np(pc.equal(text, ""))
     times, gap = parse_times(text, rules.tz, with_gaps=True)
-    v.fail(given & gap, "reported_at",
+    v.fail(given & gap, name,
            f"no such local time in {rules.tz.key}, or one that occurs twice (a clock change): "
            "give its offset (e.g. +01:00)")
-    v.fail(given & np.isnat(times), "reported_at",
+    v.fail(given & np.isnat(times), name,
            "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
     earliest = np.datetime64(rules.earliest, "us")
     latest = np.datetime64(rules.now + FUTURE_SLACK, "us")
     local = rules.earliest.replace(tzinfo=dt.UTC).astimezone(rules.tz)
-    v.fail(given & (times < earliest), "reported_at",
+    v.fail(given & (times < earliest), name,
            f"before {local:%Y-%m-%d}, the earliest time accepted (GEO_EARLIEST_ALERT)")
-    v.fail(given & (times > latest), "reported_at",
+    v.fail(given & (times > latest), name,
            f"in the future (more than {FUTURE_SLACK.seconds // 60} minutes after receipt)")
     return np.where(given, times, np.datetime64(rules.now, "us")), ~given
 
@@ -685,8 +686,7 @@ def check_fixes(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     v.fail(lat_missing | lat_bad, "lat", "missing or not a number")
     at_text, problem = _texts(_column(frame, "at"), n)
     v.fail(np.not_equal(problem, None), "at", problem)
-    at, _ = _reported(at_text, rules, v)
-    v.field[v.field == "reported_at"] = "at"
+    at, _ = _reported(at_text, rules, v, "at")
     _check_coordinates(lon, lat, rules.crs, v)
     ok = v.ok
     x, y = lon[ok], lat[ok]

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -54,25 +54,15 @@ from geo.bulk import route_checked
 from geo.catalog import Catalog
 from geo.crs import parse_crs
 from geo.routing import BORDER, NEAR_BORDER, Router
+from geo.store.bulkinsert import row_dicts
 
-__all__ = ["FIELDS", "IngestError", "IngestReport", "Parsed", "Reject", "ingest_file",
-           "ingest_records", "intake", "intake_group", "parse_alerts", "read_records",
-           "repair", "route_pending"]
+__all__ = ["FIELDS", "IngestError", "IngestReport", "Reject", "ingest_file", "ingest_records",
+           "intake", "intake_group", "repair", "route_pending"]
 
 log = logging.getLogger(__name__)
 BATCH = 5000
 #: rejected rows printed by the command line before it only counts them
 SHOWN_REJECTS = 20
-
-
-@dataclass
-class Parsed:
-    """Checked alerts as rows for the store (dicts), the rejects and the warnings."""
-
-    alerts: list[dict] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    rows: int = 0
 
 
 @dataclass
@@ -116,65 +106,6 @@ class IngestReport:
             lines.append(f"... and {self.rejected - SHOWN_REJECTS} more rejected row(s); "
                          "--rejects FILE writes them all")
         return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------- reading
-def read_records(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (row number, raw record) of an alerts file (see `geo.alertfiles`)."""
-    for frame, rows in read_chunks(Path(path)):
-        names = list(frame.columns)
-        for row, values in zip(rows.tolist(), frame.itertuples(index=False, name=None),
-                               strict=True):
-            yield row, {k: v for k, v in zip(names, values, strict=True)
-                        if v is not None and v == v}
-
-
-def parse_alerts(
-    records: Iterable[tuple[int, dict]],
-    source: str | None = None,
-    crs: str | None = None,
-    matters: set[str] | frozenset[str] | None = None,
-    tz: ZoneInfo | None = None,
-    now: dt.datetime | None = None,
-    keep_bad_coordinates: bool = False,
-    earliest: dt.datetime = EARLIEST,
-) -> Parsed:
-    """`geo.alerts.check` of (row, record) pairs, as alert rows for the store.
-
-    With ``keep_bad_coordinates`` (bulk routing), rows whose coordinates are missing, not
-    numbers, out of range or swapped are kept (as NaN where not numbers) so that the router
-    flags them ``invalid`` instead of dropping them.
-    """
-    rules = Rules(crs=parse_crs(crs), tz=tz or ZoneInfo("Asia/Shanghai"),
-                  now=now or store.utcnow(), source=source,
-                  matters=frozenset(matters) if matters is not None else None,
-                  earliest=earliest, keep_bad_coordinates=keep_bad_coordinates)
-    checked = check(*records_frame(list(records)), rules)
-    return Parsed(alert_rows(checked.alerts), checked.rejects, checked.warnings, checked.rows)
-
-
-def _values(column: pd.Series) -> list:
-    """A column as Python values for the store: None where missing, datetimes as
-    `datetime.datetime`."""
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        values = column.dt.to_pydatetime()
-        return [None if v is pd.NaT or v is None else v for v in values.tolist()]
-    if column.dtype.kind == "f":
-        return column.tolist()
-    return column.astype(object).where(column.notna(), None).tolist()
-
-
-def row_dicts(frame: pd.DataFrame) -> list[dict]:
-    """Rows of a frame as dicts of Python values (`_values`), column by column; much
-    quicker than ``DataFrame.to_dict`` on text columns."""
-    names = list(frame.columns)
-    columns = [_values(frame[name]) for name in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-
-
-def alert_rows(alerts: pd.DataFrame) -> list[dict]:
-    """Checked alerts (`geo.alerts.ALERT_COLUMNS`) as dicts for the store."""
-    return row_dicts(alerts.drop(columns="row"))
 
 
 # ---------------------------------------------------------------------------- routing

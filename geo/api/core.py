@@ -378,7 +378,7 @@ def _resolve(futures: list[asyncio.Future]) -> None:
 
 
 def record_of(alert: AlertIn) -> dict:
-    """An API alert as a row for `geo.ingest.parse_alerts`."""
+    """An API alert as a raw record for `geo.alerts.check`."""
     rec = alert.model_dump()
     rec["reported_at"] = alert.reported_at.isoformat() if alert.reported_at else ""
     return rec
