@@ -1,8 +1,39 @@
-"""Who may see and change what: roles and the scope of one user.
+"""Who may see and do what: the permission model, one table, and the scope of one caller.
 
-The rule is one mapping, `Scope.case_match`: the case fields a user's cases must have. The
-store turns it into SQL filters for every read and checks it before every write; the pure
-`Scope.covers` applies it to one case.
+`PERMISSIONS` says which roles may take an action on a kind of object; `Scope.match` says
+which objects of that kind are the caller's (township staff: their township's; a
+dispatcher: their body's). The store turns both into SQL filters for every read and checks
+them before every write (`geo.store.scoping`); pages and the API only pass the signed-in
+caller's scope through. Outside its match an object is as if it did not exist
+(`LookupError`); an action the role may not take is `AccessDeniedError`.
+
+======================  =======  ==========  ========  =======  =====  ======
+object, action          command  dispatcher  township  planner  admin  source
+======================  =======  ==========  ========  =======  =====  ======
+cases: read             all      own body    own twp   all      all    own
+cases: change           all      own body    own twp   -        all    -
+cases: reroute          all      -           -         -        all    -
+alerts: post            -        -           -         -        -      yes
+teams: read             all      own body    own twp   all      all    -
+teams: change           all      own body    own twp   -        all    -
+sites: read             all      all         own twp   all      all    -
+sites: change           -        -           -         -        all    -
+inspections: read       all      all         own twp   all      all    -
+inspections: change     all      all         own twp   -        all    -
+readouts: read          all      own body    own twp   all      all    -
+layers: read            all      all         all       all      all    -
+layers: change          -        -           -         -        all    -
+catalogues: read        all      all         all       all      all    -
+catalogues: change      -        -           -         -        all    -
+accounts: read, change  -        -           -         -        all    -
+======================  =======  ==========  ========  =======  =====  ======
+
+"own twp": objects of the caller's township (a team by its body's township, an inspection
+by its site's); "own body": of the caller's body; "own" (a source): the cases of its own
+alerts. Teams' changes are their status and positions; readouts are coverage and the
+empowerment evaluation, computed from what the caller may read. Layers (township and unit
+boundaries, roads) and catalogues are read by everyone signed in; their sites and teams
+follow their own rows. The command line and the intake act as `SYSTEM`, explicitly.
 """
 
 from __future__ import annotations
@@ -10,23 +41,63 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: role -> (what the role is, whether it may change cases)
-ROLES: dict[str, tuple[str, bool]] = {
-    "command": ("command center: every case, may act on all", True),
-    "dispatcher": ("dispatcher of one body: that body's cases", True),
-    "township": ("township center staff: that township's cases", True),
-    "planner": ("planner: every case, read-only", False),
-    "admin": ("administrator: everything, and users and sources", True),
+#: role -> what the role is
+ROLES: dict[str, str] = {
+    "command": "command center: every case, may act on all",
+    "dispatcher": "dispatcher of one body: that body's cases and teams",
+    "township": "township center staff: that township's cases, teams, sites, inspections",
+    "planner": "planner: reads everything, changes nothing",
+    "admin": "administrator: everything, and layers, catalogues, users and sources",
+    "source": "an alert source: posts alerts, reads the cases of its own alerts",
+}
+
+#: the roles a user account may have (a source's role comes with its token)
+USER_ROLES = tuple(r for r in ROLES if r != "source")
+STAFF = frozenset({"command", "dispatcher", "township", "planner", "admin"})
+ACTING = frozenset({"command", "dispatcher", "township", "admin"})
+ADMIN = frozenset({"admin"})
+
+#: (object, action) -> the roles that may take it
+PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
+    ("cases", "read"): STAFF | {"source"},
+    ("cases", "change"): ACTING,
+    ("cases", "reroute"): frozenset({"command", "admin"}),
+    ("alerts", "post"): frozenset({"source"}),
+    ("teams", "read"): STAFF,
+    ("teams", "change"): ACTING,
+    ("sites", "read"): STAFF,
+    ("sites", "change"): ADMIN,
+    ("inspections", "read"): STAFF,
+    ("inspections", "change"): ACTING,
+    ("readouts", "read"): STAFF,
+    ("layers", "read"): STAFF,
+    ("layers", "change"): ADMIN,
+    ("catalogues", "read"): STAFF,
+    ("catalogues", "change"): ADMIN,
+    ("accounts", "read"): ADMIN,
+    ("accounts", "change"): ADMIN,
+}
+
+OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
+
+#: object -> the field of that object that a role's scope is matched against, per role:
+#: township staff by township code, a dispatcher by body code, a source by its code
+_MATCH: dict[str, dict[str, str]] = {
+    "township": {"cases": "township_code", "teams": "township_code",
+                 "sites": "township_code", "inspections": "township_code",
+                 "readouts": "township_code"},
+    "dispatcher": {"cases": "body_code", "teams": "body_code", "readouts": "body_code"},
+    "source": {"cases": "source"},
 }
 
 
 class AccessDeniedError(PermissionError):
-    """The user's role may not do this."""
+    """The caller's role may not do this."""
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The cases one user may see and change.
+    """What one caller may see and do.
 
     Parameters
     ----------
@@ -38,12 +109,15 @@ class Scope:
         The body code of a dispatcher (required for that role).
     actor : str
         The name written to the audit log.
+    source : str, optional
+        The source code of a source's token (required for that role).
     """
 
     role: str
     township: str | None = None
     body: str | None = None
     actor: str = "system"
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -52,31 +126,65 @@ class Scope:
             raise ValueError("township staff need a township code")
         if self.role == "dispatcher" and not self.body:
             raise ValueError("a dispatcher needs a body code")
+        if self.role == "source" and not self.source:
+            raise ValueError("a source's scope needs its source code")
+
+    def allows(self, obj: str, action: str) -> bool:
+        """Whether the role may take ``action`` on objects of kind ``obj`` at all."""
+        if (obj, action) not in PERMISSIONS:
+            raise ValueError(f"no permission rule for {action} on {obj}")
+        return self.role in PERMISSIONS[obj, action]
+
+    def require(self, obj: str, action: str) -> None:
+        """Raise `AccessDeniedError` unless the role may take ``action`` on ``obj``."""
+        if not self.allows(obj, action):
+            raise AccessDeniedError(f"{self.actor} ({self.role}) may not {action} {obj}")
+
+    def match(self, obj: str) -> dict[str, str]:
+        """Fields of an ``obj`` and the values they must have to be the caller's (empty:
+        every one)."""
+        value = {"township": self.township, "dispatcher": self.body,
+                 "source": self.source}.get(self.role)
+        field = _MATCH.get(self.role, {}).get(obj)
+        return {field: value} if field else {}
 
     @property
     def case_match(self) -> dict[str, str]:
         """Case fields and the values they must have to be in scope (empty: every case)."""
-        if self.role == "township":
-            return {"township_code": self.township}
-        if self.role == "dispatcher":
-            return {"body_code": self.body}
-        return {}
+        return self.match("cases")
 
     @property
     def may_change(self) -> bool:
-        return ROLES[self.role][1]
+        """Whether the role may change cases at all."""
+        return self.allows("cases", "change")
 
-    def covers(self, case: Mapping) -> bool:
-        """Whether a case (a mapping with ``township_code`` and ``body_code``) is in scope."""
-        return all(case.get(field) == value for field, value in self.case_match.items())
+    def covers(self, row: Mapping, obj: str = "cases") -> bool:
+        """Whether an object (a mapping holding the fields of `match`) is the caller's."""
+        return all(row.get(field) == value for field, value in self.match(obj).items())
+
+    def rows(self, frame, obj: str):
+        """The rows of a table (a pandas DataFrame of ``obj`` rows, e.g. a readout) that
+        are the caller's; none where the table lacks a field of `match` (fails closed)."""
+        self.require(obj, "read")
+        keep = None
+        for field, value in self.match(obj).items():
+            if field not in frame.columns:
+                return frame.iloc[0:0]
+            keep = (frame[field] == value) if keep is None else keep & (frame[field] == value)
+        return frame if keep is None else frame[keep.to_numpy()]
+
+    def check(self, obj: str, action: str, row: Mapping, name: str) -> None:
+        """Raise `LookupError` for an object out of scope (as if it did not exist, with
+        ``name`` in the message), else `AccessDeniedError` where the role may not take
+        ``action`` on it."""
+        if not self.allows(obj, "read") or not self.covers(row, obj):
+            raise LookupError(f"no {name}")
+        self.require(obj, action)
 
     def check_change(self, case: Mapping) -> None:
-        """Raise `LookupError` for a case out of scope (as if it did not exist) and
-        `AccessDeniedError` where the role may not change cases."""
-        if not self.covers(case):
-            raise LookupError(f"no case {case.get('id')}")
-        if not self.may_change:
-            raise AccessDeniedError(f"{self.actor} ({self.role}) may not change cases")
+        """`check` of a change to a case (a mapping with ``id``, ``township_code``,
+        ``body_code``)."""
+        self.check("cases", "change", case, f"case {case.get('id')}")
 
 
 #: the system itself: command-line tools, the demo feed, the intake of alerts

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from geo.access import ROLES, SYSTEM
+from geo.access import SYSTEM, USER_ROLES
 from geo.catalog import CatalogError, load_catalog
 from geo.crs import CRSInputError, parse_crs
 from geo.settings import Settings
@@ -44,7 +44,7 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         engine = store.connect(url) if exists else None
         catalog = None
         if engine is not None and store.has_reference(engine):
-            catalog = store.load_catalog(engine)
+            catalog = store.load_catalog(engine, scope=SYSTEM)
         catalog = catalog or load_catalog(settings.catalog_path)
         files = layer_files(layers_path)
         if not files:
@@ -63,7 +63,7 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         if not store.has_reference(engine):
             raise LookupError(f"no layers loaded in {engine.url.render_as_string()}: run "
                               "`python -m geo init` first")
-        catalog = store.load_catalog(engine)
+        catalog = store.load_catalog(engine, scope=SYSTEM)
         stamp = store.get_meta(engine).get("imported_at", "")
         key = files_key([], f"database {engine.url.render_as_string()}; imported {stamp}",
                         catalog, settings)
@@ -71,7 +71,7 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         def build():
             from geo.routing import Router
 
-            return Router(store.load_layers(engine), catalog, settings)
+            return Router(store.load_layers(engine, scope=SYSTEM), catalog, settings)
     return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
@@ -90,7 +90,7 @@ def cmd_init(args, settings: Settings) -> int:
         return _fail("\n".join(problems) + "\nnothing was imported")
     engine = store.connect(settings.database_url)
     store.migrate(engine)
-    store.import_reference(engine, layers, catalog, str(layers_path))
+    store.import_reference(engine, layers, catalog, str(layers_path), scope=SYSTEM)
     checklist_path = Path(args.catalog or settings.catalog_path) / "checklists.csv"
     if checklist_path.is_file():
         import pandas as pd
@@ -102,7 +102,7 @@ def cmd_init(args, settings: Settings) -> int:
                                         set(catalog.matters["code"]), str(checklist_path))
         except ValueError as exc:
             return _fail(f"{exc}\nlayers and catalogues were imported; checklists were not")
-        replace_checklists(engine, items)
+        replace_checklists(engine, items, scope=SYSTEM)
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
@@ -290,7 +290,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 def _sites(engine):
     from geo import store
 
-    sites = store.load_layers(engine).sites
+    sites = store.load_layers(engine, scope=SYSTEM).sites
     if sites is None or sites.empty:
         raise LookupError("the loaded layer set has no sites to simulate alerts at")
     return sites
@@ -329,7 +329,8 @@ def cmd_teams_position(args, settings: Settings) -> int:
             rejected += len(rejects)
             stored += add_positions(engine, [
                 {"team_id": f.team_id, "lon": float(f.lon), "lat": float(f.lat),
-                 "at": f.at.to_pydatetime()} for f in fixes.itertuples(index=False)])
+                 "at": f.at.to_pydatetime()} for f in fixes.itertuples(index=False)],
+                scope=SYSTEM)
     except IngestError as exc:
         return _fail(str(exc))
     print(f"stored {stored} position fix(es); {rejected} rejected")
@@ -363,7 +364,7 @@ def cmd_inspections_escalate(args, settings: Settings) -> int:
         return _fail(str(exc))
     tz = ZoneInfo(settings.timezone)
     today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(tz).date()
-    report = escalate_unfixed(engine, router, catalog, today, tz)
+    report = escalate_unfixed(engine, router, catalog, today, tz, scope=SYSTEM)
     print(report.render() if report else "no problem is past its deadline unfixed")
     return 0
 
@@ -555,7 +556,7 @@ def parser() -> argparse.ArgumentParser:
                            ).add_subparsers(dest="sub", required=True)
     add = users.add_parser("add", help="create or update a user (asks for a password)")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=list(ROLES))
+    add.add_argument("--role", required=True, choices=USER_ROLES)
     add.add_argument("--name", help="display name")
     add.add_argument("--township", help="township code (role township)")
     add.add_argument("--body", help="body code (role dispatcher)")

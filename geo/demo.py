@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from stdnum.cn import uscc
 
+from geo.access import SYSTEM, Scope
 from geo.crs import METRIC, WGS84
 from geo.demo_catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
 from geo.demo_checklists import CHECKLISTS
@@ -486,7 +487,8 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
     )
     from geo.store.models import Assignment, Case
 
-    teams = teams_frame(engine, metric).set_index("team_id")
+    scope = Scope("admin", actor=actor)
+    teams = teams_frame(engine, metric, scope=scope).set_index("team_id")
     with store.sessions(engine)() as s:
         jobs = s.execute(select(Assignment.team_id, Case.lon, Case.lat)
                          .join(Case, Case.id == Assignment.case_id)
@@ -500,7 +502,7 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         version = int(team["version"])
         try:
             if team["status"] == "dispatched":
-                set_team_status(engine, team_id, version, "en_route", actor)
+                set_team_status(engine, team_id, version, "en_route", actor, scope=scope)
                 version += 1
         except (ConflictError, IllegalTransitionError):
             continue  # a dispatcher acted on this team meanwhile; next tick sees it
@@ -515,8 +517,8 @@ def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "sim
         moved += 1
         if gap - step <= 30.0:
             with contextlib.suppress(ConflictError, IllegalTransitionError):
-                set_team_status(engine, team_id, version, "on_scene", actor)
-    add_positions(engine, fixes)
+                set_team_status(engine, team_id, version, "on_scene", actor, scope=scope)
+    add_positions(engine, fixes, scope=scope)
     return moved
 
 
@@ -534,10 +536,10 @@ def demo_history(engine, rng: np.random.Generator, n: int, today: dt.date) -> in
     with store.sessions(engine)() as s:
         if s.scalar(select(func.count()).select_from(Inspection)):
             return 0
-    items = checklists(engine)
+    items = checklists(engine, scope=SYSTEM)
     if items.empty:
         raise LookupError("no checklists loaded (data/checklists.csv at init)")
-    sites = store.load_layers(engine).sites
+    sites = store.load_layers(engine, scope=SYSTEM).sites
     weight = sites["risk"].map({"high": 6.0, "medium": 2.0, "low": 1.0}).to_numpy()
     pick = rng.choice(len(sites), size=n, p=weight / weight.sum())
     days = sorted(today - dt.timedelta(days=int(d)) for d in rng.integers(0, 365, n))

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from geo import store
+from geo.access import SYSTEM
 from geo.alertfiles import (
     CHUNK_ROWS,
     JSON_SUFFIXES,
@@ -325,18 +326,18 @@ def route_pending(engine: Engine, router: Router, catalog: Catalog, tz: ZoneInfo
     done = 0
     make = store.sessions(engine)
     with make() as s:
-        total = store.count_unrouted(s)
+        total = store.count_unrouted(s, scope=SYSTEM)
     bar = tqdm(total=total, unit="alert", desc="routing", disable=not progress or total < BATCH)
     stuck: set[int] = set()
     while True:
         with make.begin() as s:
-            alerts = store.unrouted_alerts(s, limit=BATCH)
+            alerts = store.unrouted_alerts(s, limit=BATCH, scope=SYSTEM)
             if not alerts:
                 break
             if {a.id for a in alerts} == stuck:  # never loop on cases the store refuses
                 raise RuntimeError(f"cases of alert(s) {sorted(stuck)[:10]} cannot be stored")
             rows = case_table(_stored_frame(alerts), router, catalog, tz, failed, earliest)
-            made = store.add_cases(s, rows)
+            made = store.add_cases(s, rows, scope=SYSTEM)
         stuck = set() if made else {a.id for a in alerts}
         if made:
             flags.update(flag_counts(rows.loc[rows["alert_id"].isin(list(made)), "flags"]))
@@ -394,7 +395,7 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
                 cases = case_table(fresh, router, catalog, rules.tz, report.unroutable,
                                    rules.earliest)
                 with make.begin() as s:
-                    made = store.add_cases(s, cases)
+                    made = store.add_cases(s, cases, scope=SYSTEM)
                 # an alert routed meanwhile by another process is counted there, not here
                 report.routed += len(made)
                 report.flags.update(flag_counts(
@@ -508,7 +509,7 @@ def _route_stored(engine: Engine, alert_ids: list[int], router: Router, catalog:
             store.Alert.id.in_(alert_ids), store.Case.id.is_(None))))
         if alerts:
             store.add_cases(s, case_table(_stored_frame(alerts), router, catalog, tz,
-                                          earliest=earliest))
+                                          earliest=earliest), scope=SYSTEM)
         rows = s.execute(
             select(store.Alert.source, store.Alert.external_id,
                    store.Alert.id.label("alert_id"), store.Case.id.label("case_id"),
@@ -589,7 +590,7 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
         with _one_writer(engine), make.begin() as s:
             for src, src_rows in cases.groupby("source", sort=True):
                 made.update(store.add_cases(s, src_rows.drop(columns="source"),
-                                            actor=f"source:{src}"))
+                                            scope=replace(SYSTEM, actor=f"source:{src}")))
         by_alert = {r["alert_id"]: r for r in row_dicts(
             cases[["alert_id", "status", "township_code", "body_code", "flags"]])}
         known = {key: (aid, made[aid], by_alert[aid]) for key, aid in new.items()

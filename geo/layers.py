@@ -27,6 +27,8 @@ KINDS = ("townships", "units", "sites", "teams", "roads")
 RISKS = ("low", "medium", "high")
 TEAM_STATUSES = ("available", "dispatched", "en_route", "on_scene", "off_duty")
 OVERLAP_MIN_M2 = 1.0
+#: metres from the district within which a site outside every township takes the nearest
+SITE_TOWNSHIP_MAX_M = 500.0
 UNIT_OUTSIDE_MAX_SHARE = 0.01
 
 
@@ -365,6 +367,42 @@ def check_parents(layers: dict[str, gpd.GeoDataFrame], report: LayerReport) -> N
                        f"its township {parent}", feature=i + 1, key=f"code={code}")
 
 
+def with_townships(sites: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
+                   report: LayerReport) -> gpd.GeoDataFrame:
+    """Sites with a ``township_code`` for every site: where the file gives none, the
+    township covering the site's representative point (the lowest code where two do),
+    else the nearest one within `SITE_TOWNSHIP_MAX_M` metres (EPSG:4549). A site with
+    neither keeps none, which only the district's own roles then see (warning)."""
+    sites = sites.copy()
+    if "township_code" not in sites.columns:
+        sites["township_code"] = None
+    missing = np.flatnonzero(sites["township_code"].isna().to_numpy())
+    if not len(missing):
+        return sites
+    order = np.argsort(townships["code"].to_numpy(), kind="stable")
+    t_geom = townships.to_crs(METRIC).geometry.to_numpy()[order]
+    t_code = townships["code"].to_numpy()[order]
+    points = shapely.point_on_surface(sites.to_crs(METRIC).geometry.to_numpy()[missing])
+    tree = shapely.STRtree(t_geom)
+    site_i, town_i = tree.query(points, predicate="covered_by")
+    found = np.full(len(points), len(t_code))
+    np.minimum.at(found, site_i, town_i)  # the lowest code where two cover it
+    found[found == len(t_code)] = -1
+    rest = np.flatnonzero(found < 0)
+    if len(rest):
+        near_i, town_j = tree.query_nearest(points[rest], max_distance=SITE_TOWNSHIP_MAX_M,
+                                            all_matches=False)
+        found[rest[near_i]] = town_j
+    codes = sites["township_code"].to_numpy(dtype=object, copy=True)
+    codes[missing[found >= 0]] = t_code[found[found >= 0]]
+    sites["township_code"] = codes
+    for i in missing[found < 0]:
+        report.add("warning", "sites", "in no township: only district-wide roles see it",
+                   feature=int(i) + 1, key=_feature_key(sites, SCHEMAS["sites"], int(i)),
+                   field="township_code")
+    return sites
+
+
 def read_layer_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     """Read one layer with pyogrio; raise ValueError naming the file when unreadable."""
     try:
@@ -405,6 +443,8 @@ def check_layers(
     if report.ok and "townships" in layers:
         check_townships(layers["townships"], report)
         check_parents(layers, report)
+        if layers.get("sites") is not None:
+            layers["sites"] = with_townships(layers["sites"], layers["townships"], report)
     if not report.ok:
         return None, report
     return LayerSet(**layers), report

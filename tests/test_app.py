@@ -119,11 +119,11 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     assert not at.exception and not at.error
     after = store.cases_frame(engine, scope=SYSTEM)
     assert after.loc[after["id"] == pick["id"], "status"].item() == "dispatched"
-    teams = teams_frame(engine, "EPSG:4549").set_index("team_id")
+    teams = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id")
     assert teams.loc[team_id, "status"] == "dispatched"
     # the team moves on from the page: dispatched -> en route
     at.button(key=next(b.key for b in at.button if b.key.startswith("team_"))).click().run()
-    teams = teams_frame(engine, "EPSG:4549").set_index("team_id")
+    teams = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id")
     assert teams.loc[team_id, "status"] == "en_route"
     timeline = " ".join(m.value for m in at.markdown)
     assert "routed → dispatched" in timeline
@@ -182,7 +182,7 @@ def test_coverage_page_shows_coverage_and_the_evaluation(history_db):
 def test_inspections_page_records_an_inspection(history_db):
     from geo.store.inspecting import inspection_tables
     engine = store.connect(history_db.database_url)
-    before, _ = inspection_tables(engine)
+    before, _ = inspection_tables(engine, scope=SYSTEM)
     at = signed_in(_inspections_page, timeout=120).run()
     assert not at.exception
     assert at.title[0].value == "集成改一次"
@@ -190,7 +190,7 @@ def test_inspections_page_records_an_inspection(history_db):
     boxes = [c for c in at.checkbox if c.key.startswith("i_") and c.key != "i_fixed"]
     boxes[0].check().run()
     at.button(key="i_save").click().run()
-    after, _ = inspection_tables(engine)
+    after, _ = inspection_tables(engine, scope=SYSTEM)
     new = after[~after["finding_id"].isin(before["finding_id"])]
     assert len(new) == len(boxes) and (new["result"] == "problem").sum() == 1
 
@@ -220,10 +220,10 @@ def test_township_staff_see_only_their_townships_cases_on_every_page(demo_db):
     assert 0 < len(own) < len(frame)
     at = signed_in(APP, "zhili").run()
     assert int(metric(at, "在办")) == len(own)
-    # choosing another township in the filter shows nothing more
+    # the township filter offers no other township
     other = frame[frame["township_code"].notna() & (frame["township_code"] != ZHILI)]
-    at.sidebar.selectbox(key="f_township").set_value(other.iloc[0]["township_code"]).run()
-    assert int(metric(at, "在办")) == 0
+    offered = at.sidebar.selectbox(key="f_township").options
+    assert len(offered) == 2 and "织里镇" in offered[1]
     # the case details cannot be opened for another township's case
     at = signed_in(APP, "zhili")
     at.session_state["case_id"] = int(other.iloc[0]["id"])
@@ -245,8 +245,9 @@ def test_a_planner_can_look_but_not_act(demo_db):
     at = signed_in(_dispatch_page, "planner").run()
     assert "只读" in at.info[0].value
     at.selectbox(key="d_case").set_value(pick).run()
-    at.selectbox(key=f"d_target_{pick}").set_value("returned").run()
-    at.text_input(key=f"d_reason_{pick}").input("试图退回").run()
-    at.button(key=f"d_go_{pick}").click().run()
-    assert at.error and "planner" in at.error[0].value
+    assert not at.exception
+    # nothing to act with is offered: no case action, assignment, merge or team move
+    keys = {w.key for w in (*at.selectbox, *at.button, *at.text_input)}
+    assert f"d_target_{pick}" not in keys and f"d_go_{pick}" not in keys
+    assert not [k for k in keys if k and k.startswith(("assign_", "merge_", "team_"))]
     assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[pick, "status"] == "routed"

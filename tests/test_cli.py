@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from geo.access import SYSTEM
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
 from tests.conftest import X0, Y0, to_wgs
@@ -130,7 +131,7 @@ def test_init_without_teams_keeps_stored_teams(small_db, small_dirs, tmp_path, c
     assert main(["init", "--layers", str(small_dirs[0]), "--catalog", str(small_dirs[1])],
                 small_db) == 0
     assert "stored teams are kept" in capsys.readouterr().out
-    teams = store.load_layers(store.connect(small_db.database_url)).teams
+    teams = store.load_layers(store.connect(small_db.database_url), scope=SYSTEM).teams
     assert len(teams) == 2
 
 
@@ -153,7 +154,7 @@ def test_teams_position_file(small_db, tmp_path, capsys):
     assert "row 3, field team_id: unknown team (value 'NOPE')" in captured.err
     assert "row 4, field lon: missing or not a number (value 'abc')" in captured.err
     assert "row 5, field at: not an ISO 8601 date-time" in captured.err
-    team = teams_frame(store.connect(small_db.database_url), "EPSG:4549").set_index(
+    team = teams_frame(store.connect(small_db.database_url), "EPSG:4549", scope=SYSTEM).set_index(
         "team_id").loc["TA-1"]
     assert (team["lon"], team["lat"]) == (120.12, 30.86)
     assert str(team["fix_at"]) == "2026-11-27 02:00:00"

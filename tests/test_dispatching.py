@@ -52,7 +52,7 @@ def case(engine, external_id):
 
 
 def team(engine, team_id):
-    frame = teams_frame(engine, "EPSG:4549")
+    frame = teams_frame(engine, "EPSG:4549", scope=SYSTEM)
     return frame[frame["team_id"] == team_id].iloc[0]
 
 
@@ -64,8 +64,8 @@ def test_assign_and_follow_the_team_to_closure(db):
     assert team(db, "TA-1")["status"] == "dispatched"
     assert team(db, "TA-1")["open_assignments"] == 1
     for status in ("en_route", "on_scene", "available"):
-        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team")
-    (a,) = assignments_of(db, int(c["id"]))
+        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team", scope=SYSTEM)
+    (a,) = assignments_of(db, int(c["id"]), scope=SYSTEM)
     assert a.status == "cleared"
     assert a.dispatched_at <= a.en_route_at <= a.on_scene_at <= a.cleared_at
     for status in ("handling", "closed"):
@@ -91,7 +91,7 @@ def test_illegal_moves_are_refused_and_change_nothing(db):
         transition_case(db, int(c["id"]), int(c["version"]), "closed", "d", reason="x",
             scope=SYSTEM)
     with pytest.raises(IllegalTransitionError, match="available cannot become on_scene"):
-        set_team_status(db, "TA-1", int(t["version"]), "on_scene", "d")
+        set_team_status(db, "TA-1", int(t["version"]), "on_scene", "d", scope=SYSTEM)
 
 
 def test_two_dispatchers_same_team_exactly_one_wins(db):
@@ -141,7 +141,7 @@ def test_two_dispatchers_same_case_exactly_one_wins(db):
     for th in threads:
         th.join()
     assert sorted(results) == ["conflict", "ok"]
-    assert len(assignments_of(db, int(c["id"]))) == 1
+    assert len(assignments_of(db, int(c["id"]), scope=SYSTEM)) == 1
     busy = [tid for tid in versions if team(db, tid)["status"] == "dispatched"]
     assert len(busy) == 1                         # the losing team stays available
 
@@ -170,12 +170,12 @@ def test_positions_update_the_team_location(db):
     import datetime as dt
     now = store.utcnow()
     add_positions(db, [{"team_id": "TA-1", "lon": 120.2, "lat": 30.8,
-                        "at": now - dt.timedelta(minutes=1)}])
+                        "at": now - dt.timedelta(minutes=1)}], scope=SYSTEM)
     t = team(db, "TA-1")
     assert (t["lon"], t["lat"]) == (120.2, 30.8) and t["fix_at"] == now - dt.timedelta(
         minutes=1)
     with pytest.raises(LookupError, match="unknown team"):
-        add_positions(db, [{"team_id": "NOPE", "lon": 1, "lat": 1, "at": now}])
+        add_positions(db, [{"team_id": "NOPE", "lon": 1, "lat": 1, "at": now}], scope=SYSTEM)
 
 
 def test_adding_a_second_team_to_a_dispatched_case_is_versioned(db):
@@ -209,7 +209,7 @@ def test_returning_a_case_releases_its_team(db):
         scope=SYSTEM)
     return_case(db, int(c["id"]), int(case(db, "A0")["version"]), "d", "不属本中心", scope=SYSTEM)
     assert team(db, "TA-1")["status"] == "available"
-    (a,) = assignments_of(db, int(c["id"]))
+    (a,) = assignments_of(db, int(c["id"]), scope=SYSTEM)
     assert a.status == "cancelled" and a.cleared_at is not None
 
 
@@ -224,7 +224,8 @@ def test_bad_targets_are_refused(db):
         with pytest.raises(LookupError, match="not another open case"):
             merge_case(db, int(c1["id"]), int(c1["version"]), into, "d", scope=SYSTEM)
     with pytest.raises(IllegalTransitionError, match="by assigning it"):
-        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "dispatched", "d")
+        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "dispatched", "d",
+                        scope=SYSTEM)
 
 
 def test_team_must_have_the_skill(db, small_dirs):
@@ -242,22 +243,22 @@ def test_future_position_fixes_are_refused(db):
     import datetime as dt
     with pytest.raises(ValueError, match="in the future for TA-1"):
         add_positions(db, [{"team_id": "TA-1", "lon": 120.1, "lat": 30.8,
-                            "at": store.utcnow() + dt.timedelta(hours=8)}])
+                            "at": store.utcnow() + dt.timedelta(hours=8)}], scope=SYSTEM)
 
 
 def test_recalling_the_only_team_puts_the_case_back_in_the_queue(db):
     c = case(db, "A0")
     assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
         scope=SYSTEM)
-    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "en_route", "team")
-    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "available", "d")
+    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "en_route", "team", scope=SYSTEM)
+    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "available", "d", scope=SYSTEM)
     assert case(db, "A0")["status"] == "routed"
-    (a,) = assignments_of(db, int(c["id"]))
+    (a,) = assignments_of(db, int(c["id"]), scope=SYSTEM)
     assert a.status == "cancelled"
     # a team that finished on scene does not send the case back
     c = case(db, "A0")
     assign(db, int(c["id"]), int(c["version"]), "TA-1", int(team(db, "TA-1")["version"]), "d",
         scope=SYSTEM)
     for status in ("en_route", "on_scene", "available"):
-        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team")
+        set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team", scope=SYSTEM)
     assert case(db, "A0")["status"] == "dispatched"

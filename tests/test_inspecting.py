@@ -33,49 +33,50 @@ def db(db_settings):
 
 
 def shop(engine):
-    sites = store.load_layers(engine).sites
+    sites = store.load_layers(engine, scope=SYSTEM).sites
     return sites[sites["kind"] == "shop"].iloc[0]["site_id"]
 
 
 def test_record_inspection_and_reinspection(db):
     engine = store.connect(db.database_url)
     site = shop(engine)
-    items = checklists(engine)
+    items = checklists(engine, scope=SYSTEM)
     codes = items[items["kind"] == "shop"]["item_code"].tolist()
-    iid = record_inspection(engine, site, dt.date(2026, 10, 1), ["综合执法", "市场监管"], "张三",
+    iid = record_inspection(engine, site, dt.date(2026, 10, 1), ["综合执法", "市场监管"],
                             [{"item_code": codes[0], "result": "problem", "note": "占道"},
-                             {"item_code": codes[1], "result": "pass"}])
-    findings, re = inspection_tables(engine)
+                             {"item_code": codes[1], "result": "pass"}], scope=SYSTEM)
+    findings, re = inspection_tables(engine, scope=SYSTEM)
     problem = findings[(findings["inspection_id"] == iid) & (findings["result"] == "problem")]
     assert len(problem) == 1 and problem.iloc[0]["deadline"] == dt.date(2026, 10, 16)
-    record_reinspection(engine, int(problem.iloc[0]["finding_id"]), dt.date(2026, 10, 14), True)
-    findings, re = inspection_tables(engine)
-    plan = rectification_plan(findings, checklists(engine))
+    record_reinspection(engine, int(problem.iloc[0]["finding_id"]), dt.date(2026, 10, 14), True,
+                        scope=SYSTEM)
+    findings, re = inspection_tables(engine, scope=SYSTEM)
+    plan = rectification_plan(findings, checklists(engine, scope=SYSTEM))
     assert first_time_fixed_rate(plan, re) == 1.0
     with pytest.raises(FindingError, match="is not on the shop checklist"):
-        record_inspection(engine, site, dt.date(2026, 10, 1), [], "x",
-                          [{"item_code": "WOR-01", "result": "problem"}])
+        record_inspection(engine, site, dt.date(2026, 10, 1), [],
+                          [{"item_code": "WOR-01", "result": "problem"}], scope=SYSTEM)
     with pytest.raises(LookupError, match="unknown site"):
-        record_inspection(engine, "NOPE", dt.date(2026, 10, 1), [], "x", [])
+        record_inspection(engine, "NOPE", dt.date(2026, 10, 1), [], [], scope=SYSTEM)
 
 
 def test_unfixed_problem_becomes_a_routed_case_once(db):
     settings = db
     engine = store.connect(settings.database_url)
     site = shop(engine)
-    items = checklists(engine)
+    items = checklists(engine, scope=SYSTEM)
     code = items[items["kind"] == "shop"]["item_code"].iloc[0]
-    record_inspection(engine, site, dt.date(2026, 9, 1), ["综合执法"], "李四",
-                      [{"item_code": code, "result": "problem"}])
+    record_inspection(engine, site, dt.date(2026, 9, 1), ["综合执法"],
+                      [{"item_code": code, "result": "problem"}], scope=SYSTEM)
     from geo.cli import _router
     router, catalog, _ = _router(settings)
-    report = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 27), TZ)
+    report = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 27), TZ, scope=SYSTEM)
     assert (report.new, report.routed) == (1, 1)
     cases = store.cases_frame(engine, scope=SYSTEM)
     case = cases[cases["source"] == "inspection"].iloc[0]
     assert case["site_id"] == site and case["matter_code"] == items.set_index(
         "item_code").loc[code, "matter_code"]
-    again = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 28), TZ)
+    again = escalate_unfixed(engine, router, catalog, dt.date(2026, 11, 28), TZ, scope=SYSTEM)
     assert (again.new, again.duplicates) == (0, 1)
 
 

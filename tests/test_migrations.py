@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from geo import store
+from geo.access import SYSTEM
 from geo.cli import main
 from geo.store.models import Base, Case
 
@@ -38,7 +39,8 @@ def test_a_database_from_before_migrations_is_upgraded_with_its_data(store_setti
     layers_dir, catalog_dir = small_dirs
     from geo.catalog import load_catalog
     from geo.layers import load_layers
-    store.import_reference(engine, load_layers(layers_dir), load_catalog(catalog_dir), "old")
+    store.import_reference(engine, load_layers(layers_dir), load_catalog(catalog_dir), "old",
+                           scope=SYSTEM)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO alerts (id, source, external_id, lon, lat, crs, severity, "

@@ -33,13 +33,13 @@ def test_simulator_moves_dispatched_teams_to_the_scene(db_settings, small_dirs, 
     assert main(["ingest", str(tmp_path / "a.csv")], db_settings) == 0
     engine = store.connect(db_settings.database_url)
     case = store.cases_frame(engine, scope=SYSTEM).iloc[0]
-    team = teams_frame(engine, "EPSG:4549").set_index("team_id").loc["TA-1"]
+    team = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id").loc["TA-1"]
     assign(engine, int(case["id"]), int(case["version"]), "TA-1", int(team["version"]), "d",
         scope=SYSTEM)
     assert move_dispatched_teams(engine, 30.0, "EPSG:4549") == 1   # 250 m in 30 s
-    team = teams_frame(engine, "EPSG:4549").set_index("team_id").loc["TA-1"]
+    team = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id").loc["TA-1"]
     assert team["status"] == "en_route"
     assert abs(team["y"] - (Y0 + 1250)) < 1.0
     move_dispatched_teams(engine, 60.0, "EPSG:4549")
-    team = teams_frame(engine, "EPSG:4549").set_index("team_id").loc["TA-1"]
+    team = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id").loc["TA-1"]
     assert team["status"] == "on_scene" and abs(team["y"] - (Y0 + 1500)) < 1.0

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from geo import store
+from geo.access import SYSTEM
 from geo.catalog import load_catalog
 from geo.layers import load_layers
 from geo.store.models import Site, Township
@@ -19,13 +20,13 @@ def engine(store_settings):
 
 def test_reference_round_trip(engine, small_dirs):
     layers, catalog = load_layers(small_dirs[0]), load_catalog(small_dirs[1])
-    store.import_reference(engine, layers, catalog, "test")
-    back = store.load_layers(engine)
+    store.import_reference(engine, layers, catalog, "test", scope=SYSTEM)
+    back = store.load_layers(engine, scope=SYSTEM)
     for kind in ("townships", "units", "sites", "teams"):
         a, b = layers.get(kind), back.get(kind)
         assert list(a.iloc[:, 0]) == list(b.iloc[:, 0])
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all()
-    cat = store.load_catalog(engine)
+    cat = store.load_catalog(engine, scope=SYSTEM)
     pd.testing.assert_frame_equal(cat.matters.reset_index(drop=True),
                                   catalog.matters.sort_values("code").reset_index(drop=True),
                                   check_dtype=False)
@@ -36,12 +37,12 @@ def test_reference_round_trip(engine, small_dirs):
 
 def test_import_is_all_or_nothing(engine, small_dirs):
     layers, catalog = load_layers(small_dirs[0]), load_catalog(small_dirs[1])
-    store.import_reference(engine, layers, catalog, "first")
+    store.import_reference(engine, layers, catalog, "first", scope=SYSTEM)
     teams = layers.teams.copy()
     teams.loc[0, "body_code"] = "NO-SUCH-BODY"  # violates the foreign key mid-import
     broken = dataclasses.replace(layers, teams=teams, sites=layers.sites.iloc[:1])
     with pytest.raises(Exception):  # noqa: B017 - the database's integrity error
-        store.import_reference(engine, broken, catalog, "second")
+        store.import_reference(engine, broken, catalog, "second", scope=SYSTEM)
     with store.sessions(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Site)) == 3
         assert s.scalar(select(func.count()).select_from(Township)) == 2
@@ -50,12 +51,13 @@ def test_import_is_all_or_nothing(engine, small_dirs):
 
 def test_load_layers_before_init_says_what_to_do(engine):
     with pytest.raises(LookupError, match="python -m geo init"):
-        store.load_layers(engine)
+        store.load_layers(engine, scope=SYSTEM)
 
 
 @pytest.mark.alerts_without_case  # the store alone: routing is not its part
 def test_add_alerts_is_idempotent(engine, small_dirs):
-    store.import_reference(engine, load_layers(small_dirs[0]), load_catalog(small_dirs[1]), "t")
+    store.import_reference(engine, load_layers(small_dirs[0]), load_catalog(small_dirs[1]), "t",
+                           scope=SYSTEM)
     row = {"source": "12345", "external_id": "X1", "lon": 120.1, "lat": 30.8,
            "crs": "EPSG:4326", "matter_code": "M1", "severity": "low",
            "reported_at": store.utcnow(), "description": "", "credit_code": None}
@@ -63,7 +65,7 @@ def test_add_alerts_is_idempotent(engine, small_dirs):
         assert store.add_alerts(s, [row, row, {**row, "source": "patrol"}]) == (2, 1)
     with store.sessions(engine).begin() as s:
         assert store.add_alerts(s, [row]) == (0, 1)
-        assert len(store.unrouted_alerts(s)) == 2
+        assert len(store.unrouted_alerts(s, scope=SYSTEM)) == 2
 
 
 def test_bulk_and_small_inserts_store_the_same_values(engine, monkeypatch):
@@ -93,7 +95,7 @@ def test_bulk_and_small_inserts_store_the_same_values(engine, monkeypatch):
                 "body_code": "CC", "flags": ["", "outside"], "reasons": [[text], []],
                 "candidates": [(), ("330599002000",)], "opened_at": [when, when],
                 "deadline_at": [when + dt.timedelta(days=3), pd.NaT], "routed_at": when}),
-                actor=f"source:{path}")
+                scope=dataclasses.replace(SYSTEM, actor=f"source:{path}"))
         with store.sessions(engine)() as s:
             alerts = s.scalars(select(Alert).where(Alert.source == path)
                                .order_by(Alert.external_id)).all()

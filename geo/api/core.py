@@ -132,8 +132,8 @@ class Service:
                 raise HTTPException(503, "no layers loaded yet: run `python -m geo init`")
             with self._lock:
                 if self._routing is None or self._routing[0] != stamp:
-                    catalog = store.load_catalog(self.engine)
-                    router = cached_router(store.load_layers(self.engine), catalog,
+                    catalog = store.load_catalog(self.engine, scope=SYSTEM)
+                    router = cached_router(store.load_layers(self.engine, scope=SYSTEM), catalog,
                                            self.settings, self.settings.cache_path)
                     self._routing = (stamp, router, catalog, frozenset(catalog.matters["code"]))
                 self._checked = time.monotonic()
@@ -294,7 +294,8 @@ def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(b
         source = accounts.source_by_token(service.engine, token)
         if source is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        who = Caller(SYSTEM, source.code, source.crs, source.rate_limit)
+        who = Caller(Scope("source", source=source.code, actor=f"source {source.code}"),
+                     source.code, source.crs, source.rate_limit)
     service.remember(token, who)
     return who
 
@@ -386,9 +387,8 @@ def record_of(alert: AlertIn) -> dict:
 
 def case_query(who: Caller):
     """Cases the caller may read, with their alert's source and id."""
-    q = (select(Case, Alert.source, Alert.external_id, Alert.description)
-         .join(Alert, Alert.id == Case.alert_id).where(store.in_scope(who.scope)))
-    return q.where(Alert.source == who.source) if who.source else q
+    return (select(Case, Alert.source, Alert.external_id, Alert.description)
+            .join(Alert, Alert.id == Case.alert_id).where(store.in_scope(who.scope)))
 
 
 def case_out(case: Case, source: str, external_id: str) -> CaseOut:

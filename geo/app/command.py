@@ -32,16 +32,18 @@ WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
 HIGHLIGHT_FOR = dt.timedelta(minutes=10)
 
 
-@st.cache_resource(max_entries=4)
-def _cached_base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium.Map:
+@st.cache_resource(max_entries=16)
+def _cached_base_map(url: str, version: str, tiles: mapview.Tiles, lang: str,
+                     scope: Scope) -> folium.Map:
     local_assets()
-    return mapview.base_map(state.layers(url, version), tiles, lang)
+    return mapview.base_map(state.layers(url, version, scope), tiles, lang)
 
 
-def _base_map(url: str, version: str, tiles: mapview.Tiles, lang: str) -> folium.Map:
-    """A private copy of the cached base map: streamlit-folium adds the live groups to the
-    map it is given."""
-    return copy.deepcopy(_cached_base_map(url, version, tiles, lang))
+def _base_map(url: str, version: str, tiles: mapview.Tiles, lang: str,
+              scope: Scope) -> folium.Map:
+    """A private copy of the cached base map (with the sites and teams ``scope`` may see):
+    streamlit-folium adds the live groups to the map it is given."""
+    return copy.deepcopy(_cached_base_map(url, version, tiles, lang, scope))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -51,10 +53,13 @@ def _all_cases(url: str, version: tuple, scope: Scope):
     return store.cases_frame(state.engine(url), scope=scope)
 
 
-def _filters(lang: str, layers, catalog) -> dict:
+def _filters(lang: str, layers, catalog, scope: Scope) -> dict:
     sb = st.sidebar
     sb.subheader(t("filters", lang))
     names = dict(zip(layers.townships["code"], layers.townships["name"], strict=True))
+    own = scope.match("cases").get("township_code")
+    if own:  # township staff: their township is all there is to pick
+        names = {own: names.get(own, own)}
     township = sb.selectbox(t("township", lang), ["", *names], key="f_township",
                             format_func=lambda c: names.get(c, t("all", lang)))
     domains = sorted(catalog.matters["domain"].unique())
@@ -156,13 +161,13 @@ def render() -> None:
         return
     lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
                                             page.version)
-    layers, catalog = state.layers(url, version), state.catalog(url, version)
+    layers, catalog = state.layers(url, version, page.scope), state.catalog(url, version)
     try:
         tiles = mapview.tiles_for(settings)
     except ValueError as exc:
         st.error(f"{t('tiles_error', lang)} {exc}")
         tiles = mapview.Tiles(None)
-    filters = _filters(lang, layers, catalog)
+    filters = _filters(lang, layers, catalog, page.scope)
     tz = ZoneInfo(settings.timezone)
 
     @st.fragment(run_every=settings.refresh_s)
@@ -171,7 +176,8 @@ def render() -> None:
         st.caption(f"{t('updated', lang)} "
                    f"{now.replace(tzinfo=dt.UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}")
         since = now - dt.timedelta(days=filters["days"]) if filters["days"] else None
-        cases = filter_cases(_all_cases(url, store.cases_version(engine), page.scope),
+        version_now = store.cases_version(engine, scope=page.scope)
+        cases = filter_cases(_all_cases(url, version_now, page.scope),
                              township=filters["township"],
                              domain=filters["domain"], matter=filters["matter"],
                              source=filters["source"], status=filters["status"], since=since)
@@ -179,13 +185,14 @@ def render() -> None:
         highlight = _new_high(cases, lang)
         groups = [mapview.township_shading(layers.townships, open_by_township(cases), lang),
                   mapview.case_layer(cases, highlight, lang, overdue=overdue(cases, now))]
-        teams = dispatching.teams_frame(engine, state.metric(url, version))
+        teams = dispatching.teams_frame(engine, state.metric(url, version), scope=page.scope)
         groups.append(mapview.team_layer(teams, lang))
         if filters["heat"]:
             groups.append(mapview.heat_layer(cases, lang))
         left, right = st.columns([3, 1])
         with left:
-            out = st_folium(_base_map(url, version, tiles, lang), key="command_map",
+            out = st_folium(_base_map(url, version, tiles, lang, page.scope),
+                            key="command_map",
                             feature_group_to_add=groups, height=650,
                             layer_control=folium.LayerControl(collapsed=False),
                             returned_objects=["last_object_clicked"],

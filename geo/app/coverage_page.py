@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import store
+from geo.access import Scope
 from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t
@@ -75,7 +76,8 @@ def render() -> None:
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
-    layers, catalog = state.layers(url, version), state.catalog(url, version)
+    scope = page.scope
+    layers, catalog = state.layers(url, version, scope), state.catalog(url, version)
     today = dt.datetime.now(page.tz).date()
     level = st.sidebar.radio(t("level", lang), ["unit", "township"], key="c_level",
                              format_func=lambda v: t(v, lang))
@@ -84,9 +86,9 @@ def render() -> None:
     if layers.sites is None or layers.sites.empty:
         st.info(t("no_data", lang))
         return
-    sites, points = _sites(url, version)
+    sites, points = _sites(url, version, scope)
     units = layers.units
-    findings, _ = inspection_tables(engine)
+    findings, _ = inspection_tables(engine, scope=scope)
     visits = findings[["site_id", "day"]].drop_duplicates()
     status = site_status(sites, visits, today)
     area_col = "unit" if level == "unit" and units is not None else "township"
@@ -95,14 +97,16 @@ def render() -> None:
     share = dict(zip(table[area_col], table["share_on_time"], strict=True))
 
     metric = state.metric(url, version)
-    district = shapely.union_all(layers.townships.to_crs(metric).geometry.to_numpy())
-    bases = teams_frame(engine, metric)[["x", "y"]].to_numpy()
+    own = scope.match("readouts").get("township_code")  # township staff: their township
+    mine = layers.townships[layers.townships["code"] == own] if own else layers.townships
+    district = shapely.union_all(mine.to_crs(metric).geometry.to_numpy())
+    bases = teams_frame(engine, metric, scope=scope)[["x", "y"]].to_numpy()
     gaps = reach_gaps(district, bases, minutes, 30.0, roads=state.roads(url, version),
                       sites=sites[["site_id", "geometry"]].to_crs(metric)) if len(bases) \
         else pd.DataFrame()
     if len(gaps):
         gaps = gaps.set_crs(metric).to_crs(4326)
-    cases = store.cases_frame(engine, scope=page.scope)
+    cases = store.cases_frame(engine, scope=scope)
     spots = hot_spots(cases["lon"].to_numpy(), cases["lat"].to_numpy(),
                       _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
     high = status["overdue"] & (status["risk"] == "high")
@@ -146,9 +150,9 @@ def render() -> None:
     start = c1.date_input(t("period_start", lang), dt.date(today.year - 1, today.month, 1),
                           key="c_start")
     end = c2.date_input(t("period_end", lang), today + dt.timedelta(days=1), key="c_end")
-    evaluation = empowerment_evaluation(cases, store.case_events(engine, scope=page.scope),
-                                        catalog.empowerment, catalog.township_bodies(),
-                                        start, end)
+    evaluation = scope.rows(empowerment_evaluation(
+        cases, store.case_events(engine, scope=scope), catalog.empowerment,
+        catalog.township_bodies(), start, end), "readouts")
     st.dataframe(evaluation, hide_index=True)
     downloads(evaluation, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)
@@ -158,11 +162,11 @@ def render() -> None:
     st.caption(t("share_used", lang))
 
 
-@st.cache_resource(max_entries=2)
-def _sites(url: str, version: str):
-    """Sites with the unit and township they lie in, and their points (per layer import;
-    shared, never modified)."""
-    layers = state.layers(url, version)
+@st.cache_resource(max_entries=32)
+def _sites(url: str, version: str, scope: Scope):
+    """Sites in ``scope`` with the unit and township they lie in, and their points (per
+    layer import; shared, never modified)."""
+    layers = state.layers(url, version, scope)
     sites = layers.sites.copy()
     points = shapely.point_on_surface(sites.geometry.to_numpy())
     if layers.units is not None:
@@ -176,5 +180,5 @@ def _sites(url: str, version: str):
 
 @st.cache_resource(max_entries=2)
 def _cells(url: str, version: str) -> int:
-    townships = state.layers(url, version).townships
+    townships = state.layers(url, version, state.REFERENCE).townships
     return district_cell_count(shapely.union_all(townships.geometry.to_numpy()))

@@ -26,7 +26,7 @@ from geo.store.dispatching import ConflictError
 @st.cache_resource(max_entries=2)
 def _context(url: str, version: str) -> dict:
     """Per layer version: metric CRS, road graph, township adjacency and lookups."""
-    layers, catalog = state.layers(url, version), state.catalog(url, version)
+    layers, catalog = state.layers(url, version, state.REFERENCE), state.catalog(url, version)
     return {
         "metric": state.metric(url, version),
         "roads": state.roads(url, version),
@@ -85,12 +85,14 @@ def render() -> None:
     ctx = _context(url, version)
     tz = ZoneInfo(settings.timezone)
     names = ctx["names"]
-    body = st.sidebar.selectbox(t("my_body", lang), ["", *sorted(names)], key="d_body",
-                                format_func=lambda b: names.get(b, t("all_bodies", lang)))
     scope = page.scope
     actor = scope.actor
     now = store.utcnow()
     cases = store.cases_frame(engine, scope=scope)
+    mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
+    body = st.sidebar.selectbox(t("my_body", lang), ["", *mine_bodies], key="d_body",
+                                format_func=lambda b: names.get(b, b) if b
+                                else t("all_bodies", lang))
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
@@ -121,7 +123,8 @@ def render() -> None:
                            format_func=lambda i: f"#{i} {labels.get(i, '')}")
     case = todo[todo["id"] == case_id].iloc[0]
     x, y = to_metric(case["lon"], case["lat"], ctx["metric"])
-    teams = dispatching.teams_frame(engine, ctx["metric"])
+    teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
+    may_assign = scope.allows("cases", "change") and scope.allows("teams", "change")
     responsible = case["body_code"]
     recs = recommend(
         float(x), float(y), responsible, ctx["domains"].get(case["matter_code"]), teams, now,
@@ -156,15 +159,19 @@ def render() -> None:
         cols[4].markdown(f"{t('fix_age', lang)} {age}"
                          + (f" · :red[{t('stale', lang)}]" if r.stale else ""))
         team_version = int(teams.loc[teams["team_id"] == r.team_id, "version"].iloc[0])
-        clicked = cols[5].button(t("assign", lang), key=f"assign_{case_id}_{r.team_id}")
+        clicked = may_assign and cols[5].button(t("assign", lang),
+                                                key=f"assign_{case_id}_{r.team_id}")
         if clicked and _run(lambda r=r, v=team_version: dispatching.assign(
                 engine, int(case["id"]), int(case["version"]), r.team_id, v, actor,
                 scope=scope), lang):
             st.rerun()
 
-    st.subheader(t("case_actions", lang))
-    targets = sorted(TRANSITIONS[case["status"]] - {"dispatched", "merged"})
+    targets = sorted(TRANSITIONS[case["status"]] - {"dispatched", "merged"}
+                     if scope.may_change else ())
+    if not scope.allows("cases", "reroute"):
+        targets = [x for x in targets if x != "routed"]
     if targets:
+        st.subheader(t("case_actions", lang))
         c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
         target = c1.selectbox(t("to_state", lang), targets, key=f"d_target_{case_id}",
                               format_func=lambda s: t("status_" + s, lang))
@@ -195,26 +202,28 @@ def render() -> None:
         for d in dups.itertuples(index=False):
             c1, c2 = st.columns([4, 1])
             c1.markdown(f"#{d.id} · {d.distance_m:.0f} m · {t('status_' + d.status, lang)}")
-            if c2.button(f"{t('merge_into', lang)} #{d.id}", key=f"merge_{case_id}_{d.id}") \
+            if scope.may_change and c2.button(f"{t('merge_into', lang)} #{d.id}",
+                                              key=f"merge_{case_id}_{d.id}") \
                     and _run(lambda d=d: dispatching.merge_case(
                         engine, int(case["id"]), int(case["version"]), int(d.id), actor,
                         scope=scope),
                         lang):
                 st.rerun()
 
-    assigned = [a for a in dispatching.assignments_of(engine, int(case_id))
-                if a.status in dispatching.ACTIVE]
+    assigned = [a for a in dispatching.assignments_of(engine, int(case_id), scope=scope)
+                if a.status in dispatching.ACTIVE and a.team_id in set(teams["team_id"])]
     if assigned:
         st.subheader(t("team_actions", lang))
     for a in assigned:
         row = teams[teams["team_id"] == a.team_id].iloc[0]
         nexts = {"dispatched": "en_route", "en_route": "on_scene", "on_scene": "available"}
-        target = nexts.get(row["status"])
+        target = nexts.get(row["status"]) if scope.allows("teams", "change") else None
         c1, c2 = st.columns([4, 1])
         c1.markdown(f"{row['name']} · {t('team_' + row['status'], lang)}")
         if target and c2.button(t("team_" + target, lang), key=f"team_{a.id}_{target}") \
                 and _run(lambda row=row, target=target: dispatching.set_team_status(
-                    engine, row["team_id"], int(row["version"]), target, actor), lang):
+                    engine, row["team_id"], int(row["version"]), target, actor, scope=scope),
+                    lang):
             st.rerun()
 
     st.subheader(t("timeline", lang))

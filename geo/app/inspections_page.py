@@ -30,13 +30,14 @@ def render() -> None:
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
-    layers = state.layers(url, version)
-    items = checklists(engine)
+    scope = page.scope
+    layers = state.layers(url, version, scope)
+    items = checklists(engine, scope=scope)
     sites = layers.sites
     if sites is None or items.empty:
         st.info(t("no_data", lang))
         return
-    findings, re = inspection_tables(engine)
+    findings, re = inspection_tables(engine, scope=scope)
     plan = rectification_plan(findings, items)
     kinds = dict(zip(sites["site_id"], sites["kind"], strict=True))
     c1, c2 = st.columns(2)
@@ -50,6 +51,8 @@ def render() -> None:
     if len(top):
         downloads(top, "frequent_problems", lang)
 
+    if not scope.allows("inspections", "change"):
+        return
     st.subheader(t("new_inspection", lang))
     names = dict(zip(sites["site_id"], sites["name"], strict=True))
     site = st.selectbox(t("pick_site", lang), list(names), key="i_site",
@@ -65,10 +68,9 @@ def render() -> None:
     photo = st.text_input(t("photo", lang), key="i_photo")
     if st.button(t("save", lang), key="i_save"):
         record_inspection(engine, site, day, sorted(set(todo["department"])),
-                          state.actor_name(),
                           [{"item_code": code, "result": "problem" if bad else "pass",
                             "note": note if bad else "", "photo": (photo or None) if bad
-                            else None} for code, bad in results.items()])
+                            else None} for code, bad in results.items()], scope=scope)
         st.success(t("saved", lang))
         st.rerun()
 
@@ -85,6 +87,7 @@ def render() -> None:
                                format_func=labels.get)
         fixed = st.checkbox(t("fixed", lang), key="i_fixed")
         if st.button(t("reinspect", lang), key="i_reinspect"):
-            record_reinspection(engine, finding, dt.datetime.now(page.tz).date(), fixed)
+            record_reinspection(engine, finding, dt.datetime.now(page.tz).date(), fixed,
+                                scope=scope)
             st.success(t("saved", lang))
             st.rerun()

@@ -47,7 +47,7 @@ def render() -> None:
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
-    layers = state.layers(url, version)
+    layers = state.layers(url, version, page.scope)
     meta = store.get_meta(engine)
     source = meta.get("layers_source", "-")
     st.subheader(t("layer_counts", lang))

@@ -44,28 +44,34 @@ def reference_version(eng) -> str | None:
     return store.get_meta(eng).get("imported_at", "")
 
 
-@st.cache_resource(max_entries=2)
-def layers(url: str, version: str):
-    return store.load_layers(engine(url))
+#: reads the shared reference layers (township and unit boundaries, roads) and catalogues,
+#: which every signed-in role may read; never sites, teams or cases
+REFERENCE = Scope("planner", actor="app")
+
+
+@st.cache_resource(max_entries=64)
+def layers(url: str, version: str, scope: Scope):
+    """The layer set as ``scope`` may read it (its own sites and teams), per import."""
+    return store.load_layers(engine(url), scope=scope)
 
 
 @st.cache_resource(max_entries=2)
 def metric(url: str, version: str) -> str:
     """The district's metric CRS (see `geo.crs.metric_crs_for`)."""
-    return metric_crs_of(layers(url, version).townships)
+    return metric_crs_of(layers(url, version, REFERENCE).townships)
 
 
 @st.cache_resource(max_entries=2)
 def roads(url: str, version: str) -> RoadGraph | None:
     """The road graph of the loaded layer set, built once per import (None without roads)."""
-    road_layer = layers(url, version).roads
+    road_layer = layers(url, version, REFERENCE).roads
     return None if road_layer is None else RoadGraph.from_lines(road_layer,
                                                                 metric(url, version))
 
 
 @st.cache_resource(max_entries=2)
 def catalog(url: str, version: str):
-    return store.load_catalog(engine(url))
+    return store.load_catalog(engine(url), scope=REFERENCE)
 
 
 SCOPE_KEY = "onemap_scope"
@@ -135,9 +141,3 @@ def show_timeline(page: Page, case_id: int) -> None:
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
                     f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")
-
-
-def actor_name() -> str:
-    """Who is acting, for the records: the signed-in user."""
-    scope = st.session_state.get(SCOPE_KEY)
-    return scope.actor if scope is not None else "ui"

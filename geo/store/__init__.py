@@ -14,10 +14,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, true
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.access import Scope
+from geo.access import AccessDeniedError, Scope
 from geo.catalog import Catalog, validate_catalog
 from geo.crs import WGS84
 from geo.layers import LayerSet
@@ -128,12 +128,15 @@ def _rows(gdf: gpd.GeoDataFrame | None, columns: Sequence[str]) -> list[dict]:
     return records
 
 
-def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source: str) -> None:
-    """Replace layers and catalogues in one transaction (all or nothing).
+def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source: str, *,
+                     scope: Scope) -> None:
+    """Replace layers and catalogues in one transaction (all or nothing), audited.
 
     A layer set without a teams layer leaves the stored teams (and their position history)
     as they are.
     """
+    scope.require("layers", "change")
+    scope.require("catalogues", "change")
     with sessions(engine).begin() as s:
         for model in (Empowerment, Matter, Unit, Site, Road, Township):
             s.execute(delete(model))
@@ -170,6 +173,7 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
                 s.execute(insert(model), rows)
         s.merge(Meta(key="layers_source", value=source))
         s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
+        audit(s, scope.actor, "layers", "reference", "import", detail=source)
 
 
 def has_reference(engine: Engine) -> bool:
@@ -180,8 +184,9 @@ def has_reference(engine: Engine) -> bool:
             return False
 
 
-def _frame(s: Session, model, columns: Sequence[str]) -> gpd.GeoDataFrame | None:
-    rows = s.execute(select(*(getattr(model, c) for c in columns), model.geom)).all()
+def _frame(s: Session, model, columns: Sequence[str], where=None) -> gpd.GeoDataFrame | None:
+    q = select(*(getattr(model, c) for c in columns), model.geom)
+    rows = s.execute(q if where is None else q.where(where)).all()
     if not rows:
         return None
     frame = pd.DataFrame([r[:-1] for r in rows], columns=list(columns))
@@ -189,19 +194,29 @@ def _frame(s: Session, model, columns: Sequence[str]) -> gpd.GeoDataFrame | None
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84)
 
 
-def load_layers(engine: Engine) -> LayerSet:
-    """The loaded layer set; raises LookupError when ``init`` has not imported one."""
+def load_layers(engine: Engine, *, scope: Scope) -> LayerSet:
+    """The loaded layer set as ``scope`` may read it: every township, unit and road, the
+    sites and teams in scope (none for a role that may not read them). Raises
+    `LookupError` when ``init`` has not imported one."""
+    from geo.store.scoping import visible
+
+    scope.require("layers", "read")
     with sessions(engine)() as s:
         townships = _frame(s, Township, ("code", "name"))
         if townships is None:
             raise LookupError("no layers loaded: run `python -m geo init` first")
+        sites = teams = None
+        if scope.allows("sites", "read"):
+            sites = _frame(s, Site, ("site_id", "name", "kind", "risk", "credit_code",
+                                     "township_code"), visible(scope, "sites"))
+        if scope.allows("teams", "read"):
+            teams = _frame(s, Team, ("team_id", "name", "body_code", "skills", "status"),
+                           visible(scope, "teams"))
         layers = LayerSet(
             townships=townships.sort_values("code").reset_index(drop=True),
             units=_sorted(_frame(s, Unit, ("code", "name", "township_code")), "code"),
-            sites=_sorted(_frame(s, Site, ("site_id", "name", "kind", "risk", "credit_code",
-                                           "township_code")), "site_id"),
-            teams=_sorted(_frame(s, Team, ("team_id", "name", "body_code", "skills",
-                                           "status")), "team_id"),
+            sites=_sorted(sites, "site_id"),
+            teams=_sorted(teams, "team_id"),
             roads=_frame(s, Road, ("road_class", "speed_kmh")),
         )
     return layers
@@ -211,8 +226,9 @@ def _sorted(gdf, key):
     return None if gdf is None else gdf.sort_values(key).reset_index(drop=True)
 
 
-def load_catalog(engine: Engine) -> Catalog:
+def load_catalog(engine: Engine, *, scope: Scope) -> Catalog:
     """The loaded catalogues, validated as when read from CSV."""
+    scope.require("catalogues", "read")
     with sessions(engine)() as s:
         def table(model, columns):
             rows = s.execute(select(*(getattr(model, c) for c in columns))).all()
@@ -286,23 +302,32 @@ def add_alerts(s: Session, rows: Iterable[dict] | pd.DataFrame) -> tuple[int, in
     return new, len(frame) - new
 
 
-def count_unrouted(s: Session) -> int:
+def count_unrouted(s: Session, *, scope: Scope) -> int:
+    """How many alerts have no case yet (the intake's: a role that may change cases)."""
+    scope.require("cases", "change")
     return s.scalar(select(func.count(Alert.id)).outerjoin(Case).where(Case.id.is_(None)))
 
 
-def unrouted_alerts(s: Session, limit: int | None = None) -> list[Alert]:
+def unrouted_alerts(s: Session, limit: int | None = None, *, scope: Scope) -> list[Alert]:
     """Alerts on record that have no case yet (new ones, or left by an interrupted run)."""
+    scope.require("cases", "change")
     q = select(Alert).outerjoin(Case).where(Case.id.is_(None)).order_by(Alert.id)
     return list(s.scalars(q.limit(limit) if limit else q))
 
 
-def add_cases(s: Session, rows: list[dict] | pd.DataFrame, actor: str = "system"
+def add_cases(s: Session, rows: list[dict] | pd.DataFrame, *, scope: Scope
               ) -> dict[int, int]:
-    """Store routed cases (status ``routed``) with one audit entry each; each case gets its
+    """Store routed cases (status ``routed``) with one audit entry each, by ``scope.actor``
+    (the intake's scope: it must be allowed to change every case); each case gets its
     WGS84 point from ``lon``/``lat``. ``rows`` are dicts or a frame with the columns of
     `CASE_FIELDS` (``reasons`` and ``candidates`` lists). Returns the new case ids by
     alert id; an alert routed meanwhile by another process keeps its case."""
     from geo.store.bulkinsert import insert_all, insert_new
+
+    scope.require("cases", "change")
+    if scope.case_match:
+        raise AccessDeniedError(f"{scope.actor} ({scope.role}) may not open cases")
+    actor = scope.actor
 
     frame = _frame_of(rows, CASE_FIELDS)
     if frame.empty:
@@ -325,9 +350,11 @@ def add_cases(s: Session, rows: list[dict] | pd.DataFrame, actor: str = "system"
 
 
 def in_scope(scope: Scope):
-    """The SQL condition on `Case` that keeps the cases ``scope`` may see."""
-    return and_(true(), *(getattr(Case, field) == value
-                          for field, value in scope.case_match.items()))
+    """The SQL condition on `Case` that keeps the cases ``scope`` may see
+    (`geo.store.scoping.visible`)."""
+    from geo.store.scoping import visible
+
+    return visible(scope, "cases")
 
 
 def query_cases(
@@ -376,11 +403,12 @@ def cases_frame(engine: Engine, since: dt.datetime | None = None, *,
     return frame
 
 
-def cases_version(engine: Engine) -> tuple:
-    """Changes whenever a case is added or changed: (count, last id, sum of versions)."""
+def cases_version(engine: Engine, *, scope: Scope) -> tuple:
+    """Changes whenever a case in ``scope`` is added or changed: (count, last id, sum of
+    versions)."""
     with engine.connect() as conn:
         return tuple(conn.execute(select(func.count(Case.id), func.max(Case.id),
-                                         func.sum(Case.version))).one())
+                                         func.sum(Case.version)).where(in_scope(scope))).one())
 
 
 def case_events(engine: Engine, *, scope: Scope) -> pd.DataFrame:

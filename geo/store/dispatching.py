@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
@@ -32,6 +33,7 @@ from geo.store.models import (
     TeamPosition,
     utcnow,
 )
+from geo.store.scoping import visible
 
 ACTIVE = ("dispatched", "en_route", "on_scene")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
@@ -48,6 +50,15 @@ def _bump_case(s, case_id: int, version: int, **values) -> None:
                     .values(version=version + 1, **values))
     if res.rowcount != 1:
         raise ConflictError(f"case {case_id} was changed by someone else just now; reload it")
+
+
+def _team(s, team_id: str, scope: Scope) -> Team:
+    """The team, if ``scope`` may change it (as if it did not exist outside the scope)."""
+    team = s.scalar(select(Team).where(Team.team_id == team_id, visible(scope, "teams")))
+    if team is None:
+        raise LookupError(f"no team {team_id}")
+    scope.require("teams", "change")
+    return team
 
 
 def _case(s, case_id: int, scope: Scope) -> tuple[Case, str]:
@@ -70,9 +81,7 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
         before = case.status
         if before != "dispatched":
             check_transition(before, "dispatched", source)
-        team = s.get(Team, team_id)
-        if team is None:
-            raise LookupError(f"no team {team_id}")
+        team = _team(s, team_id, scope)
         domain = s.scalar(select(Matter.domain).where(Matter.code == case.matter_code))
         skills = {x.strip() for x in team.skills.split(",")}
         if domain is not None and domain not in skills:
@@ -132,8 +141,11 @@ def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: 
 
 def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
                  actor: str, *, scope: Scope) -> None:
-    """The command center sends a returned case to another body."""
+    """The command center sends a returned case to another body (only roles that may
+    ``reroute`` cases: `geo.access`)."""
     with sessions(engine)() as s:
+        _case(s, case_id, scope)
+        scope.require("cases", "reroute")
         if s.get(Body, body_code) is None:
             raise LookupError(f"unknown body {body_code!r}")
     transition_case(engine, case_id, version, "routed", actor,
@@ -168,13 +180,11 @@ def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str
 
 
 def set_team_status(engine: Engine, team_id: str, version: int, target: str,
-                    actor: str) -> None:
-    """Move a team through available -> dispatched -> en route -> on scene -> available,
-    stamping its open assignment."""
+                    actor: str, *, scope: Scope) -> None:
+    """Move a team in ``scope`` through available -> dispatched -> en route -> on scene ->
+    available, stamping its open assignment."""
     with sessions(engine).begin() as s:
-        team = s.get(Team, team_id)
-        if team is None:
-            raise LookupError(f"no team {team_id}")
+        team = _team(s, team_id, scope)
         before = team.status
         check_team_transition(before, target)
         if target == "dispatched":
@@ -211,8 +221,11 @@ def _back_to_queue(s, case_id: int, actor: str, why: str) -> None:
         audit(s, actor, "case", str(case_id), "recall", "dispatched", "routed", why)
 
 
-def add_positions(engine: Engine, fixes: list[dict]) -> int:
-    """Store position fixes (team_id, lon, lat WGS84, at naive UTC); returns how many."""
+def add_positions(engine: Engine, fixes: list[dict], *, scope: Scope) -> int:
+    """Store position fixes (team_id, lon, lat WGS84, at naive UTC) of teams in ``scope``;
+    returns how many. All or none: an unknown team, or one out of scope, is a
+    `LookupError` naming it."""
+    scope.require("teams", "change")
     if not fixes:
         return 0
     latest = utcnow() + FUTURE_TOLERANCE
@@ -221,22 +234,26 @@ def add_positions(engine: Engine, fixes: list[dict]) -> int:
         raise ValueError(f"position fix(es) in the future for {', '.join(future)}: check the "
                          "clock or the time zone")
     with sessions(engine).begin() as s:
-        known = set(s.scalars(select(Team.team_id)))
+        known = set(s.scalars(select(Team.team_id).where(visible(scope, "teams"))))
         unknown = sorted({f["team_id"] for f in fixes} - known)
         if unknown:
             raise LookupError(f"unknown team(s): {', '.join(unknown)}")
         s.execute(insert(TeamPosition), fixes)
+        for team_id, n in sorted(Counter(f["team_id"] for f in fixes).items()):
+            audit(s, scope.actor, "team", team_id, "position", detail=json.dumps({"fixes": n}))
     return len(fixes)
 
 
-def teams_frame(engine: Engine, metric: str) -> pd.DataFrame:
-    """Teams with their latest position (else their base), the fix time, open assignments
-    and version; ``x, y`` in metres of ``metric``."""
+def teams_frame(engine: Engine, metric: str, *, scope: Scope) -> pd.DataFrame:
+    """Teams in ``scope`` with their latest position (else their base), the fix time, open
+    assignments and version; ``x, y`` in metres of ``metric``."""
     import shapely
 
+    keep = visible(scope, "teams")
     with sessions(engine)() as s:
         teams = s.execute(select(Team.team_id, Team.name, Team.body_code, Team.skills,
-                                 Team.status, Team.version, Team.geom)).all()
+                                 Team.status, Team.version, Team.geom).where(keep)
+                          .order_by(Team.team_id)).all()
         last = (select(TeamPosition.team_id, func.max(TeamPosition.at).label("at"))
                 .group_by(TeamPosition.team_id).subquery())
         fixes = s.execute(select(TeamPosition.team_id, TeamPosition.lon, TeamPosition.lat,
@@ -261,7 +278,12 @@ def teams_frame(engine: Engine, metric: str) -> pd.DataFrame:
     return frame
 
 
-def assignments_of(engine: Engine, case_id: int) -> list[Assignment]:
+def assignments_of(engine: Engine, case_id: int, *, scope: Scope) -> list[Assignment]:
+    """The assignments of a case in ``scope``, oldest first (`LookupError` outside it)."""
+    from geo.store import in_scope
+
     with sessions(engine)() as s:
+        if s.scalar(select(Case.id).where(Case.id == case_id, in_scope(scope))) is None:
+            raise LookupError(f"no case {case_id}")
         return list(s.scalars(select(Assignment).where(Assignment.case_id == case_id)
                               .order_by(Assignment.id)))

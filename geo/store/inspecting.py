@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 
+from geo.access import Scope
 from geo.inspections import check_findings, rectification_plan, unfixed_after_deadline
-from geo.store import sessions
+from geo.store import audit, sessions
 from geo.store.models import ChecklistItem, Finding, Inspection, Reinspection, Site
+from geo.store.scoping import visible
 
 CHECKLIST_COLUMNS = ("kind", "item_code", "item", "department", "matter_code")
 
@@ -33,35 +35,41 @@ def validate_checklists(frame: pd.DataFrame, matters: set[str], label: str) -> p
     return frame[list(CHECKLIST_COLUMNS)]
 
 
-def replace_checklists(engine: Engine, frame: pd.DataFrame) -> None:
+def replace_checklists(engine: Engine, frame: pd.DataFrame, *, scope: Scope) -> None:
+    """Replace the checklists (a catalogue: the administrator's, audited)."""
+    scope.require("catalogues", "change")
     with sessions(engine).begin() as s:
         s.execute(delete(ChecklistItem))
         if len(frame):
             s.execute(insert(ChecklistItem), frame.to_dict("records"))
+        audit(s, scope.actor, "catalogue", "checklists", "import",
+              detail=f"{len(frame)} items")
 
 
-def checklists(engine: Engine) -> pd.DataFrame:
+def checklists(engine: Engine, *, scope: Scope) -> pd.DataFrame:
+    """The checklist items (kind, item_code, item, department, matter_code)."""
+    scope.require("catalogues", "read")
     with engine.connect() as conn:
         return pd.read_sql(select(ChecklistItem), conn)
 
 
 def record_inspection(engine: Engine, site_id: str, day: dt.date, departments: list[str],
-                      inspector: str, findings: list[dict],
-                      fix_days: dict[str, float] | None = None) -> int:
-    """Store one joint inspection with its findings (item_code, result, note, photo);
-    problems get their rectification requirement and deadline. Returns its id."""
+                      findings: list[dict], fix_days: dict[str, float] | None = None, *,
+                      scope: Scope) -> int:
+    """Store one joint inspection of a site in ``scope`` with its findings (item_code,
+    result, note, photo), by ``scope.actor``; problems get their rectification requirement
+    and deadline. Returns its id. `LookupError` for a site out of scope,
+    `AccessDeniedError` for a role that may not record inspections."""
     with sessions(engine).begin() as s:
-        kind = s.scalar(select(Site.kind).where(Site.site_id == site_id))
-        if kind is None:
-            raise LookupError(f"unknown site {site_id!r}")
-        items = checklists(engine)
+        kind = _site_kind(s, site_id, scope)
+        items = checklists(engine, scope=scope)
         frame = pd.DataFrame(findings).assign(site_id=site_id, day=pd.Timestamp(day),
                                               inspection_id=0)
         check_findings(frame, items, {site_id: kind})
         plan = rectification_plan(frame, items, fix_days).set_index("item_code")
         inspection_id = s.execute(insert(Inspection).values(
             site_id=site_id, day=day, departments=",".join(departments),
-            inspector=inspector).returning(Inspection.id)).scalar_one()
+            inspector=scope.actor).returning(Inspection.id)).scalar_one()
         rows = []
         for f in findings:
             p = plan.loc[f["item_code"]] if f["item_code"] in plan.index else None
@@ -71,28 +79,53 @@ def record_inspection(engine: Engine, site_id: str, day: dt.date, departments: l
                          "requirement": None if p is None else p["requirement"],
                          "deadline": None if p is None else p["deadline"].date()})
         s.execute(insert(Finding), rows)
+        audit(s, scope.actor, "inspection", str(inspection_id), "record",
+              detail=f"site {site_id}, {len(rows)} findings")
         return inspection_id
 
 
-def record_reinspection(engine: Engine, finding_id: int, day: dt.date, fixed: bool) -> None:
+def _site_kind(s, site_id: str, scope: Scope) -> str:
+    """The kind of a site ``scope`` may record an inspection at."""
+    scope.require("inspections", "read")
+    kind = s.scalar(select(Site.kind).where(Site.site_id == site_id,
+                                            visible(scope, "sites")))
+    if kind is None:
+        raise LookupError(f"unknown site {site_id!r}")
+    scope.require("inspections", "change")
+    return kind
+
+
+def record_reinspection(engine: Engine, finding_id: int, day: dt.date, fixed: bool, *,
+                        scope: Scope) -> int:
+    """Store the re-inspection of a problem found at a site in ``scope``; returns its id."""
     with sessions(engine).begin() as s:
-        finding = s.get(Finding, finding_id)
+        finding = s.scalar(select(Finding).join(Inspection).where(
+            Finding.id == finding_id, visible(scope, "inspections")))
         if finding is None or finding.result != "problem":
             raise LookupError(f"finding {finding_id} is not a problem to re-inspect")
-        s.add(Reinspection(finding_id=finding_id, day=day, fixed=fixed))
+        scope.require("inspections", "change")
+        re = Reinspection(finding_id=finding_id, day=day, fixed=fixed)
+        s.add(re)
+        s.flush()
+        audit(s, scope.actor, "finding", str(finding_id), "reinspect",
+              detail="fixed" if fixed else "not fixed")
+        return re.id
 
 
-def inspection_tables(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+def inspection_tables(engine: Engine, *, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(findings with inspection_id, site_id, day, item_code, result, finding_id, deadline;
-    re-inspections with inspection_id, item_code, day, fixed) for `geo.inspections`."""
+    re-inspections with inspection_id, item_code, day, fixed) for `geo.inspections`, of
+    the inspections in ``scope``."""
+    keep = visible(scope, "inspections")
     with engine.connect() as conn:
         findings = pd.read_sql(
             select(Finding.id.label("finding_id"), Finding.inspection_id, Inspection.site_id,
                    Inspection.day, Finding.item_code, Finding.result, Finding.deadline)
-            .join(Inspection, Inspection.id == Finding.inspection_id), conn)
+            .join(Inspection, Inspection.id == Finding.inspection_id).where(keep), conn)
         re = pd.read_sql(
             select(Finding.inspection_id, Finding.item_code, Reinspection.day,
-                   Reinspection.fixed).join(Finding, Finding.id == Reinspection.finding_id),
+                   Reinspection.fixed).join(Finding, Finding.id == Reinspection.finding_id)
+            .join(Inspection, Inspection.id == Finding.inspection_id).where(keep),
             conn)
     findings["day"] = pd.to_datetime(findings["day"])
     re["day"] = pd.to_datetime(re["day"])
@@ -100,18 +133,21 @@ def inspection_tables(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     return findings, re
 
 
-def escalate_unfixed(engine: Engine, router, catalog, today: dt.date, tz: ZoneInfo):
-    """Turn problems unfixed after their deadline into cases (source ``inspection``,
-    external id ``INSP-<inspection>-<item>``, so running it again adds nothing)."""
+def escalate_unfixed(engine: Engine, router, catalog, today: dt.date, tz: ZoneInfo, *,
+                     scope: Scope):
+    """Turn problems unfixed after their deadline at sites in ``scope`` into cases (source
+    ``inspection``, external id ``INSP-<inspection>-<item>``, so running it again adds
+    nothing)."""
     from geo.ingest import ingest_records
     from geo.store import load_layers
 
-    findings, re = inspection_tables(engine)
-    plan = rectification_plan(findings, checklists(engine))
+    scope.require("inspections", "change")
+    findings, re = inspection_tables(engine, scope=scope)
+    plan = rectification_plan(findings, checklists(engine, scope=scope))
     late = unfixed_after_deadline(plan, re, today)
     if late.empty:
         return None
-    sites = load_layers(engine).sites.set_index("site_id")
+    sites = load_layers(engine, scope=scope).sites.set_index("site_id")
     records = []
     for n, row in enumerate(late.itertuples(index=False), start=1):
         at = sites.loc[row.site_id].geometry.representative_point()
