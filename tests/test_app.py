@@ -251,3 +251,53 @@ def test_a_planner_can_look_but_not_act(demo_db):
     assert f"d_target_{pick}" not in keys and f"d_go_{pick}" not in keys
     assert not [k for k in keys if k and k.startswith(("assign_", "merge_", "team_"))]
     assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[pick, "status"] == "routed"
+
+
+def test_township_staff_pick_only_their_sites_and_see_only_their_readouts(history_db):
+    """zhili: the site picker of 集成改一次 and the overdue sites, coverage table and
+    evaluation of 覆盖 hold 织里镇 only."""
+    engine = store.connect(history_db.database_url)
+    sites = store.load_layers(engine, scope=SYSTEM).sites.set_index("site_id")
+    at = signed_in(_inspections_page, "zhili", timeout=120).run()
+    assert not at.exception
+    offered = at.selectbox(key="i_site").options
+    own = sites[sites["township_code"] == ZHILI]
+    assert len(offered) == len(own) and 0 < len(own) < len(sites)
+    problems = at.selectbox(key="i_problem").options if any(
+        s.key == "i_problem" for s in at.selectbox) else []
+    assert all(sites.loc[p.split()[0], "township_code"] == ZHILI for p in problems)
+    at = signed_in(_coverage_page, "zhili", timeout=120).run()
+    assert not at.exception
+    at.sidebar.radio(key="c_level").set_value("township").run()
+    assert at.dataframe[0].value.iloc[:, 0].tolist() == [ZHILI]
+    overdue = next(d.value for d in at.dataframe if "township_code" in d.value.columns)
+    assert set(overdue["township_code"]) <= {ZHILI}
+    evaluation = at.dataframe[-1].value
+    assert set(evaluation["township_code"]) <= {ZHILI}
+
+
+@pytest.mark.parametrize("user", ["planner", "dispatcher-sc"])
+def test_inspections_page_offers_recording_only_to_roles_that_may(history_db, user):
+    at = signed_in(_inspections_page, user, timeout=120).run()
+    assert not at.exception
+    keys = {w.key for w in (*at.button, *at.selectbox)}
+    if user == "planner":  # read-only: the readouts, no form
+        assert at.metric and not {"i_save", "i_reinspect", "i_site"} & keys
+    else:
+        assert {"i_save", "i_site"} <= keys
+
+
+def test_teams_on_the_command_and_dispatch_pages_are_the_scopes(demo_db, monkeypatch):
+    from geo.store import dispatching
+    seen = []
+    real = dispatching.teams_frame
+
+    def spy(engine, metric, *, scope):
+        frame = real(engine, metric, scope=scope)
+        seen.append((scope.role, set(frame["body_code"])))
+        return frame
+
+    monkeypatch.setattr(dispatching, "teams_frame", spy)
+    at = signed_in(APP, "zhili").run()
+    assert not at.exception
+    assert seen and all(bodies <= {"TC-" + ZHILI} for role, bodies in seen)
