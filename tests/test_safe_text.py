@@ -148,7 +148,7 @@ def hostile_db(db_settings, monkeypatch, tmp_path):
     assert main(["init"], db_settings) == 0
     engine = store.connect(db_settings.database_url)
     with engine.begin() as c:
-        for table in ("townships", "units", "sites", "teams", "bodies"):
+        for table in ("townships", "units", "sites", "teams", "bodies", "matters"):
             c.execute(sql(f"UPDATE {table} SET name = :h || name"), {"h": HOSTILE + " "})
         c.execute(sql("UPDATE checklist_items SET item = :h || item"), {"h": HOSTILE + " "})
     with (PROJECT_ROOT / "data" / "demo_alerts.csv").open(encoding="utf-8") as f:
@@ -244,3 +244,71 @@ def test_inspections_page_shows_outside_text_literally(hostile_db):
     at = signed_in(_inspections_page).run()
     assert not at.exception
     assert_literal(at, expected=1)  # the checklist items beside their boxes
+
+
+def test_browser_shows_outside_text_as_text_and_fetches_nothing_outside(hostile_db, tmp_path):
+    """In Chromium: the command page with a hostile case open (and its map tooltip) and the
+    dispatch page show the text literally; no request leaves the machine, no script runs."""
+    import os
+
+    from tests.test_browser import CHROMIUM_ARGS, chromium, map_frame, serve, sign_in
+
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    case = hostile_case(hostile_db)
+    requests: list[str] = []
+    dialogs: list[str] = []
+    server = serve(os.environ["GEO_DATABASE_URL"])
+    url = next(server)
+    outside = ("() => document.querySelectorAll('img[src*=\"example.invalid\"], "
+               "a[href*=\"example.invalid\"], a[href^=\"javascript\"], img[src=\"x\"]').length")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(url)
+            sign_in(page)
+            frame = map_frame(page)
+            frame.evaluate(f"() => {{ window.map.setView([{case['lat']}, {case['lon']}], 18, "
+                           "{animate: false}); }")
+            page.wait_for_timeout(800)
+            x, y = frame.evaluate(f"""() => {{
+                var p = window.map.latLngToContainerPoint([{case['lat']}, {case['lon']}]);
+                var r = document.getElementById('map_div').getBoundingClientRect();
+                return [p.x + r.left, p.y + r.top];
+            }}""")
+            box = frame.frame_element().bounding_box()
+            page.mouse.click(box["x"] + x, box["y"] + y)
+            page.wait_for_function(
+                "() => document.body.innerText.includes('归属理由')", timeout=20_000)
+            page.mouse.move(box["x"] + x + 1, box["y"] + y + 1)
+            page.wait_for_timeout(500)
+            shown = page.inner_text("body").replace(WORD_JOINER, "")
+            assert shown.count(HOSTILE) >= 3  # description, township, user name
+            assert case["external_id"] in shown
+            tips = frame.evaluate("() => [...document.querySelectorAll('.leaflet-tooltip')]"
+                                  ".map(t => [t.textContent, t.querySelectorAll('*').length])")
+            assert tips and all(HOSTILE in text and n <= 1 for text, n in tips)  # no element
+            assert page.evaluate(outside) == 0 and frame.evaluate(outside) == 0
+            page.screenshot(path=str(tmp_path / "command.png"), full_page=True)
+
+            page.get_by_role("link", name="派遣").click()
+            page.wait_for_function(
+                "() => document.body.innerText.includes('推荐队伍')", timeout=60_000)
+            page.wait_for_timeout(1000)
+            shown = page.inner_text("body").replace(WORD_JOINER, "")
+            assert shown.count(HOSTILE) >= 2  # township and team names
+            assert page.evaluate(outside) == 0
+            page.screenshot(path=str(tmp_path / "dispatch.png"), full_page=True)
+            browser.close()
+    finally:
+        server.close()
+    assert not dialogs
+    from urllib.parse import urlparse
+
+    hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {hosts}"
+    assert not [u for u in requests if "example.invalid" in u or u.endswith("/x")]
