@@ -55,8 +55,13 @@ def app_url(db_settings, tmp_path):
     (tmp_path / "alerts.csv").write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
     assert main(["demo", "users"], db_settings) == 0
+    yield from serve(db_settings.database_url)
+
+
+def serve(database_url: str):
+    """Run the app on ``database_url`` at a free localhost port; yields its address."""
     port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": db_settings.database_url, "GEO_REFRESH_S": "2",
+    env = {**os.environ, "GEO_DATABASE_URL": database_url, "GEO_REFRESH_S": "2",
            "GEO_TILES": "none"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",

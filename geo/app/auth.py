@@ -13,6 +13,7 @@ import secrets
 import streamlit as st
 
 from geo.app.labels import t
+from geo.app.safe import md
 from geo.settings import Settings
 from geo.store import accounts
 
@@ -84,8 +85,8 @@ def sidebar(user, engine, settings: Settings, lang: str) -> None:
     """Who is signed in, in what role and scope, and a sign-out button."""
     scope = accounts.scope_of(user)
     where = scope.township or scope.body or ""
-    st.sidebar.caption(f"{t('signed_in_as', lang)}: {user.name} ({user.username}) · "
-                       f"{t('role_' + user.role, lang)} {where}")
+    st.sidebar.caption(f"{t('signed_in_as', lang)}: {md(user.name)} ({md(user.username)}) · "
+                       f"{t('role_' + user.role, lang)} {md(where, '')}")
     if st.sidebar.button(t("sign_out", lang), key="sign_out"):
         sign_out(engine, settings, lang)
         st.rerun()

@@ -17,6 +17,7 @@ from geo.access import Scope
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
+from geo.app.safe import md
 from geo.cases import (
     SOURCES,
     STATUSES,
@@ -101,8 +102,8 @@ def _new_high(cases, lang: str) -> set[int]:
         fresh = cases[(cases["id"] > seen) & (cases["severity"] == "high")]
         for row in fresh.itertuples(index=False):
             marks[int(row.id)] = now
-            st.toast(f"{t('new_high_alert', lang)}: #{row.id} {text(row.matter_name)} · "
-                     f"{text(row.township_name)}", icon="🚨")
+            st.toast(f"{t('new_high_alert', lang)}: #{row.id} {md(row.matter_name)} · "
+                     f"{md(row.township_name)}", icon="🚨")
     st.session_state["max_case_id"] = max(top, seen or 0)
     for cid in [c for c, at in marks.items() if now - at > HIGHLIGHT_FOR]:
         del marks[cid]
@@ -133,24 +134,24 @@ def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneIn
 
     v = c.to_dict()
     lines = [
-        f"**#{v['id']} {text(v['matter_name'], text(v['matter_code']))}**",
+        f"**#{v['id']} {md(v['matter_name'], text(v['matter_code']))}**",
         f"{t('status', lang)}: {t('status_' + v['status'], lang)} · "
         f"{t('severity', lang)}: {t('severity_' + v['severity'], lang)}",
-        f"{t('source', lang)}: {t('source_' + v['source'], lang)} ({v['external_id']})",
+        f"{t('source', lang)}: {t('source_' + v['source'], lang)} ({md(v['external_id'])})",
         f"{t('reported_at', lang)}: {local(v['opened_at'])}",
         f"{t('deadline', lang)}: {local(v['deadline_at'])}",
-        f"{t('township', lang)}: {text(v['township_name'])} ({text(v['township_code'])})",
-        f"{t('unit', lang)}: {text(v['unit_code'])}",
-        f"{t('site', lang)}: {text(v['site_id'])}",
-        f"{t('body', lang)}: {text(v['body_code'])}",
+        f"{t('township', lang)}: {md(v['township_name'])} ({md(v['township_code'])})",
+        f"{t('unit', lang)}: {md(v['unit_code'])}",
+        f"{t('site', lang)}: {md(v['site_id'])}",
+        f"{t('body', lang)}: {md(v['body_code'])}",
     ]
     if v["flags"]:
-        lines.append(f"{t('flags', lang)}: {v['flags']}")
+        lines.append(f"{t('flags', lang)}: {md(v['flags'])}")
     if v["description"]:
-        lines.append(f"{t('description', lang)}: {v['description']}")
+        lines.append(f"{t('description', lang)}: {md(v['description'])}")
     st.markdown("  \n".join(lines))
     st.markdown(f"**{t('reasons', lang)}**")
-    st.markdown("\n".join(f"- {r}" for r in c["reasons"]))
+    st.markdown("\n".join(f"- {md(r)}" for r in c["reasons"]))
     st.markdown(f"**{t('timeline', lang)}**")
     state.show_timeline(page, int(c["id"]))
 
@@ -165,7 +166,7 @@ def render() -> None:
     try:
         tiles = mapview.tiles_for(settings)
     except ValueError as exc:
-        st.error(f"{t('tiles_error', lang)} {exc}")
+        st.error(f"{t('tiles_error', lang)} {md(exc)}")
         tiles = mapview.Tiles(None)
     filters = _filters(lang, layers, catalog, page.scope)
     tz = ZoneInfo(settings.timezone)

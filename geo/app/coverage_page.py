@@ -18,6 +18,7 @@ from geo.access import Scope
 from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t
+from geo.app.safe import html_text
 from geo.coverage import (
     coverage_by,
     district_cell_count,
@@ -55,10 +56,11 @@ def _map(layers, areas, share: dict, overdue, gaps, spots) -> folium.Map:
     for code, name, geom in zip(areas["code"], areas["name"], areas.geometry, strict=True):
         v = share.get(code)
         color = "#bdbdbd" if v is None else SHADES[min(5, int(v * 6))]
+        tip = html_text(f"{name}: {'-' if v is None else f'{v:.0%}'}")
         for part in shapely.get_parts(geom):
             folium.Polygon([[(y, x) for x, y in part.exterior.coords]], color="#636363",
                            weight=0.6, fill=True, fill_color=color, fill_opacity=0.6,
-                           tooltip=f"{name}: {'-' if v is None else f'{v:.0%}'}").add_to(layer)
+                           tooltip=tip).add_to(layer)
     for p in overdue:
         folium.CircleMarker([p.y, p.x], radius=4, color="#67000d", fill=True,
                             fill_opacity=0.9).add_to(m)

@@ -16,6 +16,7 @@ from geo.access import Scope
 from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
+from geo.app.safe import html_text, md
 from geo.cases import TRANSITIONS, duplicate_candidates, queue
 from geo.crs import to_metric
 from geo.dispatch import neighbour_bodies, recommend, township_adjacency
@@ -47,10 +48,10 @@ def _run(action, lang: str) -> bool:
     try:
         action()
     except ConflictError as exc:
-        st.error(f"{t('conflict', lang)} {exc}")
+        st.error(f"{t('conflict', lang)} {md(exc)}")
         return False
     except (ValueError, LookupError, PermissionError) as exc:
-        st.error(f"{t('not_allowed', lang)} {exc}")
+        st.error(f"{t('not_allowed', lang)} {md(exc)}")
         return False
     return True
 
@@ -70,7 +71,7 @@ def _map(case, recs, teams: pd.DataFrame) -> folium.Map:
         folium.PolyLine([at, [case["lat"], case["lon"]]], color=color, weight=2,
                         dash_array="6 4").add_to(m)
         folium.CircleMarker(at, radius=7, color=color, fill=True, fill_opacity=0.9,
-                            tooltip=f"{r.name} · {r.eta_min:.0f} min").add_to(m)
+                            tooltip=html_text(f"{r.name} · {r.eta_min:.0f} min")).add_to(m)
     if len(points) > 1:
         m.fit_bounds(points, padding=(30, 30))
     return m
@@ -137,18 +138,18 @@ def render() -> None:
         st_folium(_map(case, recs, teams), key=f"d_map_{case_id}", height=420,
                   returned_objects=[], use_container_width=True)
     with right:
-        st.markdown(f"**#{case['id']} {text(case['matter_name'], text(case['matter_code']))}** · "
+        st.markdown(f"**#{case['id']} {md(case['matter_name'], text(case['matter_code']))}** · "
                     f"{t('status_' + case['status'], lang)} · "
                     f"{t('severity_' + case['severity'], lang)}  \n"
-                    f"{text(case['township_name'])} · {names.get(responsible, responsible)}")
-        st.markdown("\n".join(f"- {r}" for r in case["reasons"]))
+                    f"{md(case['township_name'])} · {md(names.get(responsible, responsible))}")
+        st.markdown("\n".join(f"- {md(r)}" for r in case["reasons"]))
 
     st.subheader(t("recommended", lang))
     if not recs:
         st.info(t("no_team", lang))
     for r in recs:
         cols = st.columns([3, 2, 2, 2, 2, 1])
-        cols[0].markdown(f"**{r.name}** ({r.team_id})"
+        cols[0].markdown(f"**{md(r.name)}** ({md(r.team_id)})"
                          + (f" · :orange[{t('cross_support', lang)}]" if r.cross_support else ""))
         cols[1].markdown(f"{t('distance', lang)} {r.distance_m / 1000:.1f} km")
         cols[2].markdown(f"{t('eta', lang)} {r.eta_min:.0f} {t('minutes', lang)} "
@@ -219,7 +220,7 @@ def render() -> None:
         nexts = {"dispatched": "en_route", "en_route": "on_scene", "on_scene": "available"}
         target = nexts.get(row["status"]) if scope.allows("teams", "change") else None
         c1, c2 = st.columns([4, 1])
-        c1.markdown(f"{row['name']} · {t('team_' + row['status'], lang)}")
+        c1.markdown(f"{md(row['name'])} · {t('team_' + row['status'], lang)}")
         if target and c2.button(t("team_" + target, lang), key=f"team_{a.id}_{target}") \
                 and _run(lambda row=row, target=target: dispatching.set_team_status(
                     engine, row["team_id"], int(row["version"]), target, actor, scope=scope),

@@ -11,6 +11,7 @@ import streamlit as st
 from geo.app import state
 from geo.app.coverage_page import downloads
 from geo.app.labels import t
+from geo.app.safe import md
 from geo.inspections import (
     first_time_fixed_rate,
     frequent_problems,
@@ -62,7 +63,7 @@ def render() -> None:
     todo = items[items["kind"] == kinds[site]]
     results = {}
     for row in todo.itertuples(index=False):
-        results[row.item_code] = st.checkbox(f"{row.item}（{row.department}）",
+        results[row.item_code] = st.checkbox(f"{md(row.item)}（{md(row.department)}）",
                                              key=f"i_{site}_{row.item_code}")
     note = st.text_input(t("note", lang), key="i_note")
     photo = st.text_input(t("photo", lang), key="i_photo")

@@ -14,6 +14,7 @@ from geo import store
 from geo.app import state
 from geo.app.assets import local_assets
 from geo.app.labels import t
+from geo.app.safe import md
 from geo.layers import KINDS, check_layers
 
 
@@ -54,12 +55,12 @@ def render() -> None:
     st.dataframe(pd.DataFrame(
         [{t("kind", lang): t("kind_" + k, lang), t("features", lang): n}
          for k, n in layers.counts().items()]), hide_index=False)
-    st.caption(f"{t('file', lang)}: {source} · {t('imported_at', lang)}: "
-               f"{meta.get('imported_at', '-')} (UTC)")
+    st.caption(f"{t('file', lang)}: {md(source)} · {t('imported_at', lang)}: "
+               f"{md(meta.get('imported_at'))} (UTC)")
     st.subheader(t("validation", lang))
     problems, unreadable = _report(source, version)
     if unreadable:
-        st.info(f"{t('source_unavailable', lang)} {unreadable}")
+        st.info(f"{t('source_unavailable', lang)} {md(unreadable)}")
     elif not problems:
         st.success(t("no_problems", lang))
     else:

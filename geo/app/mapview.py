@@ -8,7 +8,6 @@ All coordinates are WGS84 lon/lat degrees.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import branca
@@ -19,6 +18,7 @@ import shapely
 from folium import plugins
 
 from geo.app.labels import t
+from geo.app.safe import html_text, script_json
 from geo.cases import is_open
 from geo.settings import Settings
 
@@ -101,8 +101,10 @@ def _simplified(gdf: gpd.GeoDataFrame, tolerance_deg: float = 5e-5) -> gpd.GeoDa
 def unit_layer(units: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
     """Unit outlines with their names on hover."""
     group = folium.FeatureGroup(name=t("layer_units", lang), show=True)
+    shown = units[["code", "name", "geometry"]].assign(  # the tooltip shows them as HTML
+        code=units["code"].map(html_text), name=units["name"].map(html_text))
     folium.GeoJson(
-        _simplified(units[["code", "name", "geometry"]]),
+        _simplified(shown),
         style_function=lambda _: {"color": "#636363", "weight": 0.8, "fill": False,
                                   "dashArray": "3 3"},
         tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("unit", lang),
@@ -126,9 +128,9 @@ def site_layer(sites: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup
     group = folium.FeatureGroup(name=t("layer_sites", lang), show=False)
     at = shapely.point_on_surface(sites.geometry.to_numpy())
     risks = list(RISK_COLORS)
-    data = [[round(p.y, 6), round(p.x, 6), risks.index(r), f"{n} ({k})"]
+    data = [[round(p.y, 6), round(p.x, 6), risks.index(r), html_text(f"{n} ({k})")]
             for p, r, n, k in zip(at, sites["risk"], sites["name"], sites["kind"], strict=True)]
-    plugins.FastMarkerCluster(data, callback=SITE_CALLBACK % json.dumps(
+    plugins.FastMarkerCluster(data, callback=SITE_CALLBACK % script_json(
         [RISK_COLORS[r] for r in risks]), name=t("layer_sites", lang)).add_to(group)
     return group
 
@@ -166,7 +168,7 @@ def team_layer(teams: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
                                             strict=True):
         color, icon = TEAM_STATUS_ICONS.get(status, ("blue", "user"))
         rows.append([round(float(lat), 6), round(float(lon), 6), icon, color,
-                     f"{name} · {body} · {t('team_' + status, lang)}"])
+                     html_text(f"{name} · {body} · {t('team_' + status, lang)}")])
     group.add_child(_Markers(rows))
     return group
 
@@ -185,7 +187,7 @@ def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
     # plain polygons, not GeoJson: they survive streamlit-folium's dynamic feature groups
     for code, name, n, geom in zip(frame["code"], frame["name"], frame["open"],
                                    frame.geometry, strict=True):
-        tip = f"{name} ({code}) · {t('open_cases', lang)} {n}"
+        tip = html_text(f"{name} ({code}) · {t('open_cases', lang)} {n}")
         for part in shapely.get_parts(geom):
             rings = [part.exterior, *part.interiors]
             folium.Polygon([[(y, x) for x, y in ring.coords] for ring in rings],
@@ -244,21 +246,21 @@ def case_layer(cases: pd.DataFrame, highlight: set[int] = frozenset(), lang: str
     }).to_numpy().tolist()
     data = [[r[0], r[1], *map(int, r[2:])] for r in data]
     group = folium.FeatureGroup(name=t("layer_cases", lang), show=True)
-    callback = CASE_CALLBACK % (
-        json.dumps([STATUS_COLORS[s] for s in statuses]),
-        json.dumps([SEVERITY_RADIUS[s] for s in severities]),
-        json.dumps([t("status_" + s, lang) for s in statuses], ensure_ascii=False),
-        json.dumps(list(matter_index), ensure_ascii=False),
-        json.dumps(t("overdue_flag", lang), ensure_ascii=False))
+    callback = CASE_CALLBACK % (  # the callback joins the labels into tooltip HTML
+        script_json([STATUS_COLORS[s] for s in statuses]),
+        script_json([SEVERITY_RADIUS[s] for s in severities]),
+        script_json([html_text(t("status_" + s, lang)) for s in statuses]),
+        script_json([html_text(m) for m in matter_index]),
+        script_json(html_text(t("overdue_flag", lang))))
     if cluster:
         plugins.FastMarkerCluster(data, callback=callback,
                                   options={"disableClusteringAtZoom": 15}).add_to(group)
     else:
         for row in data:
+            tip = html_text(f"#{row[4]} {matter_index[row[5]]}")
             folium.CircleMarker(row[:2], radius=SEVERITY_RADIUS[severities[row[3]]],
                                 color=STATUS_COLORS[statuses[row[2]]], fill=True,
-                                fill_opacity=0.85,
-                                tooltip=f"#{row[4]} {matter_index[row[5]]}").add_to(group)
+                                fill_opacity=0.85, tooltip=tip).add_to(group)
     stamp = f"{len(data)}:{int(cases['id'].max()) if len(cases) else 0}"
     group.add_child(_Stamp(len(data), stamp))
     return group

@@ -11,6 +11,7 @@ import streamlit as st
 from geo import store
 from geo.access import Scope
 from geo.app.labels import LANGUAGES, t
+from geo.app.safe import md
 from geo.crs import metric_crs_of
 from geo.roads import RoadGraph
 from geo.settings import Settings
@@ -139,5 +140,5 @@ def show_timeline(page: Page, case_id: int) -> None:
     """The audit entries of a case, in local time."""
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
-        st.markdown(f"- {at:%m-%d %H:%M:%S} {e.actor}: {e.from_state or ''} → "
-                    f"{e.to_state or ''} {e.detail if e.action != 'route' else ''}")
+        st.markdown(f"- {at:%m-%d %H:%M:%S} {md(e.actor)}: {md(e.from_state, '')} → "
+                    f"{md(e.to_state, '')} {md(e.detail, '') if e.action != 'route' else ''}")
