@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import text as sql
 
 from geo import store
-from geo.access import SYSTEM
+from geo.access import SYSTEM, Scope
 from geo.app import mapview
 from geo.app.safe import WORD_JOINER, html_text, md, script_json
 from geo.cli import main
@@ -233,14 +233,15 @@ def test_dispatch_page_shows_outside_text_literally(hostile_db):
 def test_inspections_page_shows_outside_text_literally(hostile_db):
     from geo.store.inspecting import checklists, record_inspection
 
-    items = checklists(hostile_db)
+    items = checklists(hostile_db, scope=SYSTEM)
     site = hostile_db.connect().execute(sql(
         "SELECT site_id FROM sites WHERE kind = :k ORDER BY site_id LIMIT 1"),
         {"k": items["kind"].iloc[0]}).scalar_one()
     todo = items[items["kind"] == items["kind"].iloc[0]]
-    record_inspection(hostile_db, site, pd.Timestamp("2026-10-01").date(), ["x"], HOSTILE,
+    record_inspection(hostile_db, site, pd.Timestamp("2026-10-01").date(), ["x"],
                       [{"item_code": code, "result": "problem", "note": HOSTILE,
-                        "photo": HOSTILE} for code in todo["item_code"]])
+                        "photo": HOSTILE} for code in todo["item_code"]],
+                      scope=Scope("admin", actor=HOSTILE))
     at = signed_in(_inspections_page).run()
     assert not at.exception
     assert_literal(at, expected=1)  # the checklist items beside their boxes
