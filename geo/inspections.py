@@ -73,16 +73,22 @@ def zero_problem_rate(plan: pd.DataFrame, reinspections: pd.DataFrame) -> float:
     return float(per_visit.mean())
 
 
-def unfixed_after_deadline(plan: pd.DataFrame, reinspections: pd.DataFrame,
-                           today: dt.date) -> pd.DataFrame:
-    """Problems past their deadline and not fixed at their latest re-inspection: these
-    become cases through the normal routing path (at the site, for the item's matter)."""
-    latest = (reinspections.sort_values("day")
+def open_problems(plan: pd.DataFrame, reinspections: pd.DataFrame) -> pd.DataFrame:
+    """Problems of ``plan`` not fixed at their latest re-inspection (or never re-inspected):
+    the one definition of "still open", for the page and for escalation."""
+    latest = (reinspections.sort_values("day", kind="stable")
               .drop_duplicates(["inspection_id", "item_code"], keep="last"))
     merged = plan.merge(latest[["inspection_id", "item_code", "fixed"]],
                         on=["inspection_id", "item_code"], how="left")
-    late = merged["deadline"] < pd.Timestamp(today)
-    return merged[late & ~merged["fixed"].fillna(False).astype(bool)]
+    return merged[~merged["fixed"].fillna(False).astype(bool)]
+
+
+def unfixed_after_deadline(plan: pd.DataFrame, reinspections: pd.DataFrame,
+                           today: dt.date) -> pd.DataFrame:
+    """`open_problems` past their deadline: these become cases through the normal routing
+    path (at the site, for the item's matter)."""
+    still = open_problems(plan, reinspections)
+    return still[still["deadline"] < pd.Timestamp(today)]
 
 
 def frequent_problems(plan: pd.DataFrame, site_kinds: dict[str, str], top: int = 5

@@ -85,3 +85,19 @@ def test_findings_are_checked_against_the_site_checklist():
     with pytest.raises(FindingError, match="finding 1, field result"):
         check_findings(bad, CHECK, KINDS)
     check_findings(findings(), CHECK, KINDS)
+
+
+def test_a_problem_is_open_when_its_latest_reinspection_found_it_unfixed():
+    """One definition of "still open" for the page and for escalation: the latest
+    re-inspection decides, whatever an earlier one said."""
+    from geo.inspections import open_problems, unfixed_after_deadline
+
+    plan = pd.DataFrame({"inspection_id": [1, 1, 2], "item_code": ["A", "B", "A"],
+                         "deadline": pd.to_datetime(["2026-10-01"] * 3)})
+    re = pd.DataFrame({"inspection_id": [1, 1, 1], "item_code": ["A", "A", "B"],
+                       "day": pd.to_datetime(["2026-10-05", "2026-10-20", "2026-10-05"]),
+                       "fixed": [True, False, True]})
+    still = open_problems(plan, re)
+    assert sorted(zip(still["inspection_id"], still["item_code"])) == [(1, "A"), (2, "A")]
+    late = unfixed_after_deadline(plan, re, dt.date(2026, 11, 1))
+    assert sorted(zip(late["inspection_id"], late["item_code"])) == [(1, "A"), (2, "A")]

@@ -15,6 +15,7 @@ from geo.app.safe import md
 from geo.inspections import (
     first_time_fixed_rate,
     frequent_problems,
+    open_problems,
     rectification_plan,
     zero_problem_rate,
 )
@@ -76,10 +77,7 @@ def render() -> None:
         st.rerun()
 
     st.subheader(t("reinspect", lang))
-    done = set(zip(re.loc[re["fixed"], "inspection_id"], re.loc[re["fixed"], "item_code"],
-                   strict=True))
-    open_ = plan[[(i, c) not in done for i, c in zip(plan["inspection_id"],
-                                                     plan["item_code"], strict=True)]]
+    open_ = open_problems(plan, re)
     st.caption(f"{t('problems_open', lang)}: {len(open_)}")
     if len(open_):
         labels = {int(r.finding_id): f"{r.site_id} {r.item} · {r.deadline:%Y-%m-%d}"
