@@ -278,7 +278,7 @@ def _geometry_problem(geometry: PointGeometry | PolygonGeometry) -> None:
     """Refuse coordinates that are out of range or look swapped (`geo.crs`), as for alerts."""
     import numpy as np
 
-    rings = ([[geometry.coordinates]] if isinstance(geometry, PointGeometry)
+    rings = ([[[geometry.coordinates]]] if isinstance(geometry, PointGeometry)
              else [geometry.coordinates])
     xy = np.array([p for part in rings for ring in part for p in ring], dtype=float)
     problems = coordinate_problems(xy[:, 0], xy[:, 1])
