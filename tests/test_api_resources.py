@@ -745,3 +745,14 @@ def test_demo_zhili_sees_only_zhili_and_the_planner_writes_nothing(db_settings):
                                headers=auth(tokens["planner"]))
             assert r.status_code == 403, (path, r.text)
         assert counts(engine) == before
+
+
+def test_who_may_says_the_permission_table_in_words():
+    assert who_may("sites", "change") == "admin"
+    assert who_may("teams", "change") == ("command, dispatcher (own body), township (own "
+                                          "township), admin")
+    assert who_may("inspections", "read") == ("command, dispatcher, township (own "
+                                              "township), planner, admin")
+    assert who_may("cases", "read").endswith("source (own)")
+    with pytest.raises(ValueError, match="no permission rule"):
+        who_may("teams", "reroute")
