@@ -91,6 +91,31 @@ _MATCH: dict[str, dict[str, str]] = {
 }
 
 
+#: field of `Scope.match` -> how the documentation names the part of the objects it keeps
+_OWN = {"township_code": "own township", "body_code": "own body", "source": "own"}
+
+
+def who_may(obj: str, action: str) -> str:
+    """The roles that may take ``action`` on objects of kind ``obj``, each with the part of
+    them that is its own, e.g. ``"command, dispatcher (own body), township (own township),
+    admin"``: `PERMISSIONS` and the scope rules in words, for documentation (so that it
+    cannot drift from what is enforced).
+
+    Raises
+    ------
+    ValueError
+        Where no permission rule exists for ``action`` on ``obj``.
+    """
+    if (obj, action) not in PERMISSIONS:
+        raise ValueError(f"no permission rule for {action} on {obj}")
+    parts = []
+    for role in ROLES:
+        if role in PERMISSIONS[obj, action]:
+            field = _MATCH.get(role, {}).get(obj)
+            parts.append(f"{role} ({_OWN[field]})" if field else role)
+    return ", ".join(parts) or "no role"
+
+
 class AccessDeniedError(PermissionError):
     """The caller's role may not do this."""
 

@@ -1,4 +1,5 @@
-"""The FastAPI application: `/api/v1` for alerts and cases, `/open311/v2` for Open311."""
+"""The FastAPI application: `/api/v1` for alerts and cases (and, from `geo.api.resources`,
+teams, sites, inspections and case transitions), `/open311/v2` for Open311."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from geo import store
 from geo.alerts import query_time
-from geo.api import open311
+from geo.api import open311, resources
 from geo.api.core import (
     API_PREFIX,
     LIMITED,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(404, f"no case {case_id}")
             return case_out(row[0], row[1], row[2])
 
+    app.include_router(resources.router)
     app.include_router(open311.router)
     return app
 

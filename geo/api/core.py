@@ -398,7 +398,7 @@ def case_out(case: Case, source: str, external_id: str) -> CaseOut:
                    unit_code=case.unit_code, site_id=case.site_id, body_code=case.body_code,
                    flags=case.flags or "", reasons=list(case.reasons or []), source=source,
                    external_id=external_id, opened_at=aware_utc(case.opened_at),
-                   deadline_at=aware_utc(case.deadline_at))
+                   deadline_at=aware_utc(case.deadline_at), version=case.version)
 
 
 def aware_utc(value: dt.datetime | None) -> dt.datetime | None:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -14,9 +15,11 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from geo.alerts import query_time, text_problem
+from geo.crs import COORDINATE_PROBLEMS, coordinate_problems
 
 MAX_BATCH = 1000
 
@@ -126,6 +129,8 @@ class CaseOut(BaseModel):
     external_id: str
     opened_at: dt.datetime
     deadline_at: dt.datetime | None
+    version: int | None = Field(None, description="send it back with a transition "
+                                                  "(optimistic concurrency)")
 
 
 class CasePage(BaseModel):
@@ -174,3 +179,257 @@ class ServiceRequest(BaseModel):
     address: str
     lat: float
     long: float
+
+
+# ------------------------------------------------------- teams, sites, inspections, cases
+#: ids and versions are 32-bit integers on every backend
+MAX_INT = 2**31 - 1
+#: a version or id in a body: a JSON integer (not a string, float or boolean)
+Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT)]
+#: a code or id of one line (no control characters; lone surrogates refused by `_Texts`)
+CODE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+
+
+class _Texts(BaseModel):
+    """A request body whose text fields are refused with lone surrogates or control
+    characters (`geo.alerts.text_problem`: the check of every door)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: object, info: ValidationInfo) -> object:
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str) and (problem := text_problem(text, info.field_name)):
+                raise ValueError(problem)
+        return value
+
+
+class TeamOut(BaseModel):
+    team_id: str
+    name: str
+    body_code: str
+    skills: list[str]
+    status: str
+    version: int = Field(description="send it back with a status change")
+    lon: float = Field(description="WGS84: the latest position fix, else the team's base")
+    lat: float
+    fix_at: dt.datetime | None = Field(description="time of the latest fix (none: the base)")
+    open_assignments: int
+
+
+class TeamPage(BaseModel):
+    items: list[TeamOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class FixIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lon: Number = Field(description="longitude in degrees (or x in the body's ``crs``)")
+    lat: Number = Field(description="latitude in degrees (or y in the body's ``crs``)")
+    at: AwareDatetime = Field(description="ISO 8601 with its offset "
+                                          "(e.g. 2026-11-27T09:30:00+08:00)")
+
+    @field_validator("at")
+    @classmethod
+    def _plausible_time(cls, value: dt.datetime) -> dt.datetime:
+        query_time(value)  # no date arithmetic should meet it; the pipeline checks the rest
+        return value
+
+
+class PositionsIn(_Texts):
+    fixes: list[FixIn] = Field(min_length=1, max_length=MAX_BATCH,
+                               description="all are stored, or none when any is invalid")
+    crs: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9:_. -]+$",
+                            description="CRS of the fixes: WGS84 by default; ``gcj02`` for "
+                                        "phone map apps, or an EPSG code")
+
+
+class PositionsOut(BaseModel):
+    team_id: str
+    stored: int
+
+
+class TeamStatusIn(_Texts):
+    status: str = Field(max_length=20, description="available, en_route, on_scene or "
+                                                   "off_duty (dispatched: assign to a case)")
+    version: Version = Field(description="the team's version as read")
+
+
+class PointGeometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Point"]
+    coordinates: tuple[Number, Number] = Field(description="[lon, lat] WGS84")
+
+
+class PolygonGeometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Polygon"]
+    coordinates: list[Annotated[list[tuple[Number, Number]],
+                                Field(min_length=4, max_length=10_000)]] = Field(
+        min_length=1, max_length=100, description="rings of [lon, lat] WGS84, the first "
+                                                  "the outline, closed")
+
+
+def _geometry_problem(geometry: PointGeometry | PolygonGeometry) -> None:
+    """Refuse coordinates that are out of range or look swapped (`geo.crs`), as for alerts."""
+    import numpy as np
+
+    rings = ([[[geometry.coordinates]]] if isinstance(geometry, PointGeometry)
+             else [geometry.coordinates])
+    xy = np.array([p for part in rings for ring in part for p in ring], dtype=float)
+    problems = coordinate_problems(xy[:, 0], xy[:, 1])
+    bad = [p for p in problems if p is not None]
+    if bad:
+        raise ValueError(COORDINATE_PROBLEMS[bad[0]][0])
+
+
+Geometry = Annotated[PointGeometry | PolygonGeometry, Field(discriminator="type")]
+
+
+class SiteIn(_Texts):
+    """A site of the registry as the approval system keeps it; its id is in the path."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(min_length=1, max_length=40, pattern=CODE,
+                      description="enterprise, construction, shop …: the checklist's kind")
+    risk: str = Field(max_length=10, description="low, medium or high")
+    credit_code: str | None = Field(None, max_length=18, pattern=r"^[0-9A-Za-z]+$",
+                                    description="unified social credit code")
+    township_code: str | None = Field(None, max_length=12, pattern=r"^[0-9]+$",
+                                      description="default: the township it lies in")
+    geometry: Geometry = Field(description="GeoJSON Point or Polygon, WGS84")
+
+    @field_validator("geometry")
+    @classmethod
+    def _coordinates(cls, value):
+        _geometry_problem(value)
+        return value
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    kind: str
+    risk: str
+    credit_code: str | None
+    township_code: str | None
+    geometry: dict = Field(description="GeoJSON, WGS84")
+
+
+class SitePage(BaseModel):
+    items: list[SiteOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class FindingIn(_Texts):
+    item_code: str = Field(min_length=1, max_length=40, pattern=CODE,
+                           description="an item of the site kind's checklist")
+    result: Literal["pass", "problem"]
+    note: str = Field("", max_length=2000)
+    photo: str | None = Field(None, max_length=300, description="a reference to a photo")
+
+
+class InspectionIn(_Texts):
+    site_id: str = Field(min_length=1, max_length=40, pattern=CODE)
+    day: dt.date = Field(description="the local day of the inspection, not in the future")
+    departments: list[Annotated[str, Field(min_length=1, max_length=40,
+                                           pattern=r"^[^,\x00-\x1f\x7f-\x9f]+$")]] = Field(
+        min_length=1, max_length=20, description="the departments that took part")
+    findings: list[FindingIn] = Field(min_length=1, max_length=500,
+                                      description="one per checklist item, each item once")
+
+    @field_validator("findings")
+    @classmethod
+    def _each_item_once(cls, value: list[FindingIn]) -> list[FindingIn]:
+        seen: set[str] = set()
+        for i, f in enumerate(value):
+            if f.item_code in seen:
+                raise ValueError(f"finding {i}: item {f.item_code} is listed twice")
+            seen.add(f.item_code)
+        return value
+
+
+class ReinspectionRound(BaseModel):
+    id: int
+    day: dt.date
+    fixed: bool
+
+
+class FindingOut(BaseModel):
+    id: int
+    item_code: str
+    result: str
+    note: str
+    photo: str | None
+    requirement: str | None
+    deadline: dt.date | None
+    reinspections: list[ReinspectionRound]
+
+
+class InspectionOut(BaseModel):
+    id: int
+    site_id: str
+    day: dt.date
+    departments: list[str]
+    inspector: str
+    findings: list[FindingOut]
+
+
+class InspectionPage(BaseModel):
+    items: list[InspectionOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class ReinspectionIn(_Texts):
+    finding_id: Version | None = Field(None, description="the problem re-inspected …")
+    item_code: str | None = Field(None, min_length=1, max_length=40, pattern=CODE,
+                                  description="… or its checklist item")
+    day: dt.date = Field(description="the local day of the re-inspection, not in the future")
+    fixed: bool = Field(strict=True)
+
+    @model_validator(mode="after")
+    def _one_finding(self) -> ReinspectionIn:
+        if (self.finding_id is None) == (self.item_code is None):
+            raise ValueError("give finding_id or item_code (one of them)")
+        return self
+
+
+class ReinspectionOut(BaseModel):
+    id: int
+    inspection_id: int
+    finding_id: int
+    day: dt.date
+    fixed: bool
+
+
+class TransitionIn(_Texts):
+    target: str = Field(max_length=20, pattern=CODE, description=(
+        "the case's new state: dispatched (give team_id, team_version), routed (re-route: "
+        "body_code), transferred (township_code), merged (into), returned, rectification "
+        "(fix_days), verified, handling, reinspection, closed"))
+    version: Version = Field(description="the case's version as read")
+    reason: str = Field("", max_length=2000, description="needed to return, transfer, "
+                                                         "merge or close")
+    body_code: str | None = Field(None, max_length=40, pattern=CODE)
+    township_code: str | None = Field(None, max_length=12, pattern=r"^[0-9]+$")
+    into: Version | None = Field(None, description="the case a duplicate is merged into")
+    team_id: str | None = Field(None, max_length=40, pattern=CODE)
+    team_version: Version | None = None
+    fix_days: int | None = Field(None, strict=True, ge=1, le=365,
+                                 description="days to rectify (default 15)")
+
+
+class CaseChanged(BaseModel):
+    id: int
+    status: str
+    version: int | None = Field(description="none: the case has left the caller's scope "
+                                            "(transferred, returned)")
+    assignment_id: int | None = None

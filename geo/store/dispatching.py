@@ -31,6 +31,7 @@ from geo.store.models import (
     Matter,
     Team,
     TeamPosition,
+    Township,
     utcnow,
 )
 from geo.store.scoping import visible
@@ -153,12 +154,16 @@ def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
 
 
 def transfer_case(engine: Engine, case_id: int, version: int, township_code: str,
-                  township_name: str, actor: str, reason: str, *,
+                  township_name: str | None, actor: str, reason: str, *,
                   scope: Scope) -> None:
-    """A dispatcher confirms a (near-border) case for the neighbouring township."""
+    """A dispatcher confirms a (near-border) case for the neighbouring township (its name
+    as the townships layer has it where ``township_name`` is None)."""
     with sessions(engine)() as s:
         center = s.scalar(select(Body.code).where(Body.kind == "township_center",
                                                   Body.township_code == township_code))
+        if township_name is None:
+            township_name = s.scalar(select(Township.name).where(
+                Township.code == township_code)) or township_code
     if center is None:
         raise LookupError(f"township {township_code} has no enforcement center")
     transition_case(engine, case_id, version, "transferred", actor, reason, scope=scope,

@@ -8,7 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from geo.access import Scope
 from geo.inspections import check_findings, rectification_plan, unfixed_after_deadline
@@ -110,6 +110,82 @@ def record_reinspection(engine: Engine, finding_id: int, day: dt.date, fixed: bo
         audit(s, scope.actor, "finding", str(finding_id), "reinspect",
               detail="fixed" if fixed else "not fixed")
         return re.id
+
+
+def inspection_finding(engine: Engine, inspection_id: int, *, scope: Scope,
+                       finding_id: int | None = None, item_code: str | None = None) -> int:
+    """The id of the finding of inspection ``inspection_id`` (one in ``scope``) that has
+    ``finding_id`` or is of checklist item ``item_code``; `LookupError` where there is no
+    such finding (or the inspection is outside the scope)."""
+    if finding_id is None and item_code is None:
+        raise ValueError("name the finding: finding_id or item_code")
+    q = select(Finding.id).join(Inspection, Inspection.id == Finding.inspection_id).where(
+        Finding.inspection_id == inspection_id, visible(scope, "inspections"))
+    if finding_id is not None:
+        q = q.where(Finding.id == finding_id)
+    if item_code is not None:
+        q = q.where(Finding.item_code == item_code)
+    with sessions(engine)() as s:
+        found = list(s.scalars(q.order_by(Finding.id).limit(2)))
+    if len(found) != 1:
+        what = f"finding {finding_id}" if finding_id is not None else f"item {item_code!r}"
+        raise LookupError(f"inspection {inspection_id} has no {what}")
+    return found[0]
+
+
+def list_inspections(engine: Engine, *, scope: Scope, inspection_id: int | None = None,
+                     site_id: str | None = None, township: str | None = None,
+                     since: dt.date | None = None, until: dt.date | None = None,
+                     limit: int = 100, offset: int = 0) -> tuple[int, list[dict]]:
+    """One page of the inspections in ``scope`` (the one ``inspection_id``, of a site, of a
+    township's sites, on days from ``since`` to ``until`` where given), newest first, with
+    their findings and each finding's re-inspections.
+
+    Returns
+    -------
+    tuple of int and list of dict
+        How many inspections match in all, and the page: dicts with ``id, site_id, day,
+        departments`` (list), ``inspector``, ``findings`` (dicts with ``id, item_code,
+        result, note, photo, requirement, deadline, reinspections`` (dicts with ``id, day,
+        fixed``)).
+    """
+    q = select(Inspection).where(visible(scope, "inspections"))
+    if inspection_id is not None:
+        q = q.where(Inspection.id == inspection_id)
+    if site_id is not None:
+        q = q.where(Inspection.site_id == site_id)
+    if township is not None:
+        q = q.where(Inspection.site_id.in_(select(Site.site_id).where(
+            Site.township_code == township)))
+    if since is not None:
+        q = q.where(Inspection.day >= since)
+    if until is not None:
+        q = q.where(Inspection.day <= until)
+    with sessions(engine)() as s:
+        total = s.scalar(select(func.count()).select_from(q.subquery()))
+        page = list(s.scalars(q.order_by(Inspection.day.desc(), Inspection.id.desc())
+                              .limit(limit).offset(offset)))
+        ids = [i.id for i in page]
+        findings = list(s.scalars(select(Finding).where(Finding.inspection_id.in_(ids))
+                                  .order_by(Finding.id))) if ids else []
+        rounds = s.execute(select(Reinspection).join(
+            Finding, Finding.id == Reinspection.finding_id).where(
+            Finding.inspection_id.in_(ids)).order_by(Reinspection.day, Reinspection.id)
+        ).scalars().all() if ids else []
+    by_finding: dict[int, list[dict]] = {}
+    for r in rounds:
+        by_finding.setdefault(r.finding_id, []).append(
+            {"id": r.id, "day": r.day, "fixed": bool(r.fixed)})
+    by_inspection: dict[int, list[dict]] = {}
+    for f in findings:
+        by_inspection.setdefault(f.inspection_id, []).append(
+            {"id": f.id, "item_code": f.item_code, "result": f.result, "note": f.note or "",
+             "photo": f.photo, "requirement": f.requirement, "deadline": f.deadline,
+             "reinspections": by_finding.get(f.id, [])})
+    return total, [{"id": i.id, "site_id": i.site_id, "day": i.day,
+                    "departments": [d for d in i.departments.split(",") if d],
+                    "inspector": i.inspector, "findings": by_inspection.get(i.id, [])}
+                   for i in page]
 
 
 def inspection_tables(engine: Engine, *, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame]:

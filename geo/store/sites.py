@@ -19,12 +19,24 @@ from geo.store.spatial import check_bbox
 SITE_FIELDS = ("site_id", "name", "kind", "risk", "credit_code", "township_code")
 
 
+class SiteError(ValueError):
+    """A site that fails the checks of a sites layer; ``problems`` are (field, message)
+    pairs, the field None where the problem is not one field's."""
+
+    def __init__(self, problems: list[tuple[str | None, str]]):
+        super().__init__("; ".join(f"field {f}: {m}" if f else m for f, m in problems))
+        self.problems = problems
+
+
 def sites_frame(engine: Engine, *, scope: Scope, bbox=None, township: str | None = None,
-                kind: str | None = None) -> gpd.GeoDataFrame:
+                kind: str | None = None, site_id: str | None = None) -> gpd.GeoDataFrame:
     """Sites in ``scope`` (in ``bbox`` = min_lon, min_lat, max_lon, max_lat, of one
-    township or kind where given), ordered by ``site_id``; WGS84."""
+    township or kind, or the one site ``site_id``, where given), ordered by ``site_id``;
+    WGS84."""
     q = select(*(getattr(Site, c) for c in SITE_FIELDS), Site.geom).where(
         visible(scope, "sites"))
+    if site_id is not None:
+        q = q.where(Site.site_id == site_id)
     if township:
         q = q.where(Site.township_code == township)
     if kind:
@@ -46,7 +58,8 @@ def put_site(engine: Engine, record: dict, geometry: shapely.Geometry, *,
     Point or Polygon), checked like a sites layer; returns whether it is new.
 
     A site without a township code gets the township it lies in (`geo.layers.
-    with_townships`). `ValueError` names the field that is wrong; nothing is stored then.
+    with_townships`). `SiteError` (a `ValueError`) names the fields that are wrong; nothing
+    is stored then.
     The change is audited, and the layers' import stamp moves on, so routers and maps
     built from the old registry are rebuilt.
     """
@@ -64,8 +77,7 @@ def put_site(engine: Engine, record: dict, geometry: shapely.Geometry, *,
             report.add("error", "sites", f"unknown township {site.loc[0, 'township_code']}",
                        field="township_code")
         if not report.ok:
-            raise ValueError("; ".join(str(p) for p in report.problems
-                                       if p.level == "error"))
+            raise SiteError([(p.field, p.message) for p in report.errors])
         townships = gpd.GeoDataFrame({"code": [c for c, _ in towns]},
                                      geometry=shapely.from_wkb([g for _, g in towns]),
                                      crs=WGS84)
