@@ -19,7 +19,7 @@ def demo_db(db_settings, monkeypatch, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     alerts.write_text("\n".join(lines[:81]) + "\n", encoding="utf-8")
     assert main(["ingest", str(alerts)], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     monkeypatch.setenv("GEO_DATABASE_URL", db_settings.database_url)
     return db_settings
 

@@ -54,7 +54,7 @@ def app_url(db_settings, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     (tmp_path / "alerts.csv").write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": db_settings.database_url, "GEO_REFRESH_S": "2",
            "GEO_TILES": "none"}
