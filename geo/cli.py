@@ -381,8 +381,13 @@ def cmd_demo_users(args, settings: Settings) -> int:
     engine = store.connect(settings.database_url)
     if not store.has_reference(engine):
         return _fail("no layers loaded: run `python -m geo init` first")
+    try:
+        names = add_demo_users(engine)
+    except ValueError as exc:
+        return _fail(f"{exc}: the demo users need the demo layers and catalogue "
+                     "(`python -m geo init` with the bundled ones)")
     print("demo users ready (passwords in README.md; change them with `python -m geo users "
-          "password NAME` or disable them): " + ", ".join(add_demo_users(engine)))
+          "password NAME` or disable them): " + ", ".join(names))
     return 0
 
 
@@ -454,9 +459,11 @@ def cmd_users_password(args, settings: Settings) -> int:
     the app end."""
     import getpass
 
-    from geo.store.accounts import set_password
+    from geo.store.accounts import find_user, set_password
 
     engine = _accounts_engine(settings)
+    if find_user(engine, args.username) is None:
+        return _fail(f"no user {args.username!r} (see `python -m geo users list`)")
     password = os.environ.get("GEO_NEW_PASSWORD") or getpass.getpass(
         f"new password for {args.username}: ")
     return _account_change(lambda: set_password(engine, args.username, password),

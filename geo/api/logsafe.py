@@ -15,16 +15,19 @@ import logging
 import re
 from typing import Any
 
-#: what is replaced: the value of a token parameter in a URL or form, a Bearer credential
+#: what is replaced: the value of a token parameter in a URL or form, a Bearer credential,
+#: and anything shaped like one of our tokens (43 URL-safe characters: `new_token`) wherever
+#: it is, such as a token pasted into a URL's path
 SECRET = re.compile(
     r"(?i)(?P<key>(?:\b|_)(?:api_key|access_token|token)(?:=|%3D))[^&\s\"'#;]+"
-    r"|(?P<bearer>\bbearer\s+)[A-Za-z0-9._~+/=-]+")
+    r"|(?P<bearer>\bbearer\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 HIDDEN = "***"
 
 
 def redact(text: str) -> str:
     """``text`` with every token value replaced by ``***``."""
-    return SECRET.sub(lambda m: (m.group("key") or m.group("bearer")) + HIDDEN, text)
+    return SECRET.sub(lambda m: (m.group("key") or m.group("bearer") or "") + HIDDEN, text)
 
 
 def _clean(value: Any) -> Any:

@@ -65,9 +65,10 @@ def _browser_cookie() -> None:
 
 def _cookie_value() -> str | None:
     try:
-        return st.context.cookies.get(COOKIE)
+        value = st.context.cookies.get(COOKIE)
     except Exception:  # no browser connection (a bare script run)
         return None
+    return value if isinstance(value, str) and value else None
 
 
 def signed_in_user(engine, settings: Settings, lang: str):

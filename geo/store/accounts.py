@@ -244,6 +244,12 @@ def source_by_token(engine: Engine, token: str) -> Source | None:
                                              Source.active.is_(True)))
 
 
+def find_user(engine: Engine, username: str) -> User | None:
+    """The user ``username``, enabled or not."""
+    with sessions(engine)() as s:
+        return s.get(User, username)
+
+
 def get_user(engine: Engine, username: str) -> User | None:
     with sessions(engine)() as s:
         user = s.get(User, username)
