@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import bcrypt
 from limits import parse as parse_rate_limit
-from sqlalchemy import Engine, bindparam, delete, literal, select, union_all
+from sqlalchemy import Engine, bindparam, delete, literal_column, null, select, union_all
+from sqlalchemy.engine import Compiled
 
 from geo.access import Scope
 from geo.crs import CRSInputError, parse_crs
@@ -205,31 +206,45 @@ class TokenHolder:
 
 
 _HOLDER = union_all(
-    select(literal("user").label("kind"), User.username.label("name"), User.role,
-           User.township_code, User.body_code, literal("").label("crs"),
-           literal("").label("rate_limit"))
-    .where(User.token_hash == bindparam("hashed"),
-           User.active.is_(True)),
-    select(literal("source"), Source.code, literal(""), literal(None), literal(None),
+    select(literal_column("'user'").label("kind"), User.username.label("name"), User.role,
+           User.township_code, User.body_code, literal_column("''").label("crs"),
+           literal_column("''").label("rate_limit"))
+    .where(User.token_hash == bindparam("hashed"), User.active.is_(True)),
+    select(literal_column("'source'"), Source.code, literal_column("''"), null(), null(),
            Source.crs, Source.rate_limit)
-    .where(Source.token_hash == bindparam("hashed"),
-           Source.active.is_(True)))
+    .where(Source.token_hash == bindparam("hashed"), Source.active.is_(True)))
+#: `_HOLDER` compiled for each dialect, once
+_COMPILED: dict[str, Compiled] = {}
 
 
 def token_holder(engine: Engine, token: str) -> TokenHolder | None:
     """The active user or source whose API token is ``token``, else None.
 
     One indexed query over users and sources, run on every request: a disabled, deleted
-    or renewed token is refused from the next request on, in every process.
+    or renewed token is refused from the next request on, in every process. It goes to a
+    pooled driver connection directly, the statement compiled once per dialect: a quarter
+    of the time through a SQLAlchemy connection (about 50 instead of 200 µs on SQLite).
     """
-    with engine.connect() as conn:
-        row = conn.execute(_HOLDER, {"hashed": hash_token(token)}).first()
+    compiled = _COMPILED.get(engine.dialect.name)
+    if compiled is None:
+        compiled = _COMPILED[engine.dialect.name] = _HOLDER.compile(dialect=engine.dialect)
+    params = compiled.construct_params({"hashed": hash_token(token)})
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        cursor.execute(str(compiled), params)
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        conn.close()  # back to the pool, rolled back
     if row is None:
         return None
-    if row.kind == "user":
-        return TokenHolder(Scope(row.role, township=row.township_code, body=row.body_code,
-                                 actor=row.name))
-    return TokenHolder(None, row.name, row.crs, row.rate_limit)
+    kind, name, role, township, body, crs, rate_limit = row
+    if kind == "user":
+        return TokenHolder(Scope(role, township=township, body=body, actor=name))
+    return TokenHolder(None, name, crs, rate_limit)
 
 
 def user_by_token(engine: Engine, token: str) -> User | None:
