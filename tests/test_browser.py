@@ -152,6 +152,10 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
             var r = document.getElementById('map_div').getBoundingClientRect();
             return [p.x + r.left, p.y + r.top];
         }}""")
+        # the whole map in view first: a click on a map reaching below the window scrolls
+        # the page (focus) between pressing and releasing, and misses the marker
+        frame.frame_element().scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
         box = frame.frame_element().bounding_box()
         page.mouse.click(box["x"] + x, box["y"] + y)
         page.wait_for_function(

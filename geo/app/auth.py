@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from contextlib import suppress
+from email.utils import format_datetime
 
 import streamlit as st
 
@@ -45,22 +45,27 @@ def _oidc_configured() -> bool:
 def _browser_cookie() -> None:
     """Set or delete the sign-in cookie in the browser, as this session last decided.
 
-    A cookie can only be written from the page (a component's script), which runs after
-    the script run has ended; the job is therefore rendered on every run of the session
-    (the same job again changes nothing), so that a rerun right after it cannot lose it.
+    Streamlit cannot send a cookie with its answers, so a script in the page writes it:
+    an empty HTML element in the sidebar, whose script runs once the script run's output
+    reaches the browser, and which sends nothing back (no rerun, which would disturb the
+    page being drawn). It is rendered on every run of the session (the same element again
+    changes nothing), so that a rerun right after it cannot lose it.
     """
     job = st.session_state.get(COOKIE_JOB_KEY)
     if job is None:
         return
-    import extra_streamlit_components as stx
+    import json
 
-    manager = stx.CookieManager(key="onemap_cookies")
+    from streamlit.components.v1 import html
+
     if job[0] == "set":
-        manager.set(COOKIE, job[1], key="onemap_cookie_set", expires_at=job[2],
-                    same_site="strict")
+        expires = format_datetime(job[2], usegmt=True)
+        cookie = f"{COOKIE}={job[1]}; Path=/; Expires={expires}; SameSite=Strict"
     else:
-        with suppress(KeyError):  # the manager had not read the browser's cookies yet
-            manager.delete(COOKIE, key="onemap_cookie_delete")
+        cookie = f"{COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"
+    with st.sidebar:
+        html(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>",
+             height=0)
 
 
 def _cookie_value() -> str | None:
@@ -101,7 +106,9 @@ def signed_in_user(engine, settings: Settings, lang: str):
         value, expires = accounts.open_sign_in(engine, user.username)
         st.session_state[COOKIE_JOB_KEY] = ("set", value, expires.replace(
             microsecond=0, tzinfo=dt.UTC))
-        _browser_cookie()
+        st.session_state[USER_KEY] = user.username
+        st.session_state[SIGN_IN_KEY] = value
+        st.rerun()  # the page without the form, the cookie written on the way
     st.session_state[USER_KEY] = user.username
     st.session_state[SIGN_IN_KEY] = value
     return user
