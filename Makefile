@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DB := data/onemap.sqlite
+# The demo data (layers, alerts, history, the users with public passwords) go into the
+# bundled SQLite database only, whatever GEO_DATABASE_URL says.
+DEMO_URL := sqlite:///$(CURDIR)/$(DB)
 # make run DEMO_FEED=0: no simulated live alerts
 DEMO_FEED ?= 1
 
@@ -22,15 +25,19 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DB): $(VENV)/.app layers/*.geojson data/*.csv
-	$(BIN)/python -m geo init
-	$(BIN)/python -m geo ingest data/demo_alerts.csv
-	$(BIN)/python -m geo demo history
-	$(BIN)/python -m geo demo users
+	GEO_DATABASE_URL='$(DEMO_URL)' $(BIN)/python -m geo init
+	GEO_DATABASE_URL='$(DEMO_URL)' $(BIN)/python -m geo ingest data/demo_alerts.csv
+	GEO_DATABASE_URL='$(DEMO_URL)' $(BIN)/python -m geo demo history
+	GEO_DATABASE_URL='$(DEMO_URL)' $(BIN)/python -m geo demo users
 	touch $@
 
 # The app, with the demo feed adding a few realistic alerts per minute (log: data/simulate.log).
+# With GEO_DATABASE_URL set to another database the app runs on it, without demo data or feed.
 run: $(VENV)/.app $(DB)
-	@if [ "$(DEMO_FEED)" = 1 ]; then \
+	@if [ -n "$$GEO_DATABASE_URL" ] && [ "$$GEO_DATABASE_URL" != '$(DEMO_URL)' ]; then \
+	  echo "GEO_DATABASE_URL is not the demo database: no demo data, users or feed loaded there"; \
+	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	elif [ "$(DEMO_FEED)" = 1 ]; then \
 	  $(BIN)/python -m geo simulate --rate 3 > data/simulate.log 2>&1 & feed=$$!; \
 	  trap 'kill $$feed 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/python -m streamlit run streamlit_app.py; \

@@ -99,7 +99,7 @@ def main() -> None:
     write_alerts(tmp / "alerts.csv", args.cases, 1, 0)
     t0 = time.perf_counter()
     cli(["ingest", str(tmp / "alerts.csv")], settings)
-    cli(["demo", "users"], settings)
+    cli(["demo", "users", "--yes"], settings)
     print(f"ingested {args.cases:,} alerts in {time.perf_counter() - t0:.1f} s", flush=True)
 
     port = free_port()

@@ -370,14 +370,55 @@ def cmd_inspections_escalate(args, settings: Settings) -> int:
 
 
 def cmd_demo_users(args, settings: Settings) -> int:
+    """Add the demo users, whose passwords are public: into the bundled demo database, or
+    into another one only with ``--yes``."""
     from geo import store
-    from geo.demo_users import add_demo_users
+    from geo.demo_users import add_demo_users, is_demo_database
 
+    if not args.yes and not is_demo_database(settings.database_url):
+        return _fail(f"{_shown_url(settings.database_url)} is not the bundled demo database "
+                     f"({Settings().database_url}); the demo users' passwords are public, "
+                     "so they are added elsewhere only with `python -m geo demo users --yes`")
     engine = store.connect(settings.database_url)
     if not store.has_reference(engine):
         return _fail("no layers loaded: run `python -m geo init` first")
-    print("demo users ready (passwords in README.md): " + ", ".join(add_demo_users(engine)))
+    try:
+        names = add_demo_users(engine)
+    except ValueError as exc:
+        return _fail(f"{exc}: the demo users need the demo layers and catalogue "
+                     "(`python -m geo init` with the bundled ones)")
+    print("demo users ready (passwords in README.md; change them with `python -m geo users "
+          "password NAME` or disable them): " + ", ".join(names))
     return 0
+
+
+def _shown_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say so without repeating it
+        return "GEO_DATABASE_URL"
+
+
+def _account_change(change, done: str) -> int:
+    """Run ``change`` (a function of the store that raises LookupError or ValueError for
+    what it refuses) and print ``done``, or the reason."""
+    try:
+        change()
+    except (LookupError, ValueError) as exc:
+        return _fail(str(exc))
+    print(done)
+    return 0
+
+
+def _accounts_engine(settings: Settings):
+    from geo import store
+
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    return engine
 
 
 def cmd_users_add(args, settings: Settings) -> int:
@@ -414,6 +455,73 @@ def cmd_users_token(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_password(args, settings: Settings) -> int:
+    """Change a user's password (asked for, or ``GEO_NEW_PASSWORD``); their sign-ins to
+    the app end."""
+    import getpass
+
+    from geo.store.accounts import find_user, set_password
+
+    engine = _accounts_engine(settings)
+    if find_user(engine, args.username) is None:
+        return _fail(f"no user {args.username!r} (see `python -m geo users list`)")
+    password = os.environ.get("GEO_NEW_PASSWORD") or getpass.getpass(
+        f"new password for {args.username}: ")
+    return _account_change(lambda: set_password(engine, args.username, password),
+                           f"password of {args.username} changed; their sign-ins ended")
+
+
+def cmd_users_disable(args, settings: Settings) -> int:
+    from geo.store.accounts import set_user_active
+
+    engine = _accounts_engine(settings)
+    return _account_change(lambda: set_user_active(engine, args.username, False),
+                           f"user {args.username} disabled: their API token is refused and "
+                           "their sign-ins ended")
+
+
+def cmd_users_enable(args, settings: Settings) -> int:
+    from geo.store.accounts import set_user_active
+
+    engine = _accounts_engine(settings)
+    return _account_change(lambda: set_user_active(engine, args.username, True),
+                           f"user {args.username} enabled")
+
+
+def cmd_users_delete(args, settings: Settings) -> int:
+    from geo.store.accounts import delete_user
+
+    engine = _accounts_engine(settings)
+    return _account_change(lambda: delete_user(engine, args.username),
+                           f"user {args.username} deleted")
+
+
+def cmd_sources_disable(args, settings: Settings) -> int:
+    from geo.store.accounts import set_source_active
+
+    engine = _accounts_engine(settings)
+    return _account_change(lambda: set_source_active(engine, args.code, False),
+                           f"source {args.code} disabled: its token is refused (`sources "
+                           "add` gives it a new one and enables it again)")
+
+
+def cmd_sources_delete(args, settings: Settings) -> int:
+    from geo.store.accounts import delete_source
+
+    engine = _accounts_engine(settings)
+    return _account_change(lambda: delete_source(engine, args.code),
+                           f"source {args.code} deleted; the alerts it posted stay")
+
+
+def cmd_sources_list(args, settings: Settings) -> int:
+    from geo.store.accounts import list_sources
+
+    for src in list_sources(_accounts_engine(settings)):
+        print(f"{src.code:16} {src.rate_limit:14} {src.crs:12} "
+              f"{'active' if src.active else 'off':6}  {src.name}")
+    return 0
+
+
 def cmd_users_list(args, settings: Settings) -> int:
     from geo import store
     from geo.store.accounts import list_users
@@ -442,13 +550,15 @@ def cmd_sources_add(args, settings: Settings) -> int:
 
 
 def cmd_api(args, settings: Settings) -> int:
-    """Serve the intake API with uvicorn."""
+    """Serve the intake API with uvicorn; no log line holds a token (`geo.api.logsafe`)."""
     import uvicorn
 
     from geo.api import create_app
+    from geo.api.logsafe import server_log_config
 
     uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                log_level=args.log_level, access_log=args.access_log)
+                log_level=args.log_level, access_log=args.access_log,
+                log_config=server_log_config())
     return 0
 
 
@@ -549,8 +659,11 @@ def parser() -> argparse.ArgumentParser:
     hist.add_argument("--inspections", type=int, default=3000)
     hist.add_argument("--seed", type=int, default=SEED_HISTORY)
     hist.set_defaults(func=cmd_demo_history)
-    demo.add_parser("users", help="add the demo users (one per role; see README)"
-                    ).set_defaults(func=cmd_demo_users)
+    dusers = demo.add_parser("users", help="add the demo users (one per role, public "
+                             "passwords; see README) to the bundled demo database")
+    dusers.add_argument("--yes", action="store_true",
+                        help="add them to a database other than the bundled demo one")
+    dusers.set_defaults(func=cmd_demo_users)
 
     users = sub.add_parser("users", help="people who sign in, their roles and API tokens"
                            ).add_subparsers(dest="sub", required=True)
@@ -568,6 +681,16 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("username")
     tok.set_defaults(func=cmd_users_token)
     users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
+    for name, func, text in (
+            ("password", cmd_users_password, "change a user's password (asks for it); "
+             "their sign-ins end"),
+            ("disable", cmd_users_disable, "disable a user: their token is refused from the "
+             "next request on and their sign-ins end"),
+            ("enable", cmd_users_enable, "enable a disabled user again"),
+            ("delete", cmd_users_delete, "delete a user, their token and sign-ins")):
+        one = users.add_parser(name, help=text)
+        one.add_argument("username")
+        one.set_defaults(func=func)
 
     sources = sub.add_parser("sources", help="systems that post alerts to the API"
                              ).add_subparsers(dest="sub", required=True)
@@ -578,6 +701,15 @@ def parser() -> argparse.ArgumentParser:
                       help="alerts allowed, e.g. 20/second or 1000/minute")
     sadd.add_argument("--crs", default="wgs84", help="its coordinates' CRS (gcj02, EPSG:…)")
     sadd.set_defaults(func=cmd_sources_add)
+    sources.add_parser("list", help="list sources").set_defaults(func=cmd_sources_list)
+    for name, func, text in (
+            ("disable", cmd_sources_disable, "disable a source: its token is refused from "
+             "the next request on"),
+            ("delete", cmd_sources_delete, "delete a source and its token (its alerts "
+             "stay)")):
+        one = sources.add_parser(name, help=text)
+        one.add_argument("code")
+        one.set_defaults(func=func)
 
     api = sub.add_parser("api", help="serve the intake API (FastAPI, Open311)")
     api.add_argument("--host", default="127.0.0.1")

@@ -46,9 +46,6 @@ class Settings:
     earliest_alert
         The earliest incident time an alert may report (``GEO_EARLIEST_ALERT``, an ISO
         date, local time), so that no time from a broken clock or a typo is taken.
-    cookie_key
-        Secret that signs the app's sign-in cookie (``GEO_COOKIE_KEY``); when empty, a
-        random key per server start (everyone signs in again after a restart).
     """
 
     database_url: str = field(
@@ -65,7 +62,6 @@ class Settings:
     tianditu_key: str = ""
     tiles_attribution: str = ""
     refresh_s: float = 10.0
-    cookie_key: str = ""
     earliest_alert: dt.date = dt.date(2000, 1, 1)
     cache_path: Path = PROJECT_ROOT / "data" / "cache"
 
@@ -95,7 +91,6 @@ class Settings:
             tianditu_key=env.get("GEO_TIANDITU_KEY", base.tianditu_key),
             tiles_attribution=env.get("GEO_TILES_ATTRIBUTION", base.tiles_attribution),
             refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
-            cookie_key=env.get("GEO_COOKIE_KEY", base.cookie_key),
             earliest_alert=_date(env, "GEO_EARLIEST_ALERT", base.earliest_alert),
             cache_path=Path(env.get("GEO_CACHE", base.cache_path)),
         )

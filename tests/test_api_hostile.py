@@ -110,7 +110,7 @@ def test_a_body_beyond_the_limit_is_refused_before_it_is_read(api, monkeypatch):
 
     client, tokens, engine = api
     looked_up = []
-    monkeypatch.setattr(core.accounts, "source_by_token",
+    monkeypatch.setattr(core.accounts, "token_holder",
                         lambda *a: looked_up.append(a) or None)
     big = raw({**alert("B1"), "description": "x" * (MAX_BODY_BYTES + 10)})
     for token in (tokens["src"], "not-a-token"):
@@ -252,7 +252,7 @@ def test_ordinary_query_dates_still_filter(api):
 ])
 def test_control_characters_in_queries_are_refused(api, path, params, field):
     client, tokens, _ = api
-    r = client.get(path, params={**params, "api_key": tokens["boss"]})
+    r = client.get(path, params=params, headers=auth(tokens["boss"]))
     assert 400 <= r.status_code < 500, r.text
     assert field in r.text
 

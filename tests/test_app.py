@@ -19,7 +19,7 @@ def demo_db(db_settings, monkeypatch, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     alerts.write_text("\n".join(lines[:81]) + "\n", encoding="utf-8")
     assert main(["ingest", str(alerts)], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     monkeypatch.setenv("GEO_DATABASE_URL", db_settings.database_url)
     return db_settings
 
@@ -301,3 +301,102 @@ def test_teams_on_the_command_and_dispatch_pages_are_the_scopes(demo_db, monkeyp
     at = signed_in(APP, "zhili").run()
     assert not at.exception
     assert seen and all(bodies <= {"TC-" + ZHILI} for role, bodies in seen)
+
+
+def _sign_in_form(at, username, password):
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    return at
+
+
+def test_failed_sign_ins_lock_the_username_for_a_while(demo_db, monkeypatch):
+    from geo.app import auth
+    from geo.throttle import SignInThrottle
+
+    now = [0.0]
+    monkeypatch.setattr(auth, "THROTTLE", SignInThrottle(free=3, lock_s=30,
+                                                         clock=lambda: now[0]))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    for _ in range(2):
+        _sign_in_form(at, "zhili", "wrong-password")
+        assert "用户名或密码不正确" in at.error[0].value
+    _sign_in_form(at, "zhili", "wrong-password")
+    assert "锁定" in at.error[0].value and "30 秒" in at.error[0].value
+    # locked: even the right password is not tried, from any session
+    again = AppTest.from_file(APP, default_timeout=60).run()
+    _sign_in_form(again, "zhili", "zhili-demo")
+    assert "锁定" in again.error[0].value and not again.title
+    # another username is not locked
+    _sign_in_form(again, "yuehe", "yuehe-demo")
+    assert again.title[0].value == "指挥中心"
+    now[0] += 31
+    _sign_in_form(at, "zhili", "zhili-demo")
+    assert not at.exception and at.title[0].value == "指挥中心"
+
+
+def test_sign_out_ends_the_sign_in_so_the_cookie_signs_no_one_in(demo_db, monkeypatch):
+    from sqlalchemy import func, select
+
+    from geo.app import auth
+    from geo.store.models import SignIn
+
+    engine = store.connect(demo_db.database_url)
+    at = _sign_in_form(AppTest.from_file(APP, default_timeout=60).run(), "zhili",
+                       "zhili-demo")
+    assert at.title[0].value == "指挥中心"
+    cookie = at.session_state[auth.SIGN_IN_KEY]
+    job = at.session_state[auth.COOKIE_JOB_KEY]
+    assert job[0] == "set" and job[1] == cookie  # the browser is given the cookie
+    # a reload (a new session sending the cookie) is signed in
+    monkeypatch.setattr(auth, "_cookie_value", lambda: cookie)
+    reload = AppTest.from_file(APP, default_timeout=60).run()
+    assert reload.title[0].value == "指挥中心"
+    assert any("zhili" in c.value for c in reload.sidebar.caption)
+
+    at.sidebar.button(key="sign_out").click().run()
+    assert not at.exception and not at.title and at.text_input  # the sign-in form
+    assert at.session_state[auth.COOKIE_JOB_KEY] == ("delete",)
+    with store.sessions(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(SignIn)) == 0
+    # a reload with the cookie the browser may still hold shows the sign-in form
+    reload = AppTest.from_file(APP, default_timeout=60).run()
+    assert not reload.title and reload.text_input
+    # and so does the other session of that sign-in, at its next run
+    at2 = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at2.title
+
+
+def test_a_disabled_user_is_signed_out_at_the_next_run(demo_db, capsys):
+    at = _sign_in_form(AppTest.from_file(APP, default_timeout=60).run(), "zhili",
+                       "zhili-demo")
+    assert at.title[0].value == "指挥中心"
+    assert main(["users", "disable", "zhili"], demo_db) == 0
+    at.run()
+    assert not at.title and at.text_input
+
+
+def test_every_page_warns_while_a_public_demo_password_is_active(demo_db, monkeypatch):
+    from geo.demo_users import DEMO_USERS
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    warning = at.warning[0].value
+    assert "公开的演示密码" in warning and "admin" in warning and "users password" in warning
+    # signed in: the app script warns before it hands over to the page (st.navigation), so
+    # every page shows it, at every run
+    at = _sign_in_form(at, "command", "command-demo")
+    assert at.title[0].value == "指挥中心"
+    assert any("公开的演示密码" in w.value for w in at.warning)
+    at.sidebar.selectbox(key="f_source").set_value("bigdata").run()
+    assert any("公开的演示密码" in w.value for w in at.warning)
+    # once every demo password is changed (or its user disabled), no warning
+    monkeypatch.setenv("GEO_NEW_PASSWORD", "a-private-password")
+    for username, *_ in DEMO_USERS:
+        if username != "admin":
+            assert main(["users", "password", username], demo_db) == 0
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert at.warning and "admin" in at.warning[0].value and "command" not in \
+        at.warning[0].value
+    assert main(["users", "disable", "admin"], demo_db) == 0
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not any("演示密码" in w.value for w in at.warning)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -54,7 +55,7 @@ def app_url(db_settings, tmp_path):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     (tmp_path / "alerts.csv").write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     yield from serve(db_settings.database_url)
 
 
@@ -156,6 +157,10 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
             var r = document.getElementById('map_div').getBoundingClientRect();
             return [p.x + r.left, p.y + r.top];
         }}""")
+        # the whole map in view first: a click on a map reaching below the window scrolls
+        # the page (focus) between pressing and releasing, and misses the marker
+        frame.frame_element().scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
         box = frame.frame_element().bounding_box()
         page.mouse.click(box["x"] + x, box["y"] + y)
         page.wait_for_function(
@@ -167,3 +172,46 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
     assert (tmp_path / "command.png").stat().st_size > 10_000
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {hosts}"
+
+
+def test_sign_out_then_reload_shows_the_sign_in_form(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(app_url)
+        sign_in(page, "zhili", "zhili-demo")
+        signed_in = page.get_by_text("当前用户: 织里镇执法中心 (zhili)")
+        signed_in.wait_for(timeout=60_000)
+        # the browser keeps the sign-in: a reload and a new tab are still signed in
+        deadline = time.time() + 30
+        while not any(c["name"] == "onemap_auth" for c in context.cookies()):
+            assert time.time() < deadline, "the sign-in cookie was not set"
+            page.wait_for_timeout(200)
+        page.reload()
+        signed_in.wait_for(timeout=60_000)
+        tab = context.new_page()
+        tab.goto(app_url)
+        tab.get_by_text("当前用户: 织里镇执法中心 (zhili)").wait_for(timeout=60_000)
+        tab.close()
+        page.screenshot(path=str(tmp_path / "signed-in.png"))
+
+        page.get_by_role("button", name="退出登录").click()
+        page.get_by_label("用户名").wait_for(timeout=60_000)
+        deadline = time.time() + 30
+        while any(c["name"] == "onemap_auth" for c in context.cookies()):
+            assert time.time() < deadline, "the sign-in cookie was not deleted"
+            page.wait_for_timeout(200)
+        page.reload()
+        page.get_by_label("用户名").wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)  # time enough for a cookie sign-in to show a page
+        assert page.get_by_text("当前用户").count() == 0
+        assert page.get_by_role("button", name="退出登录").count() == 0
+        page.screenshot(path=str(tmp_path / "after-sign-out-reload.png"))
+        shots = os.environ.get("GEO_SCREENSHOTS")
+        if shots:
+            for name in ("signed-in.png", "after-sign-out-reload.png"):
+                shutil.copy(tmp_path / name, Path(shots) / name)
+        browser.close()

@@ -159,3 +159,55 @@ def test_teams_position_file(small_db, tmp_path, capsys):
     assert (team["lon"], team["lat"]) == (120.12, 30.86)
     assert str(team["fix_at"]) == "2026-11-27 02:00:00"
     assert main(["teams", "position", str(tmp_path / "none.csv")], small_db) == 1
+
+
+def test_demo_users_go_only_into_the_demo_database_unless_asked(small_db, capsys):
+    from geo import store
+    from geo.store.accounts import list_users
+
+    assert main(["demo", "users"], small_db) == 1
+    err = capsys.readouterr().err
+    assert "is not the bundled demo database" in err and "demo users --yes" in err
+    engine = store.connect(small_db.database_url)
+    assert list_users(engine) == []
+    # asked: past the guard (the small district has not the demo's townships, which the
+    # demo users need; the demo database is tested in test_app.py)
+    assert main(["demo", "users", "--yes"], small_db) == 1
+    assert "need the demo layers" in capsys.readouterr().err
+
+
+def test_the_demo_database_is_the_bundled_sqlite_file_only():
+    from geo.demo_users import is_demo_database
+
+    demo = PROJECT_ROOT / "data" / "onemap.sqlite"
+    assert is_demo_database(f"sqlite:///{demo}")
+    assert is_demo_database(f"sqlite:///{PROJECT_ROOT}/data/../data/onemap.sqlite")
+    assert not is_demo_database("sqlite:////tmp/other/onemap.sqlite")
+    assert not is_demo_database("postgresql+psycopg://u@db/onemap")
+    assert not is_demo_database("sqlite://")
+    assert not is_demo_database("not a url")
+
+
+def test_users_password_disable_enable_delete(small_db, capsys, monkeypatch):
+    from geo import store
+    from geo.store.accounts import get_user, sign_in_with_password
+
+    engine = store.connect(small_db.database_url)
+    monkeypatch.setenv("GEO_NEW_PASSWORD", "first-password")
+    assert main(["users", "add", "boss", "--role", "command"], small_db) == 0
+    monkeypatch.setenv("GEO_NEW_PASSWORD", "second-password")
+    assert main(["users", "password", "boss"], small_db) == 0
+    assert sign_in_with_password(engine, "boss", "second-password") is not None
+    monkeypatch.setenv("GEO_NEW_PASSWORD", "short")
+    assert main(["users", "password", "boss"], small_db) == 1
+    assert "8 to 72 bytes" in capsys.readouterr().err
+    assert main(["users", "disable", "boss"], small_db) == 0
+    assert get_user(engine, "boss") is None
+    assert main(["users", "list"], small_db) == 0
+    assert "off" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["users", "enable", "boss"], small_db) == 0
+    assert get_user(engine, "boss") is not None
+    assert main(["users", "delete", "boss"], small_db) == 0
+    for command in ("password", "disable", "enable", "delete"):
+        assert main(["users", command, "boss"], small_db) == 1
+        assert "no user 'boss'" in capsys.readouterr().err

@@ -98,6 +98,7 @@ def test_a_problem_is_open_when_its_latest_reinspection_found_it_unfixed():
                        "day": pd.to_datetime(["2026-10-05", "2026-10-20", "2026-10-05"]),
                        "fixed": [True, False, True]})
     still = open_problems(plan, re)
-    assert sorted(zip(still["inspection_id"], still["item_code"])) == [(1, "A"), (2, "A")]
+    expected = [(1, "A"), (2, "A")]
+    assert sorted(zip(still["inspection_id"], still["item_code"], strict=True)) == expected
     late = unfixed_after_deadline(plan, re, dt.date(2026, 11, 1))
-    assert sorted(zip(late["inspection_id"], late["item_code"])) == [(1, "A"), (2, "A")]
+    assert sorted(zip(late["inspection_id"], late["item_code"], strict=True)) == expected

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select
@@ -60,9 +60,6 @@ class Caller:
     rate_limit: str = ""
 
 
-#: seconds a token's caller is remembered: a revoked or renewed token, or a user's changed
-#: role, takes effect within this time (an unknown token is looked up every time)
-CALLER_TTL_S = 5.0
 #: seconds between checks that the layers were not re-imported (new router and catalogue)
 LAYERS_CHECK_S = 1.0
 #: most alerts stored and routed together for concurrent requests (one request may be more)
@@ -98,7 +95,6 @@ class Service:
     _checked: float = float("-inf")
     _checking: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
     _pending: deque[_Call] = field(default_factory=deque)
     _wake: threading.Condition = field(default_factory=threading.Condition)
     _writing: bool = False
@@ -247,16 +243,6 @@ class Service:
         for c, outcome in zip(part, outcomes, strict=True):
             c.outcome, c.error = outcome, None
 
-    def remembered(self, token: str) -> Caller | None:
-        """The caller of ``token`` if looked up less than `CALLER_TTL_S` seconds ago."""
-        hit = self._callers.get(accounts.hash_token(token))
-        return hit[1] if hit is not None and time.monotonic() < hit[0] else None
-
-    def remember(self, token: str, who: Caller) -> None:
-        if len(self._callers) > 10_000:  # many tokens in a few seconds: start afresh
-            self._callers.clear()
-        self._callers[accounts.hash_token(token)] = (time.monotonic() + CALLER_TTL_S, who)
-
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
@@ -267,37 +253,52 @@ async def _service(request: Request) -> Service:
     return request.app.state.service
 
 
-def _token(credentials: HTTPAuthorizationCredentials | None, api_key: str | None) -> str:
-    token = credentials.credentials if credentials is not None else api_key
-    if not token:
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
         raise HTTPException(401, "a token is required: Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
-    return token
+    return credentials.credentials
+
+
+def _no_token_in_url(request: Request) -> None:
+    """Refuse a token in the query string: URLs are written to access logs and proxies'
+    logs. Only Open311 takes ``api_key``, as its specification says."""
+    if "api_key" in request.query_params:
+        raise HTTPException(400, "api_key in the query string is refused on /api/v1, as "
+                                 "URLs end up in logs: send Authorization: Bearer <token> "
+                                 "(and renew a token that was sent in a URL)")
 
 
 bearer = HTTPBearer(auto_error=False, description="a source's or a user's API token")
 
 
-def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-           service: Annotated[Service, Depends(_service)],
-           api_key: Annotated[str | None, Query(description="Open311 clients: the token")]
-           = None) -> Caller:
-    """The caller of a token: a user, else a source; 401 for neither."""
-    token = _token(credentials, api_key)
-    who = service.remembered(token)
-    if who is not None:
-        return who
-    user = accounts.user_by_token(service.engine, token)
-    if user is not None:
-        who = Caller(accounts.scope_of(user))
-    else:
-        source = accounts.source_by_token(service.engine, token)
-        if source is None:
-            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        who = Caller(Scope("source", source=source.code, actor=f"source {source.code}"),
-                     source.code, source.crs, source.rate_limit)
-    service.remember(token, who)
-    return who
+def caller_of(service: Service, token: str | None) -> Caller:
+    """The caller holding ``token``: an active user, else an active source; 401 otherwise.
+
+    The token is looked up in the store every time (`geo.store.accounts.token_holder`): a
+    disabled, deleted or renewed token is refused on the very next request, in every
+    process serving the API.
+    """
+    if not token:
+        raise HTTPException(401, "a token is required: Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    holder = accounts.token_holder(service.engine, token)
+    if holder is None:
+        raise HTTPException(401, "unknown or disabled token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if holder.source is None:
+        return Caller(holder.scope)
+    return Caller(Scope("source", source=holder.source, actor=f"source {holder.source}"),
+                  holder.source, holder.crs, holder.rate_limit)
+
+
+def caller(request: Request,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+           service: Annotated[Service, Depends(_service)]) -> Caller:
+    """The caller of an `/api/v1` request's Bearer token: a user, else a source; 401 for
+    neither, 400 for a token in the query string."""
+    _no_token_in_url(request)
+    return caller_of(service, _bearer_token(credentials))
 
 
 def source_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -308,16 +309,14 @@ def source_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
 
 
 async def posting_source(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        service: Annotated[Service, Depends(_service)],
-        api_key: Annotated[str | None, Query(description="Open311 clients: the token")]
-        = None) -> Caller:
-    """`source_caller` of `caller` as one async dependency: a remembered token is answered
-    in the event loop; only a store lookup goes to a worker thread."""
-    who = service.remembered(_token(credentials, api_key))
-    if who is None:
-        who = await run_in_threadpool(caller, credentials, service, api_key)
-    return source_caller(who)
+        service: Annotated[Service, Depends(_service)]) -> Caller:
+    """`source_caller` of `caller` as one async dependency: the token's look-up in the
+    store goes to a worker thread."""
+    _no_token_in_url(request)
+    token = _bearer_token(credentials)
+    return source_caller(await run_in_threadpool(caller_of, service, token))
 
 
 def take_quota(service: Service, who: Caller, alerts: int) -> None:

@@ -91,7 +91,7 @@ def create_request(
                         "address_string": address_string,
                         "requested_datetime": requested_datetime})
     try:
-        who = api.source_caller(api.caller(None, service, api_key or _bearer(request)))
+        who = api.source_caller(api.caller_of(service, api_key or _bearer(request)))
         if problem:
             return error(400, problem)
         with store.sessions(service.engine)() as s:
@@ -173,7 +173,7 @@ def list_requests(
     """The service requests the token may read (at most 1000, newest first)."""
     service = request.app.state.service
     try:
-        who = api.caller(None, service, api_key or _bearer(request))
+        who = api.caller_of(service, api_key or _bearer(request))
     except HTTPException as exc:
         return error(exc.status_code, str(exc.detail))
     times = {}
@@ -201,7 +201,7 @@ def get_request(request: Request,
     """One service request, if the token may read it."""
     service = request.app.state.service
     try:
-        who = api.caller(None, service, api_key or _bearer(request))
+        who = api.caller_of(service, api_key or _bearer(request))
     except HTTPException as exc:
         return error(exc.status_code, str(exc.detail))
     found = _requests(who, service, [service_request_id])

@@ -1,6 +1,12 @@
-"""Sign-in for the app: users of the store with bcrypt passwords (streamlit-authenticator),
-or single sign-on through ``st.login`` when an ``[auth]`` section is configured in
-``.streamlit/secrets.toml`` (the OIDC account's e-mail must belong to a stored user).
+"""Sign-in for the app: users of the store with bcrypt passwords, or single sign-on through
+``st.login`` when an ``[auth]`` section is configured in ``.streamlit/secrets.toml`` (the
+OIDC account's e-mail must belong to a stored user).
+
+A password sign-in is recorded in the store (`geo.store.accounts.open_sign_in`) and its
+random value kept in the browser's ``onemap_auth`` cookie, so that a reload or a new tab
+stays signed in. The cookie is valid only while the store holds its sign-in: signing out
+deletes it there (and the cookie in the browser), as do disabling or deleting the user and
+changing their password. Failed sign-ins are throttled per username (`geo.throttle`).
 
 The signed-in username is kept in the (server-side) session; every page reads the user's
 scope from it and passes it to the store, which enforces it.
@@ -8,7 +14,9 @@ scope from it and passes it to the store, which enforces it.
 
 from __future__ import annotations
 
-import secrets
+import datetime as dt
+import math
+from email.utils import format_datetime
 
 import streamlit as st
 
@@ -16,9 +24,16 @@ from geo.app.labels import t
 from geo.app.safe import md
 from geo.settings import Settings
 from geo.store import accounts
+from geo.throttle import SignInThrottle
 
 USER_KEY = "onemap_user"
-_PROCESS_KEY = secrets.token_hex(32)
+#: the cookie value of this session's password sign-in (ended at sign-out)
+SIGN_IN_KEY = "onemap_sign_in"
+#: what the browser's cookie is to become: ("set", value, expires) or ("delete",)
+COOKIE_JOB_KEY = "onemap_cookie_job"
+COOKIE = "onemap_auth"
+#: failed sign-ins of the whole server process, per username
+THROTTLE = SignInThrottle()
 
 
 def _oidc_configured() -> bool:
@@ -28,25 +43,51 @@ def _oidc_configured() -> bool:
         return False
 
 
-def _authenticator(engine, settings: Settings):
-    import streamlit_authenticator as stauth
+def _browser_cookie() -> None:
+    """Set or delete the sign-in cookie in the browser, as this session last decided.
 
-    credentials = {"usernames": {
-        u.username: {"name": u.name, "password": u.password_hash, "email": u.email or "",
-                     "roles": [u.role]}
-        for u in accounts.list_users(engine) if u.active and u.password_hash}}
-    return stauth.Authenticate(credentials, "onemap_auth", settings.cookie_key or _PROCESS_KEY,
-                               cookie_expiry_days=1, auto_hash=False)
+    Streamlit cannot send a cookie with its answers, so a script in the page writes it:
+    an empty HTML element in the sidebar, whose script runs once the script run's output
+    reaches the browser, and which sends nothing back (no rerun, which would disturb the
+    page being drawn). It is rendered on every run of the session (the same element again
+    changes nothing), so that a rerun right after it cannot lose it.
+    """
+    job = st.session_state.get(COOKIE_JOB_KEY)
+    if job is None:
+        return
+    import json
+
+    from streamlit.components.v1 import html
+
+    if job[0] == "set":
+        expires = format_datetime(job[2], usegmt=True)
+        cookie = f"{COOKIE}={job[1]}; Path=/; Expires={expires}; SameSite=Strict"
+    else:
+        cookie = f"{COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"
+    with st.sidebar:
+        html(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>",
+             height=0)
+
+
+def _cookie_value() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser connection (a bare script run)
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def signed_in_user(engine, settings: Settings, lang: str):
     """The signed-in, active user; else shows the sign-in form and returns None."""
+    _browser_cookie()
     username = st.session_state.get(USER_KEY)
     if username:
-        user = accounts.get_user(engine, username)
-        if user is not None:
+        sign_in = st.session_state.get(SIGN_IN_KEY)
+        user = (accounts.signed_in_user(engine, sign_in) if sign_in
+                else accounts.get_user(engine, username))
+        if user is not None and user.username == username:
             return user
-        del st.session_state[USER_KEY]  # deactivated or removed meanwhile
+        _forget()  # signed out elsewhere, disabled, deleted or given a new password
     if _oidc_configured():
         if not st.user.is_logged_in:
             st.button(t("sign_in_oidc", lang), on_click=st.login)
@@ -55,30 +96,69 @@ def signed_in_user(engine, settings: Settings, lang: str):
         if user is None:
             st.error(t("not_registered", lang))
             return None
-    else:
-        auth = _authenticator(engine, settings)
-        auth.login(location="main", fields={
-            "Form name": t("sign_in", lang), "Username": t("username", lang),
-            "Password": t("password", lang), "Login": t("sign_in", lang)})
-        status = st.session_state.get("authentication_status")
-        if status is False:
-            st.error(t("login_failed", lang))
-        if not status:
-            return None
-        user = accounts.get_user(engine, st.session_state.get("username") or "")
+        st.session_state[USER_KEY] = user.username
+        return user
+    value = _cookie_value()
+    user = accounts.signed_in_user(engine, value)
+    if user is None:
+        user = _password_form(engine, lang)
         if user is None:
             return None
+        value, expires = accounts.open_sign_in(engine, user.username)
+        st.session_state[COOKIE_JOB_KEY] = ("set", value, expires.replace(
+            microsecond=0, tzinfo=dt.UTC))
+        st.session_state[USER_KEY] = user.username
+        st.session_state[SIGN_IN_KEY] = value
+        st.rerun()  # the page without the form, the cookie written on the way
     st.session_state[USER_KEY] = user.username
+    st.session_state[SIGN_IN_KEY] = value
     return user
 
 
+def _password_form(engine, lang: str):
+    """The sign-in form; the user once their password is right, else None (with the reason
+    shown when the form was sent)."""
+    with st.form("onemap_sign_in_form"):
+        st.subheader(t("sign_in", lang))
+        username = st.text_input(t("username", lang), autocomplete="username")
+        password = st.text_input(t("password", lang), type="password",
+                                 autocomplete="current-password")
+        sent = st.form_submit_button(t("sign_in", lang))
+    if not sent:
+        return None
+    username = username.strip()
+    wait = THROTTLE.locked_for(username)
+    if wait > 0:
+        st.error(t("sign_in_locked", lang).format(seconds=math.ceil(wait)))
+        return None
+    user = accounts.sign_in_with_password(engine, username, password)
+    if user is None:
+        wait = THROTTLE.failed(username)
+        st.error(t("sign_in_locked", lang).format(seconds=math.ceil(wait)) if wait
+                 else t("login_failed", lang))
+        return None
+    THROTTLE.succeeded(username)
+    return user
+
+
+def _forget() -> None:
+    for key in (USER_KEY, SIGN_IN_KEY):
+        st.session_state.pop(key, None)
+
+
 def sign_out(engine, settings: Settings, lang: str) -> None:
-    """Forget the user of this session (and the sign-in cookie or the OIDC session)."""
-    st.session_state.pop(USER_KEY, None)
-    if _oidc_configured():
+    """End this session's sign-in: in the store (so that the cookie no longer signs anyone
+    in, whatever the browser kept) and in the browser (the cookie is deleted); or the OIDC
+    session."""
+    values = {st.session_state.get(SIGN_IN_KEY), _cookie_value()} - {None}
+    _forget()
+    oidc = _oidc_configured()
+    if not oidc:
+        st.session_state[COOKIE_JOB_KEY] = ("delete",)
+    for value in values:
+        accounts.close_sign_in(engine, value)
+    if oidc:
         st.logout()
-    else:
-        _authenticator(engine, settings).logout(location="unrendered")
 
 
 def sidebar(user, engine, settings: Settings, lang: str) -> None:
@@ -90,4 +170,3 @@ def sidebar(user, engine, settings: Settings, lang: str) -> None:
     if st.sidebar.button(t("sign_out", lang), key="sign_out"):
         sign_out(engine, settings, lang)
         st.rerun()
-

@@ -16,6 +16,16 @@ LABELS: dict[str, dict[str, str]] = {
     "username": {"zh": "用户名", "en": "Username"},
     "password": {"zh": "密码", "en": "Password"},
     "login_failed": {"zh": "用户名或密码不正确。", "en": "Wrong username or password."},
+    "sign_in_locked": {"zh": "该用户名登录失败次数过多，已暂时锁定：请 {seconds} 秒后再试。",
+                       "en": "Too many failed sign-ins for this username: try again in "
+                             "{seconds} s."},
+    "demo_passwords": {"zh": "以下账号仍在使用公开的演示密码，任何人都能登录：{users}。"
+                             "请用 `python -m geo users password 用户名` 修改密码，或用 "
+                             "`python -m geo users disable 用户名` 停用。",
+                       "en": "These accounts still have their public demo password, so "
+                             "anyone can sign in as them: {users}. Change it with `python -m "
+                             "geo users password NAME` or disable them with `python -m geo "
+                             "users disable NAME`."},
     "not_registered": {"zh": "该账号未在本系统登记，请联系管理员。",
                        "en": "This account is not registered here; ask an administrator."},
     "signed_in_as": {"zh": "当前用户", "en": "Signed in as"},

@@ -80,8 +80,10 @@ SCOPE_KEY = "onemap_scope"
 
 def sign_in(lang: str):
     """The signed-in user, whose scope every page then uses; else the sign-in form (or what
-    to run first) and None."""
+    to run first) and None. Warns, on every page, while a demo user's public password
+    still signs them in."""
     from geo.app import auth
+    from geo.demo_users import demo_passwords_in_use
     from geo.store.accounts import list_users, scope_of
 
     conf = settings()
@@ -92,6 +94,9 @@ def sign_in(lang: str):
     if not list_users(eng):
         st.warning(t("no_users", lang))
         return None
+    weak = demo_passwords_in_use(eng)
+    if weak:
+        st.warning(t("demo_passwords", lang).format(users=", ".join(weak)))
     user = auth.signed_in_user(eng, conf, lang)
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)

@@ -282,3 +282,19 @@ class Source(Base):
     rate_limit: Mapped[str] = mapped_column(String(40), default="20/second")
     crs: Mapped[str] = mapped_column(String(40), default="EPSG:4326")
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class SignIn(Base):
+    """A browser's sign-in to the app: the SHA-256 hash of the random value its cookie holds.
+
+    The cookie is valid only while its row exists and has not expired: signing out deletes
+    the row (so a cookie the browser kept, or a copy of it, no longer signs anyone in), and
+    so do disabling or deleting the user and changing their password.
+    """
+
+    __tablename__ = "sign_ins"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("users.username", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
