@@ -436,7 +436,8 @@ def cmd_users_add(args, settings: Settings) -> int:
             f"password for {args.username}: ")
     try:
         add_user(engine, args.username, args.name or args.username, args.role,
-                 township=args.township, body=args.body, password=password, email=args.email)
+                 township=args.township, body=args.body, password=password, email=args.email,
+                 scope=SYSTEM)
     except ValueError as exc:
         return _fail(str(exc))
     print(f"user {args.username} ({args.role}) saved")
@@ -448,7 +449,7 @@ def cmd_users_token(args, settings: Settings) -> int:
     from geo.store.accounts import issue_user_token
 
     try:
-        token = issue_user_token(store.connect(settings.database_url), args.username)
+        token = issue_user_token(store.connect(settings.database_url), args.username, scope=SYSTEM)
     except LookupError as exc:
         return _fail(str(exc))
     print(token)
@@ -467,7 +468,7 @@ def cmd_users_password(args, settings: Settings) -> int:
         return _fail(f"no user {args.username!r} (see `python -m geo users list`)")
     password = os.environ.get("GEO_NEW_PASSWORD") or getpass.getpass(
         f"new password for {args.username}: ")
-    return _account_change(lambda: set_password(engine, args.username, password),
+    return _account_change(lambda: set_password(engine, args.username, password, scope=SYSTEM),
                            f"password of {args.username} changed; their sign-ins ended")
 
 
@@ -475,7 +476,7 @@ def cmd_users_disable(args, settings: Settings) -> int:
     from geo.store.accounts import set_user_active
 
     engine = _accounts_engine(settings)
-    return _account_change(lambda: set_user_active(engine, args.username, False),
+    return _account_change(lambda: set_user_active(engine, args.username, False, scope=SYSTEM),
                            f"user {args.username} disabled: their API token is refused and "
                            "their sign-ins ended")
 
@@ -484,7 +485,7 @@ def cmd_users_enable(args, settings: Settings) -> int:
     from geo.store.accounts import set_user_active
 
     engine = _accounts_engine(settings)
-    return _account_change(lambda: set_user_active(engine, args.username, True),
+    return _account_change(lambda: set_user_active(engine, args.username, True, scope=SYSTEM),
                            f"user {args.username} enabled")
 
 
@@ -492,7 +493,7 @@ def cmd_users_delete(args, settings: Settings) -> int:
     from geo.store.accounts import delete_user
 
     engine = _accounts_engine(settings)
-    return _account_change(lambda: delete_user(engine, args.username),
+    return _account_change(lambda: delete_user(engine, args.username, scope=SYSTEM),
                            f"user {args.username} deleted")
 
 
@@ -500,7 +501,7 @@ def cmd_sources_disable(args, settings: Settings) -> int:
     from geo.store.accounts import set_source_active
 
     engine = _accounts_engine(settings)
-    return _account_change(lambda: set_source_active(engine, args.code, False),
+    return _account_change(lambda: set_source_active(engine, args.code, False, scope=SYSTEM),
                            f"source {args.code} disabled: its token is refused (`sources "
                            "add` gives it a new one and enables it again)")
 
@@ -509,14 +510,14 @@ def cmd_sources_delete(args, settings: Settings) -> int:
     from geo.store.accounts import delete_source
 
     engine = _accounts_engine(settings)
-    return _account_change(lambda: delete_source(engine, args.code),
+    return _account_change(lambda: delete_source(engine, args.code, scope=SYSTEM),
                            f"source {args.code} deleted; the alerts it posted stay")
 
 
 def cmd_sources_list(args, settings: Settings) -> int:
     from geo.store.accounts import list_sources
 
-    for src in list_sources(_accounts_engine(settings)):
+    for src in list_sources(_accounts_engine(settings), scope=SYSTEM):
         print(f"{src.code:16} {src.rate_limit:14} {src.crs:12} "
               f"{'active' if src.active else 'off':6}  {src.name}")
     return 0
@@ -526,7 +527,7 @@ def cmd_users_list(args, settings: Settings) -> int:
     from geo import store
     from geo.store.accounts import list_users
 
-    for u in list_users(store.connect(settings.database_url)):
+    for u in list_users(store.connect(settings.database_url), scope=SYSTEM):
         scope = u.township_code or u.body_code or "all"
         print(f"{u.username:16} {u.role:11} {scope:14} {'active' if u.active else 'off'}"
               f"  {u.name}")
@@ -542,7 +543,7 @@ def cmd_sources_add(args, settings: Settings) -> int:
     store.migrate(engine)
     try:
         token = add_source(engine, args.code, args.name or args.code, args.rate_limit,
-                           args.crs)
+                           args.crs, scope=SYSTEM)
     except ValueError as exc:
         return _fail(str(exc))
     print(token)

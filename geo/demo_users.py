@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from geo.access import SYSTEM
+
 DEMO_USERS = (
     # username, name, role, township, body, password
     ("command", "指挥中心值班员", "command", None, None, "command-demo"),
@@ -27,7 +29,7 @@ def add_demo_users(engine: Engine) -> list[str]:
 
     for username, name, role, township, body, password in DEMO_USERS:
         user = add_user(engine, username, name, role, township=township, body=body,
-                        password=password)
+                        password=password, scope=SYSTEM)
         _known[(user.password_hash, password)] = True  # spares this process the bcrypt
     return [u[0] for u in DEMO_USERS]
 
@@ -56,7 +58,7 @@ def demo_passwords_in_use(engine: Engine) -> list[str]:
     from geo.store.accounts import list_users
 
     public = {u[0]: u[5] for u in DEMO_USERS}
-    return [u.username for u in list_users(engine)
+    return [u.username for u in list_users(engine, scope=SYSTEM)
             if u.active and u.username in public and u.password_hash
             and _matches(u.password_hash, public[u.username])]
 

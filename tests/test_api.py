@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from geo import store
+from geo.access import SYSTEM
 from geo.api import create_app
 from geo.cli import main
 from geo.store.accounts import add_source, add_user, issue_user_token
@@ -32,14 +33,14 @@ def api_client(store_settings, small_dirs):
     assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],
                 store_settings) == 0
     engine = store.connect(store_settings.database_url)
-    tokens = {"src": add_source(engine, "12345", "热线", rate_limit="50/minute"),
-              "gcj": add_source(engine, "app", "手机", crs="gcj02")}
+    tokens = {"src": add_source(engine, "12345", "热线", rate_limit="50/minute", scope=SYSTEM),
+              "gcj": add_source(engine, "app", "手机", crs="gcj02", scope=SYSTEM)}
     for username, role, township, body in (("a", "township", CODE_A, None),
                                            ("b", "township", CODE_B, None),
                                            ("sc", "dispatcher", None, "DT-SC"),
                                            ("boss", "command", None, None)):
-        add_user(engine, username, username, role, township=township, body=body)
-        tokens[username] = issue_user_token(engine, username)
+        add_user(engine, username, username, role, township=township, body=body, scope=SYSTEM)
+        tokens[username] = issue_user_token(engine, username, scope=SYSTEM)
     with TestClient(create_app(store_settings)) as client:
         yield client, tokens, engine
 

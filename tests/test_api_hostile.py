@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from geo import store
+from geo.access import SYSTEM
 from geo.api import create_app
 from geo.store.accounts import add_source
 from geo.store.models import Alert, Case
@@ -182,7 +183,7 @@ def test_numbers_in_strings_are_still_read(api):
 
 def test_a_source_in_projected_metres_posts_its_own_coordinates(api):
     client, tokens, engine = api
-    token = add_source(engine, "survey", "测绘", crs="EPSG:4549")
+    token = add_source(engine, "survey", "测绘", crs="EPSG:4549", scope=SYSTEM)
     r = client.post("/api/v1/alerts", json=alert("M1", lon=X0 + 500, lat=Y0 + 500),
                     headers=auth(token))
     assert r.status_code == 201, r.text
@@ -274,7 +275,7 @@ def test_one_poisoned_request_does_not_fail_the_others_of_its_group(api, monkeyp
     import geo.ingest
 
     client, tokens, engine = api
-    bad = add_source(engine, "poison", "坏", rate_limit="1000/second")
+    bad = add_source(engine, "poison", "坏", rate_limit="1000/second", scope=SYSTEM)
     real = geo.ingest.intake_group
     entered, gate, groups = threading.Event(), threading.Event(), []
 
@@ -347,7 +348,7 @@ def test_a_full_batch_passes_the_rate_limit_and_the_bucket_refills(api):
     from geo.api.schemas import MAX_BATCH
 
     client, _, engine = api
-    token = add_source(engine, "burst", "突发", rate_limit="20/second")
+    token = add_source(engine, "burst", "突发", rate_limit="20/second", scope=SYSTEM)
     now = [1000.0]
     client.app.state.service.limiter.clock = lambda: now[0]
 
@@ -431,7 +432,7 @@ _BODIES = (_ALERTS | st.builds(lambda xs: {"alerts": xs}, st.lists(_ALERTS, max_
 
 def test_no_body_makes_a_server_error_or_a_large_answer(api):
     client, _, engine = api
-    token = add_source(engine, "fuzz", "fuzz", rate_limit="1000000/second")
+    token = add_source(engine, "fuzz", "fuzz", rate_limit="1000000/second", scope=SYSTEM)
 
     @given(body=_BODIES)
     @settings(max_examples=150, deadline=None, database=None,

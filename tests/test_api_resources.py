@@ -48,8 +48,8 @@ def api(store_settings, small_dirs):
     (small_dirs[1] / "checklists.csv").write_text(CHECKLISTS, encoding="utf-8")
     with api_client(store_settings, small_dirs) as (client, tokens, engine):
         for username, role in (("plan", "planner"), ("root", "admin")):
-            add_user(engine, username, username, role)
-            tokens[username] = issue_user_token(engine, username)
+            add_user(engine, username, username, role, scope=SYSTEM)
+            tokens[username] = issue_user_token(engine, username, scope=SYSTEM)
         (b_lon,), (b_lat,) = to_wgs([X0 + SIDE + 500], [Y0 + 500])
         r = client.post("/api/v1/alerts", json={"alerts": [
             alert("A"), alert("B", lon=float(b_lon), lat=float(b_lat))]},
@@ -665,7 +665,7 @@ def demo_api(db_settings):
     assert main(["demo", "users"], db_settings) == 0
     assert main(["demo", "history", "--inspections", "200"], db_settings) == 0
     engine = store.connect(db_settings.database_url)
-    tokens = {u: issue_user_token(engine, u) for u in ("zhili", "planner", "command")}
+    tokens = {u: issue_user_token(engine, u, scope=SYSTEM) for u in ("zhili", "planner", "command")}
     with TestClient(create_app(db_settings)) as client:
         yield client, tokens, engine
 

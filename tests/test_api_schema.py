@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from geo import store
+from geo.access import SYSTEM
 from geo.api import create_app
 from geo.cli import main
 from geo.settings import Settings
@@ -37,7 +38,7 @@ def api(tmp_path_factory):
     assert main(["init", "--layers", str(write_small_layers(tmp / "layers")),
                  "--catalog", str(write_small_catalog(tmp / "catalog"))], conf) == 0
     token = add_source(store.connect(conf.database_url), "fuzz", "fuzz",
-                       rate_limit="100000/minute")
+                       rate_limit="100000/minute", scope=SYSTEM)
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(conf)), token
 
 

@@ -169,7 +169,7 @@ def test_demo_users_go_only_into_the_demo_database_unless_asked(small_db, capsys
     err = capsys.readouterr().err
     assert "is not the bundled demo database" in err and "demo users --yes" in err
     engine = store.connect(small_db.database_url)
-    assert list_users(engine) == []
+    assert list_users(engine, scope=SYSTEM) == []
     # asked: past the guard (the small district has not the demo's townships, which the
     # demo users need; the demo database is tested in test_app.py)
     assert main(["demo", "users", "--yes"], small_db) == 1

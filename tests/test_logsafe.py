@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+from geo.access import SYSTEM
 from geo.api.logsafe import RedactSecrets, redact, server_log_config
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
@@ -49,9 +50,9 @@ def test_the_servers_logs_hold_no_token(db_settings, small_dirs, tmp_path):
     assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],
                 db_settings) == 0
     engine = connect(db_settings.database_url)
-    source = add_source(engine, "12345", "热线")
-    add_user(engine, "boss", "Boss", "command")
-    user = issue_user_token(engine, "boss")
+    source = add_source(engine, "12345", "热线", scope=SYSTEM)
+    add_user(engine, "boss", "Boss", "command", scope=SYSTEM)
+    user = issue_user_token(engine, "boss", scope=SYSTEM)
     port = free_port()
     log_path = tmp_path / "api.log"
     env = {**os.environ, "GEO_DATABASE_URL": db_settings.database_url,

@@ -6,6 +6,7 @@ The expected answers are written out here from the issue's rules (not derived fr
 `geo.access.PERMISSIONS`), so that a change to the table that widens a role fails a test.
 """
 
+import contextlib
 import datetime as dt
 import inspect
 
@@ -16,9 +17,9 @@ from sqlalchemy import select
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
 from geo.cli import main
-from geo.store import dispatching, inspecting, sites
+from geo.store import accounts, dispatching, inspecting, sites
 from geo.store.models import AuditLog, Case
-from tests.conftest import CODE_A, SIDE, X0, Y0, to_wgs
+from tests.conftest import CODE_A, CODE_B, SIDE, X0, Y0, to_wgs
 
 SCOPES = {
     "command": Scope("command", actor="boss"),
@@ -151,6 +152,12 @@ WRITES = {
                       "planner": DENIED, "admin": OK, "source": DENIED},
     "replace checklists": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
                            "planner": DENIED, "admin": OK, "source": DENIED},
+    "add a user": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
+                   "planner": DENIED, "admin": OK, "source": DENIED},
+    "disable a source": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
+                         "planner": DENIED, "admin": OK, "source": DENIED},
+    "list users": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
+                   "planner": DENIED, "admin": OK, "source": DENIED},
 }
 
 
@@ -203,6 +210,14 @@ def _write(engine, ids, findings, name: str, scope: Scope, small_dirs):
     if name == "replace checklists":
         items = inspecting.checklists(engine, scope=SYSTEM)
         return lambda: inspecting.replace_checklists(engine, items, scope=scope)
+    if name == "add a user":
+        return lambda: accounts.add_user(engine, "newbie", "新人", "township", township=CODE_B,
+                                         scope=scope)
+    if name == "disable a source":
+        accounts.add_source(engine, "app", "手机", scope=SYSTEM)
+        return lambda: accounts.set_source_active(engine, "app", False, scope=scope)
+    if name == "list users":
+        return lambda: accounts.list_users(engine, scope=scope)
     raise AssertionError(name)
 
 
@@ -214,8 +229,10 @@ def _snapshot(engine) -> tuple:
     findings, re = inspecting.inspection_tables(engine, scope=SYSTEM)
     with store.sessions(engine)() as s:
         audits = s.scalar(select(store.func.count()).select_from(AuditLog))
+    people = [(u.username, u.active) for u in accounts.list_users(engine, scope=SYSTEM)]
+    sources = [(x.code, x.active) for x in accounts.list_sources(engine, scope=SYSTEM)]
     return (cases.to_dict("records"), teams.astype(str).to_dict("records"), len(findings),
-            len(re), audits, len(sites.sites_frame(engine, scope=SYSTEM)))
+            len(re), audits, len(sites.sites_frame(engine, scope=SYSTEM)), people, sources)
 
 
 @pytest.mark.parametrize("name", list(WRITES))
@@ -229,7 +246,7 @@ def test_writes_are_allowed_or_refused_by_role_and_scope(db, small_dirs, name):
         assert got == expected, f"{name} as {role}: {got}, expected {expected}"
         if got != OK:
             assert _snapshot(engine) == before, f"{name} as {role} changed the store"
-        elif not name.startswith("assignments"):  # a write: audited with its actor
+        elif not name.startswith(("assignments", "list")):  # a write: audited with its actor
             with store.sessions(engine)() as s:
                 last = s.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
             assert last.actor == scope.actor, f"{name} as {role}: audited as {last.actor}"
@@ -253,6 +270,9 @@ def _reset(engine, ids, name: str) -> None:
                                         "back", scope=SYSTEM)
                 dispatching.reroute_case(engine, case_id, _version(engine, case_id), "TC-A",
                                          "test", scope=SYSTEM)
+    if name == "add a user":
+        with contextlib.suppress(LookupError):
+            accounts.delete_user(engine, "newbie", scope=SYSTEM)
     if name.startswith("team "):
         team = name.split()[1]
         frame = dispatching.teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id")
@@ -282,6 +302,12 @@ SCOPED_TABLES_EXEMPT = {
     "geo.store.accounts.check_password", "geo.store.accounts.hash_password",
     "geo.store.accounts.hash_token", "geo.store.accounts.new_token",
     "geo.store.accounts.scope_of",
+    # signing in (the user's own record, by their password or sign-in cookie or e-mail)
+    "geo.store.accounts.sign_in_with_password", "geo.store.accounts.open_sign_in",
+    "geo.store.accounts.signed_in_user", "geo.store.accounts.close_sign_in",
+    "geo.store.accounts.user_by_email", "geo.store.accounts.get_user",
+    "geo.store.accounts.find_user", "geo.store.accounts.token_holder",
+    "geo.store.accounts.has_users",
     # whether any layer is loaded (shown before sign-in: "run init first")
     "geo.store.has_reference",
     # builds a query for a caller that has applied the scope; reads nothing
@@ -293,8 +319,9 @@ def test_every_store_function_on_a_scoped_table_requires_a_scope():
     """Fails closed: a public store function that reads or writes cases, teams, sites,
     inspections, layers or catalogues takes ``scope`` as a required keyword."""
     import geo.store.spatial
+    from geo.store import accounts
 
-    modules = (store, dispatching, inspecting, sites, geo.store.spatial)
+    modules = (store, dispatching, inspecting, sites, geo.store.spatial, accounts)
     touching = ("Case", "Team", "Site", "Inspection", "Finding", "Reinspection", "Assignment",
                 "TeamPosition", "ChecklistItem", "Township", "Unit", "Road", "Matter", "Body",
                 "Empowerment", "cases_frame", "visible", "in_scope", "checklists",

@@ -84,14 +84,14 @@ def sign_in(lang: str):
     still signs them in."""
     from geo.app import auth
     from geo.demo_users import demo_passwords_in_use
-    from geo.store.accounts import list_users, scope_of
+    from geo.store.accounts import has_users, scope_of
 
     conf = settings()
     eng = engine(conf.database_url)
     if reference_version(eng) is None:
         st.warning(t("no_data", lang))
         return None
-    if not list_users(eng):
+    if not has_users(eng):
         st.warning(t("no_users", lang))
         return None
     weak = demo_passwords_in_use(eng)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Compiled
 
 from geo.access import Scope
 from geo.crs import CRSInputError, parse_crs
-from geo.store import sessions
+from geo.store import audit, sessions
 from geo.store.models import Body, SignIn, Source, Township, User, utcnow
 
 #: days a sign-in to the app lasts (its cookie expires with it)
@@ -67,11 +67,14 @@ def scope_of(user: User) -> Scope:
 
 def add_user(engine: Engine, username: str, name: str, role: str, *,
              township: str | None = None, body: str | None = None,
-             password: str | None = None, email: str | None = None) -> User:
-    """Create or update a user; the role's scope must name a loaded township or body.
+             password: str | None = None, email: str | None = None,
+             scope: Scope) -> User:
+    """Create or update a user (an administrator's change, audited); the role's scope must
+    name a loaded township or body.
 
     Raises ValueError naming the field at fault.
     """
+    scope.require("accounts", "change")
     if not username or not username.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"username {username!r}: letters, digits, - and _ only")
     Scope(role, township=township, body=body)  # validates role and its scope
@@ -90,6 +93,7 @@ def add_user(engine: Engine, username: str, name: str, role: str, *,
             user.password_hash = hash_password(password)
             _end_sign_ins(s, username)
         s.add(user)
+        audit(s, scope.actor, "user", username, "put", detail=role)
     return user
 
 
@@ -104,55 +108,64 @@ def _end_sign_ins(s, username: str) -> None:
     s.execute(delete(SignIn).where(SignIn.username == username))
 
 
-def set_password(engine: Engine, username: str, password: str) -> None:
+def set_password(engine: Engine, username: str, password: str, *, scope: Scope) -> None:
     """Change a user's password; their sign-ins to the app end.
 
     Raises LookupError for an unknown user, ValueError for a password that is too short
     or too long.
     """
+    scope.require("accounts", "change")
     hashed = hash_password(password)
     with sessions(engine).begin() as s:
         _user(s, username).password_hash = hashed
         _end_sign_ins(s, username)
+        audit(s, scope.actor, "user", username, "password")
 
 
-def set_user_active(engine: Engine, username: str, active: bool) -> None:
+def set_user_active(engine: Engine, username: str, active: bool, *, scope: Scope) -> None:
     """Enable or disable a user. A disabled user's API token is refused from the next
     request on and their sign-ins to the app end; enabling brings back the same password
     and token. Raises LookupError for an unknown user."""
+    scope.require("accounts", "change")
     with sessions(engine).begin() as s:
         _user(s, username).active = active
         if not active:
             _end_sign_ins(s, username)
+        audit(s, scope.actor, "user", username, "enable" if active else "disable")
 
 
-def delete_user(engine: Engine, username: str) -> None:
+def delete_user(engine: Engine, username: str, *, scope: Scope) -> None:
     """Delete a user with their password, token and sign-ins (what they did stays in the
     cases' history under their name). Raises LookupError for an unknown user."""
+    scope.require("accounts", "change")
     with sessions(engine).begin() as s:
         user = _user(s, username)
         _end_sign_ins(s, username)
         s.delete(user)
+        audit(s, scope.actor, "user", username, "delete")
 
 
-def issue_user_token(engine: Engine, username: str) -> str:
+def issue_user_token(engine: Engine, username: str, *, scope: Scope) -> str:
     """A new API token for a user (the old one stops working); shown once."""
+    scope.require("accounts", "change")
     token = new_token()
     with sessions(engine).begin() as s:
         user = s.get(User, username)
         if user is None:
             raise LookupError(f"no user {username!r}")
         user.token_hash = hash_token(token)
+        audit(s, scope.actor, "user", username, "token")
     return token
 
 
 def add_source(engine: Engine, code: str, name: str, rate_limit: str = "20/second",
-               crs: str = "EPSG:4326") -> str:
+               crs: str = "EPSG:4326", *, scope: Scope) -> str:
     """Create a source, or give an existing one a new token; returns the token (shown once).
 
     ``rate_limit`` is a `limits` expression such as ``20/second`` or ``1000/minute``;
     ``crs`` is the CRS its coordinates are in (``gcj02`` for phone map apps).
     """
+    scope.require("accounts", "change")
     if not code or len(code) > 40:
         raise ValueError(f"source code {code!r}: 1 to 40 characters")
     try:
@@ -169,6 +182,7 @@ def add_source(engine: Engine, code: str, name: str, rate_limit: str = "20/secon
         source.name, source.rate_limit, source.crs = name, rate_limit, crs_text
         source.token_hash, source.active = hash_token(token), True
         s.add(source)
+        audit(s, scope.actor, "source", code, "put", detail=f"{rate_limit} {crs_text}")
     return token
 
 
@@ -179,19 +193,23 @@ def _source(s, code: str) -> Source:
     return source
 
 
-def set_source_active(engine: Engine, code: str, active: bool) -> None:
+def set_source_active(engine: Engine, code: str, active: bool, *, scope: Scope) -> None:
     """Enable or disable a source: a disabled source's token is refused from the next
     request on (`add_source` gives it a new token and enables it again). Raises
     LookupError for an unknown source."""
+    scope.require("accounts", "change")
     with sessions(engine).begin() as s:
         _source(s, code).active = active
+        audit(s, scope.actor, "source", code, "enable" if active else "disable")
 
 
-def delete_source(engine: Engine, code: str) -> None:
+def delete_source(engine: Engine, code: str, *, scope: Scope) -> None:
     """Delete a source and its token; the alerts it posted stay, under its code. Raises
     LookupError for an unknown source."""
+    scope.require("accounts", "change")
     with sessions(engine).begin() as s:
         s.delete(_source(s, code))
+        audit(s, scope.actor, "source", code, "delete")
 
 
 @dataclass(frozen=True)
@@ -271,12 +289,22 @@ def get_user(engine: Engine, username: str) -> User | None:
         return user if user is not None and user.active else None
 
 
-def list_users(engine: Engine) -> list[User]:
+def list_users(engine: Engine, *, scope: Scope) -> list[User]:
+    """Every user, by username (an administrator's read)."""
+    scope.require("accounts", "read")
     with sessions(engine)() as s:
         return list(s.scalars(select(User).order_by(User.username)))
 
 
-def list_sources(engine: Engine) -> list[Source]:
+def has_users(engine: Engine) -> bool:
+    """Whether any user is stored (asked before anyone has signed in)."""
+    with sessions(engine)() as s:
+        return s.scalar(select(User.username).limit(1)) is not None
+
+
+def list_sources(engine: Engine, *, scope: Scope) -> list[Source]:
+    """Every source, by code (an administrator's read)."""
+    scope.require("accounts", "read")
     with sessions(engine)() as s:
         return list(s.scalars(select(Source).order_by(Source.code)))
 
