@@ -73,6 +73,27 @@ class SignInThrottle:
             self._failures[key] = (count + 1, now)
         return self.locked_for(username)
 
+    def attempt(self, username: str) -> float:
+        """Begin a sign-in of ``username``: the seconds it is locked (0: go ahead), checked
+        and counted at once. An attempt let through counts as a failure until `succeeded`
+        forgets it, so that sign-ins sent together (from many sessions) get no more tries
+        than sign-ins sent one after the other."""
+        key = self._key(username)
+        with self._lock:
+            now = self.clock()
+            count, last = self._failures.get(key, (0, -math.inf))
+            if now - last >= self.forget_s:
+                count = 0
+            if count >= self.free:
+                lock = min(self.lock_s * 2 ** (count - self.free), self.max_lock_s)
+                if now < last + lock:
+                    return last + lock - now
+            self._failures.pop(key, None)
+            if len(self._failures) >= self.max_names:
+                del self._failures[next(iter(self._failures))]
+            self._failures[key] = (count + 1, now)
+        return 0.0
+
     def succeeded(self, username: str) -> None:
         """Forget the failures of ``username``."""
         with self._lock:

@@ -40,3 +40,39 @@ def test_failures_are_forgotten_after_a_quiet_while_and_names_are_bounded(clock)
     for name in ("b", "c", "d", "e"):
         t.failed(name)
     assert len(t._failures) == 3
+
+
+def test_sign_ins_sent_together_get_no_more_tries_than_one_by_one(monkeypatch):
+    """Many sessions sending the form at once must not each pass the lock check before any
+    of them has failed: the password is checked at most ``free`` times."""
+    import threading
+    import time
+
+    from geo.app import auth
+    from geo.store import accounts
+
+    monkeypatch.setattr(auth, "THROTTLE", SignInThrottle(free=3, lock_s=30))
+    checked = []
+
+    def slow_wrong(engine, username, password):
+        checked.append(password)
+        time.sleep(0.2)  # bcrypt takes a while; meanwhile other sessions send theirs
+        return None
+
+    monkeypatch.setattr(accounts, "sign_in_with_password", slow_wrong)
+    threads = [threading.Thread(target=auth.check_sign_in, args=(None, "zhili", f"guess{i}"))
+               for i in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(checked) <= 3
+    assert auth.check_sign_in(None, " Zhili", "guess")[1] > 0  # and it is locked now
+
+
+def test_attempt_counts_until_success_forgets(clock):
+    t = SignInThrottle(free=2, lock_s=10, clock=lambda: clock[0])
+    assert t.attempt("a") == 0.0 and t.attempt("a") == 0.0
+    assert t.attempt("a") == 10.0  # two attempts in flight or failed: locked
+    t.succeeded("a")
+    assert t.attempt("a") == 0.0

@@ -126,19 +126,27 @@ def _password_form(engine, lang: str):
         sent = st.form_submit_button(t("sign_in", lang))
     if not sent:
         return None
-    username = username.strip()
-    wait = THROTTLE.locked_for(username)
-    if wait > 0:
-        st.error(t("sign_in_locked", lang).format(seconds=math.ceil(wait)))
-        return None
-    user = accounts.sign_in_with_password(engine, username, password)
+    user, wait = check_sign_in(engine, username, password)
     if user is None:
-        wait = THROTTLE.failed(username)
         st.error(t("sign_in_locked", lang).format(seconds=math.ceil(wait)) if wait
                  else t("login_failed", lang))
-        return None
-    THROTTLE.succeeded(username)
     return user
+
+
+def check_sign_in(engine, username: str, password: str):
+    """(the user, 0) when ``password`` is theirs, else (None, seconds the username is now
+    locked). The attempt is counted before the password is checked (`SignInThrottle.
+    attempt`): sign-ins sent together from many sessions get no more tries than one by
+    one."""
+    username = username.strip()
+    wait = THROTTLE.attempt(username)
+    if wait > 0:
+        return None, wait
+    user = accounts.sign_in_with_password(engine, username, password)
+    if user is None:
+        return None, THROTTLE.locked_for(username)
+    THROTTLE.succeeded(username)
+    return user, 0.0
 
 
 def _forget() -> None:
