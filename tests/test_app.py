@@ -400,3 +400,27 @@ def test_every_page_warns_while_a_public_demo_password_is_active(demo_db, monkey
     assert main(["users", "disable", "admin"], demo_db) == 0
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not any("演示密码" in w.value for w in at.warning)
+
+
+def _show_current_scope():
+    import os
+
+    import streamlit as st
+
+    from geo import store
+    from geo.app import auth
+
+    scope = auth.current_scope(store.connect(os.environ["GEO_DATABASE_URL"]))
+    st.write(repr(scope))
+
+
+def test_a_self_refreshing_view_sees_a_disabled_user_at_once(demo_db):
+    """The command page's live view reruns the whole app (the sign-in form) when the
+    session's user is no longer signed in with the same scope: `auth.current_scope`."""
+    from geo.store.accounts import set_user_active
+
+    at = signed_in(_show_current_scope, "zhili").run()
+    assert "township" in at.markdown[0].value and ZHILI in at.markdown[0].value
+    set_user_active(store.connect(demo_db.database_url), "zhili", False, scope=SYSTEM)
+    at.run()
+    assert at.markdown[0].value == "None"

@@ -115,6 +115,20 @@ def signed_in_user(engine, settings: Settings, lang: str):
     return user
 
 
+def current_scope(engine):
+    """The scope of this session's user as the store has it now (None: signed out
+    elsewhere, disabled, deleted, given a new password); shows nothing. For views that
+    refresh themselves without a full run of the app."""
+    username = st.session_state.get(USER_KEY)
+    if not username:
+        return None
+    sign_in = st.session_state.get(SIGN_IN_KEY)
+    user = (accounts.signed_in_user(engine, sign_in) if sign_in
+            else accounts.get_user(engine, username))
+    return accounts.scope_of(user) if user is not None and user.username == username \
+        else None
+
+
 def _password_form(engine, lang: str):
     """The sign-in form; the user once their password is right, else None (with the reason
     shown when the form was sent)."""

@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import mapview, state
+from geo.app import auth, mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import md
@@ -173,6 +173,8 @@ def render() -> None:
 
     @st.fragment(run_every=settings.refresh_s)
     def live() -> None:
+        if auth.current_scope(engine) != page.scope:  # signed out, disabled, role changed
+            st.rerun()  # the whole app: the sign-in form, or the new scope
         now = store.utcnow()
         st.caption(f"{t('updated', lang)} "
                    f"{now.replace(tzinfo=dt.UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}")
