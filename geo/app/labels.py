@@ -10,9 +10,9 @@ LABELS: dict[str, dict[str, str]] = {
     "sign_out": {"zh": "退出登录", "en": "Sign out"},
     "sign_in_first": {"zh": "请先登录。", "en": "Please sign in first."},
     "no_users": {"zh": "尚无用户：请运行 `python -m geo users add 用户名 --role command`"
-                       "（演示：`python -m geo demo users`）。",
+                       "（演示数据库：`make run` 会自动添加演示用户）。",
                  "en": "No users yet: run `python -m geo users add NAME --role command` "
-                       "(demo: `python -m geo demo users`)."},
+                       "(the demo database: `make run` adds the demo users)."},
     "username": {"zh": "用户名", "en": "Username"},
     "password": {"zh": "密码", "en": "Password"},
     "login_failed": {"zh": "用户名或密码不正确。", "en": "Wrong username or password."},
