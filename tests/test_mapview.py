@@ -1,3 +1,4 @@
+import json
 import re
 
 import folium
@@ -94,3 +95,24 @@ def test_vendored_assets_exist():
     for _, url in [*local_assets()["js"], *local_assets()["css"]]:
         path = PROJECT_ROOT / url.removeprefix("/app/")
         assert path.is_file(), path
+
+
+def test_every_map_has_a_plain_leaflet_attribution():
+    """Leaflet 1.9's attribution prefix carries a flag icon; every map of the app is made by
+    `mapview.new_map`, which sets a plain link instead."""
+    from geo.settings import PROJECT_ROOT
+    html = mapview.new_map(tiles=None).get_root().render()
+    at = html.index(".attributionControl.setPrefix(")
+    prefix = json.loads(html[html.index("(", at) + 1:html.index(");", at)])
+    assert prefix == '<a href="https://leafletjs.com">Leaflet</a>'
+    direct = [p.name for p in (PROJECT_ROOT / "geo" / "app").glob("*.py")
+              if "folium.Map(" in p.read_text(encoding="utf-8") and p.name != "mapview.py"]
+    assert direct == [], f"maps made without mapview.new_map: {direct}"
+
+
+def test_layer_control_remembers_unticked_overlays(layers):
+    m = mapview.base_map(layers, mapview.Tiles(None))
+    mapview.KeptLayerControl(collapsed=True).add_to(m)
+    html = m.get_root().render()
+    assert "window.onemapHiddenLayers" in html and "_onInputClick" in html
+    assert '"collapsed": true' in html

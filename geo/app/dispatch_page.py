@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import state
+from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -58,8 +58,8 @@ def _run(action, lang: str) -> bool:
 
 def _map(case, recs, teams: pd.DataFrame) -> folium.Map:
     local_assets()
-    m = folium.Map(location=[case["lat"], case["lon"]], zoom_start=13, tiles=None,
-                   maxZoom=19, prefer_canvas=True)
+    m = mapview.new_map(location=[case["lat"], case["lon"]], zoom_start=13, tiles=None,
+                        maxZoom=19, prefer_canvas=True)
     folium.CircleMarker([case["lat"], case["lon"]], radius=10, color="#e31a1c", fill=True,
                         fill_opacity=0.9, tooltip=f"#{case['id']}").add_to(m)
     points = [[case["lat"], case["lon"]]]
