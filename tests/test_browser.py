@@ -205,6 +205,7 @@ def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
         teams = "() => document.querySelectorAll('.awesome-marker').length"
         assert frame.evaluate(teams) > 0
         frame.evaluate("() => { window.map.setView([30.87, 120.15], 13, {animate: false}); }")
+        assert frame.locator(".leaflet-control-layers-expanded").count() == 0  # collapsed
         frame.locator(".leaflet-control-layers").hover()
         box = frame.locator(".leaflet-control-layers-overlays label", has_text="执法队伍")
         box.locator("input").uncheck()

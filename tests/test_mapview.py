@@ -116,3 +116,14 @@ def test_layer_control_remembers_unticked_overlays(layers):
     html = m.get_root().render()
     assert "window.onemapHiddenLayers" in html and "_onInputClick" in html
     assert '"collapsed": true' in html
+
+
+def test_dispatch_map_outlines_the_townships(layers):
+    from geo.app import dispatch_page
+    case = {"id": 7, "lat": 30.87, "lon": 120.1}
+    teams = pd.DataFrame({"team_id": [], "lat": [], "lon": []})
+    m = dispatch_page._map(case, [], teams, layers.townships)
+    groups = [c for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
+    assert [g.layer_name for g in groups] == ["镇街"]
+    outlines = next(c for c in groups[0]._children.values() if isinstance(c, folium.GeoJson))
+    assert len(outlines.data["features"]) == len(layers.townships)

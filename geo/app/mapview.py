@@ -300,6 +300,33 @@ def team_layer(teams: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
     return group
 
 
+def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Township outlines with their names on hover, unfilled (for maps centred on a case).
+
+    Parameters
+    ----------
+    townships : geopandas.GeoDataFrame
+        The township layer (``code``, ``name``, geometry; WGS84).
+    lang : str
+        UI language of the group's name and the tooltip.
+
+    Returns
+    -------
+    folium.FeatureGroup
+        The outlines.
+    """
+    group = folium.FeatureGroup(name=t("townships", lang), show=True)
+    shown = townships[["code", "name", "geometry"]].assign(  # the tooltip shows them as HTML
+        code=townships["code"].map(html_text), name=townships["name"].map(html_text))
+    folium.GeoJson(
+        _simplified(shown),
+        style_function=lambda _: {"color": "#252525", "weight": 1.5, "fill": False},
+        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("township", lang),
+                                                                 t("code", lang)]),
+    ).add_to(group)
+    return group
+
+
 def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
                      lang: str = "zh") -> folium.FeatureGroup:
     """Township polygons shaded by their number of open cases."""
