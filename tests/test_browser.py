@@ -174,6 +174,101 @@ def test_command_map_draws_offline_and_refreshes_in_place(app_url, db_settings, 
     assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {hosts}"
 
 
+def map_frames(page) -> list:
+    """The streamlit-folium frames that hold a drawn, visible map."""
+    found = []
+    for frame in page.frames:
+        if "streamlit_folium" not in frame.url:
+            continue
+        try:
+            if frame.evaluate("() => Boolean(window.map) && window.map.getSize().x > 0"):
+                found.append(frame)
+        except Exception:  # the frame is still loading or gone
+            pass
+    return found
+
+
+def more_alerts(settings, tmp_path, start: int, stop: int) -> None:
+    """Ingest rows ``start`` to ``stop`` (exclusive) of the demo alerts."""
+    lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(
+        encoding="utf-8").splitlines()
+    path = tmp_path / f"more-{start}.csv"
+    path.write_text("\n".join([lines[0], *lines[start:stop]]) + "\n", encoding="utf-8")
+    assert main(["ingest", str(path)], settings) == 0
+
+
+def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
+    """Unticking 执法队伍 holds through the live refreshes that redraw the live groups."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        teams = "() => document.querySelectorAll('.awesome-marker').length"
+        assert frame.evaluate(teams) > 0
+        frame.evaluate("() => { window.map.setView([30.87, 120.15], 13, {animate: false}); }")
+        assert frame.locator(".leaflet-control-layers-expanded").count() == 0  # collapsed
+        frame.locator(".leaflet-control-layers").hover()
+        box = frame.locator(".leaflet-control-layers-overlays label", has_text="执法队伍")
+        box.locator("input").uncheck()
+        assert frame.evaluate(teams) == 0
+        for start in (201, 206):  # two live redraws of the groups and the layer control
+            more_alerts(db_settings, tmp_path, start, start + 5)
+            frame.wait_for_function(f"() => window.onemapCases.count == {start + 4}",
+                                    timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "teams-unticked.png"))
+        assert frame.evaluate(teams) == 0, "the teams came back after a refresh"
+        assert not box.locator("input").is_checked()
+        assert frame.evaluate("() => window.map.getZoom()") == 13
+        # ticking them again brings them back, and that too survives a refresh
+        frame.locator(".leaflet-control-layers").hover()
+        box.locator("input").check()
+        assert frame.evaluate(teams) > 0
+        more_alerts(db_settings, tmp_path, 211, 216)
+        frame.wait_for_function("() => window.onemapCases.count == 215", timeout=30_000)
+        page.wait_for_timeout(500)
+        assert frame.evaluate(teams) > 0
+        browser.close()
+
+
+def test_every_map_shows_a_plain_leaflet_attribution_and_layer_maps_fit(app_url, tmp_path):
+    """The 图层 tabs draw each layer fitted to the district with a zoom control; no map's
+    attribution carries a flag icon."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        attribution = frame.locator(".leaflet-control-attribution")
+        assert attribution.inner_text().strip().startswith("Leaflet")
+        assert attribution.locator("svg").count() == 0
+        page.get_by_role("link", name="图层").click()
+        for name in ["镇街", "单元", "监管对象", "执法队伍", "道路"]:
+            page.get_by_role("tab", name=name).click()
+            deadline = time.time() + 60
+            while True:
+                frames = [f for f in map_frames(page)
+                          if f.frame_element().is_visible()]
+                if frames and frames[0].evaluate("() => window.map.getZoom()") > 8:
+                    break
+                assert time.time() < deadline, (
+                    f"{name}: no visible map fitted to the district, zoom "
+                    f"{[f.evaluate('() => window.map.getZoom()') for f in frames]}")
+                page.wait_for_timeout(250)
+            shown = frames[0]
+            assert shown.locator(".leaflet-control-zoom").count() == 1, name
+            assert shown.locator(".leaflet-control-attribution svg").count() == 0, name
+            page.screenshot(path=str(tmp_path / f"layer-{name}.png"))
+        browser.close()
+
+
 def test_sign_out_then_reload_shows_the_sign_in_form(app_url, tmp_path):
     from playwright.sync_api import sync_playwright
 

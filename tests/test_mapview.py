@@ -1,3 +1,4 @@
+import json
 import re
 
 import folium
@@ -94,3 +95,35 @@ def test_vendored_assets_exist():
     for _, url in [*local_assets()["js"], *local_assets()["css"]]:
         path = PROJECT_ROOT / url.removeprefix("/app/")
         assert path.is_file(), path
+
+
+def test_every_map_has_a_plain_leaflet_attribution():
+    """Leaflet 1.9's attribution prefix carries a flag icon; every map of the app is made by
+    `mapview.new_map`, which sets a plain link instead."""
+    from geo.settings import PROJECT_ROOT
+    html = mapview.new_map(tiles=None).get_root().render()
+    at = html.index(".attributionControl.setPrefix(")
+    prefix = json.loads(html[html.index("(", at) + 1:html.index(");", at)])
+    assert prefix == '<a href="https://leafletjs.com">Leaflet</a>'
+    direct = [p.name for p in (PROJECT_ROOT / "geo" / "app").glob("*.py")
+              if "folium.Map(" in p.read_text(encoding="utf-8") and p.name != "mapview.py"]
+    assert direct == [], f"maps made without mapview.new_map: {direct}"
+
+
+def test_layer_control_remembers_unticked_overlays(layers):
+    m = mapview.base_map(layers, mapview.Tiles(None))
+    mapview.KeptLayerControl(collapsed=True).add_to(m)
+    html = m.get_root().render()
+    assert "window.onemapHiddenLayers" in html and "_onInputClick" in html
+    assert '"collapsed": true' in html
+
+
+def test_dispatch_map_outlines_the_townships(layers):
+    from geo.app import dispatch_page
+    case = {"id": 7, "lat": 30.87, "lon": 120.1}
+    teams = pd.DataFrame({"team_id": [], "lat": [], "lon": []})
+    m = dispatch_page._map(case, [], teams, layers.townships)
+    groups = [c for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
+    assert [g.layer_name for g in groups] == ["镇街"]
+    outlines = next(c for c in groups[0]._children.values() if isinstance(c, folium.GeoJson))
+    assert len(outlines.data["features"]) == len(layers.townships)

@@ -197,7 +197,7 @@ def render() -> None:
             out = st_folium(_base_map(url, version, tiles, lang, page.scope),
                             key="command_map",
                             feature_group_to_add=groups, height=650,
-                            layer_control=folium.LayerControl(collapsed=False),
+                            layer_control=mapview.KeptLayerControl(collapsed=True),
                             returned_objects=["last_object_clicked"],
                             use_container_width=True)
         picked = _clicked_case(cases, (out or {}).get("last_object_clicked"))

@@ -15,7 +15,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import state
+from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
 from geo.app.safe import html_text
@@ -50,7 +50,7 @@ def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
 def _map(layers, areas, share: dict, overdue, gaps, spots) -> folium.Map:
     local_assets()
     x0, y0, x1, y1 = layers.townships.total_bounds
-    m = folium.Map(tiles=None, maxZoom=19, prefer_canvas=True)
+    m = mapview.new_map(tiles=None, maxZoom=19, prefer_canvas=True)
     m.fit_bounds([[y0, x0], [y1, x1]])
     layer = folium.FeatureGroup(name="coverage").add_to(m)
     for code, name, geom in zip(areas["code"], areas["name"], areas.geometry, strict=True):

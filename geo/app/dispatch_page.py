@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import state
+from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -38,6 +38,7 @@ def _context(url: str, version: str) -> dict:
                              strict=True)),
         "kinds": dict(zip(catalog.bodies["code"], catalog.bodies["kind"], strict=True)),
         "names": catalog.body_names(),
+        "townships": layers.townships,
         "township_names": dict(zip(layers.townships["code"], layers.townships["name"],
                                    strict=True)),
     }
@@ -56,10 +57,12 @@ def _run(action, lang: str) -> bool:
     return True
 
 
-def _map(case, recs, teams: pd.DataFrame) -> folium.Map:
+def _map(case, recs, teams: pd.DataFrame, townships=None, lang: str = "zh") -> folium.Map:
     local_assets()
-    m = folium.Map(location=[case["lat"], case["lon"]], zoom_start=13, tiles=None,
-                   maxZoom=19, prefer_canvas=True)
+    m = mapview.new_map(location=[case["lat"], case["lon"]], zoom_start=13, tiles=None,
+                        maxZoom=19, prefer_canvas=True)
+    if townships is not None:
+        mapview.township_outlines(townships, lang).add_to(m)
     folium.CircleMarker([case["lat"], case["lon"]], radius=10, color="#e31a1c", fill=True,
                         fill_opacity=0.9, tooltip=f"#{case['id']}").add_to(m)
     points = [[case["lat"], case["lon"]]]
@@ -135,8 +138,8 @@ def render() -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        st_folium(_map(case, recs, teams), key=f"d_map_{case_id}", height=420,
-                  returned_objects=[], use_container_width=True)
+        st_folium(_map(case, recs, teams, ctx["townships"], lang), key=f"d_map_{case_id}",
+                  height=420, returned_objects=[], use_container_width=True)
     with right:
         st.markdown(f"**#{case['id']} {md(case['matter_name'], text(case['matter_code']))}** · "
                     f"{t('status_' + case['status'], lang)} · "

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo import store
-from geo.app import state
+from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
 from geo.app.safe import md
@@ -30,8 +30,10 @@ def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | Non
 
 def _small_map(gdf, kind: str) -> folium.Map:
     x0, y0, x1, y1 = gdf.total_bounds
-    m = folium.Map(tiles=None, prefer_canvas=True, height=320, zoom_control=False, maxZoom=19)
-    m.fit_bounds([[y0, x0], [y1, x1]])
+    bounds = [[y0, x0], [y1, x1]]
+    m = mapview.new_map(tiles=None, prefer_canvas=True, height=320, maxZoom=19)
+    m.fit_bounds(bounds)
+    mapview.FitWhenShown(bounds).add_to(m)  # the maps of the tabs not shown first
     if kind in ("sites", "teams"):
         pts = shapely.point_on_surface(gdf.geometry.to_numpy())
         for p in pts[:3000]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import branca
 import folium
+import folium.template
 import geopandas as gpd
 import pandas as pd
 import shapely
@@ -69,11 +70,137 @@ def tiles_for(settings: Settings) -> Tiles:
                      "{z}, {x} and {y}")
 
 
+LEAFLET_PREFIX = '<a href="https://leafletjs.com">Leaflet</a>'
+
+
+class _PlainAttribution(branca.element.MacroElement):
+    """Sets the attribution prefix to a plain "Leaflet" link (Leaflet 1.9's default prefix
+    carries a flag icon)."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        if ({{ this._parent.get_name() }}.attributionControl) {
+            {{ this._parent.get_name() }}.attributionControl.setPrefix(
+                {{ this.prefix|tojson }});
+        }
+        {% endmacro %}""")
+
+    def __init__(self, prefix: str = LEAFLET_PREFIX):
+        super().__init__()
+        self._name = "PlainAttribution"
+        self.prefix = prefix
+
+
+def new_map(**kwargs) -> folium.Map:
+    """A ``folium.Map(**kwargs)`` with the project's map defaults: every map of the app is
+    made here.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to `folium.Map`.
+
+    Returns
+    -------
+    folium.Map
+        The map, its attribution prefix a plain "Leaflet" link.
+    """
+    m = folium.Map(**kwargs)
+    _PlainAttribution().add_to(m)
+    return m
+
+
+class FitWhenShown(branca.element.MacroElement):
+    """Fits the map to ``bounds`` once its container gets a size, for maps drawn while
+    hidden (an inactive tab): Leaflet fits a zero-size map at zoom 0 and keeps that zoom
+    when the map is shown.
+
+    Parameters
+    ----------
+    bounds : list of list of float
+        ``[[south, west], [north, east]]`` in degrees.
+    """
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        (function (map, bounds) {
+            var size = map.getSize();
+            if ((size.x > 0 && size.y > 0) || !window.ResizeObserver) { return; }
+            var watch = new ResizeObserver(function () {
+                var box = map.getContainer();
+                if (box.clientWidth > 0 && box.clientHeight > 0) {
+                    watch.disconnect();
+                    map.invalidateSize(false);
+                    map.fitBounds(bounds);
+                }
+            });
+            watch.observe(map.getContainer());
+        })({{ this._parent.get_name() }}, {{ this.bounds|tojson }});
+        {% endmacro %}""")
+
+    def __init__(self, bounds: list[list[float]]):
+        super().__init__()
+        self._name = "FitWhenShown"
+        self.bounds = bounds
+
+
+class KeptLayerControl(folium.LayerControl):
+    """A layer control that remembers the overlays the user unticked, by name, in the map's
+    window, and hides them again when streamlit-folium redraws the live feature groups and
+    this control (each live refresh re-adds every group, ticked).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to `folium.LayerControl`.
+    """
+
+    _template = folium.template.Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }}_layers = {
+                base_layers : {
+                    {%- for key, val in this.base_layers.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+                overlays :  {
+                    {%- for key, val in this.overlays.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+            };
+            let {{ this.get_name() }} = L.control.layers(
+                {{ this.get_name() }}_layers.base_layers,
+                {{ this.get_name() }}_layers.overlays,
+                {{ this.options|tojavascript }}
+            );
+            (function (control, map) {
+                var hidden = window.onemapHiddenLayers = window.onemapHiddenLayers || {};
+                var click = control._onInputClick;
+                control._onInputClick = function () {  // the user ticked or unticked
+                    click.apply(this, arguments);
+                    this._layers.forEach(function (item) {
+                        if (!item.overlay) { return; }
+                        if (map.hasLayer(item.layer)) { delete hidden[item.name]; }
+                        else { hidden[item.name] = true; }
+                    });
+                };
+                control.addTo(map);
+                control._layers.forEach(function (item) {
+                    if (item.overlay && hidden[item.name] && map.hasLayer(item.layer)) {
+                        map.removeLayer(item.layer);
+                    }
+                });
+            })({{ this.get_name() }}, {{ this._parent.get_name() }});
+        {% endmacro %}
+        """)
+
+
 def base_map(layers, tiles: Tiles, lang: str = "zh", height: int = 650) -> folium.Map:
     """The static part of the command map, fitted to the townships."""
     x0, y0, x1, y1 = layers.townships.total_bounds
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=11, tiles=None,
-                   prefer_canvas=True, control_scale=True, height=height, maxZoom=19)
+    m = new_map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=11, tiles=None,
+                prefer_canvas=True, control_scale=True, height=height, maxZoom=19)
     if tiles.url:
         folium.TileLayer(tiles.url, attr=tiles.attribution, subdomains=tiles.subdomains,
                          name=t("layer_tiles", lang), control=False).add_to(m)
@@ -170,6 +297,33 @@ def team_layer(teams: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
         rows.append([round(float(lat), 6), round(float(lon), 6), icon, color,
                      html_text(f"{name} · {body} · {t('team_' + status, lang)}")])
     group.add_child(_Markers(rows))
+    return group
+
+
+def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
+    """Township outlines with their names on hover, unfilled (for maps centred on a case).
+
+    Parameters
+    ----------
+    townships : geopandas.GeoDataFrame
+        The township layer (``code``, ``name``, geometry; WGS84).
+    lang : str
+        UI language of the group's name and the tooltip.
+
+    Returns
+    -------
+    folium.FeatureGroup
+        The outlines.
+    """
+    group = folium.FeatureGroup(name=t("townships", lang), show=True)
+    shown = townships[["code", "name", "geometry"]].assign(  # the tooltip shows them as HTML
+        code=townships["code"].map(html_text), name=townships["name"].map(html_text))
+    folium.GeoJson(
+        _simplified(shown),
+        style_function=lambda _: {"color": "#252525", "weight": 1.5, "fill": False},
+        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("township", lang),
+                                                                 t("code", lang)]),
+    ).add_to(group)
     return group
 
 
