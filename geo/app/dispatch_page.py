@@ -67,9 +67,10 @@ def _show_notice(lang: str, queued: list[int]) -> None:
         return
     kind, message, case_id = notice
     if kind == "success" and case_id is not None and case_id not in queued:
-        message = f"{message} {t('left_queue', lang)}"
+        message = f"{message}{'' if lang == 'zh' else ' '}{t('left_queue', lang)}"
     {"success": st.success, "warning": st.warning}.get(kind, st.error)(message)
-    st.toast(message, icon={"success": "✅", "warning": "⚠️"}.get(kind, "⛔"))
+    st.toast(message, icon={"success": ":material/check_circle:",
+                            "warning": ":material/warning:"}.get(kind, ":material/error:"))
 
 
 def _conflict(engine, case_id: int, seen_at: dt.datetime, exc: ConflictError, scope: Scope,
@@ -296,7 +297,8 @@ def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) ->
     label = t("do_" + target, lang)
     kwargs = {"case": case, "target": target, "ctx": ctx, **act}
     if target not in NEEDS_REASON and target not in ("routed", "rectification"):
-        col.button(label, key=f"d_step_{cid}_{target}", on_click=_move, kwargs=kwargs)
+        col.button(label, key=f"d_step_{cid}_{target}", on_click=_move, kwargs=kwargs,
+                   use_container_width=True)
         return
     with col.popover(label, use_container_width=True):
         if target == "routed":

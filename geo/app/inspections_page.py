@@ -102,7 +102,7 @@ def _show(notice: tuple | None, section: str) -> None:
     _, kind, message = notice
     if kind == "success":
         st.success(message)
-        st.toast(message, icon="✅")
+        st.toast(message, icon=":material/check_circle:")
     else:
         st.error(message)
 
