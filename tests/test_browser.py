@@ -198,6 +198,6 @@ def test_dispatch_queue_reloads_by_itself_keeping_the_selected_case(app_url, db_
                         "command", scope=Scope("command", actor="command"))
         page.wait_for_function(
             f"() => /#{case_id} [^\\n]*· 已核查 ·/.test(document.body.innerText)",
-            timeout=30_000)
+            timeout=60_000)
         page.screenshot(path=str(tmp_path / "dispatch-refreshed.png"))
         browser.close()
