@@ -81,7 +81,6 @@ LABELS: dict[str, dict[str, str]] = {
     "save": {"zh": "保存", "en": "Save"},
     "note": {"zh": "问题说明", "en": "Note on the problems"},
     "photo": {"zh": "照片编号（可选）", "en": "Photo reference (optional)"},
-    "saved": {"zh": "已保存", "en": "Saved"},
     "reinspect": {"zh": "复检", "en": "Re-inspection"},
     "fixed": {"zh": "已整改", "en": "Fixed"},
     "pick_problem": {"zh": "问题", "en": "Problem"},
@@ -96,7 +95,6 @@ LABELS: dict[str, dict[str, str]] = {
     "cross_support": {"zh": "跨区支援", "en": "Cross-support"},
     "assign": {"zh": "派遣", "en": "Assign"},
     "assigned": {"zh": "已派遣", "en": "Assigned"},
-    "conflict": {"zh": "操作冲突：", "en": "Conflict:"},
     "not_allowed": {"zh": "不允许：", "en": "Not allowed:"},
     "distance": {"zh": "距离", "en": "Distance"},
     "eta": {"zh": "预计到达", "en": "ETA"},
@@ -110,7 +108,6 @@ LABELS: dict[str, dict[str, str]] = {
     "case_actions": {"zh": "案件办理", "en": "Case actions"},
     "reason": {"zh": "理由", "en": "Reason"},
     "fix_days": {"zh": "整改期限（天）", "en": "Days to fix"},
-    "to_state": {"zh": "转为", "en": "Move to"},
     "team_actions": {"zh": "队伍状态", "en": "Team status"},
     # case steps (one button each) and what follows them
     "do_routed": {"zh": "改派", "en": "Re-route"},
