@@ -51,7 +51,29 @@ TEAM_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class IllegalTransitionError(ValueError):
-    """A state change the lifecycle does not allow; the message says which and why."""
+    """A state change the lifecycle does not allow.
+
+    ``str(exc)`` says which and why in English (for logs and the API); ``code`` and
+    ``params`` say the same as data, for a user interface to word in the user's language.
+
+    Parameters
+    ----------
+    message : str
+        The English explanation.
+    code : str, default "illegal"
+        What kind of refusal: ``unknown_state`` (``state``), ``not_allowed`` (``current``,
+        ``target``, ``allowed``: a tuple of states), ``verify_first`` (``source``),
+        ``needs_reason`` (``target``), ``team_not_allowed`` (``current``, ``target``,
+        ``allowed``), ``lacks_skill`` (``team``, ``domain``, ``matter``),
+        ``dispatch_by_assigning`` (``team``).
+    **params
+        The values the explanation names.
+    """
+
+    def __init__(self, message: str, code: str = "illegal", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def check_transition(current: str, target: str, source: str | None = None,
@@ -62,23 +84,85 @@ def check_transition(current: str, target: str, source: str | None = None,
     returning, transferring, merging and closing need a reason.
     """
     if current not in TRANSITIONS:
-        raise IllegalTransitionError(f"unknown case state {current!r}")
+        raise IllegalTransitionError(f"unknown case state {current!r}", "unknown_state",
+                                     state=current)
     if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final state)"
-        raise IllegalTransitionError(f"a {current} case cannot become {target}; allowed: {allowed}")
+        allowed = next_states(current)
+        raise IllegalTransitionError(
+            f"a {current} case cannot become {target}; allowed: "
+            f"{', '.join(sorted(allowed)) or 'none (final state)'}", "not_allowed",
+            current=current, target=target, allowed=allowed)
     if target == "dispatched" and current != "verified" and source in UNCONFIRMED_SOURCES:
         raise IllegalTransitionError(f"alerts from {source} must be verified (核查) before a "
-                                     "team is dispatched")
+                                     "team is dispatched", "verify_first", source=source)
     if target in NEEDS_REASON and not (reason or "").strip():
-        raise IllegalTransitionError(f"moving a case to {target} needs a reason")
+        raise IllegalTransitionError(f"moving a case to {target} needs a reason",
+                                     "needs_reason", target=target)
+
+
+def next_states(current: str) -> tuple[str, ...]:
+    """The states a case in ``current`` may move to, in lifecycle order (`STATUSES`)."""
+    allowed = TRANSITIONS.get(current, frozenset())
+    return tuple(s for s in STATUSES if s in allowed)
+
+
+def dispatch_refusal(status: str, source: str | None) -> IllegalTransitionError | None:
+    """Why a team cannot be dispatched to a case in ``status`` whose alert came from
+    ``source`` (None where it can: a routed, verified or transferred case, or one already
+    dispatched, which may take another team).
+
+    Examples
+    --------
+    >>> dispatch_refusal("routed", "12345") is None
+    True
+    >>> dispatch_refusal("routed", "bigdata").code
+    'verify_first'
+    >>> dispatch_refusal("handling", "12345").code
+    'not_allowed'
+    """
+    if status == "dispatched":
+        return None
+    try:
+        check_transition(status, "dispatched", source)
+    except IllegalTransitionError as exc:
+        return exc
+    return None
+
+
+def can_dispatch(status: str, source: str | None) -> bool:
+    """Whether a team may be dispatched to a case in ``status`` from ``source``
+    (`dispatch_refusal` is None)."""
+    return dispatch_refusal(status, source) is None
+
+
+#: the case actions taken by other means than a step of their own: a team is dispatched by
+#: assigning it, a case merged by merging it into its duplicate
+_NOT_STEPS = frozenset({"dispatched", "merged"})
+
+
+def case_steps(status: str) -> tuple[str, ...]:
+    """The next states an operator moves a case in ``status`` to with a step of its own
+    (one button each), in lifecycle order: those of `TRANSITIONS` less dispatching (by
+    assigning a team), merging (into a duplicate) and a dispatched case back to routed
+    (its team recalled, by the team's status)."""
+    return tuple(s for s in next_states(status) if s not in _NOT_STEPS
+                 and not (status == "dispatched" and s == "routed"))
+
+
+def step_action(target: str) -> str:
+    """The action on cases (`geo.access.PERMISSIONS`) a step to ``target`` needs:
+    ``reroute`` to send a case to a body (routed), else ``change``."""
+    return "reroute" if target == "routed" else "change"
 
 
 def check_team_transition(current: str, target: str) -> None:
     """Raise `IllegalTransitionError` unless a team may move from ``current`` to ``target``."""
     if target not in TEAM_TRANSITIONS.get(current, frozenset()):
-        allowed = ", ".join(sorted(TEAM_TRANSITIONS.get(current, ()))) or "none"
+        allowed = tuple(sorted(TEAM_TRANSITIONS.get(current, ())))
         raise IllegalTransitionError(f"a team that is {current} cannot become {target}; "
-                                f"allowed: {allowed}")
+                                     f"allowed: {', '.join(allowed) or 'none'}",
+                                     "team_not_allowed", current=current, target=target,
+                                     allowed=allowed)
 
 
 def queue(cases: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:

@@ -9,6 +9,7 @@ shortest path on the road graph.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,3 +125,18 @@ def township_adjacency(townships) -> dict[str, list[str]]:
         if i != j:
             out[codes[i]].append(codes[j])
     return {k: sorted(v) for k, v in out.items()}
+
+
+def transfer_choices(township_code: str | None, adjacency: dict[str, list[str]],
+                     townships: Sequence[str]) -> list[str]:
+    """The townships a case in ``township_code`` may be transferred to: every other one of
+    ``townships``, those adjacent to it first, each group in the order given.
+
+    Examples
+    --------
+    >>> transfer_choices("b", {"b": ["c"]}, ["a", "b", "c", "d"])
+    ['c', 'a', 'd']
+    """
+    near = set(adjacency.get(township_code or "", []))
+    others = [c for c in dict.fromkeys(townships) if c != township_code]
+    return [c for c in others if c in near] + [c for c in others if c not in near]

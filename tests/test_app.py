@@ -126,7 +126,7 @@ def test_dispatch_page_assigns_a_team_and_follows_it(demo_db):
     teams = teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id")
     assert teams.loc[team_id, "status"] == "en_route"
     timeline = " ".join(m.value for m in at.markdown)
-    assert "routed → dispatched" in timeline
+    assert "已分拨 → 已派遣，派遣 " in timeline
 
 
 def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
@@ -135,17 +135,15 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     pick = int(frame[frame["township_code"].notna()].iloc[0]["id"])
     at = signed_in(_dispatch_page, timeout=60).run()
     at.selectbox(key="d_case").set_value(pick).run()
-    at.selectbox(key=f"d_target_{pick}").set_value("returned").run()
-    at.text_input(key=f"d_reason_{pick}").input("不属本中心事项").run()
-    at.button(key=f"d_go_{pick}").click().run()
+    at.text_input(key=f"d_reason_{pick}_returned").input("不属本中心事项")
+    at.button(key=f"d_step_{pick}_returned").click().run()
     assert not at.error
     after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("returned",
                                                                           "CC-330502")
-    at.selectbox(key="d_case").set_value(pick).run()
-    at.selectbox(key=f"d_target_{pick}").set_value("routed").run()
-    at.selectbox(key=f"d_body_{pick}").set_value("DT-SC").run()
-    at.button(key=f"d_go_{pick}").click().run()
+    assert at.selectbox(key="d_case").value == pick
+    at.selectbox(key=f"d_body_{pick}").set_value("DT-SC")
+    at.button(key=f"d_step_{pick}_routed").click().run()
     after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")
 
@@ -248,8 +246,8 @@ def test_a_planner_can_look_but_not_act(demo_db):
     assert not at.exception
     # nothing to act with is offered: no case action, assignment, merge or team move
     keys = {w.key for w in (*at.selectbox, *at.button, *at.text_input)}
-    assert f"d_target_{pick}" not in keys and f"d_go_{pick}" not in keys
-    assert not [k for k in keys if k and k.startswith(("assign_", "merge_", "team_"))]
+    assert not [k for k in keys if k and k.startswith(("assign_", "merge_", "team_", "d_step_",
+                                                         "d_reason_"))]
     assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[pick, "status"] == "routed"
 
 
@@ -424,3 +422,182 @@ def test_a_self_refreshing_view_sees_a_disabled_user_at_once(demo_db):
     set_user_active(store.connect(demo_db.database_url), "zhili", False, scope=SYSTEM)
     at.run()
     assert at.markdown[0].value == "None"
+
+
+# ------------------------------------------------------------------ issue 12: workflow
+def _notices(at) -> str:
+    return " ".join(m.value for m in (*at.success, *at.warning, *at.error, *at.info))
+
+
+def _pick_case(engine, **match):
+    frame = store.cases_frame(engine, scope=SYSTEM)
+    keep = frame["township_code"].notna()
+    for field, value in match.items():
+        keep &= frame[field] == value
+    return frame[keep].iloc[0]
+
+
+def test_dispatch_page_tells_the_losing_dispatcher_who_got_the_case(demo_db):
+    """Two users assign the same case at once: the store keeps one; the other is told, in
+    Chinese, which team and who, the case is reloaded and stays selected."""
+    from geo.access import Scope
+    from geo.store import dispatching
+    engine = store.connect(demo_db.database_url)
+    pick = _pick_case(engine, source="12345")
+    cid = int(pick["id"])
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    button = next(b for b in at.button if b.key.startswith(f"assign_{cid}_"))
+    team_id = button.key.split("_", 2)[2]
+    # meanwhile another user sends that team
+    teams = dispatching.teams_frame(engine, "EPSG:4549", scope=SYSTEM).set_index("team_id")
+    dispatching.assign(engine, cid, int(pick["version"]), team_id,
+                       int(teams.loc[team_id, "version"]), "dispatcher-other",
+                       scope=Scope("command", actor="dispatcher-other"))
+    button.click().run()
+    assert not at.exception
+    told = " ".join(w.value for w in at.warning)
+    assert "dispatcher\\-other" in told and teams.loc[team_id, "name"] in told, told
+    assert "您的操作未执行" in told and "派遣" in told
+    assert at.selectbox(key="d_case").value == cid
+    header = next(m.value for m in at.markdown if m.value.startswith(f"**#{cid} "))
+    assert "已派遣" in header  # reloaded: the case reads dispatched
+    assignments = dispatching.assignments_of(engine, cid, scope=SYSTEM)
+    assert [a.actor for a in assignments] == ["dispatcher-other"]
+
+
+def test_dispatch_page_offers_no_assignment_where_the_case_cannot_be_dispatched(demo_db):
+    from geo.store import dispatching
+    engine = store.connect(demo_db.database_url)
+    bigdata = _pick_case(engine, source="bigdata", status="routed")
+    handling = _pick_case(engine, source="12345")
+    dispatching.transition_case(engine, int(handling["id"]), int(handling["version"]),
+                                "verified", "x", scope=SYSTEM)
+    dispatching.transition_case(engine, int(handling["id"]), int(handling["version"]) + 1,
+                                "closed", "x", "核查不属实", scope=SYSTEM)
+    at = signed_in(_dispatch_page).run()
+    cid = int(bigdata["id"])
+    at.selectbox(key="d_case").set_value(cid).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key.startswith(f"assign_{cid}_")]
+    said = _notices(at)
+    assert "不能派遣" in said and "大数据吹哨" in said and "核查确认" in said, said
+    # verifying makes it dispatchable, with a confirmation and the case still selected
+    at.button(key=f"d_step_{cid}_verified").click().run()
+    assert f"案件 #{cid} 已转为「已核查」" in " ".join(s.value for s in at.success)
+    assert at.selectbox(key="d_case").value == cid
+    assert [b for b in at.button if b.key.startswith(f"assign_{cid}_")]
+
+
+def test_dispatch_page_offers_the_next_steps_as_buttons_asking_a_reason_where_needed(demo_db):
+    engine = store.connect(demo_db.database_url)
+    pick = _pick_case(engine, source="12345")
+    cid = int(pick["id"])
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    steps = {b.key.rsplit("_", 1)[1] for b in at.button if b.key.startswith(f"d_step_{cid}_")}
+    assert steps == {"verified", "returned", "transferred"}  # routed: dispatched by assigning
+    assert not [k for k in (w.key for w in at.selectbox) if k and k.startswith("d_target")]
+    # a reason only where one is needed
+    reasons = {w.key for w in at.text_input if w.key.startswith(f"d_reason_{cid}_")}
+    assert reasons == {f"d_reason_{cid}_returned", f"d_reason_{cid}_transferred"}
+    # returning without a reason is refused, in Chinese
+    at.button(key=f"d_step_{cid}_returned").click().run()
+    assert not at.exception
+    said = " ".join(e.value for e in at.error)
+    assert "转为「已退回」须填写理由" in said and "needs" not in said and "不允许" not in said
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[cid, "status"] == "routed"
+    at.text_input(key=f"d_reason_{cid}_returned").input("不属本中心事项")
+    at.button(key=f"d_step_{cid}_returned").click().run()
+    assert not at.error
+    assert "已退回 吴兴区综合行政执法指挥中心" in " ".join(s.value for s in at.success)
+    assert at.selectbox(key="d_case").value == cid
+
+
+def test_dispatch_page_asks_where_to_reroute_and_transfer_to(demo_db):
+    """No body or township is preselected: OK without one is refused with a message;
+    transfers go to any township, the neighbours first."""
+    from geo.store import dispatching
+    engine = store.connect(demo_db.database_url)
+    pick = _pick_case(engine, source="12345")
+    cid = int(pick["id"])
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    town = at.selectbox(key=f"d_town_{cid}")
+    assert town.value is None
+    layers = store.load_layers(engine, scope=SYSTEM)
+    assert len(town.options) == len(layers.townships) - 1  # every other township
+    adjacent = [o for o in town.options if o.endswith("（相邻）")]
+    assert adjacent and town.options[:len(adjacent)] == adjacent
+    at.text_input(key=f"d_reason_{cid}_transferred").input("位于边界")
+    at.button(key=f"d_step_{cid}_transferred").click().run()
+    assert "请先选择移交至哪个镇街" in " ".join(e.value for e in at.error)
+    assert store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[cid, "status"] == "routed"
+    # re-routing a returned case: the body must be chosen
+    dispatching.return_case(engine, cid, int(pick["version"]), "x", "不属本中心",
+                            scope=SYSTEM)
+    at.run()
+    body = at.selectbox(key=f"d_body_{cid}")
+    assert body.value is None
+    at.button(key=f"d_step_{cid}_routed").click().run()
+    assert "请先选择改派至哪个执法主体" in " ".join(e.value for e in at.error)
+    after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
+    assert (after.loc[cid, "status"], after.loc[cid, "body_code"]) == ("returned", "CC-330502")
+    at.selectbox(key=f"d_body_{cid}").set_value("DT-SC")
+    at.button(key=f"d_step_{cid}_routed").click().run()
+    after = store.cases_frame(engine, scope=SYSTEM).set_index("id")
+    assert (after.loc[cid, "status"], after.loc[cid, "body_code"]) == ("routed", "DT-SC")
+    assert "已改派至 区市场监管执法队" in " ".join(s.value for s in at.success)
+
+
+def test_the_timeline_and_errors_read_as_sentences_in_the_users_language(demo_db):
+    from geo.store import dispatching
+    engine = store.connect(demo_db.database_url)
+    pick = _pick_case(engine, source="12345")
+    cid, version = int(pick["id"]), int(pick["version"])
+    dispatching.return_case(engine, cid, version, "dispatcher-sc", "不属本中心",
+                            scope=SYSTEM)
+    dispatching.reroute_case(engine, cid, version + 1, "DT-SC", "command", scope=SYSTEM)
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    timeline = [m.value for m in at.markdown if m.value.startswith("- ") and "→" in m.value]
+    text_ = " ".join(timeline)
+    assert "已分拨 → 已退回，退回 吴兴区综合行政执法指挥中心，理由：不属本中心" in text_, text_
+    assert "已退回 → 已分拨，改派至 区市场监管执法队" in text_
+    assert "re\\-routed" not in text_ and "{" not in text_ and "CC\\-330502" not in text_
+    # English on request, errors too
+    at.session_state["lang"] = "en"
+    at.run()
+    timeline = " ".join(m.value for m in at.markdown if m.value.startswith("- "))
+    assert ("Routed → Returned, returned to 吴兴区综合行政执法指挥中心, reason: 不属本中心"
+            in timeline)
+    at.button(key=f"d_step_{cid}_returned").click().run()
+    assert "Moving a case to Returned needs a reason." in " ".join(e.value for e in at.error)
+
+
+def test_inspections_page_clears_the_form_and_confirms_what_was_saved(history_db):
+    from geo.store.inspecting import inspection_tables
+    engine = store.connect(history_db.database_url)
+    at = signed_in(_inspections_page, timeout=120).run()
+    boxes = [c for c in at.checkbox if c.key.startswith("i_") and c.key != "i_fixed"]
+    site = at.selectbox(key="i_site").value
+    boxes[0].check()
+    at.text_input(key="i_note").input("消防通道堵塞")
+    at.button(key="i_save").click().run()
+    assert not at.exception
+    said = " ".join(s.value for s in at.success)
+    assert "已保存检查记录 #" in said and site in said and "其中 1 项有问题" in said, said
+    assert not any(c.value for c in at.checkbox if c.key.startswith(f"i_{site}_"))
+    assert at.text_input(key="i_note").value == ""
+    # another click without ticking anything records a clean inspection, not the same again
+    before, _ = inspection_tables(engine, scope=SYSTEM)
+    at.run()
+    assert not at.success  # shown once
+    # 复检: 已整改 is unticked after saving
+    at.checkbox(key="i_fixed").check()
+    at.button(key="i_reinspect").click().run()
+    assert not at.exception
+    assert "已保存复检 #" in " ".join(s.value for s in at.success)
+    assert at.checkbox(key="i_fixed").value is False
+    after, _ = inspection_tables(engine, scope=SYSTEM)
+    assert len(after) == len(before)

@@ -309,4 +309,37 @@ def test_sign_out_then_reload_shows_the_sign_in_form(app_url, tmp_path):
         if shots:
             for name in ("signed-in.png", "after-sign-out-reload.png"):
                 shutil.copy(tmp_path / name, Path(shots) / name)
+
+
+def test_dispatch_queue_reloads_by_itself_keeping_the_selected_case(app_url, db_settings,
+                                                                    tmp_path):
+    """Another user verifies the case a dispatcher is looking at: within a few refresh
+    intervals the page shows it verified, with the same case still selected."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    from geo import store
+    from geo.access import SYSTEM, Scope
+    from geo.store.dispatching import transition_case
+
+    engine = store.connect(db_settings.database_url)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(app_url)
+        sign_in(page, "dispatcher-sc", "dispatcher-demo")
+        page.get_by_role("link", name="派遣").click(timeout=60_000)
+        header = page.locator("strong", has_text=re.compile(r"^#\d+ ")).first
+        header.wait_for(timeout=90_000)
+        case_id = int(header.inner_text().split()[0].lstrip("#"))
+        frame = store.cases_frame(engine, scope=SYSTEM).set_index("id")
+        assert frame.loc[case_id, "status"] == "routed"
+        page.wait_for_timeout(3000)
+        transition_case(engine, case_id, int(frame.loc[case_id, "version"]), "verified",
+                        "command", scope=Scope("command", actor="command"))
+        page.wait_for_function(
+            f"() => /#{case_id} [^\\n]*· 已核查 ·/.test(document.body.innerText)",
+            timeout=60_000)
+        page.screenshot(path=str(tmp_path / "dispatch-refreshed.png"))
         browser.close()

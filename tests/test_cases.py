@@ -121,3 +121,69 @@ def test_duplicates_same_matter_250_m_72_h():
     assert found["id"].tolist() == [2]      # 3 too far, 4 closed, 5 other matter, 6 too old
     assert found["distance_m"].tolist() == [200.0]
     assert np.isclose(duplicate_candidates(base.iloc[1], base)["distance_m"], [60, 200]).all()
+
+
+# ------------------------------------------------------------------ issue 12
+from geo.cases import (  # noqa: E402
+    NEEDS_REASON,
+    can_dispatch,
+    case_steps,
+    dispatch_refusal,
+    next_states,
+    step_action,
+)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("source", ["12345", "bigdata"])
+def test_can_dispatch_agrees_with_the_lifecycle(status, source):
+    try:
+        check_transition(status, "dispatched", source)
+        legal = True
+    except IllegalTransitionError:
+        legal = False
+    assert can_dispatch(status, source) == (legal or status == "dispatched")
+    refusal = dispatch_refusal(status, source)
+    assert (refusal is None) == can_dispatch(status, source)
+
+
+def test_why_a_case_cannot_be_dispatched_is_said_as_data():
+    assert dispatch_refusal("routed", "bigdata").code == "verify_first"
+    assert dispatch_refusal("routed", "bigdata").params == {"source": "bigdata"}
+    refusal = dispatch_refusal("handling", "12345")
+    assert refusal.code == "not_allowed" and refusal.params["current"] == "handling"
+    assert refusal.params["allowed"] == ("rectification", "closed", "returned")
+    assert dispatch_refusal("verified", "bigdata") is None
+
+
+def test_refusals_carry_a_code_and_keep_their_english_message():
+    with pytest.raises(IllegalTransitionError) as err:
+        check_transition("routed", "returned", reason=" ")
+    assert err.value.code == "needs_reason" and err.value.params == {"target": "returned"}
+    assert str(err.value) == "moving a case to returned needs a reason"
+    with pytest.raises(IllegalTransitionError) as err:
+        check_transition("closed", "routed")
+    assert err.value.code == "not_allowed" and err.value.params["allowed"] == ()
+    assert "none (final state)" in str(err.value)
+    with pytest.raises(IllegalTransitionError) as err:
+        check_transition("nonsense", "routed")
+    assert err.value.code == "unknown_state"
+    with pytest.raises(IllegalTransitionError) as err:
+        check_team_transition("available", "on_scene")
+    assert err.value.code == "team_not_allowed" and err.value.params["target"] == "on_scene"
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_case_steps_are_the_lifecycle_less_what_is_done_otherwise(status):
+    steps = case_steps(status)
+    assert set(steps) <= TRANSITIONS[status] - {"dispatched", "merged"}
+    assert list(steps) == [s for s in next_states(status) if s in steps]  # lifecycle order
+    if status == "dispatched":
+        assert "routed" not in steps  # a team is recalled by its status
+    assert set(TRANSITIONS[status]) - set(steps) <= {"dispatched", "merged", "routed"}
+
+
+def test_step_action_needs_reroute_only_to_send_a_case_to_a_body():
+    assert step_action("routed") == "reroute"
+    assert {step_action(s) for s in STATUSES if s != "routed"} == {"change"}
+    assert "returned" in NEEDS_REASON and "verified" not in NEEDS_REASON

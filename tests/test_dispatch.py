@@ -92,3 +92,12 @@ def test_adjacency_and_neighbour_bodies(small_dirs):
     centers = {"330599001000": "TC-A", "330599002000": "TC-B"}
     assert neighbour_bodies("330599001000", adj, centers, "DT-SC", "TC-A") == ["TC-B", "DT-SC"]
     assert neighbour_bodies("330599001000", adj, centers, "DT-SC", "DT-SC") == ["TC-A", "TC-B"]
+
+
+def test_transfer_choices_offer_every_other_township_neighbours_first():
+    from geo.dispatch import transfer_choices
+
+    adjacency = {"b": ["d", "a"], "a": ["b"]}
+    assert transfer_choices("b", adjacency, ["a", "b", "c", "d", "e"]) == ["a", "d", "c", "e"]
+    assert transfer_choices("c", adjacency, ["a", "b", "c"]) == ["a", "b"]  # no neighbours
+    assert transfer_choices(None, adjacency, ["a", "b"]) == ["a", "b"]

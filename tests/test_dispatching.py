@@ -262,3 +262,32 @@ def test_recalling_the_only_team_puts_the_case_back_in_the_queue(db):
     for status in ("en_route", "on_scene", "available"):
         set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), status, "team", scope=SYSTEM)
     assert case(db, "A0")["status"] == "dispatched"
+
+
+def test_audit_details_say_what_a_move_refers_to_as_data(db):
+    """Re-routing, returning, transferring, merging and recalling write what they refer to
+    (body, township, case, team) as JSON, for the timeline to word in any language."""
+    import json
+
+    from geo.store.dispatching import ConflictError
+    c = case(db, "A0")
+    cid = int(c["id"])
+    return_case(db, cid, int(c["version"]), "d", "不属本中心", scope=SYSTEM)
+    reroute_case(db, cid, int(case(db, "A0")["version"]), "TC-A", "d", scope=SYSTEM)
+    with pytest.raises(ConflictError) as err:
+        reroute_case(db, cid, int(c["version"]), "TC-A", "d", scope=SYSTEM)
+    assert (err.value.entity, err.value.entity_id) == ("case", cid)
+    t = team(db, "TA-1")
+    assign(db, cid, int(case(db, "A0")["version"]), "TA-1", int(t["version"]), "d",
+           scope=SYSTEM)
+    set_team_status(db, "TA-1", int(team(db, "TA-1")["version"]), "available", "d",
+                    scope=SYSTEM)
+    with store.sessions(db)() as s:
+        log = s.scalars(select(AuditLog).where(AuditLog.entity == "case",
+                                               AuditLog.entity_id == str(cid))
+                        .order_by(AuditLog.id)).all()
+    details = [(e.action, json.loads(e.detail)) for e in log[1:]]
+    assert details == [("transition", {"reason": "不属本中心", "body": "CC"}),
+                       ("transition", {"body": "TC-A"}),
+                       ("assign", {"team": "TA-1"}),
+                       ("recall", {"team": "TA-1"})], details

@@ -218,9 +218,8 @@ def test_dispatch_page_shows_outside_text_literally(hostile_db):
     at = signed_in(_dispatch_page).run()
     at.selectbox(key="d_case").set_value(cid).run()
     assert not at.exception
-    at.selectbox(key=f"d_target_{cid}").set_value("returned").run()
-    at.text_input(key=f"d_reason_{cid}").input(HOSTILE).run()
-    at.button(key=f"d_go_{cid}").click().run()
+    at.text_input(key=f"d_reason_{cid}_returned").input(HOSTILE)
+    at.button(key=f"d_step_{cid}_returned").click().run()
     assert not at.exception and not at.error
     at.selectbox(key="d_case").set_value(cid).run()
     # township and body names, reasons, recommended team names, the reason in the timeline

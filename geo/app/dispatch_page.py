@@ -4,6 +4,7 @@ one-click assignment, state buttons through the lifecycle, and the case timeline
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import folium
@@ -17,9 +18,17 @@ from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
-from geo.cases import TRANSITIONS, duplicate_candidates, queue
+from geo.app.wording import Names, describe, error_text
+from geo.cases import (
+    NEEDS_REASON,
+    case_steps,
+    dispatch_refusal,
+    duplicate_candidates,
+    queue,
+    step_action,
+)
 from geo.crs import to_metric
-from geo.dispatch import neighbour_bodies, recommend, township_adjacency
+from geo.dispatch import neighbour_bodies, recommend, township_adjacency, transfer_choices
 from geo.store import dispatching
 from geo.store.dispatching import ConflictError
 
@@ -44,16 +53,58 @@ def _context(url: str, version: str) -> dict:
     }
 
 
-def _run(action, lang: str) -> bool:
-    """Run a write; show conflicts and refused moves as messages, not tracebacks."""
+NOTICE = "d_notice"
+
+
+def _notify(kind: str, message: str, case_id: int | None = None) -> None:
+    """Keep a message for the next run of the page (actions run as callbacks, before it)."""
+    st.session_state[NOTICE] = (kind, message, case_id)
+
+
+def _show_notice(lang: str, queued: list[int]) -> None:
+    """Show the message of the last action once: in place and as a toast."""
+    notice = st.session_state.pop(NOTICE, None)
+    if notice is None:
+        return
+    kind, message, case_id = notice
+    if kind == "success" and case_id is not None and case_id not in queued:
+        message = f"{message}{'' if lang == 'zh' else ' '}{t('left_queue', lang)}"
+    {"success": st.success, "warning": st.warning}.get(kind, st.error)(message)
+    st.toast(message, icon={"success": ":material/check_circle:",
+                            "warning": ":material/warning:"}.get(kind, ":material/error:"))
+
+
+def _conflict(engine, case_id: int, seen_at: dt.datetime, exc: ConflictError, scope: Scope,
+              lang: str, names: Names) -> str:
+    """What happened to the case (or the team) while the user looked at it: who did what,
+    from the case's latest audit entry."""
+    try:
+        entries = store.case_timeline(engine, case_id, scope=scope)
+    except LookupError:  # it left the user's scope
+        return t("taken_gone", lang).format(case=case_id)
+    latest = entries[-1] if entries else None
+    if latest is not None and pd.Timestamp(latest.at) >= pd.Timestamp(seen_at):
+        return t("taken", lang).format(case=case_id, actor=md(latest.actor),
+                                       what=describe(latest, lang, names, actor=False))
+    if exc.entity == "team":
+        return t("team_taken", lang).format(team=names.team(exc.entity_id))
+    return t("err_conflict", lang)
+
+
+def _act(action, done: str, case_id: int, seen_at: dt.datetime, engine, scope: Scope,
+         lang: str, names: Names) -> bool:
+    """Run a write chosen on the page (a callback); keep its confirmation, or why it was
+    refused, in the user's language, for the page to show."""
     try:
         action()
     except ConflictError as exc:
-        st.error(f"{t('conflict', lang)} {md(exc)}")
+        _notify("warning", _conflict(engine, case_id, seen_at, exc, scope, lang, names),
+                case_id)
         return False
     except (ValueError, LookupError, PermissionError) as exc:
-        st.error(f"{t('not_allowed', lang)} {md(exc)}")
+        _notify("error", error_text(exc, lang, names), case_id)
         return False
+    _notify("success", done, case_id)
     return True
 
 
@@ -88,20 +139,24 @@ def render() -> None:
                                             page.version)
     ctx = _context(url, version)
     tz = ZoneInfo(settings.timezone)
-    names = ctx["names"]
     scope = page.scope
-    actor = scope.actor
     now = store.utcnow()
+    seen = store.cases_version(engine, scope=scope)  # before reading: a change after is seen
+    _watch(engine, scope, seen, settings.refresh_s)
     cases = store.cases_frame(engine, scope=scope)
+    teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
+    names = Names(bodies=ctx["names"], townships=ctx["township_names"],
+                  teams=dict(zip(teams["team_id"], teams["name"], strict=True)))
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
     body = st.sidebar.selectbox(t("my_body", lang), ["", *mine_bodies], key="d_body",
-                                format_func=lambda b: names.get(b, b) if b
+                                format_func=lambda b: names.bodies.get(b, b) if b
                                 else t("all_bodies", lang))
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
     st.subheader(t("queue", lang))
     if todo.empty:
+        _show_notice(lang, [])
         st.info(t("empty_queue", lang))
         return
     view = pd.DataFrame({
@@ -121,13 +176,13 @@ def render() -> None:
         with st.expander(f"{t('escalation', lang)} ({len(overdue)})"):
             st.dataframe(view[todo["overdue"].to_numpy()], hide_index=True)
 
-    ids = todo["id"].tolist()
-    labels = dict(zip(todo["id"], todo["matter_name"].fillna("-"), strict=True))
+    ids = [int(i) for i in todo["id"]]
+    labels = dict(zip(ids, todo["matter_name"].fillna("-"), strict=True))
     case_id = st.selectbox(t("pick_case", lang), ids, key="d_case",
                            format_func=lambda i: f"#{i} {labels.get(i, '')}")
+    _show_notice(lang, ids)
     case = todo[todo["id"] == case_id].iloc[0]
     x, y = to_metric(case["lon"], case["lat"], ctx["metric"])
-    teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
     may_assign = scope.allows("cases", "change") and scope.allows("teams", "change")
     responsible = case["body_code"]
     recs = recommend(
@@ -135,6 +190,9 @@ def render() -> None:
         neighbours=neighbour_bodies(case["township_code"], ctx["adjacency"], ctx["centers"],
                                     ctx["district"].get(case["matter_code"]), responsible),
         body_kinds=ctx["kinds"], roads=ctx["roads"])
+    # what every action of this run was chosen on: the case as read now
+    act = {"case_id": case_id, "seen_at": now, "engine": engine, "scope": scope,
+           "lang": lang, "names": names}
 
     left, right = st.columns([3, 2])
     with left:
@@ -144,12 +202,15 @@ def render() -> None:
         st.markdown(f"**#{case['id']} {md(case['matter_name'], text(case['matter_code']))}** · "
                     f"{t('status_' + case['status'], lang)} · "
                     f"{t('severity_' + case['severity'], lang)}  \n"
-                    f"{md(case['township_name'])} · {md(names.get(responsible, responsible))}")
+                    f"{md(case['township_name'])} · {names.body(responsible)}")
         st.markdown("\n".join(f"- {md(r)}" for r in case["reasons"]))
 
     st.subheader(t("recommended", lang))
+    refusal = dispatch_refusal(case["status"], case["source"])
     if not recs:
         st.info(t("no_team", lang))
+    elif refusal is not None and may_assign:
+        st.info(f"{t('cannot_dispatch', lang)} {error_text(refusal, lang, names)}")
     for r in recs:
         cols = st.columns([3, 2, 2, 2, 2, 1])
         cols[0].markdown(f"**{md(r.name)}** ({md(r.team_id)})"
@@ -162,39 +223,21 @@ def render() -> None:
                else f"{r.fix_age_min:.0f} {t('minutes', lang)}")
         cols[4].markdown(f"{t('fix_age', lang)} {age}"
                          + (f" · :red[{t('stale', lang)}]" if r.stale else ""))
-        team_version = int(teams.loc[teams["team_id"] == r.team_id, "version"].iloc[0])
-        clicked = may_assign and cols[5].button(t("assign", lang),
-                                                key=f"assign_{case_id}_{r.team_id}")
-        if clicked and _run(lambda r=r, v=team_version: dispatching.assign(
-                engine, int(case["id"]), int(case["version"]), r.team_id, v, actor,
-                scope=scope), lang):
-            st.rerun()
+        if may_assign and refusal is None:
+            team_version = int(teams.loc[teams["team_id"] == r.team_id, "version"].iloc[0])
+            cols[5].button(t("assign", lang), key=f"assign_{case_id}_{r.team_id}",
+                           on_click=_act, kwargs={
+                               **act, "action": partial(
+                                   dispatching.assign, engine, case_id, int(case["version"]),
+                                   r.team_id, team_version, scope.actor, scope=scope),
+                               "done": t("done_assign", lang).format(
+                                   case=case_id, team=names.team(r.team_id))})
 
-    targets = sorted(TRANSITIONS[case["status"]] - {"dispatched", "merged"}
-                     if scope.may_change else ())
-    if not scope.allows("cases", "reroute"):
-        targets = [x for x in targets if x != "routed"]
-    if targets:
+    steps = [s for s in case_steps(case["status"]) if scope.allows("cases", step_action(s))]
+    if steps:
         st.subheader(t("case_actions", lang))
-        c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
-        target = c1.selectbox(t("to_state", lang), targets, key=f"d_target_{case_id}",
-                              format_func=lambda s: t("status_" + s, lang))
-        extra = None
-        if target == "routed":
-            extra = c2.selectbox(t("body", lang), sorted(names), key=f"d_body_{case_id}",
-                                 format_func=lambda b: names.get(b, b))
-        elif target == "transferred":
-            near = ctx["adjacency"].get(case["township_code"] or "", [])
-            township_names = ctx["township_names"]
-            extra = c2.selectbox(t("township", lang), near, key=f"d_town_{case_id}",
-                                 format_func=lambda c: township_names.get(c, c))
-        elif target == "rectification":
-            extra = c2.number_input(t("fix_days", lang), min_value=1, max_value=365, value=15,
-                                    key=f"d_days_{case_id}")
-        reason = c3.text_input(t("reason", lang), key=f"d_reason_{case_id}")
-        if c4.button("OK", key=f"d_go_{case_id}") and _run(lambda: _move(
-                engine, case, target, scope, reason, extra, ctx), lang):
-            st.rerun()
+        for col, target in zip(st.columns(len(steps)), steps, strict=True):
+            _step(col, case, target, act, ctx, lang)
 
     metric_cases = cases.assign(**dict(zip(("x", "y"), to_metric(
         cases["lon"].to_numpy(float), cases["lat"].to_numpy(float), ctx["metric"]),
@@ -206,15 +249,15 @@ def render() -> None:
         for d in dups.itertuples(index=False):
             c1, c2 = st.columns([4, 1])
             c1.markdown(f"#{d.id} · {d.distance_m:.0f} m · {t('status_' + d.status, lang)}")
-            if scope.may_change and c2.button(f"{t('merge_into', lang)} #{d.id}",
-                                              key=f"merge_{case_id}_{d.id}") \
-                    and _run(lambda d=d: dispatching.merge_case(
-                        engine, int(case["id"]), int(case["version"]), int(d.id), actor,
-                        scope=scope),
-                        lang):
-                st.rerun()
+            if scope.may_change:
+                c2.button(f"{t('merge_into', lang)} #{d.id}", key=f"merge_{case_id}_{d.id}",
+                          on_click=_act, kwargs={
+                              **act, "action": partial(
+                                  dispatching.merge_case, engine, case_id,
+                                  int(case["version"]), int(d.id), scope.actor, scope=scope),
+                              "done": t("done_merge", lang).format(case=case_id, into=d.id)})
 
-    assigned = [a for a in dispatching.assignments_of(engine, int(case_id), scope=scope)
+    assigned = [a for a in dispatching.assignments_of(engine, case_id, scope=scope)
                 if a.status in dispatching.ACTIVE and a.team_id in set(teams["team_id"])]
     if assigned:
         st.subheader(t("team_actions", lang))
@@ -224,35 +267,103 @@ def render() -> None:
         target = nexts.get(row["status"]) if scope.allows("teams", "change") else None
         c1, c2 = st.columns([4, 1])
         c1.markdown(f"{md(row['name'])} · {t('team_' + row['status'], lang)}")
-        if target and c2.button(t("team_" + target, lang), key=f"team_{a.id}_{target}") \
-                and _run(lambda row=row, target=target: dispatching.set_team_status(
-                    engine, row["team_id"], int(row["version"]), target, actor, scope=scope),
-                    lang):
-            st.rerun()
+        if target:
+            c2.button(t("team_" + target, lang), key=f"team_{a.id}_{target}", on_click=_act,
+                      kwargs={**act, "action": partial(
+                          dispatching.set_team_status, engine, row["team_id"],
+                          int(row["version"]), target, scope.actor, scope=scope),
+                          "done": t("done_team", lang).format(
+                              team=names.team(row["team_id"]),
+                              state=t("team_" + target, lang))})
 
     st.subheader(t("timeline", lang))
-    state.show_timeline(page, int(case_id))
+    state.show_timeline(page, case_id)
 
 
-def _move(engine, case, target: str, scope: Scope, reason: str, extra, ctx: dict) -> None:
-    """Carry out a case action chosen on the page (the rules live in geo.cases; the store
-    checks the user's scope)."""
+def _watch(engine, scope: Scope, seen: tuple, every: float) -> None:
+    """Reload the page when a case in ``scope`` is added or changed (checked every
+    ``every`` seconds with `geo.store.cases_version`); the selected case stays selected."""
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        if store.cases_version(engine, scope=scope) != seen:
+            st.rerun()
+
+    watch()
+
+
+def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) -> None:
+    """One button for moving the case to ``target``; where the step needs more (a reason:
+    `geo.cases.NEEDS_REASON`, a body, a township, days to fix), the button opens a panel
+    asking for it, with the button that confirms."""
+    cid = int(case["id"])
+    label = t("do_" + target, lang)
+    kwargs = {"case": case, "target": target, "ctx": ctx, **act}
+    if target not in NEEDS_REASON and target not in ("routed", "rectification"):
+        col.button(label, key=f"d_step_{cid}_{target}", on_click=_move, kwargs=kwargs,
+                   use_container_width=True)
+        return
+    with col.popover(label, use_container_width=True):
+        if target == "routed":
+            bodies = ctx["names"]
+            st.selectbox(t("reroute_to", lang), sorted(bodies), index=None,
+                         placeholder=t("choose", lang), key=f"d_body_{cid}",
+                         format_func=lambda b: bodies.get(b, b))
+        elif target == "transferred":
+            near = set(ctx["adjacency"].get(case["township_code"] or "", []))
+            towns = ctx["township_names"]
+            choices = transfer_choices(case["township_code"], ctx["adjacency"],
+                                       [c for c in towns if c in ctx["centers"]])
+            st.selectbox(t("transfer_to", lang), choices, index=None,
+                         placeholder=t("choose", lang), key=f"d_town_{cid}",
+                         format_func=lambda c: towns.get(c, c)
+                         + (t("adjacent", lang) if c in near else ""))
+        elif target == "rectification":
+            st.number_input(t("fix_days", lang), min_value=1, max_value=365, value=15,
+                            key=f"d_days_{cid}")
+        if target in NEEDS_REASON:
+            st.text_input(t("reason", lang), key=f"d_reason_{cid}_{target}")
+        st.button(t("confirm_step", lang).format(step=label), key=f"d_step_{cid}_{target}",
+                  type="primary", on_click=_move, kwargs=kwargs)
+
+
+def _move(case: pd.Series, target: str, ctx: dict, case_id: int, seen_at: dt.datetime,
+          engine, scope: Scope, lang: str, names: Names) -> None:
+    """Carry out a case step chosen on the page, with what its panel asked for (the rules
+    live in geo.cases; the store checks the user's scope); a callback."""
     cid, version, actor = int(case["id"]), int(case["version"]), scope.actor
+    got = st.session_state
+    reason = (got.get(f"d_reason_{cid}_{target}") or "").strip()
+    done = t("done_step", lang).format(case=cid, state=t("status_" + target, lang))
     if target == "returned":
-        dispatching.return_case(engine, cid, version, actor, reason, scope=scope)
+        command = next((c for c, k in ctx["kinds"].items() if k == "command_center"), None)
+        done = t("done_returned", lang).format(case=cid, body=names.body(command))
+        action = partial(dispatching.return_case, engine, cid, version, actor, reason,
+                         scope=scope)
     elif target == "routed":
-        dispatching.reroute_case(engine, cid, version, extra, actor, scope=scope)
+        body = got.get(f"d_body_{cid}")
+        if not body:
+            _notify("error", t("choose_body", lang), cid)
+            return
+        done = t("done_routed", lang).format(case=cid, body=names.body(body))
+        action = partial(dispatching.reroute_case, engine, cid, version, body, actor,
+                         scope=scope)
     elif target == "transferred":
-        if not extra:
-            raise ValueError("no neighbouring township to transfer to")
-        dispatching.transfer_case(engine, cid, version, extra,
-                                  ctx["township_names"].get(extra, extra), actor, reason,
-                                  scope=scope)
+        town = got.get(f"d_town_{cid}")
+        if not town:
+            _notify("error", t("choose_township", lang), cid)
+            return
+        done = t("done_transferred", lang).format(case=cid, township=names.township(town))
+        action = partial(dispatching.transfer_case, engine, cid, version, town,
+                         ctx["township_names"].get(town, town), actor, reason, scope=scope)
     elif target == "rectification":
-        deadline = store.utcnow() + dt.timedelta(days=int(extra))
-        dispatching.transition_case(engine, cid, version, target, actor,
-                                    reason or f"限期 {int(extra)} 天整改", scope=scope,
-                                    deadline_at=deadline)
+        days = int(got.get(f"d_days_{cid}") or 15)
+        action = partial(dispatching.transition_case, engine, cid, version, target, actor,
+                         reason, scope=scope, detail={"days": days},
+                         deadline_at=store.utcnow() + dt.timedelta(days=days))
     else:
-        dispatching.transition_case(engine, cid, version, target, actor, reason,
-                                    scope=scope)
+        action = partial(dispatching.transition_case, engine, cid, version, target, actor,
+                         reason, scope=scope)
+    if _act(action, done, case_id, seen_at, engine, scope, lang, names):
+        for key in (f"d_reason_{cid}_{target}", f"d_body_{cid}", f"d_town_{cid}"):
+            got.pop(key, None)

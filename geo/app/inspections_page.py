@@ -12,6 +12,7 @@ from geo.app import state
 from geo.app.coverage_page import downloads
 from geo.app.labels import t
 from geo.app.safe import md
+from geo.app.wording import error_text
 from geo.inspections import (
     first_time_fixed_rate,
     frequent_problems,
@@ -55,38 +56,94 @@ def render() -> None:
 
     if not scope.allows("inspections", "change"):
         return
+    notice = st.session_state.pop(NOTICE, None)
     st.subheader(t("new_inspection", lang))
+    _show(notice, "inspection")
     names = dict(zip(sites["site_id"], sites["name"], strict=True))
     site = st.selectbox(t("pick_site", lang), list(names), key="i_site",
                         format_func=lambda s: f"{s} {names[s]}")
-    day = st.date_input(t("inspection_day", lang), dt.datetime.now(page.tz).date(),
-                        key="i_day")
+    st.date_input(t("inspection_day", lang), dt.datetime.now(page.tz).date(), key="i_day")
     todo = items[items["kind"] == kinds[site]]
-    results = {}
+    boxes = {}
     for row in todo.itertuples(index=False):
-        results[row.item_code] = st.checkbox(f"{md(row.item)}（{md(row.department)}）",
-                                             key=f"i_{site}_{row.item_code}")
-    note = st.text_input(t("note", lang), key="i_note")
-    photo = st.text_input(t("photo", lang), key="i_photo")
-    if st.button(t("save", lang), key="i_save"):
-        record_inspection(engine, site, day, sorted(set(todo["department"])),
-                          [{"item_code": code, "result": "problem" if bad else "pass",
-                            "note": note if bad else "", "photo": (photo or None) if bad
-                            else None} for code, bad in results.items()], scope=scope)
-        st.success(t("saved", lang))
-        st.rerun()
+        boxes[row.item_code] = f"i_{site}_{row.item_code}"
+        st.checkbox(f"{md(row.item)}（{md(row.department)}）", key=boxes[row.item_code])
+    st.text_input(t("note", lang), key="i_note")
+    st.text_input(t("photo", lang), key="i_photo")
+    st.button(t("save", lang), key="i_save", on_click=_save_inspection, kwargs={
+        "page": page, "site": site, "site_name": names[site], "boxes": boxes,
+        "departments": sorted(set(todo["department"]))})
 
     st.subheader(t("reinspect", lang))
+    _show(notice, "reinspection")
     open_ = open_problems(plan, re)
     st.caption(f"{t('problems_open', lang)}: {len(open_)}")
     if len(open_):
-        labels = {int(r.finding_id): f"{r.site_id} {r.item} · {r.deadline:%Y-%m-%d}"
-                  for r in open_.itertuples(index=False)}
+        problems = {int(r.finding_id): r for r in open_.itertuples(index=False)}
+        labels = {k: f"{r.site_id} {r.item} · {r.deadline:%Y-%m-%d}"
+                  for k, r in problems.items()}
         finding = st.selectbox(t("pick_problem", lang), list(labels), key="i_problem",
                                format_func=labels.get)
-        fixed = st.checkbox(t("fixed", lang), key="i_fixed")
-        if st.button(t("reinspect", lang), key="i_reinspect"):
-            record_reinspection(engine, finding, dt.datetime.now(page.tz).date(), fixed,
-                                scope=scope)
-            st.success(t("saved", lang))
-            st.rerun()
+        st.checkbox(t("fixed", lang), key="i_fixed")
+        st.button(t("reinspect", lang), key="i_reinspect", on_click=_save_reinspection,
+                  kwargs={"page": page, "finding": finding,
+                          "site": f"{problems[finding].site_id} "
+                                  f"{names.get(problems[finding].site_id, '')}",
+                          "item": str(problems[finding].item)})
+
+
+NOTICE = "i_notice"
+
+
+def _show(notice: tuple | None, section: str) -> None:
+    """What was just saved in ``section`` (in place and as a toast), or why it was not."""
+    if notice is None or notice[0] != section:
+        return
+    _, kind, message = notice
+    if kind == "success":
+        st.success(message)
+        st.toast(message, icon=":material/check_circle:")
+    else:
+        st.error(message)
+
+
+def _save_inspection(page: state.Page, site: str, site_name: str, boxes: dict[str, str],
+                     departments: list[str]) -> None:
+    """Record the inspection filled in on the page, then clear the form and keep what was
+    saved for the next run to confirm (a callback: it runs before the page)."""
+    got, lang = st.session_state, page.lang
+    bad = {code: bool(got.get(key)) for code, key in boxes.items()}
+    note, photo = got.get("i_note") or "", got.get("i_photo") or None
+    try:
+        inspection_id = record_inspection(
+            page.engine, site, got.get("i_day") or dt.datetime.now(page.tz).date(),
+            departments,
+            [{"item_code": code, "result": "problem" if problem else "pass",
+              "note": note if problem else "", "photo": photo if problem else None}
+             for code, problem in bad.items()], scope=page.scope)
+    except (ValueError, LookupError, PermissionError) as exc:
+        got[NOTICE] = ("inspection", "error", error_text(exc, lang))
+        return
+    for key in boxes.values():
+        got[key] = False
+    got["i_note"], got["i_photo"] = "", ""
+    got[NOTICE] = ("inspection", "success", t("saved_inspection", lang).format(
+        id=inspection_id, site=f"{md(site)} {md(site_name)}", n=len(bad),
+        problems=sum(bad.values())))
+
+
+def _save_reinspection(page: state.Page, finding: int, site: str, item: str) -> None:
+    """Record the re-inspection chosen on the page, then untick 已整改 and keep what was
+    saved for the next run to confirm (a callback)."""
+    got, lang = st.session_state, page.lang
+    fixed = bool(got.get("i_fixed"))
+    try:
+        re_id = record_reinspection(page.engine, finding, dt.datetime.now(page.tz).date(),
+                                    fixed, scope=page.scope)
+    except (ValueError, LookupError, PermissionError) as exc:
+        got[NOTICE] = ("reinspection", "error", error_text(exc, lang))
+        return
+    got["i_fixed"] = False
+    got[NOTICE] = ("reinspection", "success", t("saved_reinspection", lang).format(
+        id=re_id, site=md(site), item=md(item),
+        result=t("result_fixed" if fixed else "result_not_fixed", lang)))

@@ -11,7 +11,6 @@ import streamlit as st
 from geo import store
 from geo.access import Scope
 from geo.app.labels import LANGUAGES, t
-from geo.app.safe import md
 from geo.crs import metric_crs_of
 from geo.roads import RoadGraph
 from geo.settings import Settings
@@ -142,8 +141,18 @@ def open_page(title_key: str) -> Page | None:
 
 
 def show_timeline(page: Page, case_id: int) -> None:
-    """The audit entries of a case, in local time."""
+    """The audit entries of a case, in local time, as sentences in the user's language
+    with the names of the bodies, townships and teams they refer to."""
+    from geo.app.wording import Names, describe
+
+    reference = layers(page.url, page.version, REFERENCE)
+    teams = layers(page.url, page.version, page.scope).teams
+    names = Names(
+        bodies=catalog(page.url, page.version).body_names(),
+        townships=dict(zip(reference.townships["code"], reference.townships["name"],
+                           strict=True)),
+        teams={} if teams is None else dict(zip(teams["team_id"], teams["name"],
+                                                strict=True)))
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
-        st.markdown(f"- {at:%m-%d %H:%M:%S} {md(e.actor)}: {md(e.from_state, '')} → "
-                    f"{md(e.to_state, '')} {md(e.detail, '') if e.action != 'route' else ''}")
+        st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, names)}")

@@ -43,14 +43,30 @@ TEAM_TIMESTAMP = {"en_route": "en_route_at", "on_scene": "on_scene_at",
 
 
 class ConflictError(RuntimeError):
-    """Someone else changed the team or case first; reload and try again."""
+    """Someone else changed the team or case first; reload and try again.
+
+    Parameters
+    ----------
+    message : str
+        The English explanation (for logs and the API).
+    entity : str, default "case"
+        What changed meanwhile: ``case`` or ``team``.
+    entity_id : object, optional
+        Its id.
+    """
+
+    def __init__(self, message: str, entity: str = "case", entity_id: object = None) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.entity_id = entity_id
 
 
 def _bump_case(s, case_id: int, version: int, **values) -> None:
     res = s.execute(update(Case).where(Case.id == case_id, Case.version == version)
                     .values(version=version + 1, **values))
     if res.rowcount != 1:
-        raise ConflictError(f"case {case_id} was changed by someone else just now; reload it")
+        raise ConflictError(f"case {case_id} was changed by someone else just now; reload it",
+                            "case", case_id)
 
 
 def _team(s, team_id: str, scope: Scope) -> Team:
@@ -62,14 +78,19 @@ def _team(s, team_id: str, scope: Scope) -> Team:
     return team
 
 
-def _case(s, case_id: int, scope: Scope) -> tuple[Case, str]:
-    """The case and its alert's source, if ``scope`` may change it (`Scope.check_change`)."""
+def _case(s, case_id: int, scope: Scope, version: int | None = None) -> tuple[Case, str]:
+    """The case and its alert's source, if ``scope`` may change it (`Scope.check_change`);
+    `ConflictError` where it is no longer at ``version`` (someone acted first: that, not
+    whether the move would still be allowed, is what the caller needs to hear)."""
     row = s.execute(select(Case, Alert.source).join(Alert).where(Case.id == case_id)).first()
     if row is None:
         raise LookupError(f"no case {case_id}")
     case = row[0]
     scope.check_change({"id": case_id, "township_code": case.township_code,
                         "body_code": case.body_code})
+    if version is not None and case.version != version:
+        raise ConflictError(f"case {case_id} was changed by someone else just now; reload it",
+                            "case", case_id)
     return case, row[1]
 
 
@@ -78,7 +99,7 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
     """Send an available team to a case (the case becomes dispatched); returns the
     assignment id. Raises `ConflictError` if either changed since it was read."""
     with sessions(engine).begin() as s:
-        case, source = _case(s, case_id, scope)
+        case, source = _case(s, case_id, scope, case_version)
         before = case.status
         if before != "dispatched":
             check_transition(before, "dispatched", source)
@@ -87,14 +108,16 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
         skills = {x.strip() for x in team.skills.split(",")}
         if domain is not None and domain not in skills:
             raise IllegalTransitionError(f"team {team_id} lacks the skill {domain} that "
-                                         f"matter {case.matter_code} needs")
+                                         f"matter {case.matter_code} needs", "lacks_skill",
+                                         team=team_id, domain=domain,
+                                         matter=case.matter_code)
         res = s.execute(update(Team).where(Team.team_id == team_id,
                                            Team.version == team_version,
                                            Team.status == "available")
                         .values(status="dispatched", version=team_version + 1))
         if res.rowcount != 1:
             raise ConflictError(f"team {team_id} is no longer available (assigned or changed "
-                                "by someone else just now)")
+                                "by someone else just now)", "team", team_id)
         # the case row is always versioned, also when it already has a team
         _bump_case(s, case_id, case_version, status="dispatched")
         assignment = s.execute(insert(Assignment).values(
@@ -108,14 +131,22 @@ def assign(engine: Engine, case_id: int, case_version: int, team_id: str, team_v
 
 
 def transition_case(engine: Engine, case_id: int, version: int, target: str, actor: str,
-                    reason: str = "", *, scope: Scope, **values) -> None:
-    """Move a case in ``scope`` to ``target`` (checked by `geo.cases.check_transition`)."""
+                    reason: str = "", *, scope: Scope, detail: dict | None = None,
+                    **values) -> None:
+    """Move a case in ``scope`` to ``target`` (checked by `geo.cases.check_transition`).
+
+    The audit entry's detail is a JSON object: the ``reason`` (where one was given) and
+    ``detail`` (what the move refers to: ``body``, ``township``, ``into``, ``days``), so
+    that it can be told in words in any language.
+    """
     with sessions(engine).begin() as s:
-        case, source = _case(s, case_id, scope)
+        case, source = _case(s, case_id, scope, version)
         before = case.status
         check_transition(before, target, source, reason)
         _bump_case(s, case_id, version, status=target, **values)
-        audit(s, actor, "case", str(case_id), "transition", before, target, reason)
+        said = {"reason": reason.strip()} if (reason or "").strip() else {}
+        audit(s, actor, "case", str(case_id), "transition", before, target,
+              json.dumps({**said, **(detail or {})}, ensure_ascii=False))
         if target in RELEASES_TEAMS:
             _release_teams(s, case_id, actor, f"case {target}")
 
@@ -137,7 +168,7 @@ def return_case(engine: Engine, case_id: int, version: int, actor: str, reason: 
     with sessions(engine)() as s:
         command = s.scalar(select(Body.code).where(Body.kind == "command_center"))
     transition_case(engine, case_id, version, "returned", actor, reason, scope=scope,
-                    body_code=command)
+                    body_code=command, detail={"body": command})
 
 
 def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
@@ -149,8 +180,8 @@ def reroute_case(engine: Engine, case_id: int, version: int, body_code: str,
         scope.require("cases", "reroute")
         if s.get(Body, body_code) is None:
             raise LookupError(f"unknown body {body_code!r}")
-    transition_case(engine, case_id, version, "routed", actor,
-                    f"re-routed to {body_code}", scope=scope, body_code=body_code)
+    transition_case(engine, case_id, version, "routed", actor, scope=scope,
+                    body_code=body_code, detail={"body": body_code})
 
 
 def transfer_case(engine: Engine, case_id: int, version: int, township_code: str,
@@ -168,7 +199,7 @@ def transfer_case(engine: Engine, case_id: int, version: int, township_code: str
         raise LookupError(f"township {township_code} has no enforcement center")
     transition_case(engine, case_id, version, "transferred", actor, reason, scope=scope,
                     township_code=township_code, township_name=township_name,
-                    body_code=center)
+                    body_code=center, detail={"township": township_code, "body": center})
 
 
 def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str, *,
@@ -181,7 +212,7 @@ def merge_case(engine: Engine, case_id: int, version: int, into: int, actor: str
                                  "body_code": target.body_code})):
         raise LookupError(f"case {into} is not another open case to merge into")
     transition_case(engine, case_id, version, "merged", actor, f"duplicate of case {into}",
-                    scope=scope)
+                    scope=scope, detail={"into": into})
 
 
 def set_team_status(engine: Engine, team_id: str, version: int, target: str,
@@ -193,18 +224,20 @@ def set_team_status(engine: Engine, team_id: str, version: int, target: str,
         before = team.status
         check_team_transition(before, target)
         if target == "dispatched":
-            raise IllegalTransitionError("a team is dispatched by assigning it to a case")
+            raise IllegalTransitionError("a team is dispatched by assigning it to a case",
+                                         "dispatch_by_assigning", team=team_id)
         res = s.execute(update(Team).where(Team.team_id == team_id, Team.version == version)
                         .values(status=target, version=version + 1))
         if res.rowcount != 1:
-            raise ConflictError(f"team {team_id} was changed by someone else just now")
+            raise ConflictError(f"team {team_id} was changed by someone else just now", "team",
+                                team_id)
         active = s.scalars(select(Assignment).where(Assignment.team_id == team_id,
                                                     Assignment.status.in_(ACTIVE))).first()
         recalled = active is not None and target == "available" and before in (
             "dispatched", "en_route")
         if recalled:
             active.status, active.cleared_at = "cancelled", utcnow()
-            _back_to_queue(s, active.case_id, actor, f"team {team_id} recalled")
+            _back_to_queue(s, active.case_id, actor, team_id)
         elif active is not None and target in TEAM_TIMESTAMP:
             setattr(active, TEAM_TIMESTAMP[target], utcnow())
             active.status = "cleared" if target == "available" else target
@@ -214,8 +247,9 @@ def set_team_status(engine: Engine, team_id: str, version: int, target: str,
               json.dumps({"case": active.case_id} if active else {}))
 
 
-def _back_to_queue(s, case_id: int, actor: str, why: str) -> None:
-    """A dispatched case whose last team was recalled goes back to the queue (routed)."""
+def _back_to_queue(s, case_id: int, actor: str, team_id: str) -> None:
+    """A dispatched case whose last team (``team_id``) was recalled goes back to the queue
+    (routed)."""
     s.flush()
     case = s.get(Case, case_id)
     others = s.scalar(select(func.count()).select_from(Assignment).where(
@@ -223,7 +257,8 @@ def _back_to_queue(s, case_id: int, actor: str, why: str) -> None:
     if case is not None and case.status == "dispatched" and not others:
         check_transition("dispatched", "routed")
         case.status, case.version = "routed", case.version + 1
-        audit(s, actor, "case", str(case_id), "recall", "dispatched", "routed", why)
+        audit(s, actor, "case", str(case_id), "recall", "dispatched", "routed",
+              json.dumps({"team": team_id}))
 
 
 def add_positions(engine: Engine, fixes: list[dict], *, scope: Scope) -> int:

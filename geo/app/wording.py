@@ -1,0 +1,176 @@
+"""What the rules and the audit log say, in the user's language: refusals (from their code
+and parameters), conflicts, and a case's audit entries as sentences with names.
+
+Everything returned here is Markdown that shows outside text (names, reasons, actors)
+literally (`geo.app.safe.md`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from geo.access import AccessDeniedError
+from geo.app.labels import t
+from geo.app.safe import md
+from geo.cases import IllegalTransitionError
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names by code: bodies, townships and teams (a code without one shows as
+    itself)."""
+
+    bodies: dict[str, str] = field(default_factory=dict)
+    townships: dict[str, str] = field(default_factory=dict)
+    teams: dict[str, str] = field(default_factory=dict)
+
+    def body(self, code: object) -> str:
+        """The body's name, as Markdown."""
+        return md(self.bodies.get(str(code), code))
+
+    def township(self, code: object) -> str:
+        """The township's name, as Markdown."""
+        return md(self.townships.get(str(code), code))
+
+    def team(self, team_id: object) -> str:
+        """The team's name and id, e.g. ``织里镇执法中队1（TC-1）``, as Markdown."""
+        name = self.teams.get(str(team_id))
+        return f"{md(name)}（{md(team_id)}）" if name else md(team_id)
+
+
+def state(status: str | None, lang: str) -> str:
+    """A case state's name (``-`` for none)."""
+    return t("status_" + status, lang) if status else "-"
+
+
+def _states(states, lang: str, prefix: str = "status_") -> str:
+    return "、".join(t(prefix + s, lang) for s in states) if lang == "zh" else ", ".join(
+        t(prefix + s, lang) for s in states)
+
+
+def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
+    """A refused action, in ``lang``: the rules' refusals from their code and parameters,
+    a role's refusal, something out of scope or gone, a conflict; anything else as the
+    generic refusal followed by its (escaped) message.
+
+    Parameters
+    ----------
+    exc : Exception
+        What the rules or the store raised.
+    lang : str
+        The user's language.
+    names : Names, optional
+        Names for the teams an error names.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    from geo.store.dispatching import ConflictError
+
+    names = names or Names()
+    if isinstance(exc, IllegalTransitionError):
+        p, code = exc.params, exc.code
+        if code == "not_allowed":
+            allowed = _states(p.get("allowed", ()), lang) or t("err_final", lang)
+            return t("err_not_allowed", lang).format(current=state(p["current"], lang),
+                                                     target=state(p["target"], lang),
+                                                     allowed=allowed)
+        if code == "verify_first":
+            return t("err_verify_first", lang).format(source=t(f"source_{p['source']}", lang))
+        if code == "needs_reason":
+            return t("err_needs_reason", lang).format(target=state(p["target"], lang))
+        if code == "unknown_state":
+            return t("err_unknown_state", lang).format(state=md(p["state"]))
+        if code == "team_not_allowed":
+            return t("err_team_not_allowed", lang).format(
+                current=t(f"team_{p['current']}", lang), target=t(f"team_{p['target']}", lang))
+        if code == "lacks_skill":
+            return t("err_lacks_skill", lang).format(team=names.team(p["team"]),
+                                                     domain=md(p["domain"]))
+        if code == "dispatch_by_assigning":
+            return t("err_dispatch_by_assigning", lang)
+    if isinstance(exc, AccessDeniedError):
+        return t("err_denied", lang)
+    if isinstance(exc, LookupError):
+        return t("err_missing", lang)
+    if isinstance(exc, ConflictError):
+        return t("err_conflict", lang)
+    return f"{t('not_allowed', lang)} {md(exc)}"
+
+
+#: audit details written before they were JSON objects (`transition_case`, `_back_to_queue`)
+_LEGACY = (
+    (re.compile(r"^re-routed to (\S+)$"), "body"),
+    (re.compile(r"^duplicate of case (\d+)$"), "into"),
+    (re.compile(r"^team (\S+) recalled$"), "team"),
+)
+
+
+def _detail(raw: str | None) -> dict:
+    """An audit entry's detail as a mapping: a JSON object as it is, older plain text as
+    its reason (or what it says, for the texts the store used to write)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    for pattern, key in _LEGACY:
+        found = pattern.match(raw)
+        if found:
+            return {key: found[1]}
+    return {"reason": raw}
+
+
+def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
+    """One audit entry of a case as a sentence, e.g. ``dispatcher-sc：已分拨 → 已退回，退回
+    指挥中心，理由：不属本中心事项``.
+
+    Parameters
+    ----------
+    entry
+        An audit entry (``actor, action, from_state, to_state, detail``).
+    lang : str
+        The user's language.
+    names : Names
+        Names of the bodies, townships and teams the entry refers to.
+    actor : bool, default True
+        Begin with who did it.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    detail = _detail(entry.detail)
+    move = (f"{state(entry.from_state, lang)} → {state(entry.to_state, lang)}"
+            if entry.from_state else state(entry.to_state, lang))
+    parts = [move] if entry.to_state else []
+    if entry.action == "route":
+        parts.append(t("tl_route", lang))
+    elif entry.action == "assign" and "team" in detail:
+        parts.append(t("tl_assign", lang).format(team=names.team(detail["team"])))
+    elif entry.action == "recall" and "team" in detail:
+        parts.append(t("tl_recall", lang).format(team=names.team(detail["team"])))
+    else:
+        if "township" in detail:
+            parts.append(t("tl_transfer", lang).format(township=names.township(
+                detail["township"])))
+        elif "body" in detail:
+            key = "tl_return" if entry.to_state == "returned" else "tl_reroute"
+            parts.append(t(key, lang).format(body=names.body(detail["body"])))
+        if "into" in detail:
+            parts.append(t("tl_merge", lang).format(into=md(detail["into"])))
+        if "days" in detail:
+            parts.append(t("tl_days", lang).format(days=md(detail["days"])))
+        if detail.get("reason") and "into" not in detail:
+            parts.append(t("tl_reason", lang).format(reason=md(detail["reason"])))
+    sentence = t("tl_sep", lang).join(parts)
+    return f"{md(entry.actor)}{t('tl_colon', lang)}{sentence}" if actor else sentence
