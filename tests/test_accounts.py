@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from geo import store
-from geo.access import Scope
+from geo.access import SYSTEM, Scope
 from geo.cli import main
 from geo.store import accounts
 from geo.store.models import SignIn
@@ -21,9 +21,9 @@ def engine(store_settings, small_dirs):
 
 
 def test_token_holder_is_the_active_user_or_source_of_the_token(engine):
-    accounts.add_user(engine, "boss", "Boss", "command")
-    user_token = accounts.issue_user_token(engine, "boss")
-    source_token = accounts.add_source(engine, "12345", "热线", "50/minute", "gcj02")
+    accounts.add_user(engine, "boss", "Boss", "command", scope=SYSTEM)
+    user_token = accounts.issue_user_token(engine, "boss", scope=SYSTEM)
+    source_token = accounts.add_source(engine, "12345", "热线", "50/minute", "gcj02", scope=SYSTEM)
     held = accounts.token_holder(engine, user_token)
     assert held.source is None and held.scope == Scope("command", actor="boss")
     held = accounts.token_holder(engine, source_token)
@@ -31,63 +31,63 @@ def test_token_holder_is_the_active_user_or_source_of_the_token(engine):
         None, "12345", "gcj02", "50/minute")
     assert accounts.token_holder(engine, "no such token") is None
     # a renewed token: the old one is refused at once, the new one works
-    renewed = accounts.issue_user_token(engine, "boss")
+    renewed = accounts.issue_user_token(engine, "boss", scope=SYSTEM)
     assert accounts.token_holder(engine, user_token) is None
     assert accounts.token_holder(engine, renewed).scope.actor == "boss"
-    again = accounts.add_source(engine, "12345", "热线")
+    again = accounts.add_source(engine, "12345", "热线", scope=SYSTEM)
     assert accounts.token_holder(engine, source_token) is None
     assert accounts.token_holder(engine, again).source == "12345"
 
 
 def test_disabled_users_and_sources_hold_no_token_until_enabled(engine):
-    accounts.add_user(engine, "boss", "Boss", "command", password="boss-password")
-    token = accounts.issue_user_token(engine, "boss")
-    source_token = accounts.add_source(engine, "12345", "热线")
-    accounts.set_user_active(engine, "boss", False)
-    accounts.set_source_active(engine, "12345", False)
+    accounts.add_user(engine, "boss", "Boss", "command", password="boss-password", scope=SYSTEM)
+    token = accounts.issue_user_token(engine, "boss", scope=SYSTEM)
+    source_token = accounts.add_source(engine, "12345", "热线", scope=SYSTEM)
+    accounts.set_user_active(engine, "boss", False, scope=SYSTEM)
+    accounts.set_source_active(engine, "12345", False, scope=SYSTEM)
     assert accounts.token_holder(engine, token) is None
     assert accounts.token_holder(engine, source_token) is None
     assert accounts.get_user(engine, "boss") is None
     assert accounts.sign_in_with_password(engine, "boss", "boss-password") is None
     # updating a disabled user does not enable them
-    accounts.add_user(engine, "boss", "The boss", "command")
+    accounts.add_user(engine, "boss", "The boss", "command", scope=SYSTEM)
     assert accounts.token_holder(engine, token) is None
-    accounts.set_user_active(engine, "boss", True)
+    accounts.set_user_active(engine, "boss", True, scope=SYSTEM)
     assert accounts.token_holder(engine, token).scope.actor == "boss"
     assert accounts.sign_in_with_password(engine, "boss", "boss-password").name == "The boss"
     # renewing a source's token enables it again
-    renewed = accounts.add_source(engine, "12345", "热线")
+    renewed = accounts.add_source(engine, "12345", "热线", scope=SYSTEM)
     assert accounts.token_holder(engine, renewed).source == "12345"
 
 
 def test_deleted_users_and_sources_are_gone_with_their_tokens(engine):
-    accounts.add_user(engine, "boss", "Boss", "command", password="boss-password")
-    token = accounts.issue_user_token(engine, "boss")
+    accounts.add_user(engine, "boss", "Boss", "command", password="boss-password", scope=SYSTEM)
+    token = accounts.issue_user_token(engine, "boss", scope=SYSTEM)
     accounts.open_sign_in(engine, "boss")
-    source_token = accounts.add_source(engine, "12345", "热线")
-    accounts.delete_user(engine, "boss")
-    accounts.delete_source(engine, "12345")
+    source_token = accounts.add_source(engine, "12345", "热线", scope=SYSTEM)
+    accounts.delete_user(engine, "boss", scope=SYSTEM)
+    accounts.delete_source(engine, "12345", scope=SYSTEM)
     assert accounts.token_holder(engine, token) is None
     assert accounts.token_holder(engine, source_token) is None
-    assert [u.username for u in accounts.list_users(engine)] == []
-    assert accounts.list_sources(engine) == []
+    assert [u.username for u in accounts.list_users(engine, scope=SYSTEM)] == []
+    assert accounts.list_sources(engine, scope=SYSTEM) == []
     with store.sessions(engine)() as s:
         assert s.scalars(select(SignIn)).all() == []
-    for change in (lambda: accounts.delete_user(engine, "boss"),
-                   lambda: accounts.set_user_active(engine, "boss", True),
-                   lambda: accounts.set_password(engine, "boss", "long enough"),
+    for change in (lambda: accounts.delete_user(engine, "boss", scope=SYSTEM),
+                   lambda: accounts.set_user_active(engine, "boss", True, scope=SYSTEM),
+                   lambda: accounts.set_password(engine, "boss", "long enough", scope=SYSTEM),
                    lambda: accounts.open_sign_in(engine, "boss")):
         with pytest.raises(LookupError, match="no user 'boss'"):
             change()
-    for change in (lambda: accounts.delete_source(engine, "12345"),
-                   lambda: accounts.set_source_active(engine, "12345", False)):
+    for change in (lambda: accounts.delete_source(engine, "12345", scope=SYSTEM),
+                   lambda: accounts.set_source_active(engine, "12345", False, scope=SYSTEM)):
         with pytest.raises(LookupError, match="no source '12345'"):
             change()
 
 
 def test_a_sign_in_lasts_until_signed_out_disabled_or_a_new_password(engine):
     accounts.add_user(engine, "zhili", "织里", "township", township="330599001000",
-                      password="zhili-password")
+                      password="zhili-password", scope=SYSTEM)
     assert accounts.sign_in_with_password(engine, "zhili", "wrong password") is None
     assert accounts.sign_in_with_password(engine, "nobody", "zhili-password") is None
     assert accounts.sign_in_with_password(engine, "zhili", "x" * 100) is None
@@ -108,18 +108,18 @@ def test_a_sign_in_lasts_until_signed_out_disabled_or_a_new_password(engine):
     assert accounts.signed_in_user(engine, first) is None
     assert accounts.signed_in_user(engine, second).username == "zhili"
 
-    accounts.set_user_active(engine, "zhili", False)  # disabling ends all of them
+    accounts.set_user_active(engine, "zhili", False, scope=SYSTEM)  # disabling ends all of them
     assert accounts.signed_in_user(engine, second) is None
-    accounts.set_user_active(engine, "zhili", True)
+    accounts.set_user_active(engine, "zhili", True, scope=SYSTEM)
     assert accounts.signed_in_user(engine, second) is None
 
     third, _ = accounts.open_sign_in(engine, "zhili")
-    accounts.set_password(engine, "zhili", "a new password")  # so does a new password
+    accounts.set_password(engine, "zhili", "a new password", scope=SYSTEM)  # so does a new password
     assert accounts.signed_in_user(engine, third) is None
     assert accounts.sign_in_with_password(engine, "zhili", "zhili-password") is None
     assert accounts.sign_in_with_password(engine, "zhili", "a new password") is not None
     with pytest.raises(ValueError, match="8 to 72 bytes"):
-        accounts.set_password(engine, "zhili", "short")
+        accounts.set_password(engine, "zhili", "short", scope=SYSTEM)
 
     fourth, _ = accounts.open_sign_in(engine, "zhili")
     with store.sessions(engine).begin() as s:  # an expired sign-in signs no one in
