@@ -601,3 +601,24 @@ def test_inspections_page_clears_the_form_and_confirms_what_was_saved(history_db
     assert at.checkbox(key="i_fixed").value is False
     after, _ = inspection_tables(engine, scope=SYSTEM)
     assert len(after) == len(before)
+
+
+def test_the_dispatch_page_is_out_of_date_when_cases_or_the_sign_in_change(demo_db,
+                                                                           monkeypatch):
+    """What the self-refresh of 派遣 checks each tick: the cases in scope and the user's
+    sign-in (signed out, disabled or given another scope: the whole app reruns)."""
+    from geo.access import Scope
+    from geo.app import auth, dispatch_page
+    from geo.store import dispatching
+    engine = store.connect(demo_db.database_url)
+    scope = Scope("command", actor="command")
+    seen = store.cases_version(engine, scope=scope)
+    monkeypatch.setattr(auth, "current_scope", lambda engine: scope)
+    assert not dispatch_page._out_of_date(engine, scope, seen)
+    monkeypatch.setattr(auth, "current_scope", lambda engine: None)  # signed out
+    assert dispatch_page._out_of_date(engine, scope, seen)
+    monkeypatch.setattr(auth, "current_scope", lambda engine: scope)
+    pick = _pick_case(engine, source="12345")
+    dispatching.transition_case(engine, int(pick["id"]), int(pick["version"]), "verified",
+                                "someone", scope=SYSTEM)
+    assert dispatch_page._out_of_date(engine, scope, seen)

@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import mapview, state
+from geo.app import auth, mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -281,15 +281,24 @@ def render() -> None:
 
 
 def _watch(engine, scope: Scope, seen: tuple, every: float) -> None:
-    """Reload the page when a case in ``scope`` is added or changed (checked every
-    ``every`` seconds with `geo.store.cases_version`); the selected case stays selected."""
+    """Reload the page when it is out of date (`_out_of_date`, checked every ``every``
+    seconds); the selected case stays selected."""
 
     @st.fragment(run_every=every)
     def watch() -> None:
-        if store.cases_version(engine, scope=scope) != seen:
-            st.rerun()
+        if _out_of_date(engine, scope, seen):
+            st.rerun()  # the whole app: the new queue, or the sign-in form
 
     watch()
+
+
+def _out_of_date(engine, scope: Scope, seen: tuple) -> bool:
+    """Whether the page shown with ``scope`` and cases at version ``seen`` needs a full
+    run: the user was signed out, disabled or given another scope
+    (`geo.app.auth.current_scope`), or a case in scope was added or changed
+    (`geo.store.cases_version`)."""
+    return (auth.current_scope(engine) != scope
+            or store.cases_version(engine, scope=scope) != seen)
 
 
 def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) -> None:
