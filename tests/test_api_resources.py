@@ -662,7 +662,7 @@ def demo_api(db_settings):
     lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
     alerts.write_text("\n".join(lines[:41]) + "\n", encoding="utf-8")
     assert main(["ingest", str(alerts)], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     assert main(["demo", "history", "--inspections", "200"], db_settings) == 0
     engine = store.connect(db_settings.database_url)
     tokens = {u: issue_user_token(engine, u, scope=SYSTEM) for u in ("zhili", "planner", "command")}

@@ -160,7 +160,7 @@ def hostile_db(db_settings, monkeypatch, tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
-    assert main(["demo", "users"], db_settings) == 0
+    assert main(["demo", "users", "--yes"], db_settings) == 0
     with engine.begin() as c:
         c.execute(sql("UPDATE users SET name = :h WHERE username = 'command'"), {"h": HOSTILE})
     monkeypatch.setenv("GEO_DATABASE_URL", db_settings.database_url)
