@@ -11,6 +11,7 @@ import streamlit as st
 from geo import store
 from geo.access import Scope
 from geo.app.labels import LANGUAGES, t
+from geo.app.safe import md
 from geo.crs import metric_crs_of
 from geo.roads import RoadGraph
 from geo.settings import Settings
@@ -95,7 +96,7 @@ def sign_in(lang: str):
         return None
     weak = demo_passwords_in_use(eng)
     if weak:
-        st.warning(t("demo_passwords", lang).format(users=", ".join(weak)))
+        st.warning(t("demo_passwords", lang).format(users=md(", ".join(weak))))
     user = auth.signed_in_user(eng, conf, lang)
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)
