@@ -80,12 +80,9 @@ def _cookie_value() -> str | None:
 def signed_in_user(engine, settings: Settings, lang: str):
     """The signed-in, active user; else shows the sign-in form and returns None."""
     _browser_cookie()
-    username = st.session_state.get(USER_KEY)
-    if username:
-        sign_in = st.session_state.get(SIGN_IN_KEY)
-        user = (accounts.signed_in_user(engine, sign_in) if sign_in
-                else accounts.get_user(engine, username))
-        if user is not None and user.username == username:
+    if st.session_state.get(USER_KEY):
+        user = _session_user(engine)
+        if user is not None:
             return user
         _forget()  # signed out elsewhere, disabled, deleted or given a new password
     if _oidc_configured():
@@ -115,18 +112,23 @@ def signed_in_user(engine, settings: Settings, lang: str):
     return user
 
 
-def current_scope(engine):
-    """The scope of this session's user as the store has it now (None: signed out
-    elsewhere, disabled, deleted, given a new password); shows nothing. For views that
-    refresh themselves without a full run of the app."""
+def _session_user(engine):
+    """This session's user as the store has it now: None when there is none, or when they
+    were signed out elsewhere, disabled, deleted or given a new password."""
     username = st.session_state.get(USER_KEY)
     if not username:
         return None
     sign_in = st.session_state.get(SIGN_IN_KEY)
     user = (accounts.signed_in_user(engine, sign_in) if sign_in
             else accounts.get_user(engine, username))
-    return accounts.scope_of(user) if user is not None and user.username == username \
-        else None
+    return user if user is not None and user.username == username else None
+
+
+def current_scope(engine):
+    """The scope of `_session_user` (None without one); shows nothing. For views that
+    refresh themselves without a full run of the app."""
+    user = _session_user(engine)
+    return None if user is None else accounts.scope_of(user)
 
 
 def _password_form(engine, lang: str):
