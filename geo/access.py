@@ -13,6 +13,7 @@ object, action          command  dispatcher  township  planner  admin  source
 cases: read             all      own body    own twp   all      all    own
 cases: change           all      own body    own twp   -        all    -
 cases: reroute          all      -           -         -        all    -
+cases: open             all      all         own twp   -        all    -
 alerts: post            -        -           -         -        -      yes
 teams: read             all      own body    own twp   all      all    -
 teams: change           all      own body    own twp   -        all    -
@@ -30,10 +31,13 @@ accounts: read, change  -        -           -         -        all    -
 
 "own twp": objects of the caller's township (a team by its body's township, an inspection
 by its site's); "own body": of the caller's body; "own" (a source): the cases of its own
-alerts. Teams' changes are their status and positions; readouts are coverage and the
-empowerment evaluation, computed from what the caller may read. Layers (township and unit
-boundaries, roads) and catalogues are read by everyone signed in; their sites and teams
-follow their own rows. The command line and the intake act as `SYSTEM`, explicitly.
+alerts. Opening a case (a call taken on the 接警 page) is checked on where the report
+routes: township staff open cases only in their own township; a dispatcher takes a call
+wherever it routes (the case goes to the body the routing rule names). Teams' changes are
+their status and positions; readouts are coverage and the empowerment evaluation, computed
+from what the caller may read. Layers (township and unit boundaries, roads) and catalogues
+are read by everyone signed in; their sites and teams follow their own rows. The command
+line and the intake act as `SYSTEM`, explicitly.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("cases", "read"): STAFF | {"source"},
     ("cases", "change"): ACTING,
     ("cases", "reroute"): frozenset({"command", "admin"}),
+    ("cases", "open"): ACTING,
     ("alerts", "post"): frozenset({"source"}),
     ("teams", "read"): STAFF,
     ("teams", "change"): ACTING,
@@ -91,6 +96,10 @@ _MATCH: dict[str, dict[str, str]] = {
 }
 
 
+#: (object, action) -> the roles that take the action on any object of that kind, though
+#: they read only their own: a dispatcher opens a case wherever the call routes it
+_ANYWHERE: dict[tuple[str, str], frozenset[str]] = {("cases", "open"): frozenset({"dispatcher"})}
+
 #: field of `Scope.match` -> how the documentation names the part of the objects it keeps
 _OWN = {"township_code": "own township", "body_code": "own body", "source": "own"}
 
@@ -111,13 +120,29 @@ def who_may(obj: str, action: str) -> str:
     parts = []
     for role in ROLES:
         if role in PERMISSIONS[obj, action]:
-            field = _MATCH.get(role, {}).get(obj)
+            field = (None if role in _ANYWHERE.get((obj, action), ())
+                     else _MATCH.get(role, {}).get(obj))
             parts.append(f"{role} ({_OWN[field]})" if field else role)
     return ", ".join(parts) or "no role"
 
 
 class AccessDeniedError(PermissionError):
     """The caller's role may not do this."""
+
+
+class OutsideScopeError(AccessDeniedError):
+    """A new object would fall outside the caller's own (e.g. township staff opening a case
+    that routes to another township).
+
+    ``code`` is ``outside_scope``; ``params`` name the object kind (``obj``), the field
+    (``field``), the caller's own value (``own``) and the new object's (``got``, None where
+    it has none), for a user interface to word in the user's language.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = "outside_scope"
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -205,6 +230,20 @@ class Scope:
         if not self.allows(obj, "read") or not self.covers(row, obj):
             raise LookupError(f"no {name}")
         self.require(obj, action)
+
+    def check_new(self, obj: str, row: Mapping) -> None:
+        """Raise `AccessDeniedError` unless the role may open objects of kind ``obj``, and
+        `OutsideScopeError` where the new one (a mapping with the fields of `match`, as it
+        would be stored) falls outside the caller's own; roles of `_ANYWHERE` open them
+        anywhere."""
+        self.require(obj, "open")
+        if self.role in _ANYWHERE.get((obj, "open"), ()):
+            return
+        for field, own in self.match(obj).items():
+            if row.get(field) != own:
+                raise OutsideScopeError(
+                    f"{self.actor} ({self.role}) may open {obj} only where {field} is {own}, "
+                    f"not {row.get(field)}", obj=obj, field=field, own=own, got=row.get(field))
 
     def check_change(self, case: Mapping) -> None:
         """`check` of a change to a case (a mapping with ``id``, ``township_code``,

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from geo import store
-from geo.access import SYSTEM
+from geo.access import SYSTEM, Scope
 from geo.alertfiles import (
     CHUNK_ROWS,
     JSON_SUFFIXES,
@@ -52,13 +52,17 @@ from geo.alerts import (
     excerpt,
 )
 from geo.bulk import route_checked
+from geo.calls import SOURCE as CALL_SOURCE
+from geo.calls import CallError, PhoneReport, check_report, preview, record_of
 from geo.catalog import Catalog
 from geo.crs import parse_crs
-from geo.routing import BORDER, NEAR_BORDER, Router
+from geo.routing import BORDER, NEAR_BORDER, Router, Routing
+from geo.settings import Settings
 from geo.store.bulkinsert import row_dicts
 
 __all__ = ["FIELDS", "IngestError", "IngestReport", "Reject", "ingest_file", "ingest_records",
-           "intake", "intake_group", "repair", "route_pending"]
+           "intake", "intake_group", "repair", "route_pending", "stored_routing",
+           "take_call"]
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -538,23 +542,26 @@ def _one_writer(engine: Engine):
 def intake(engine: Engine, records: list[dict], source: str, crs: str, router: Router,
            catalog: Catalog, tz: ZoneInfo,
            matters: set[str] | frozenset[str] | None = None,
-           earliest: dt.datetime = EARLIEST) -> tuple[list[Reject], list[dict]]:
+           earliest: dt.datetime = EARLIEST,
+           actor: str | None = None) -> tuple[list[Reject], list[dict]]:
     """Store and route alerts posted by one source: all of them, or none if any is bad.
 
     Returns the rejects (then nothing was stored) and, per record, ``id``, ``alert_id``,
     ``case_id``, ``created`` (False: already stored, nothing changed), ``status``,
     ``township_code``, ``body_code`` and ``flags``. Alerts are committed before routing;
     concurrent posts of the same (source, id) store it once. ``matters`` (the catalogue's
-    matter codes) may be given by a caller that keeps them.
+    matter codes) may be given by a caller that keeps them. The cases' audit entries name
+    ``actor`` (default ``source:SOURCE``): the user who took a call (`take_call`).
     """
     return intake_group(engine, [(records, source, crs)], router, catalog, tz, matters,
-                        earliest)[0]
+                        earliest, actor)[0]
 
 
 def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], router: Router,
                  catalog: Catalog, tz: ZoneInfo,
                  matters: set[str] | frozenset[str] | None = None,
                  earliest: dt.datetime = EARLIEST,
+                 actor: str | None = None,
                  ) -> list[tuple[list[Reject], list[dict]]]:
     """`intake` for several posts at once, each given as (records, source, crs).
 
@@ -562,7 +569,8 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
     alerts of the others are stored in one transaction (committed before routing), routed
     together, and their cases stored in a second one. An alert whose routing fails gets a
     command-center case and costs no other alert its case. Returns, per post, what `intake`
-    returns for it alone; an id in several posts is ``created`` in the first only.
+    returns for it alone; an id in several posts is ``created`` in the first only. The new
+    cases' audit entries name ``actor``, else their source (``source:SOURCE``).
     """
     matters = frozenset(catalog.matters["code"]) if matters is None else frozenset(matters)
     outcomes: list = [None] * len(calls)
@@ -590,7 +598,7 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
         with _one_writer(engine), make.begin() as s:
             for src, src_rows in cases.groupby("source", sort=True):
                 made.update(store.add_cases(s, src_rows.drop(columns="source"),
-                                            scope=replace(SYSTEM, actor=f"source:{src}")))
+                                            scope=replace(SYSTEM, actor=actor or f"source:{src}")))
         by_alert = {r["alert_id"]: r for r in row_dicts(
             cases[["alert_id", "status", "township_code", "body_code", "flags"]])}
         known = {key: (aid, made[aid], by_alert[aid]) for key, aid in new.items()
@@ -631,3 +639,59 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
             answered.add(key)
         outcomes[k] = ([], results)
     return outcomes
+
+
+# ---------------------------------------------------------------------------- phone calls
+def stored_routing(engine: Engine, settings: Settings) -> tuple[Router, Catalog]:
+    """The router and catalogue of the loaded layer set, the router from
+    ``settings.cache_path`` where built before (`geo.routercache.cached_router`). The
+    router knows every site: where a report routes does not depend on who asks."""
+    from geo.routercache import cached_router
+
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    return cached_router(store.load_layers(engine, scope=SYSTEM), catalog, settings,
+                         settings.cache_path), catalog
+
+
+@dataclass(frozen=True)
+class TakenCall:
+    """The case a call became: its id, whether this call made it (False: the same report
+    was stored before, by a second click), its body and township, and its routing."""
+
+    case_id: int
+    created: bool
+    body_code: str | None
+    township_code: str | None
+    routing: Routing
+
+
+def take_call(engine: Engine, report: PhoneReport, router: Router, catalog: Catalog,
+              tz: ZoneInfo, *, scope: Scope) -> TakenCall:
+    """Open a case from a phone report, through the one intake of every door (`intake`,
+    source `geo.calls.SOURCE`), audited as taken by ``scope.actor``.
+
+    The report is checked (`geo.calls.check_report`) and routed (`geo.calls.preview`)
+    before anything is stored: the role must be allowed to open cases, and the case must
+    fall in the caller's own (township staff: their township; `geo.access.Scope.check_new`).
+
+    Raises
+    ------
+    geo.calls.CallError
+        The report is refused (its code says why), nothing stored.
+    geo.access.AccessDeniedError
+        The role may not open cases, or (`geo.access.OutsideScopeError`) the report routes
+        outside the caller's own.
+    """
+    scope.require("cases", "open")
+    check_report(report, frozenset(catalog.matters["code"]), store.utcnow())
+    routing = preview(router, report)
+    scope.check_new("cases", {"township_code": routing.township_code,
+                              "body_code": routing.body_code})
+    rejects, results = intake(engine, [record_of(report)], CALL_SOURCE, report.crs, router,
+                              catalog, tz, actor=scope.actor)
+    if rejects:  # the checks above are the intake's bounds: a safety net
+        raise CallError(f"refused by the intake: {rejects[0]}", "rejected",
+                        field=rejects[0].field, reason=rejects[0].reason)
+    made = results[0]
+    return TakenCall(int(made["case_id"]), bool(made["created"]), made["body_code"],
+                     made["township_code"], routing)

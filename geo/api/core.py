@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from geo import store
-from geo.access import SYSTEM, Scope
+from geo.access import Scope
 from geo.alerts import excerpt
 from geo.api.quota import TokenBuckets
 from geo.api.schemas import MAX_BATCH, UNION_TAGS, AlertIn, CaseOut, Problem
@@ -116,7 +116,7 @@ class Service:
         Whether the layers were re-imported is read from the store at most every
         `LAYERS_CHECK_S` seconds, not for every alert.
         """
-        from geo.routercache import cached_router
+        from geo.ingest import stored_routing
 
         cached = self._routing
         if cached is not None and time.monotonic() - self._checked < LAYERS_CHECK_S:
@@ -128,9 +128,7 @@ class Service:
                 raise HTTPException(503, "no layers loaded yet: run `python -m geo init`")
             with self._lock:
                 if self._routing is None or self._routing[0] != stamp:
-                    catalog = store.load_catalog(self.engine, scope=SYSTEM)
-                    router = cached_router(store.load_layers(self.engine, scope=SYSTEM), catalog,
-                                           self.settings, self.settings.cache_path)
+                    router, catalog = stored_routing(self.engine, self.settings)
                     self._routing = (stamp, router, catalog, frozenset(catalog.matters["code"]))
                 self._checked = time.monotonic()
                 return self._routing[1], self._routing[2]

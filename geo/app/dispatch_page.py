@@ -155,6 +155,7 @@ def render() -> None:
     todo = queue(mine, now)
 
     st.subheader(t("queue", lang))
+    _case_from_url([int(i) for i in todo["id"]], lang)
     if todo.empty:
         _show_notice(lang, [])
         st.info(t("empty_queue", lang))
@@ -278,6 +279,22 @@ def render() -> None:
 
     st.subheader(t("timeline", lang))
     state.show_timeline(page, case_id)
+
+
+def _case_from_url(queued: list[int], lang: str) -> None:
+    """Select the case the page's address names (``?case=ID``, from 接警 or a search), once;
+    say so where it is not in the queue shown."""
+    wanted = st.query_params.get("case")
+    if wanted is None:
+        return
+    del st.query_params["case"]
+    case_id = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    if case_id is None:
+        st.warning(t("url_case_bad", lang).format(value=md(wanted[:40])))
+    elif case_id in queued:
+        st.session_state["d_case"] = case_id
+    else:
+        st.warning(t("url_case_missing", lang).format(case=case_id))
 
 
 def _watch(engine, scope: Scope, seen: tuple, every: float) -> None:

@@ -75,6 +75,14 @@ def catalog(url: str, version: str):
     return store.load_catalog(engine(url), scope=REFERENCE)
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def routing(url: str, version: str):
+    """(router, catalogue) of the loaded layer set, per import (`geo.ingest.stored_routing`)."""
+    from geo.ingest import stored_routing
+
+    return stored_routing(engine(url), settings())
+
+
 SCOPE_KEY = "onemap_scope"
 
 

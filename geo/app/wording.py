@@ -11,9 +11,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from geo.access import AccessDeniedError
-from geo.app.labels import t
+from geo.access import AccessDeniedError, OutsideScopeError
+from geo.app.labels import LABELS, t
 from geo.app.safe import md
+from geo.calls import CallError
 from geo.cases import IllegalTransitionError
 
 
@@ -93,6 +94,13 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
                                                      domain=md(p["domain"]))
         if code == "dispatch_by_assigning":
             return t("err_dispatch_by_assigning", lang)
+    if isinstance(exc, CallError):
+        return call_error_text(exc, lang)
+    if isinstance(exc, OutsideScopeError):
+        got = exc.params.get("got")
+        return t("err_outside_scope", lang).format(
+            got=names.township(got) if got else t("flag_outside", lang),
+            own=names.township(exc.params.get("own")))
     if isinstance(exc, AccessDeniedError):
         return t("err_denied", lang)
     if isinstance(exc, LookupError):
@@ -100,6 +108,20 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
     if isinstance(exc, ConflictError):
         return t("err_conflict", lang)
     return f"{t('not_allowed', lang)} {md(exc)}"
+
+
+def call_error_text(exc: CallError, lang: str) -> str:
+    """A refused phone report or search (`geo.calls.CallError`) in ``lang``, as Markdown."""
+    from geo.crs import COORDINATE_PROBLEMS
+
+    p = {k: md(v) for k, v in exc.params.items()}
+    if "field" in exc.params:
+        key = f"field_{exc.params['field']}"
+        p["field"] = t(key, lang) if key in LABELS else md(exc.params["field"])
+    if exc.code == "coordinates":
+        en, zh = COORDINATE_PROBLEMS.get(exc.params["problem"], (exc.params["problem"],) * 2)
+        p["problem"] = zh if lang == "zh" else en
+    return t(f"err_{exc.code}", lang).format(**p)
 
 
 #: audit details written before they were JSON objects (`transition_case`, `_back_to_queue`)
