@@ -79,8 +79,6 @@ class PhoneReport:
         `geo.crs.WGS84` or `geo.crs.GCJ02` (phone map apps), see `CALL_CRS`.
     description, address : str
         What the caller said, and the address or landmark in their words.
-    credit_code : str, optional
-        The unified social credit code of the site picked by name, naming it to the router.
     call_id : str
         The external id of the alert (`new_call_id`).
     """
@@ -93,7 +91,6 @@ class PhoneReport:
     crs: str = WGS84
     description: str = ""
     address: str = ""
-    credit_code: str | None = None
     call_id: str = field(default_factory=new_call_id)
 
 
@@ -167,7 +164,7 @@ def record_of(report: PhoneReport) -> dict:
     return {"id": report.call_id, "lon": report.lon, "lat": report.lat,
             "matter": report.matter_code or "", "severity": report.severity,
             "reported_at": report.reported_at.isoformat(),
-            "description": description_of(report), "credit_code": report.credit_code or ""}
+            "description": description_of(report)}
 
 
 def preview(router: Router, report: PhoneReport) -> Routing:
@@ -179,8 +176,7 @@ def preview(router: Router, report: PhoneReport) -> Routing:
                         crs=report.crs)
     check_point(report.lon, report.lat)
     return router.route(report.lon, report.lat, report.matter_code, at=report.reported_at,
-                        crs=None if report.crs == WGS84 else report.crs,
-                        credit_code=report.credit_code)
+                        crs=None if report.crs == WGS84 else report.crs)
 
 
 def places(layers: LayerSet) -> pd.DataFrame:
@@ -190,8 +186,9 @@ def places(layers: LayerSet) -> pd.DataFrame:
     -------
     DataFrame
         ``kind`` (`PLACE_KINDS`), ``key`` (code or site id), ``name``, ``township_code``,
-        ``credit_code`` (sites), ``lon``, ``lat``: townships, then units, then sites, each
-        by name. A polygon's point is its representative point (always inside it).
+        ``lon``, ``lat``: townships, then units, then sites, each by name. A polygon's
+        point is its representative point (always inside it), so the point routes to the
+        place: a site picked by name is the site of its case.
     """
     parts = []
     for kind, frame, key in (("township", layers.townships, "code"),
@@ -208,13 +205,10 @@ def places(layers: LayerSet) -> pd.DataFrame:
                               else frame.get("township_code",
                                              pd.Series(None, index=frame.index)))
             .to_numpy(dtype=object),
-            "credit_code": (frame["credit_code"] if "credit_code" in frame.columns
-                            else pd.Series(None, index=frame.index)).to_numpy(dtype=object),
             "lon": shapely.get_x(points), "lat": shapely.get_y(points)})
             .sort_values(["name", "key"], kind="stable"))
     if not parts:
-        return pd.DataFrame(columns=["kind", "key", "name", "township_code", "credit_code",
-                                     "lon", "lat"])
+        return pd.DataFrame(columns=["kind", "key", "name", "township_code", "lon", "lat"])
     return pd.concat(parts, ignore_index=True)
 
 

@@ -89,9 +89,9 @@ def _pick_map(townships, point: tuple[float, float] | None, tiles: mapview.Tiles
 
 
 def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapview.Tiles,
-           reference) -> tuple[float, float, str, str | None] | None:
-    """Where the report is, as the call-taker gave it: (lon, lat, CRS, credit code of a
-    site picked by name), or None; a problem with typed coordinates is shown."""
+           reference) -> tuple[float, float, str] | None:
+    """Where the report is, as the call-taker gave it: (lon, lat, CRS), or None; a problem
+    with typed coordinates is shown."""
     lang, got = page.lang, st.session_state
     if how == "ct_by_map":
         clicked = got.get("ct_clicked")
@@ -104,7 +104,7 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
             got["ct_last_click"] = click
             got["ct_clicked"] = (float(click["lng"]), float(click["lat"]))
             st.rerun()
-        return (*clicked, WGS84, None) if clicked else None
+        return (*clicked, WGS84) if clicked else None
     if how == "ct_by_coords":
         c1, c2, c3 = st.columns([2, 2, 3])
         lon = c1.text_input(t("ct_lon", lang), key="ct_lon", placeholder="120.0931")
@@ -118,7 +118,7 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
         except CallError as exc:
             st.error(error_text(exc, lang))
             return None
-        return x, y, crs, None
+        return x, y, crs
     rows = places_frame
     pick = st.selectbox(t("ct_place", lang), range(len(rows)), index=None, key="ct_place",
                         placeholder=t("choose", lang),
@@ -126,8 +126,7 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
     if pick is None:
         return None
     row = rows.iloc[pick]
-    credit = row["credit_code"] if isinstance(row["credit_code"], str) else None
-    return float(row["lon"]), float(row["lat"]), WGS84, credit or None
+    return float(row["lon"]), float(row["lat"]), WGS84
 
 
 def _report(point, catalog, tz) -> PhoneReport:
@@ -135,12 +134,11 @@ def _report(point, catalog, tz) -> PhoneReport:
     got = st.session_state
     day = got.get("ct_date") or dt.datetime.now(tz).date()
     clock = got.get("ct_time") or dt.datetime.now(tz).time().replace(second=0, microsecond=0)
-    lon, lat, crs, credit = point
+    lon, lat, crs = point
     return PhoneReport(lon=lon, lat=lat, crs=crs, matter_code=got.get("ct_matter") or None,
                        severity=got.get("ct_severity") or "medium",
                        reported_at=dt.datetime.combine(day, clock, tzinfo=tz),
                        description=got.get("ct_desc") or "", address=got.get("ct_address") or "",
-                       credit_code=credit,
                        call_id=got.setdefault("ct_call_id", new_call_id()))
 
 
