@@ -146,6 +146,10 @@ WRITES = {
                         "planner": DENIED, "admin": OK, "source": DENIED},
     "assignments of B": {"command": OK, "dispatcher": OK, "township": MISSING,
                          "planner": OK, "admin": OK, "source": OK},
+    "open a case in A": {"command": OK, "dispatcher": OK, "township": OK, "planner": DENIED,
+                         "admin": OK, "source": DENIED},
+    "open a case in B": {"command": OK, "dispatcher": OK, "township": DENIED,
+                         "planner": DENIED, "admin": OK, "source": DENIED},
     "put a site": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
                    "planner": DENIED, "admin": OK, "source": DENIED},
     "import layers": {"command": DENIED, "dispatcher": DENIED, "township": DENIED,
@@ -197,6 +201,22 @@ def _write(engine, ids, findings, name: str, scope: Scope, small_dirs):
                                                       dt.date(2026, 11, 20), True, scope=scope)
     if name == "assignments of B":
         return lambda: dispatching.assignments_of(engine, b, scope=scope)
+    if name.startswith("open a case in "):
+        from zoneinfo import ZoneInfo
+
+        from geo.calls import PhoneReport
+        from geo.catalog import load_catalog
+        from geo.ingest import take_call
+        from geo.layers import load_layers
+        from geo.routing import Router
+        catalog = load_catalog(small_dirs[1])
+        router = Router(load_layers(small_dirs[0]), catalog)
+        x = X0 + 700 + (SIDE if name.endswith("B") else 0)
+        lon, lat = to_wgs([x], [Y0 + 700])
+        call = PhoneReport(float(lon[0]), float(lat[0]), "M1", "high",
+                           dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+        return lambda: take_call(engine, call, router, catalog, ZoneInfo("Asia/Shanghai"),
+                                 scope=scope)
     if name == "put a site":
         lon, lat = to_wgs([X0 + 100], [Y0 + 100])
         return lambda: sites.put_site(engine, {"site_id": "S9", "name": "新店", "kind": "shop",
@@ -318,10 +338,12 @@ SCOPED_TABLES_EXEMPT = {
 def test_every_store_function_on_a_scoped_table_requires_a_scope():
     """Fails closed: a public store function that reads or writes cases, teams, sites,
     inspections, layers or catalogues takes ``scope`` as a required keyword."""
+    import geo.store.search
     import geo.store.spatial
     from geo.store import accounts
 
-    modules = (store, dispatching, inspecting, sites, geo.store.spatial, accounts)
+    modules = (store, dispatching, inspecting, sites, geo.store.spatial, accounts,
+               geo.store.search)
     touching = ("Case", "Team", "Site", "Inspection", "Finding", "Reinspection", "Assignment",
                 "TeamPosition", "ChecklistItem", "Township", "Unit", "Road", "Matter", "Body",
                 "Empowerment", "cases_frame", "visible", "in_scope", "checklists",
