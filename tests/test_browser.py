@@ -343,3 +343,126 @@ def test_dispatch_queue_reloads_by_itself_keeping_the_selected_case(app_url, db_
             timeout=60_000)
         page.screenshot(path=str(tmp_path / "dispatch-refreshed.png"))
         browser.close()
+
+
+def _dt_sc_call(database_url: str) -> tuple[float, float, str, str]:
+    """A point and a matter that route to DT-SC (the demo dispatcher's body), unflagged:
+    (lon, lat, matter code, matter name)."""
+    from geo import store
+    from geo.access import SYSTEM
+    from geo.routing import Router
+
+    engine = store.connect(database_url)
+    layers, catalog = store.load_layers(engine, scope=SYSTEM), store.load_catalog(
+        engine, scope=SYSTEM)
+    router = Router(layers, catalog)
+    matters = catalog.matters[catalog.matters["district_body"] == "DT-SC"]
+    for point in layers.townships.geometry.representative_point():
+        for code, name in zip(matters["code"], matters["name"], strict=True):
+            routing = router.route(point.x, point.y, code)
+            if routing.body_code == "DT-SC" and not routing.flags:
+                return point.x, point.y, code, name
+    raise AssertionError("no township leaves a DT-SC matter to the district team")
+
+
+def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app_url,
+                                                                             db_settings,
+                                                                             tmp_path):
+    """A dispatcher opens a case from 接警, opens it in 派遣, assigns the recommended team
+    while the command center assigns it too (the loser is told who got it), then takes it
+    to 已办结 through the offered step buttons, with the confirmations and the Chinese
+    timeline."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    from geo import store
+    from geo.access import SYSTEM
+    from geo.store import dispatching
+
+    lon, lat, matter, matter_name = _dt_sc_call(db_settings.database_url)
+    engine = store.connect(db_settings.database_url)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(app_url)
+        sign_in(page, "dispatcher-sc", "dispatcher-demo")
+        page.get_by_role("link", name="接警").click(timeout=60_000)
+        page.get_by_text("输入坐标").click(timeout=60_000)
+        page.get_by_label("经度").fill(f"{lon:.6f}")
+        page.get_by_label("纬度").fill(f"{lat:.6f}")
+        page.get_by_label("纬度").press("Enter")
+        box = page.locator("[data-testid='stSelectbox']", has_text="事项")
+        box.click()
+        page.keyboard.type(matter_name)
+        page.keyboard.press("Enter")
+        page.get_by_label("地址或地标（来电人所述）").fill("来电人说：桥头路口")
+        page.get_by_label("地址或地标（来电人所述）").press("Enter")
+        page.wait_for_function("() => document.body.innerText.includes('归属理由')",
+                               timeout=60_000)
+        assert "区市场监管" in page.inner_text("body") or "DT-SC" in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "calltaker-preview.png"))
+        page.get_by_role("button", name="立案").click()
+        page.wait_for_function("() => /已立案：案件 #\\d+/.test(document.body.innerText)",
+                               timeout=60_000)
+        case_id = int(re.search(r"已立案：案件 #(\d+)", page.inner_text("body"))[1])
+        case = store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[case_id]
+        assert (case["body_code"], case["matter_code"], case["source"]) == (
+            "DT-SC", matter, "12345")
+        assert page.get_by_label("经度").input_value() == ""  # the form is cleared
+        page.screenshot(path=str(tmp_path / "calltaker-opened.png"))
+
+        # 派遣 opens it; the command center has it open too, by its address
+        page.get_by_role("link", name=f"在派遣中打开案件 #{case_id}").click()
+        header = page.locator("strong", has_text=re.compile(rf"^#{case_id} "))
+        header.wait_for(timeout=90_000)
+        other = browser.new_page(viewport={"width": 1500, "height": 1000})
+        other.goto(f"{app_url}/dispatch?case={case_id}")
+        sign_in(other, "command", "command-demo")
+        other.locator("strong", has_text=re.compile(rf"^#{case_id} ")).wait_for(
+            timeout=90_000)
+        mine = page.get_by_role("button", name="派遣", exact=True).first
+        theirs = other.get_by_role("button", name="派遣", exact=True).first
+        mine.wait_for(timeout=30_000)
+        theirs.wait_for(timeout=30_000)
+        mine.click()
+        theirs.click()
+        told = re.compile(rf"案件 #{case_id} 刚刚已由 (\S+) 办理")
+        deadline = time.time() + 60
+        while True:
+            assignments = dispatching.assignments_of(engine, case_id, scope=SYSTEM)
+            texts = {"dispatcher-sc": page.inner_text("body"),
+                     "command": other.inner_text("body")}
+            if len(assignments) == 1:
+                winner = assignments[0].actor
+                loser = "command" if winner == "dispatcher-sc" else "dispatcher-sc"
+                found = told.search(texts[loser])
+                if found:
+                    break
+            assert time.time() < deadline, "the second assigner was not told"
+            page.wait_for_timeout(250)
+        assert found[1] == winner and "派遣" in texts[loser]
+        assert len(dispatching.assignments_of(engine, case_id, scope=SYSTEM)) == 1
+        (page if loser == "dispatcher-sc" else other).screenshot(
+            path=str(tmp_path / "dispatch-told.png"))
+        other.close()
+
+        # the dispatcher takes the case on to 已办结 through the offered step buttons
+        header.wait_for(timeout=30_000)
+        page.wait_for_function(
+            f"() => /#{case_id} [^\\n]*· 已派遣 ·/.test(document.body.innerText)",
+            timeout=60_000)
+        page.get_by_role("button", name="开始处置").click()
+        page.get_by_text(f"案件 #{case_id} 已转为「处置中」。").first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        assert "已分拨 → 已派遣，派遣 " in body and "已派遣 → 处置中" in body
+        assert f"{winner}：已分拨 → 已派遣" in body
+        assert "dispatcher-sc：已分拨" in body  # the case's first entry: who took the call
+        page.get_by_role("button", name="办结").click()
+        page.get_by_label("理由").fill("现场已处理完毕")
+        page.get_by_role("button", name="确定办结").click()
+        page.get_by_text(f"案件 #{case_id} 已转为「已办结」。").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "dispatch-closed.png"))
+        browser.close()
+    frame = store.cases_frame(engine, scope=SYSTEM).set_index("id")
+    assert frame.loc[case_id, "status"] == "closed"
