@@ -374,7 +374,7 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
     timeline."""
     import re
 
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from geo import store
     from geo.access import SYSTEM
@@ -388,7 +388,12 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         page.goto(app_url)
         sign_in(page, "dispatcher-sc", "dispatcher-demo")
         page.get_by_role("link", name="接警").click(timeout=60_000)
-        page.get_by_text("输入坐标").click(timeout=60_000)
+        page.get_by_text("地图点选", exact=True).wait_for(timeout=60_000)
+        deadline = time.time() + 60
+        while not page.get_by_label("经度").is_visible():  # a click while the page runs
+            assert time.time() < deadline, "the coordinate boxes did not open"
+            page.get_by_text("输入坐标", exact=True).click()
+            page.wait_for_timeout(1000)
         page.get_by_label("经度").fill(f"{lon:.6f}")
         page.get_by_label("纬度").fill(f"{lat:.6f}")
         page.get_by_label("纬度").press("Enter")
@@ -409,18 +414,27 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         case = store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[case_id]
         assert (case["body_code"], case["matter_code"], case["source"]) == (
             "DT-SC", matter, "12345")
-        assert page.get_by_label("经度").input_value() == ""  # the form is cleared
+        expect(page.get_by_label("经度")).to_have_value("", timeout=30_000)  # emptied
+        expect(page.get_by_label("地址或地标（来电人所述）")).to_have_value("")
         page.screenshot(path=str(tmp_path / "calltaker-opened.png"))
 
         # 派遣 opens it; the command center has it open too, by its address
         page.get_by_role("link", name=f"在派遣中打开案件 #{case_id}").click()
         header = page.locator("strong", has_text=re.compile(rf"^#{case_id} "))
-        header.wait_for(timeout=90_000)
+        try:
+            header.wait_for(timeout=90_000)
+        finally:
+            page.screenshot(path=str(tmp_path / "dispatch-opened.png"))
         other = browser.new_page(viewport={"width": 1500, "height": 1000})
-        other.goto(f"{app_url}/dispatch?case={case_id}")
+        other.goto(app_url)
         sign_in(other, "command", "command-demo")
-        other.locator("strong", has_text=re.compile(rf"^#{case_id} ")).wait_for(
-            timeout=90_000)
+        other.get_by_text("当前用户").wait_for(timeout=60_000)
+        other.goto(f"{app_url}/dispatch?case={case_id}")  # signed in by the cookie
+        try:
+            other.locator("strong", has_text=re.compile(rf"^#{case_id} ")).wait_for(
+                timeout=90_000)
+        finally:
+            other.screenshot(path=str(tmp_path / "dispatch-other.png"))
         mine = page.get_by_role("button", name="派遣", exact=True).first
         theirs = other.get_by_role("button", name="派遣", exact=True).first
         mine.wait_for(timeout=30_000)
@@ -454,10 +468,12 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
             timeout=60_000)
         page.get_by_role("button", name="开始处置").click()
         page.get_by_text(f"案件 #{case_id} 已转为「处置中」。").first.wait_for(timeout=60_000)
+        page.wait_for_function("() => document.body.innerText.includes('已派遣 → 处置中')",
+                               timeout=60_000)
         body = page.inner_text("body")
         assert "已分拨 → 已派遣，派遣 " in body and "已派遣 → 处置中" in body
         assert f"{winner}：已分拨 → 已派遣" in body
-        assert "dispatcher-sc：已分拨" in body  # the case's first entry: who took the call
+        assert "dispatcher-sc：新线索 → 已分拨" in body  # the first entry: who took the call
         page.get_by_role("button", name="办结").click()
         page.get_by_label("理由").fill("现场已处理完毕")
         page.get_by_role("button", name="确定办结").click()

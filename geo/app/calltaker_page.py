@@ -36,12 +36,18 @@ from geo.crs import WGS84
 from geo.store.search import SEARCH_LIMIT, search_cases
 
 HOW = ("ct_by_map", "ct_by_coords", "ct_by_name")
-#: the form's widgets, emptied once its report is stored
-#: (the map's last click is kept: the map still reports it, and it is not a new one)
-FORM_KEYS = ("ct_lon", "ct_lat", "ct_place", "ct_address", "ct_desc", "ct_matter",
-             "ct_severity", "ct_date", "ct_time", "ct_clicked")
 NOTICE = "ct_notice"
 OPENED = "ct_opened"
+
+
+def _empty_form(tz) -> dict:
+    """The form's widgets as a new report starts: set through the session (not the widgets'
+    defaults), so that emptying the form after a submit reaches the browser too. The map's
+    last click is not among them: the map still reports it, and it is not a new one."""
+    now = dt.datetime.now(tz)
+    return {"ct_lon": "", "ct_lat": "", "ct_place": None, "ct_address": "", "ct_desc": "",
+            "ct_matter": "", "ct_severity": "medium", "ct_date": now.date(),
+            "ct_time": now.time().replace(second=0, microsecond=0)}
 
 
 def _dispatch_link(case_id: int, lang: str, label: str | None = None) -> None:
@@ -181,7 +187,8 @@ def _submit(page: state.Page, point, names: Names) -> None:
     got[NOTICE] = ("success", t(key, lang).format(case=taken.case_id,
                                                   body=names.body(taken.body_code)))
     got[OPENED] = taken.case_id
-    for k in (*FORM_KEYS, "ct_call_id"):
+    got.update(_empty_form(page.tz))
+    for k in ("ct_clicked", "ct_call_id"):
         got.pop(k, None)
 
 
@@ -197,6 +204,8 @@ def _form(page: state.Page, names: Names) -> None:
         st.error(f"{t('tiles_error', lang)} {md(exc)}")
         tiles = mapview.Tiles(None)
     st.subheader(t("ct_new", lang))
+    for key, value in _empty_form(page.tz).items():
+        st.session_state.setdefault(key, value)
     how = st.radio(t("ct_how", lang), HOW, key="ct_how", horizontal=True,
                    format_func=lambda h: t(h, lang))
     point = _point(how, page, _places(page.url, page.version, page.scope), tiles, reference)
@@ -205,12 +214,10 @@ def _form(page: state.Page, names: Names) -> None:
     c1.selectbox(t("matter", lang), ["", *sorted(matters, key=matters.get)], key="ct_matter",
                  format_func=lambda m: f"{matters[m]}（{m}）" if m
                  else t("ct_matter_unknown", lang))
-    c2.selectbox(t("severity", lang), SEVERITIES, index=SEVERITIES.index("medium"),
-                 key="ct_severity", format_func=lambda s: t(f"severity_{s}", lang))
-    now = dt.datetime.now(page.tz)
-    c3.date_input(t("ct_date", lang), value=now.date(), key="ct_date")
-    c4.time_input(t("ct_time", lang), value=now.time().replace(second=0, microsecond=0),
-                  key="ct_time")
+    c2.selectbox(t("severity", lang), SEVERITIES, key="ct_severity",
+                 format_func=lambda s: t(f"severity_{s}", lang))
+    c3.date_input(t("ct_date", lang), key="ct_date")
+    c4.time_input(t("ct_time", lang), key="ct_time")
     st.text_input(t("ct_address", lang), key="ct_address", max_chars=MAX_ADDRESS)
     st.text_area(t("description", lang), key="ct_desc", max_chars=MAX_LEN["description"],
                  height=90)
