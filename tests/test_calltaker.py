@@ -1,6 +1,8 @@
 """AppTest runs of 接警 (call taking and case search) and of 派遣 opening ``?case=ID``, on
 a small demo database."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 
@@ -40,8 +42,8 @@ def _notices(at) -> str:
 
 def _type_point(at, lon: str, lat: str):
     at.radio(key="ct_how").set_value("ct_by_coords").run()
-    at.text_input(key="ct_lon").input(lon)
-    at.text_input(key="ct_lat").input(lat)
+    at.text_input(key="ct_lon_0").input(lon)
+    at.text_input(key="ct_lat_0").input(lat)
     return at.run()
 
 
@@ -55,10 +57,10 @@ def test_a_call_is_previewed_then_opened_as_one_case_of_the_signed_in_user(engin
     assert not at.exception
     assert at.title[0].value == "接警"
     _type_point(at, *_inside(engine, ZHILI))
-    at.selectbox(key="ct_matter").set_value("M001")
-    at.selectbox(key="ct_severity").set_value("high")
-    at.text_input(key="ct_address").input("织里镇中华路1号")
-    at.text_area(key="ct_desc").input("店门口占道经营")
+    at.selectbox(key="ct_matter_0").set_value("M001")
+    at.selectbox(key="ct_severity_0").set_value("high")
+    at.text_input(key="ct_address_0").input("织里镇中华路1号")
+    at.text_area(key="ct_desc_0").input("店门口占道经营")
     at.run()
     assert not at.exception and not at.error
     shown = " ".join(m.value for m in at.markdown)
@@ -71,14 +73,16 @@ def test_a_call_is_previewed_then_opened_as_one_case_of_the_signed_in_user(engin
     case = frame.loc[frame["id"].idxmax()]
     assert (case["source"], case["township_code"], case["severity"]) == ("12345", ZHILI, "high")
     assert case["description"] == "地址：织里镇中华路1号\n店门口占道经营"
+    # the form's time is the district's clock now (to the minute), stored as UTC
+    assert abs(case["opened_at"] - store.utcnow()) < dt.timedelta(minutes=2)
     entries = store.case_timeline(engine, int(case["id"]), scope=SYSTEM)
     assert [(e.actor, e.to_state) for e in entries] == [("command", "routed")]
     told = at.success[0].value
     assert f"已立案：案件 #{case['id']}" in told
     assert "织里镇" in told  # the body: 织里镇's enforcement center, by name
-    # the form is empty again, with the way into 派遣
-    assert at.text_input(key="ct_lon").value == "" and at.text_area(key="ct_desc").value == ""
-    assert at.selectbox(key="ct_matter").value == ""
+    # a new, empty form, with the way into 派遣
+    assert at.text_input(key="ct_lon_1").value == "" and at.text_area(key="ct_desc_1").value == ""
+    assert at.selectbox(key="ct_matter_1").value == ""
 
 
 def test_hostile_input_gives_a_message_never_an_exception(engine):
@@ -92,8 +96,8 @@ def test_hostile_input_gives_a_message_never_an_exception(engine):
         assert not [b for b in at.button if b.key == "ct_submit"]
     _type_point(at, *_inside(engine, ZHILI))
     # each box full: together more than an alert's description holds
-    at.text_input(key="ct_address").input("路" * 200)
-    at.text_area(key="ct_desc").input("很长的描述" * 800)
+    at.text_input(key="ct_address_0").input("路" * 200)
+    at.text_area(key="ct_desc_0").input("很长的描述" * 800)
     at.button(key="ct_submit").click().run()
     assert not at.exception
     assert "超过 4000 个字" in " ".join(e.value for e in at.error)

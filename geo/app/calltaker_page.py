@@ -38,16 +38,14 @@ from geo.store.search import SEARCH_LIMIT, search_cases
 HOW = ("ct_by_map", "ct_by_coords", "ct_by_name")
 NOTICE = "ct_notice"
 OPENED = "ct_opened"
+FORM = "ct_form"  # the number of the report on the form
 
 
-def _empty_form(tz) -> dict:
-    """The form's widgets as a new report starts: set through the session (not the widgets'
-    defaults), so that emptying the form after a submit reaches the browser too. The map's
-    last click is not among them: the map still reports it, and it is not a new one."""
-    now = dt.datetime.now(tz)
-    return {"ct_lon": "", "ct_lat": "", "ct_place": None, "ct_address": "", "ct_desc": "",
-            "ct_matter": "", "ct_severity": "medium", "ct_date": now.date(),
-            "ct_time": now.time().replace(second=0, microsecond=0)}
+def _key(name: str) -> str:
+    """The session key of the form's widget ``name`` (``lon``, ``lat``, ``place``, ``matter``,
+    ``severity``, ``date``, ``time``, ``address``, ``desc``): new for each report, so that
+    the form is empty again after a submit (in the browser too)."""
+    return f"ct_{name}_{st.session_state.get(FORM, 0)}"
 
 
 def _dispatch_link(case_id: int, lang: str, label: str | None = None) -> None:
@@ -113,8 +111,8 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
         return (*clicked, WGS84) if clicked else None
     if how == "ct_by_coords":
         c1, c2, c3 = st.columns([2, 2, 3])
-        lon = c1.text_input(t("ct_lon", lang), key="ct_lon", placeholder="120.0931")
-        lat = c2.text_input(t("ct_lat", lang), key="ct_lat", placeholder="30.8915")
+        lon = c1.text_input(t("ct_lon", lang), key=_key("lon"), placeholder="120.0931")
+        lat = c2.text_input(t("ct_lat", lang), key=_key("lat"), placeholder="30.8915")
         crs = c3.radio(t("ct_crs", lang), CALL_CRS, key="ct_crs", horizontal=True,
                        format_func=lambda c: t(f"ct_crs_{c}", lang))
         if not (lon or "").strip() and not (lat or "").strip():
@@ -126,7 +124,7 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
             return None
         return x, y, crs
     rows = places_frame
-    pick = st.selectbox(t("ct_place", lang), range(len(rows)), index=None, key="ct_place",
+    pick = st.selectbox(t("ct_place", lang), range(len(rows)), index=None, key=_key("place"),
                         placeholder=t("choose", lang),
                         format_func=lambda i: _place_label(rows.iloc[i], lang))
     if pick is None:
@@ -138,13 +136,15 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
 def _report(point, catalog, tz) -> PhoneReport:
     """The report the form holds now."""
     got = st.session_state
-    day = got.get("ct_date") or dt.datetime.now(tz).date()
-    clock = got.get("ct_time") or dt.datetime.now(tz).time().replace(second=0, microsecond=0)
+    day = got.get(_key("date")) or dt.datetime.now(tz).date()
+    clock = got.get(_key("time")) or dt.datetime.now(tz).time().replace(second=0,
+                                                                         microsecond=0)
     lon, lat, crs = point
-    return PhoneReport(lon=lon, lat=lat, crs=crs, matter_code=got.get("ct_matter") or None,
-                       severity=got.get("ct_severity") or "medium",
+    return PhoneReport(lon=lon, lat=lat, crs=crs, matter_code=got.get(_key("matter")) or None,
+                       severity=got.get(_key("severity")) or "medium",
                        reported_at=dt.datetime.combine(day, clock, tzinfo=tz),
-                       description=got.get("ct_desc") or "", address=got.get("ct_address") or "",
+                       description=got.get(_key("desc")) or "",
+                       address=got.get(_key("address")) or "",
                        call_id=got.setdefault("ct_call_id", new_call_id()))
 
 
@@ -187,7 +187,7 @@ def _submit(page: state.Page, point, names: Names) -> None:
     got[NOTICE] = ("success", t(key, lang).format(case=taken.case_id,
                                                   body=names.body(taken.body_code)))
     got[OPENED] = taken.case_id
-    got.update(_empty_form(page.tz))
+    got[FORM] = got.get(FORM, 0) + 1  # a new, empty form
     for k in ("ct_clicked", "ct_call_id"):
         got.pop(k, None)
 
@@ -204,22 +204,22 @@ def _form(page: state.Page, names: Names) -> None:
         st.error(f"{t('tiles_error', lang)} {md(exc)}")
         tiles = mapview.Tiles(None)
     st.subheader(t("ct_new", lang))
-    for key, value in _empty_form(page.tz).items():
-        st.session_state.setdefault(key, value)
     how = st.radio(t("ct_how", lang), HOW, key="ct_how", horizontal=True,
                    format_func=lambda h: t(h, lang))
     point = _point(how, page, _places(page.url, page.version, page.scope), tiles, reference)
     matters = dict(zip(catalog.matters["code"], catalog.matters["name"], strict=True))
     c1, c2, c3, c4 = st.columns([4, 2, 2, 2])
-    c1.selectbox(t("matter", lang), ["", *sorted(matters, key=matters.get)], key="ct_matter",
+    c1.selectbox(t("matter", lang), ["", *sorted(matters, key=matters.get)], key=_key("matter"),
                  format_func=lambda m: f"{matters[m]}（{m}）" if m
                  else t("ct_matter_unknown", lang))
-    c2.selectbox(t("severity", lang), SEVERITIES, key="ct_severity",
-                 format_func=lambda s: t(f"severity_{s}", lang))
-    c3.date_input(t("ct_date", lang), key="ct_date")
-    c4.time_input(t("ct_time", lang), key="ct_time")
-    st.text_input(t("ct_address", lang), key="ct_address", max_chars=MAX_ADDRESS)
-    st.text_area(t("description", lang), key="ct_desc", max_chars=MAX_LEN["description"],
+    c2.selectbox(t("severity", lang), SEVERITIES, index=SEVERITIES.index("medium"),
+                 key=_key("severity"), format_func=lambda s: t(f"severity_{s}", lang))
+    now = dt.datetime.now(page.tz)
+    c3.date_input(t("ct_date", lang), value=now.date(), key=_key("date"))
+    c4.time_input(t("ct_time", lang), value=now.time().replace(second=0, microsecond=0),
+                  key=_key("time"))
+    st.text_input(t("ct_address", lang), key=_key("address"), max_chars=MAX_ADDRESS)
+    st.text_area(t("description", lang), key=_key("desc"), max_chars=MAX_LEN["description"],
                  height=90)
     if point is None:
         st.info(t("ct_no_point", lang))
