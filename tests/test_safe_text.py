@@ -318,3 +318,17 @@ def test_browser_shows_outside_text_as_text_and_fetches_nothing_outside(hostile_
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts <= {"127.0.0.1", "localhost"}, f"requests left the machine: {hosts}"
     assert not [u for u in requests if "example.invalid" in u or u.endswith("/x")]
+
+
+def test_calltaker_page_shows_outside_text_literally(hostile_db):
+    from tests.test_calltaker import _calltaker_page, _inside, _type_point
+
+    at = signed_in(_calltaker_page).run()
+    _type_point(at, *_inside(hostile_db, "330502100000"))
+    assert not at.exception and not at.error
+    assert_literal(at, expected=2)  # the preview's names, the routing reasons
+    at.button(key="ct_submit").click().run()
+    assert not at.exception and not at.error
+    assert_literal(at, expected=1)  # the confirmation names the body
+    at.text_input(key="ct_search").input("1").run()
+    assert not at.exception and at.dataframe  # data frames show plain text as it is
