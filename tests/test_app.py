@@ -148,6 +148,14 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")
 
 
+def test_a_dispatchers_queue_is_their_bodys_and_names_it(demo_db):
+    at = signed_in(_dispatch_page, user="dispatcher-sc").run()
+    assert not at.exception
+    assert not [s for s in at.sidebar.selectbox if s.key == "d_body"]  # nothing to pick
+    queue = at.dataframe[0].value
+    assert len(queue) and set(queue["责任主体"]) == {"区市场监管执法队"}
+
+
 def _coverage_page():
     from geo.app import coverage_page
     coverage_page.render()

@@ -276,10 +276,12 @@ def test_sign_out_then_reload_shows_the_sign_in_form(app_url, tmp_path):
         browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        page.goto(app_url)
+        page.goto(f"{app_url}/dispatch")  # a link to a page leads there after signing in
         sign_in(page, "zhili", "zhili-demo")
         signed_in = page.get_by_text("当前用户: 织里镇执法中心 (zhili)")
         signed_in.wait_for(timeout=60_000)
+        page.get_by_role("heading", name="派遣").wait_for(timeout=60_000)
+        assert page.url.endswith("/dispatch")
         # the browser keeps the sign-in: a reload and a new tab are still signed in
         deadline = time.time() + 30
         while not any(c["name"] == "onemap_auth" for c in context.cookies()):

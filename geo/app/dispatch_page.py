@@ -148,9 +148,10 @@ def render() -> None:
     names = Names(bodies=ctx["names"], townships=ctx["township_names"],
                   teams=dict(zip(teams["team_id"], teams["name"], strict=True)))
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
-    body = st.sidebar.selectbox(t("my_body", lang), ["", *mine_bodies], key="d_body",
-                                format_func=lambda b: names.bodies.get(b, b) if b
-                                else t("all_bodies", lang))
+    # a dispatcher's queue is their body's: no choice to offer; others may narrow it
+    body = scope.body or st.sidebar.selectbox(
+        t("my_body", lang), ["", *mine_bodies], key="d_body",
+        format_func=lambda b: names.bodies.get(b, b) if b else t("all_bodies", lang))
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
@@ -165,14 +166,14 @@ def render() -> None:
         t("status", lang): todo["status"].map(lambda s: t("status_" + s, lang)),
         t("matter", lang): todo["matter_name"].fillna(todo["matter_code"]),
         t("township", lang): todo["township_name"],
-        t("body", lang): todo["body_code"],
+        t("body", lang): todo["body_code"].map(lambda b: names.bodies.get(b, b)),
         t("deadline", lang): todo["deadline_at"].dt.tz_localize("UTC").dt.tz_convert(tz)
         .dt.strftime("%m-%d %H:%M"),
         t("overdue_flag", lang): todo["overdue"].map({True: "⚠", False: ""}),
     })
     st.dataframe(view, hide_index=True, height=240)
     overdue = todo[todo["overdue"]]
-    if not body and len(overdue):
+    if len(overdue):
         with st.expander(f"{t('escalation', lang)} ({len(overdue)})"):
             st.dataframe(view[todo["overdue"].to_numpy()], hide_index=True)
 
