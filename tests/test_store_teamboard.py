@@ -23,8 +23,8 @@ def busy(db):  # noqa: F811
 
 
 def test_activity_is_the_latest_change_and_the_active_case(busy):
-    db, case_id = busy
-    history, jobs = team_activity(db, scope=SYSTEM)
+    engine, case_id = busy
+    history, jobs = team_activity(engine, scope=SYSTEM)
     latest = history.set_index("team_id")["to_state"].to_dict()
     assert latest == {"DT-SC-1": "en_route", "TA-1": "off_duty"}
     assert jobs[["team_id", "case_id", "matter_name"]].values.tolist() == [
@@ -32,17 +32,17 @@ def test_activity_is_the_latest_change_and_the_active_case(busy):
 
 
 def test_activity_keeps_to_the_callers_teams(busy):
-    db, _ = busy
-    history, jobs = team_activity(db, scope=Scope("township", township=CODE_A))
+    engine, _ = busy
+    history, jobs = team_activity(engine, scope=Scope("township", township=CODE_A))
     assert history["team_id"].tolist() == ["TA-1"] and jobs.empty
-    history, jobs = team_activity(db, scope=Scope("dispatcher", body="TC-A"))
+    history, jobs = team_activity(engine, scope=Scope("dispatcher", body="TC-A"))
     assert history["team_id"].tolist() == ["TA-1"] and jobs.empty
 
 
 def test_activity_names_no_case_the_caller_may_not_read(busy):
-    db, _ = busy
+    engine, _ = busy
     # DT-SC-1 lends a hand on TC-A's case: DT-SC's dispatcher sees the team, not the case
-    history, jobs = team_activity(db, scope=Scope("dispatcher", body="DT-SC"))
+    history, jobs = team_activity(engine, scope=Scope("dispatcher", body="DT-SC"))
     assert history["team_id"].tolist() == ["DT-SC-1"] and jobs.empty
 
 
