@@ -46,8 +46,8 @@ def board_view(board: pd.DataFrame, body_names: dict[str, str], lang: str) -> pd
         t("fix_age_min", lang): board["fix_age_min"].round().astype("Int64"),
         t("current_case", lang): board["case_id"].map(
             lambda c: "" if pd.isna(c) else f"#{int(c)}"),
-        t("current_matter", lang): board["matter_name"].fillna(board["matter_code"])
-        .fillna(""),
+        t("current_matter", lang): board["matter_name"].astype(object)
+        .fillna(board["matter_code"]).fillna(""),
     })
 
 
