@@ -208,7 +208,7 @@ def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
         page.goto(app_url)
         sign_in(page)
         frame = map_frame(page)
-        teams = "() => document.querySelectorAll('.awesome-marker').length"
+        teams = "() => document.querySelectorAll('.onemap-team').length"
         assert frame.evaluate(teams) > 0
         frame.evaluate("() => { window.map.setView([30.87, 120.15], 13, {animate: false}); }")
         assert frame.locator(".leaflet-control-layers-expanded").count() == 0  # collapsed
