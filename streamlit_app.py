@@ -22,6 +22,12 @@ def dispatch() -> None:
     page.render()
 
 
+def teams() -> None:
+    from geo.app import teams_page as page
+
+    page.render()
+
+
 def coverage() -> None:
     from geo.app import coverage_page as page
 
@@ -48,6 +54,7 @@ signed_in = state.sign_in(lang) is not None
 page = st.navigation([
     st.Page(command, title=t("command", lang), url_path="command", default=True),
     st.Page(dispatch, title=t("dispatch", lang), url_path="dispatch"),
+    st.Page(teams, title=t("teams_page", lang), url_path="teams"),
     st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),

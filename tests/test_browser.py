@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from geo.app.mapview import VIEWPORT_OFFSET_PX
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
 
@@ -207,7 +208,7 @@ def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
         page.goto(app_url)
         sign_in(page)
         frame = map_frame(page)
-        teams = "() => document.querySelectorAll('.awesome-marker').length"
+        teams = "() => document.querySelectorAll('.onemap-team').length"
         assert frame.evaluate(teams) > 0
         frame.evaluate("() => { window.map.setView([30.87, 120.15], 13, {animate: false}); }")
         assert frame.locator(".leaflet-control-layers-expanded").count() == 0  # collapsed
@@ -345,3 +346,34 @@ def test_dispatch_queue_reloads_by_itself_keeping_the_selected_case(app_url, db_
             timeout=60_000)
         page.screenshot(path=str(tmp_path / "dispatch-refreshed.png"))
         browser.close()
+
+
+def test_the_command_map_fills_the_window_with_teams_under_the_cases(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        iframe = page.locator('iframe[title="streamlit_folium.st_folium"]').first
+        page.wait_for_timeout(500)
+        box = iframe.bounding_box()
+        inner = frame.evaluate("() => window.map.getContainer().getBoundingClientRect().height")
+        size = frame.evaluate("() => window.map.getSize().y")
+        teams_pane = frame.evaluate("""() => {
+            var pane = window.map.getPane("onemapTeams390");
+            return pane ? [Number(pane.style.zIndex),
+                           pane.querySelectorAll(".onemap-team").length] : null; }""")
+        page.screenshot(path=os.environ.get("GEO_SHOT_DIR", str(tmp_path)) + "/command-1366.png")
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(500)
+        wide = iframe.bounding_box()["height"]
+        wide_size = frame.evaluate("() => window.map.getSize().y")
+        browser.close()
+    # the window less Streamlit's top bar (not the 650 px the page asks streamlit-folium for)
+    assert abs(box["height"] - (768 - VIEWPORT_OFFSET_PX)) <= 2
+    assert abs(inner - box["height"]) <= 2 and abs(size - box["height"]) <= 2
+    assert abs(wide - (1080 - VIEWPORT_OFFSET_PX)) <= 2 and abs(wide_size - wide) <= 2
+    assert teams_pane is not None and teams_pane[0] < 400 and teams_pane[1] > 0

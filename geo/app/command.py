@@ -169,6 +169,7 @@ def render() -> None:
         st.error(f"{t('tiles_error', lang)} {md(exc)}")
         tiles = mapview.Tiles(None)
     filters = _filters(lang, layers, catalog, page.scope)
+    mapview.fill_viewport()
     tz = ZoneInfo(settings.timezone)
 
     @st.fragment(run_every=settings.refresh_s)

@@ -114,8 +114,7 @@ def _map(case, recs, teams: pd.DataFrame, townships=None, lang: str = "zh") -> f
                         maxZoom=19, prefer_canvas=True)
     if townships is not None:
         mapview.township_outlines(townships, lang).add_to(m)
-    folium.CircleMarker([case["lat"], case["lon"]], radius=10, color="#e31a1c", fill=True,
-                        fill_opacity=0.9, tooltip=f"#{case['id']}").add_to(m)
+    mapview.selected_case(case["lat"], case["lon"], f"#{case['id']}").add_to(m)
     points = [[case["lat"], case["lon"]]]
     for r in recs:
         row = teams[teams["team_id"] == r.team_id].iloc[0]
@@ -196,6 +195,7 @@ def render() -> None:
            "lang": lang, "names": names}
 
     left, right = st.columns([3, 2])
+    mapview.fill_viewport()
     with left:
         st_folium(_map(case, recs, teams, ctx["townships"], lang), key=f"d_map_{case_id}",
                   height=420, returned_objects=[], use_container_width=True)
