@@ -15,6 +15,9 @@ from dataclasses import dataclass
 #: content type -> the extension a file of that type is named with where its name has none
 TYPES: dict[str, str] = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                          "application/pdf": ".pdf"}
+#: content type -> the name of the format, for people
+FORMATS: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP",
+                           "application/pdf": "PDF"}
 #: characters of a file name kept at most (the extension included)
 MAX_NAME = 120
 #: file names Windows reserves (a name is shown and offered for download, never a path,

@@ -15,7 +15,7 @@ from geo.access import AccessDeniedError
 from geo.app.labels import t
 from geo.app.safe import md
 from geo.cases import IllegalTransitionError
-from geo.evidence import TYPES, EvidenceError
+from geo.evidence import FORMATS, EvidenceError
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _evidence_error(exc: EvidenceError, lang: str) -> str:
         return t("err_ev_too_big", lang).format(size=megabytes(p["size"]),
                                                 limit=megabytes(p["limit"]))
     if exc.code == "bad_type":
-        kinds = sorted({TYPES[c].lstrip(".").upper() for c in p.get("allowed", TYPES)})
+        kinds = [FORMATS.get(c, c) for c in p.get("allowed", FORMATS)]
         return t("err_ev_bad_type", lang).format(allowed=md("、".join(kinds) if lang == "zh"
                                                                else ", ".join(kinds)))
     return t(f"err_ev_{exc.code}", lang)
