@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
-from geo.app.wording import Names, describe, error_text
+from geo.app.wording import Names, describe, error_text, file_size
 from geo.cli import main
 from geo.evidence import MAX_NAME, EvidenceError, check_file, clean_name, sniff
 from geo.store import inspecting
@@ -83,6 +83,10 @@ def test_refusals_read_in_the_users_language():
     assert "over the limit of 20.0 MB" in error_text(too_big, "en")
     assert "JPEG、PNG、WebP、PDF" in error_text(EvidenceError("x", "bad_type"), "zh")
     assert error_text(EvidenceError("x", "empty"), "zh") == "文件为空。"
+    assert error_text(EvidenceError("x", "too_big", size=20_000, limit=10_240), "zh") == (
+        "文件大小 20 KB，超过上限 10 KB。")
+    assert [file_size(n) for n in (0, 10, 56_000, 3 * 2**20)] == ["0 KB", "1 KB", "55 KB",
+                                                                  "3.0 MB"]
 
 
 # ------------------------------------------------------------------ the store

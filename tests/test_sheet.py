@@ -59,7 +59,7 @@ def test_outside_text_is_escaped_and_the_page_runs_nothing():
 
 
 TAGS = {"main", "h1", "h2", "div", "span", "table", "tr", "th", "td", "ol", "li", "p", "br",
-        "body", "html"}
+        "body", "html", "colgroup", "col"}
 
 
 @given(st.text(max_size=200), st.text(max_size=60), st.lists(st.text(max_size=30), max_size=3))

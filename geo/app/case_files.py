@@ -19,7 +19,7 @@ from geo.app import state
 from geo.app.labels import t
 from geo.app.safe import md
 from geo.app.sheet import SheetNames, assignment_sheet
-from geo.app.wording import Names, error_text, megabytes
+from geo.app.wording import Names, error_text, file_size
 from geo.evidence import FORMATS, TYPES
 from geo.store import dispatching
 from geo.store.evidence import attach, list_evidence, read_evidence
@@ -65,7 +65,7 @@ def evidence(page: state.Page, *, key: str, may_attach: bool, case_id: int | Non
         round_ = st.session_state.get(f"{key}_round", 0)
         files_key = f"{key}_files_{round_}"
         st.file_uploader(t("ev_files", page.lang).format(
-            limit=megabytes(page.settings.evidence_max_bytes)), type=PICK,
+            limit=file_size(page.settings.evidence_max_bytes)), type=PICK,
             accept_multiple_files=True, key=files_key,
             max_upload_size=max(1, int(page.settings.evidence_max_mb + 0.999)))
         st.button(t("ev_upload", page.lang), key=f"{key}_upload", on_click=_upload,
@@ -86,7 +86,7 @@ def _one(page: state.Page, record: dict, key: str, target: dict) -> None:
         c1.markdown(f"`{FORMATS.get(record['content_type'], '?')}`")
     at = pd.Timestamp(record["uploaded_at"]).tz_localize("UTC").tz_convert(page.tz)
     c2.markdown(f"**{md(record['name'])}**  \n" + t("ev_meta", lang).format(
-        size=megabytes(record["size"]), who=md(record["uploaded_by"]),
+        size=file_size(record["size"]), who=md(record["uploaded_by"]),
         at=f"{at:%Y-%m-%d %H:%M}"))
     c3.download_button(t("ev_download", lang), data=load, file_name=record["name"],
                        mime=record["content_type"], key=f"{key}_dl_{record['id']}",

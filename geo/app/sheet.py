@@ -17,6 +17,7 @@ import pandas as pd
 
 from geo.app.labels import t, text
 from geo.app.safe import html_text
+from geo.app.wording import file_size
 from geo.evidence import FORMATS
 
 STYLE = """
@@ -36,6 +37,7 @@ td.text { white-space: pre-wrap; min-height: 20mm; }
 td.sign { height: 16mm; }
 .hash { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 7.5pt; }
 .evidence th { width: auto; }
+.receipt th { width: 34mm; }
 ol { margin: 0; padding-left: 5mm; }
 .note { font-size: 9pt; margin-top: 3mm; }
 @media screen { body { background: #eee; } main { background: #fff; padding: 12mm;
@@ -60,10 +62,6 @@ def _local(value: object, tz: ZoneInfo) -> str:
     if value is None or pd.isna(value):
         return "-"
     return pd.Timestamp(value).tz_localize("UTC").tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _size(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
 
 def _row(label: str, value: str, cls: str = "") -> str:
@@ -178,13 +176,14 @@ def _evidence(evidence: Sequence[Mapping], tz: ZoneInfo, lang: str) -> str:
     rows = "".join(
         f"<tr><td>{n}</td><td>{html_text(e.get('name'))}</td>"
         f"<td>{html_text(FORMATS.get(e.get('content_type'), e.get('content_type')))}</td>"
-        f"<td>{html_text(_size(int(e.get('size') or 0)))}</td>"
+        f"<td>{html_text(file_size(int(e.get('size') or 0)))}</td>"
         f"<td>{html_text(e.get('uploaded_by'))}<br>"
         f"{html_text(_local(e.get('uploaded_at'), tz))}</td></tr>"
         f'<tr><td></td><td colspan="4" class="hash">SHA-256 {html_text(e.get("sha256"))}'
         "</td></tr>"
         for n, e in enumerate(evidence, start=1))
-    return (f'<table class="evidence"><tr><th style="width:8mm">#</th>{head}</tr>'
+    widths = "".join(f'<col style="width:{w}">' for w in ("8mm", "72mm", "18mm", "20mm", "auto"))
+    return (f'<table class="evidence"><colgroup>{widths}</colgroup><tr><th>#</th>{head}</tr>'
             f"{rows}</table>")
 
 

@@ -105,8 +105,11 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
     return f"{t('not_allowed', lang)} {md(exc)}"
 
 
-def megabytes(size: int) -> str:
-    """A size in bytes as megabytes (2**20 bytes) with one decimal, e.g. ``20.0 MB``."""
+def file_size(size: int) -> str:
+    """A size in bytes for people: ``KB`` below a megabyte, else ``MB`` with one decimal
+    (2**10 and 2**20 bytes), e.g. ``56 KB``, ``20.0 MB``."""
+    if size < 1024 * 1024:
+        return f"{max(size / 1024, 1):.0f} KB" if size else "0 KB"
     return f"{size / 1024 / 1024:.1f} MB"
 
 
@@ -114,8 +117,8 @@ def _evidence_error(exc: EvidenceError, lang: str) -> str:
     """Why a file was refused as evidence, in ``lang``."""
     p = exc.params
     if exc.code == "too_big":
-        return t("err_ev_too_big", lang).format(size=megabytes(p["size"]),
-                                                limit=megabytes(p["limit"]))
+        return t("err_ev_too_big", lang).format(size=file_size(p["size"]),
+                                                limit=file_size(p["limit"]))
     if exc.code == "bad_type":
         kinds = [FORMATS.get(c, c) for c in p.get("allowed", FORMATS)]
         return t("err_ev_bad_type", lang).format(allowed=md("、".join(kinds) if lang == "zh"
