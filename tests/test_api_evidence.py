@@ -3,7 +3,6 @@ scoped by the token exactly as the store decides (another township's case is 404
 read-only token 403), refusals as 422 with their code and nothing stored, a body beyond the
 evidence limit 413, and hostile file contents and names never a 5xx."""
 
-import dataclasses
 import hashlib
 from urllib.parse import unquote
 
@@ -11,28 +10,32 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from geo.settings import Settings
 from geo.store.models import Evidence
-from tests.conftest import SIDE, X0, Y0, to_wgs
-from tests.test_api import alert, api_client, auth, count
+from tests import test_api_resources
+from tests.test_api import auth, count
 from tests.test_evidence import JPEG, PDF, PNG, WEBP
 
 LIMIT_MB = 0.01  # 10485 bytes
 
 
 @pytest.fixture
-def api(store_settings, small_dirs, tmp_path):
-    """The small district through HTTP with case A (township A) and case B (township B)
-    posted by the source src: ``(client, tokens, engine, ids, folder)``."""
-    folder = tmp_path / "evidence"
-    conf = dataclasses.replace(store_settings, evidence_path=folder, evidence_max_mb=LIMIT_MB)
-    with api_client(conf, small_dirs) as (client, tokens, engine):
-        (b_lon,), (b_lat,) = to_wgs([X0 + SIDE + 500], [Y0 + 500])
-        r = client.post("/api/v1/alerts", json={"alerts": [
-            alert("A"), alert("B", lon=float(b_lon), lat=float(b_lat))]},
-            headers=auth(tokens["src"]))
-        assert r.status_code == 201, r.text
-        ids = {x["id"]: x["case_id"] for x in r.json()["results"]}
-        yield client, tokens, engine, ids, folder
+def store_settings(store_url, tmp_path) -> Settings:
+    """A fresh database on each backend, the evidence in the test's folder, a small limit."""
+    return Settings(database_url=store_url, evidence_path=tmp_path / "evidence",
+                    evidence_max_mb=LIMIT_MB)
+
+
+#: the small district of the resource API tests, on the settings above
+resources_api = test_api_resources.api
+
+
+@pytest.fixture
+def api(resources_api, tmp_path):
+    """Cases A (township A) and B (township B) posted by the source src:
+    ``(client, tokens, engine, ids, folder)``."""
+    client, tokens, engine, ids = resources_api
+    return client, tokens, engine, ids, tmp_path / "evidence"
 
 
 def upload(client, token, case_id, name, data, kind="application/octet-stream"):

@@ -2,7 +2,6 @@
 scope (read to list and download, change to attach), each content kept once, refusals that
 store nothing, and the attachment on the case's timeline and the finding's record."""
 
-import datetime as dt
 import hashlib
 import json
 
@@ -14,12 +13,11 @@ from sqlalchemy import func, select
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
 from geo.app.wording import Names, describe, error_text, file_size
-from geo.cli import main
 from geo.evidence import MAX_NAME, EvidenceError, check_file, clean_name, sniff
-from geo.store import inspecting
 from geo.store.evidence import attach, file_path, list_evidence, read_evidence
 from geo.store.models import AuditLog, Evidence
-from tests.conftest import CODE_A, CODE_B, SIDE, X0, Y0, to_wgs
+from tests import test_permissions
+from tests.conftest import CODE_A, CODE_B
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -90,39 +88,16 @@ def test_refusals_read_in_the_users_language():
 
 
 # ------------------------------------------------------------------ the store
-@pytest.fixture
-def db_settings(store_settings):
-    """This module's store tests run on SQLite and on PostGIS."""
-    return store_settings
+#: the small district of the permission tests (on SQLite and PostGIS): cases A (township A)
+#: and B (township B), a problem found at S1 (A) and one at S2 (B)
+district = test_permissions.db
 
 
 @pytest.fixture
-def db(db_settings, small_dirs, tmp_path):
-    """The small district with case A (township A) and case B (township B), a problem
-    found at S1 (A) and one at S2 (B): ``(engine, ids)``."""
-    layers_dir, catalog_dir = small_dirs
-    (catalog_dir / "checklists.csv").write_text(
-        "kind,item_code,item,department,matter_code\n"
-        "construction,CON-01,围挡缺失,住房城乡建设,M2\n"
-        "enterprise,ENT-01,证照未公示,市场监管,M1\n", encoding="utf-8")
-    assert main(["init", "--layers", str(layers_dir), "--catalog", str(catalog_dir)],
-                db_settings) == 0
-    lon, lat = to_wgs([X0 + 500, X0 + SIDE + 500], [Y0 + 500] * 2)
-    rows = ["id,lon,lat,matter,reported_at,source,severity",
-            f"A,{lon[0]},{lat[0]},M1,2026-11-27T10:00:00,12345,high",
-            f"B,{lon[1]},{lat[1]},M1,2026-11-27T10:00:00,12345,high"]
-    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert main(["ingest", str(tmp_path / "a.csv")], db_settings) == 0
-    engine = store.connect(db_settings.database_url)
-    frame = store.cases_frame(engine, scope=SYSTEM)
-    ids = dict(zip(frame["external_id"], frame["id"].astype(int), strict=True))
-    for site, item in (("S1", "CON-01"), ("S2", "ENT-01")):
-        inspection = inspecting.record_inspection(
-            engine, site, dt.date(2026, 1, 10), ["综合执法"],
-            [{"item_code": item, "result": "problem"}], scope=SYSTEM)
-        ids[site] = inspecting.inspection_finding(engine, inspection, scope=SYSTEM,
-                                                  item_code=item)
-    return engine, ids
+def db(district):
+    """``(engine, ids)``: the case ids by external id and the finding ids by site."""
+    engine, ids, findings = district
+    return engine, {**ids, **findings}
 
 
 def stored(engine, folder) -> tuple[int, list]:
