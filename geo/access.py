@@ -33,7 +33,9 @@ by its site's); "own body": of the caller's body; "own" (a source): the cases of
 alerts. Teams' changes are their status and positions; readouts are coverage and the
 empowerment evaluation, computed from what the caller may read. Layers (township and unit
 boundaries, roads) and catalogues are read by everyone signed in; their sites and teams
-follow their own rows. The command line and the intake act as `SYSTEM`, explicitly.
+follow their own rows. Evidence (photos, documents) follows the case or the finding's
+inspection it is attached to: read to list and download it, change to attach it. The
+command line and the intake act as `SYSTEM`, explicitly.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import auth, mapview, state
+from geo.app import auth, case_files, mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -276,6 +276,11 @@ def render() -> None:
                           "done": t("done_team", lang).format(
                               team=names.team(row["team_id"]),
                               state=t("team_" + target, lang))})
+
+    st.subheader(t("evidence", lang))
+    records = case_files.evidence(page, key=f"d_ev_{case_id}", may_attach=scope.may_change,
+                                  case_id=case_id)
+    case_files.sheet(page, case, records, names)
 
     st.subheader(t("timeline", lang))
     state.show_timeline(page, case_id)
