@@ -159,6 +159,8 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         parts.append(t("tl_assign", lang).format(team=names.team(detail["team"])))
     elif entry.action == "recall" and "team" in detail:
         parts.append(t("tl_recall", lang).format(team=names.team(detail["team"])))
+    elif entry.action == "acknowledged":
+        parts.append(t("tl_acknowledged", lang))
     else:
         if "township" in detail:
             parts.append(t("tl_transfer", lang).format(township=names.township(
