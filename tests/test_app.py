@@ -656,6 +656,8 @@ def _panel(at):
 
 def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_path,
                                                                  monkeypatch):
+    import datetime as dt
+
     import folium
 
     from geo.app import mapview
@@ -699,7 +701,11 @@ def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_pat
     assert _panel(at).label.endswith("(0)")
     assert not [b for b in at.button if b.key and b.key.startswith("ack_")]
     assert any("command：已确认预警" in m.value for m in at.markdown)
-    at.run()  # the next refresh: the confirmation has been seen, the list stays empty
+    at.run()  # the next refresh still says so, for a while
+    assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
+    kind, said, _ = at.session_state["ack_notice"]
+    at.session_state["ack_notice"] = (kind, said, dt.datetime.now() - dt.timedelta(seconds=1))
+    at.run()
     assert _panel(at).label.endswith("(0)") and not at.success
 
 

@@ -35,6 +35,7 @@ WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
 HIGHLIGHT_FOR = dt.timedelta(minutes=10)
 ACK_ROWS = 8  # alerts listed at once on the panel, the oldest first
 ACK_NOTICE = "ack_notice"
+ACK_NOTICE_FOR = dt.timedelta(seconds=30)  # how long the panel says what 确认 did
 FOCUS_ZOOM = 16  # where 查看 takes the map: street level, the cases out of their clusters
 
 
@@ -138,17 +139,19 @@ def _view(case_id: int, lat: float, lon: float) -> None:
 def _acknowledge(engine, case_id: int, scope: Scope, lang: str, tz: ZoneInfo) -> None:
     """确认: acknowledge the case and select it (its timeline shows who did); the outcome
     is shown by the panel's next run."""
+    until = dt.datetime.now() + ACK_NOTICE_FOR
     try:
         done = acknowledging.acknowledge(engine, case_id, scope=scope)
     except (LookupError, AccessDeniedError) as exc:
-        st.session_state[ACK_NOTICE] = ("error", wording.error_text(exc, lang))
+        st.session_state[ACK_NOTICE] = ("error", wording.error_text(exc, lang), until)
         return
     st.session_state["case_id"] = case_id
     if done.new:
-        st.session_state[ACK_NOTICE] = ("success", t("ack_done", lang).format(id=case_id))
+        said = ("success", t("ack_done", lang).format(id=case_id))
     else:
-        st.session_state[ACK_NOTICE] = ("info", t("ack_already", lang).format(
-            id=case_id, actor=md(done.actor), at=_local(done.at, tz)))
+        said = ("info", t("ack_already", lang).format(id=case_id, actor=md(done.actor),
+                                                      at=_local(done.at, tz)))
+    st.session_state[ACK_NOTICE] = (*said, until)
 
 
 def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
@@ -157,7 +160,10 @@ def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
     lang = page.lang
     pending = acknowledging.unacknowledged_high(page.engine, scope=page.scope,
                                                 since=acknowledgement_since(now))
-    notice = st.session_state.pop(ACK_NOTICE, None)
+    notice = st.session_state.get(ACK_NOTICE)
+    if notice is not None and dt.datetime.now() > notice[2]:
+        del st.session_state[ACK_NOTICE]
+        notice = None
     title = t("ack_panel", lang).format(n=len(pending))
     with st.expander(f"🚨 {title}", expanded=bool(len(pending)) or notice is not None):
         if notice is not None:
