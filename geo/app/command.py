@@ -165,7 +165,8 @@ def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
         del st.session_state[ACK_NOTICE]
         notice = None
     title = t("ack_panel", lang).format(n=len(pending))
-    with st.expander(f"🚨 {title}", expanded=bool(len(pending)) or notice is not None):
+    with st.expander(title, expanded=bool(len(pending)) or notice is not None,
+                     icon=":material/notification_important:"):
         if notice is not None:
             getattr(st, notice[0])(notice[1])
         may_change = page.scope.may_change
