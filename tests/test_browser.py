@@ -377,3 +377,60 @@ def test_the_command_map_fills_the_window_with_teams_under_the_cases(app_url, tm
     assert abs(inner - box["height"]) <= 2 and abs(size - box["height"]) <= 2
     assert abs(wide - (1080 - VIEWPORT_OFFSET_PX)) <= 2 and abs(wide_size - wide) <= 2
     assert teams_pane is not None and teams_pane[0] < 400 and teams_pane[1] > 0
+
+
+def test_view_takes_the_map_to_a_new_high_alert_and_acknowledge_clears_it(app_url,
+                                                                         db_settings,
+                                                                         tmp_path):
+    """A new high-severity alert waits on the command page's panel: 查看 rings it and
+    takes the map to it (each time, also back to the same case) without the live refresh
+    undoing the user's pan and zoom afterwards; 确认 clears it with a confirmation."""
+    import datetime as dt
+
+    from playwright.sync_api import sync_playwright
+
+    from geo import store
+    from geo.access import SYSTEM
+
+    engine = store.connect(db_settings.database_url)
+    where = store.cases_frame(engine, scope=SYSTEM).iloc[7]
+    ring = ("() => Object.values(window.map._layers).filter(l => l instanceof L.CircleMarker"
+            " && l.options.className == 'onemap-selected').length")
+    at = f"[{where['lat']}, {where['lon']}]"
+    centred = (f"() => !window.map._animatingZoom && window.map.getZoom() == 16 && "
+               f"window.map.distance(window.map.getCenter(), {at}) < 5")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        frame.evaluate("() => { window.map.setView([30.87, 120.15], 12, {animate: false}); }")
+        reported = (store.utcnow() - dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (tmp_path / "high.csv").write_text(
+            "id,lon,lat,matter,reported_at,source,severity,description\n"
+            f"HIGH-9,{where['lon']},{where['lat']},{where['matter_code']},{reported},12345,"
+            "high,<b>油烟</b>\n", encoding="utf-8")
+        assert main(["ingest", str(tmp_path / "high.csv")], db_settings) == 0
+        page.get_by_text("待确认的高危预警 (1)").wait_for(timeout=30_000)
+        view = page.get_by_role("button", name="查看", exact=True)
+        view.click()
+        frame.wait_for_function(centred, timeout=20_000)
+        assert frame.evaluate(ring) == 1
+        page.screenshot(path=str(tmp_path / "ack-view.png"))
+        # the user moves away; the live refresh keeps their view; 查看 again comes back
+        frame.evaluate("() => { window.map.setView([30.80, 120.10], 13, {animate: false}); "
+                       "window.sameMap = true; }")
+        more_alerts(db_settings, tmp_path, 201, 203)
+        frame.wait_for_function("() => window.onemapCases.count == 203", timeout=30_000)
+        page.wait_for_timeout(500)
+        assert frame.evaluate("() => window.sameMap") is True, "the map was drawn anew"
+        assert frame.evaluate("() => window.map.getZoom()") == 13
+        view.click()
+        frame.wait_for_function(centred, timeout=20_000)
+        page.get_by_role("button", name="确认", exact=True).click()
+        page.get_by_text("待确认的高危预警 (0)").wait_for(timeout=20_000)
+        page.wait_for_function("() => ['已确认 #', 'command：已确认预警'].every("
+                               "s => document.body.innerText.includes(s))", timeout=20_000)
+        page.screenshot(path=str(tmp_path / "ack-done.png"))
+        browser.close()

@@ -185,6 +185,8 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         parts.append(t("tl_recall", lang).format(team=names.team(detail["team"])))
     elif entry.action == "evidence" and "file" in detail:
         parts.append(t("tl_evidence", lang).format(file=md(detail["file"])))
+    elif entry.action == "acknowledged":
+        parts.append(t("tl_acknowledged", lang))
     else:
         if "township" in detail:
             parts.append(t("tl_transfer", lang).format(township=names.township(
