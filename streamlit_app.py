@@ -28,6 +28,12 @@ def calltaker() -> None:
     page.render()
 
 
+def teams() -> None:
+    from geo.app import teams_page as page
+
+    page.render()
+
+
 def coverage() -> None:
     from geo.app import coverage_page as page
 
@@ -48,13 +54,18 @@ def layers() -> None:
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
 lang = state.language_picker()
-if state.sign_in(lang) is None:
-    st.stop()
-st.navigation([
+signed_in = state.sign_in(lang) is not None
+# The pages are declared before the sign-in stops the run, so that a link to a page
+# (``/dispatch?case=12``) still leads there once the user has signed in.
+page = st.navigation([
     st.Page(command, title=t("command", lang), url_path="command", default=True),
     st.Page(dispatch, title=t("dispatch", lang), url_path="dispatch"),
     st.Page(calltaker, title=t("calltaker", lang), url_path="calltaker"),
+    st.Page(teams, title=t("teams_page", lang), url_path="teams"),
     st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),
-]).run()
+], position="sidebar" if signed_in else "hidden")
+if not signed_in:
+    st.stop()
+page.run()

@@ -36,8 +36,10 @@ routes: township staff open cases only in their own township; a dispatcher takes
 wherever it routes (the case goes to the body the routing rule names). Teams' changes are
 their status and positions; readouts are coverage and the empowerment evaluation, computed
 from what the caller may read. Layers (township and unit boundaries, roads) and catalogues
-are read by everyone signed in; their sites and teams follow their own rows. The command
-line and the intake act as `SYSTEM`, explicitly.
+are read by everyone signed in; their sites and teams follow their own rows. Evidence
+(photos, documents) follows the case or the finding's inspection it is attached to: read
+to list and download it, change to attach it. The command line and the intake act as
+`SYSTEM`, explicitly.
 """
 
 from __future__ import annotations

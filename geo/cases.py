@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from geo.catalog import SEVERITIES
+
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
             "reinspection", "closed", "returned", "transferred", "merged")
 CLOSED_STATUSES = frozenset({"closed", "merged"})
@@ -20,6 +22,11 @@ SOURCES = ("bigdata", "12345", "patrol", "grid", "referral", "inspection")
 # Sources whose alerts must be checked on site (核查) before a team is dispatched.
 UNCONFIRMED_SOURCES = frozenset({"bigdata"})
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+#: the severities whose new alerts someone must acknowledge: the highest of the catalogue's
+#: (`geo.catalog.SEVERITIES`, lowest first), ``high``
+ACKNOWLEDGED_SEVERITIES = frozenset(SEVERITIES[-1:])
+#: how long a new alert waits for its acknowledgement on the command center's list
+ACKNOWLEDGE_WITHIN = dt.timedelta(hours=24)
 
 # The case lifecycle: state -> states it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -153,6 +160,37 @@ def step_action(target: str) -> str:
     """The action on cases (`geo.access.PERMISSIONS`) a step to ``target`` needs:
     ``reroute`` to send a case to a body (routed), else ``change``."""
     return "reroute" if target == "routed" else "change"
+
+
+def needs_acknowledgement(cases: pd.DataFrame) -> pd.Series:
+    """Whether each case is an alert an operator must acknowledge: still open, and of a
+    severity in `ACKNOWLEDGED_SEVERITIES` (whether someone already did is the store's
+    record, `geo.store.acknowledging`).
+
+    Parameters
+    ----------
+    cases : pandas.DataFrame
+        A case table (``status``, ``severity``).
+
+    Returns
+    -------
+    pandas.Series
+        Booleans, on the index of ``cases``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"status": ["routed", "closed", "routed"],
+    ...                       "severity": ["high", "high", "medium"]})
+    >>> needs_acknowledgement(frame).tolist()
+    [True, False, False]
+    """
+    return is_open(cases["status"]) & cases["severity"].isin(ACKNOWLEDGED_SEVERITIES)
+
+
+def acknowledgement_since(now: dt.datetime) -> dt.datetime:
+    """The earliest opening time (naive UTC, as ``now``) of the alerts still waiting for an
+    acknowledgement at ``now``: `ACKNOWLEDGE_WITHIN` earlier."""
+    return now - ACKNOWLEDGE_WITHIN
 
 
 def check_team_transition(current: str, target: str) -> None:

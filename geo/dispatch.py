@@ -21,6 +21,29 @@ DETOUR_FACTOR = 1.3
 SPEED_KMH = {"township_center": 30.0, "district_team": 40.0}
 DEFAULT_SPEED_KMH = 30.0
 STALE_AFTER = dt.timedelta(minutes=10)
+#: what a team's last position fix is worth: none yet, older than `STALE_AFTER`, recent
+FIX_STATES = ("none", "stale", "fresh")
+
+
+def fix_state(age_min: float | None, stale_after: dt.timedelta = STALE_AFTER) -> str:
+    """The one rule for a team's position: ``none`` (never had a fix: shown at its base),
+    ``stale`` (the last fix is older than ``stale_after``) or ``fresh``.
+
+    Parameters
+    ----------
+    age_min : float or None
+        Minutes since the last fix; None or NaN where there is none.
+    stale_after : datetime.timedelta
+        How old a fix may be and still count.
+
+    Examples
+    --------
+    >>> fix_state(None), fix_state(30.0), fix_state(2.0)
+    ('none', 'stale', 'fresh')
+    """
+    if age_min is None or pd.isna(age_min):
+        return "none"
+    return "stale" if age_min > stale_after.total_seconds() / 60 else "fresh"
 
 
 @dataclass(frozen=True)
@@ -34,9 +57,14 @@ class Recommendation:
     eta_min: float
     open_assignments: int
     fix_age_min: float | None
-    stale: bool
+    fix_state: str  # `fix_state`: none, stale or fresh
     cross_support: bool
     by_road: bool
+
+    @property
+    def stale(self) -> bool:
+        """Whether the team's last fix is too old to trust (not: it has none)."""
+        return self.fix_state == "stale"
 
 
 def able(teams: pd.DataFrame, domain: str | None) -> pd.Series:
@@ -96,7 +124,7 @@ def recommend(
             team_id=str(pool["team_id"].iloc[k]), name=str(pool["name"].iloc[k]),
             body_code=str(pool["body_code"].iloc[k]), distance_m=float(distance[k]),
             eta_min=float(eta[k]), open_assignments=int(load.iloc[k]),
-            fix_age_min=age, stale=age is None or age > STALE_AFTER.total_seconds() / 60,
+            fix_age_min=age, fix_state=fix_state(age),
             cross_support=cross, by_road=roads is not None))
     return out
 

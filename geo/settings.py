@@ -46,6 +46,12 @@ class Settings:
     earliest_alert
         The earliest incident time an alert may report (``GEO_EARLIEST_ALERT``, an ISO
         date, local time), so that no time from a broken clock or a typo is taken.
+    evidence_path
+        Folder of the evidence files (``GEO_EVIDENCE_DIR``): photos and documents attached
+        to cases and findings, each kept once under its SHA-256 (`geo.store.evidence`).
+    evidence_max_mb
+        Largest evidence file accepted, in megabytes of 2**20 bytes
+        (``GEO_EVIDENCE_MAX_MB``).
     """
 
     database_url: str = field(
@@ -64,12 +70,14 @@ class Settings:
     refresh_s: float = 10.0
     earliest_alert: dt.date = dt.date(2000, 1, 1)
     cache_path: Path = PROJECT_ROOT / "data" / "cache"
+    evidence_path: Path = PROJECT_ROOT / "data" / "evidence"
+    evidence_max_mb: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GEO_{name.upper()} must be a distance of 0 or more metres")
-        for name in ("grid_cell_m", "refresh_s"):
+        for name in ("grid_cell_m", "refresh_s", "evidence_max_mb"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"GEO_{name.upper()} must be positive")
 
@@ -93,7 +101,14 @@ class Settings:
             refresh_s=float(env.get("GEO_REFRESH_S", base.refresh_s)),
             earliest_alert=_date(env, "GEO_EARLIEST_ALERT", base.earliest_alert),
             cache_path=Path(env.get("GEO_CACHE", base.cache_path)),
+            evidence_path=Path(env.get("GEO_EVIDENCE_DIR", base.evidence_path)),
+            evidence_max_mb=float(env.get("GEO_EVIDENCE_MAX_MB", base.evidence_max_mb)),
         )
+
+    @property
+    def evidence_max_bytes(self) -> int:
+        """`evidence_max_mb` in bytes."""
+        return int(self.evidence_max_mb * 1024 * 1024)
 
     @property
     def earliest(self) -> dt.datetime:

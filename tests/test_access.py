@@ -98,9 +98,9 @@ def test_no_store_function_defaults_its_scope():
     """Permissions fail closed: a store function that takes a scope never assumes one."""
     import inspect
 
-    from geo.store import accounts, inspecting, spatial
+    from geo.store import accounts, acknowledging, inspecting, spatial
 
-    modules = (store, dispatching, spatial, inspecting, accounts)
+    modules = (store, dispatching, spatial, inspecting, accounts, acknowledging)
     with_scope = [f for m in modules for _, f in inspect.getmembers(m, inspect.isfunction)
                   if f.__module__ == m.__name__ and "scope" in inspect.signature(f).parameters]
     assert len(with_scope) >= 12

@@ -25,13 +25,16 @@ SEMANTIC_CHECKS = {"GET /api/v1/cases": [positive_data_acceptance],
                    "GET /open311/v2/requests.json": [positive_data_acceptance]}
 # The resource operations (geo/api/resources.py), fuzzed with an administrator's token:
 # schema-valid input may name objects that do not exist (404), versions that moved on (409),
-# items not on a site's checklist or days outside the accepted window (422)
+# items not on a site's checklist or days outside the accepted window (422), files that are
+# not evidence (422: what a file holds is not in the schema)
 RESOURCES = ["GET /api/v1/teams", "POST /api/v1/teams/{team_id}/status",
              "POST /api/v1/teams/{team_id}/positions", "GET /api/v1/sites",
              "PUT /api/v1/sites/{site_id}", "GET /api/v1/inspections",
              "POST /api/v1/inspections",
              "POST /api/v1/inspections/{inspection_id}/reinspections",
-             "POST /api/v1/cases/{case_id}/transitions"]
+             "POST /api/v1/cases/{case_id}/transitions",
+             "POST /api/v1/cases/{case_id}/evidence", "GET /api/v1/cases/{case_id}/evidence",
+             "GET /api/v1/cases/{case_id}/evidence/{evidence_id}"]
 SEMANTIC_CHECKS.update({label: [positive_data_acceptance] for label in RESOURCES})
 OPERATIONS = ["POST /api/v1/alerts", "GET /api/v1/cases", "GET /api/v1/cases/{case_id}",
               "GET /open311/v2/services.json", "POST /open311/v2/requests.json",
@@ -44,7 +47,8 @@ def api(tmp_path_factory):
     from tests.conftest import write_small_catalog, write_small_layers
 
     tmp = tmp_path_factory.mktemp("api_schema")
-    conf = Settings(database_url=f"sqlite:///{tmp / 'api.sqlite'}")
+    conf = Settings(database_url=f"sqlite:///{tmp / 'api.sqlite'}",
+                    evidence_path=tmp / "evidence")
     assert main(["init", "--layers", str(write_small_layers(tmp / "layers")),
                  "--catalog", str(write_small_catalog(tmp / "catalog"))], conf) == 0
     engine = store.connect(conf.database_url)

@@ -148,6 +148,14 @@ def test_dispatch_page_returns_and_reroutes_a_case(demo_db):
     assert (after.loc[pick, "status"], after.loc[pick, "body_code"]) == ("routed", "DT-SC")
 
 
+def test_a_dispatchers_queue_is_their_bodys_and_names_it(demo_db):
+    at = signed_in(_dispatch_page, user="dispatcher-sc").run()
+    assert not at.exception
+    assert not [s for s in at.sidebar.selectbox if s.key == "d_body"]  # nothing to pick
+    queue = at.dataframe[0].value
+    assert len(queue) and set(queue["责任主体"]) == {"区市场监管执法队"}
+
+
 def _coverage_page():
     from geo.app import coverage_page
     coverage_page.render()
@@ -622,3 +630,89 @@ def test_the_dispatch_page_is_out_of_date_when_cases_or_the_sign_in_change(demo_
     dispatching.transition_case(engine, int(pick["id"]), int(pick["version"]), "verified",
                                 "someone", scope=SYSTEM)
     assert dispatch_page._out_of_date(engine, scope, seen)
+
+
+# ------------------------------------------------------------------ issue 12: acknowledgement
+def _new_high_alert(settings, tmp_path, description: str) -> int:
+    """Ingest a high-severity alert reported a few minutes ago where a demo case of 织里镇
+    is; its case id."""
+    import datetime as dt
+
+    engine = store.connect(settings.database_url)
+    where = _pick_case(engine, township_code=ZHILI)
+    at = (store.utcnow() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    path = tmp_path / "high.csv"
+    path.write_text("id,lon,lat,matter,reported_at,source,severity,description\n"
+                    f"HIGH-1,{where['lon']},{where['lat']},{where['matter_code']},{at},12345,"
+                    f"high,{description}\n", encoding="utf-8")
+    assert main(["ingest", str(path)], settings) == 0
+    frame = store.cases_frame(engine, scope=SYSTEM)
+    return int(frame.loc[frame["external_id"] == "HIGH-1", "id"].iloc[0])
+
+
+def _panel(at):
+    return next(e for e in at.expander if "待确认的高危预警" in e.label)
+
+
+def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_path,
+                                                                 monkeypatch):
+    import datetime as dt
+
+    import folium
+
+    from geo.app import mapview
+    drawn = []
+    real = mapview.selected_case
+
+    def spy(*args, **kwargs):
+        drawn.append((args, real(*args, **kwargs)))
+        return drawn[-1][1]
+
+    monkeypatch.setattr(mapview, "selected_case", spy)
+    at = signed_in(APP).run()
+    assert not at.exception
+    assert _panel(at).label.endswith("(0)")  # the demo's alerts are days old
+    cid = _new_high_alert(demo_db, tmp_path, "**油烟** [扰民](http://x)")
+    at.run()
+    assert not at.exception
+    assert "请在「待确认的高危预警」中查看并确认" in at.toast[0].value
+    panel = _panel(at)
+    assert panel.label.endswith("(1)")
+    row = next(m.value for m in panel.markdown if f"#{cid} " in m.value)
+    assert "织里镇" in row and "\\*\\*油烟\\*\\* \\[扰民\\]" in row  # escaped, as text
+    # 查看: the case is selected, shown, ringed on the map and the map is taken to it
+    at.button(key=f"ack_view_{cid}").click().run()
+    assert not at.exception
+    assert at.session_state["case_id"] == cid
+    assert any(m.value.startswith(f"**#{cid} ") for m in at.markdown)
+    (lat, lon, label), group = drawn[-1]
+    assert label.startswith(f"选中的案件 #{cid} ")
+    classes = [c.options.get("className") for c in group._children.values()
+               if isinstance(c, folium.CircleMarker)]
+    assert "onemap-selected" in classes
+    frame = store.cases_frame(store.connect(demo_db.database_url), scope=SYSTEM)
+    assert (lat, lon) == tuple(frame.set_index("id").loc[cid, ["lat", "lon"]])
+    (focus_lat, focus_lon), zoom = at.session_state["map_focus"]
+    assert round(zoom) == 16 and abs(focus_lat - lat) < 1e-6 and focus_lon == lon
+    # 确认: confirmation, the alert leaves the list, the timeline says who acknowledged
+    at.button(key=f"ack_do_{cid}").click().run()
+    assert not at.exception
+    assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
+    assert _panel(at).label.endswith("(0)")
+    assert not [b for b in at.button if b.key and b.key.startswith("ack_")]
+    assert any("command：已确认预警" in m.value for m in at.markdown)
+    at.run()  # the next refresh still says so, for a while
+    assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
+    kind, said, _ = at.session_state["ack_notice"]
+    at.session_state["ack_notice"] = (kind, said, dt.datetime.now() - dt.timedelta(seconds=1))
+    at.run()
+    assert _panel(at).label.endswith("(0)") and not at.success
+
+
+def test_planners_see_the_alerts_to_acknowledge_read_only(demo_db, tmp_path):
+    cid = _new_high_alert(demo_db, tmp_path, "")
+    at = signed_in(APP, "planner").run()
+    assert not at.exception
+    assert _panel(at).label.endswith("(1)")
+    keys = {b.key for b in at.button}
+    assert f"ack_view_{cid}" in keys and f"ack_do_{cid}" not in keys

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from geo.app.mapview import VIEWPORT_OFFSET_PX
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
 
@@ -207,7 +208,7 @@ def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
         page.goto(app_url)
         sign_in(page)
         frame = map_frame(page)
-        teams = "() => document.querySelectorAll('.awesome-marker').length"
+        teams = "() => document.querySelectorAll('.onemap-team').length"
         assert frame.evaluate(teams) > 0
         frame.evaluate("() => { window.map.setView([30.87, 120.15], 13, {animate: false}); }")
         assert frame.locator(".leaflet-control-layers-expanded").count() == 0  # collapsed
@@ -276,10 +277,12 @@ def test_sign_out_then_reload_shows_the_sign_in_form(app_url, tmp_path):
         browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        page.goto(app_url)
+        page.goto(f"{app_url}/dispatch")  # a link to a page leads there after signing in
         sign_in(page, "zhili", "zhili-demo")
         signed_in = page.get_by_text("当前用户: 织里镇执法中心 (zhili)")
         signed_in.wait_for(timeout=60_000)
+        page.get_by_role("heading", name="派遣").wait_for(timeout=60_000)
+        assert page.url.endswith("/dispatch")
         # the browser keeps the sign-in: a reload and a new tab are still signed in
         deadline = time.time() + 30
         while not any(c["name"] == "onemap_auth" for c in context.cookies()):
@@ -342,6 +345,94 @@ def test_dispatch_queue_reloads_by_itself_keeping_the_selected_case(app_url, db_
             f"() => /#{case_id} [^\\n]*· 已核查 ·/.test(document.body.innerText)",
             timeout=60_000)
         page.screenshot(path=str(tmp_path / "dispatch-refreshed.png"))
+        browser.close()
+
+
+def test_the_command_map_fills_the_window_with_teams_under_the_cases(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        iframe = page.locator('iframe[title="streamlit_folium.st_folium"]').first
+        page.wait_for_timeout(500)
+        box = iframe.bounding_box()
+        inner = frame.evaluate("() => window.map.getContainer().getBoundingClientRect().height")
+        size = frame.evaluate("() => window.map.getSize().y")
+        teams_pane = frame.evaluate("""() => {
+            var pane = window.map.getPane("onemapTeams390");
+            return pane ? [Number(pane.style.zIndex),
+                           pane.querySelectorAll(".onemap-team").length] : null; }""")
+        page.screenshot(path=os.environ.get("GEO_SHOT_DIR", str(tmp_path)) + "/command-1366.png")
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(500)
+        wide = iframe.bounding_box()["height"]
+        wide_size = frame.evaluate("() => window.map.getSize().y")
+        browser.close()
+    # the window less Streamlit's top bar (not the 650 px the page asks streamlit-folium for)
+    assert abs(box["height"] - (768 - VIEWPORT_OFFSET_PX)) <= 2
+    assert abs(inner - box["height"]) <= 2 and abs(size - box["height"]) <= 2
+    assert abs(wide - (1080 - VIEWPORT_OFFSET_PX)) <= 2 and abs(wide_size - wide) <= 2
+    assert teams_pane is not None and teams_pane[0] < 400 and teams_pane[1] > 0
+
+
+def test_view_takes_the_map_to_a_new_high_alert_and_acknowledge_clears_it(app_url,
+                                                                         db_settings,
+                                                                         tmp_path):
+    """A new high-severity alert waits on the command page's panel: 查看 rings it and
+    takes the map to it (each time, also back to the same case) without the live refresh
+    undoing the user's pan and zoom afterwards; 确认 clears it with a confirmation."""
+    import datetime as dt
+
+    from playwright.sync_api import sync_playwright
+
+    from geo import store
+    from geo.access import SYSTEM
+
+    engine = store.connect(db_settings.database_url)
+    where = store.cases_frame(engine, scope=SYSTEM).iloc[7]
+    ring = ("() => Object.values(window.map._layers).filter(l => l instanceof L.CircleMarker"
+            " && l.options.className == 'onemap-selected').length")
+    at = f"[{where['lat']}, {where['lon']}]"
+    centred = (f"() => !window.map._animatingZoom && window.map.getZoom() == 16 && "
+               f"window.map.distance(window.map.getCenter(), {at}) < 5")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(app_url)
+        sign_in(page)
+        frame = map_frame(page)
+        frame.evaluate("() => { window.map.setView([30.87, 120.15], 12, {animate: false}); }")
+        reported = (store.utcnow() - dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (tmp_path / "high.csv").write_text(
+            "id,lon,lat,matter,reported_at,source,severity,description\n"
+            f"HIGH-9,{where['lon']},{where['lat']},{where['matter_code']},{reported},12345,"
+            "high,<b>油烟</b>\n", encoding="utf-8")
+        assert main(["ingest", str(tmp_path / "high.csv")], db_settings) == 0
+        page.get_by_text("待确认的高危预警 (1)").wait_for(timeout=30_000)
+        view = page.get_by_role("button", name="查看", exact=True)
+        view.click()
+        frame.wait_for_function(centred, timeout=20_000)
+        assert frame.evaluate(ring) == 1
+        page.screenshot(path=str(tmp_path / "ack-view.png"))
+        # the user moves away; the live refresh keeps their view; 查看 again comes back
+        frame.evaluate("() => { window.map.setView([30.80, 120.10], 13, {animate: false}); "
+                       "window.sameMap = true; }")
+        more_alerts(db_settings, tmp_path, 201, 203)
+        frame.wait_for_function("() => window.onemapCases.count == 203", timeout=30_000)
+        page.wait_for_timeout(500)
+        assert frame.evaluate("() => window.sameMap") is True, "the map was drawn anew"
+        assert frame.evaluate("() => window.map.getZoom()") == 13
+        view.click()
+        frame.wait_for_function(centred, timeout=20_000)
+        page.get_by_role("button", name="确认", exact=True).click()
+        page.get_by_text("待确认的高危预警 (0)").wait_for(timeout=20_000)
+        page.wait_for_function("() => ['已确认 #', 'command：已确认预警'].every("
+                               "s => document.body.innerText.includes(s))", timeout=20_000)
+        page.screenshot(path=str(tmp_path / "ack-done.png"))
         browser.close()
 
 

@@ -187,3 +187,21 @@ def test_step_action_needs_reroute_only_to_send_a_case_to_a_body():
     assert step_action("routed") == "reroute"
     assert {step_action(s) for s in STATUSES if s != "routed"} == {"change"}
     assert "returned" in NEEDS_REASON and "verified" not in NEEDS_REASON
+
+
+def test_open_alerts_of_the_catalogues_highest_severity_need_acknowledgement():
+    from geo.cases import (
+        ACKNOWLEDGED_SEVERITIES,
+        acknowledgement_since,
+        needs_acknowledgement,
+    )
+    from geo.catalog import SEVERITIES
+
+    assert ACKNOWLEDGED_SEVERITIES == {"high"} <= set(SEVERITIES)
+    cases = pd.DataFrame({"status": ["routed", "closed", "merged", "handling", "routed"],
+                          "severity": ["high", "high", "high", "medium", "low"]},
+                         index=[10, 11, 12, 13, 14])
+    assert needs_acknowledgement(cases).to_dict() == {10: True, 11: False, 12: False,
+                                                      13: False, 14: False}
+    assert needs_acknowledgement(frame()).tolist() == [True, False, False, False]
+    assert acknowledgement_since(NOW) == dt.datetime(2026, 11, 26, 3, 0)  # a day back

@@ -50,11 +50,13 @@ def test_ranked_by_eta_with_hand_computed_distances():
     assert not any(r.cross_support for r in recs)
 
 
-def test_unavailable_teams_are_left_out_and_no_fix_is_stale():
+def test_unavailable_teams_are_left_out_and_no_fix_is_not_a_stale_fix():
     frame = teams(status=["dispatched", "available", "available", "available", "available"])
     recs = recommend(0.0, 0.0, "TC-A", None, frame, NOW)
     assert [r.team_id for r in recs] == ["A3", "A2"]
-    assert recs[0].fix_age_min is None and recs[0].stale
+    assert recs[0].fix_age_min is None and recs[0].fix_state == "none"
+    assert not recs[0].stale
+    assert (recs[1].fix_state, recs[1].stale) == ("stale", True)
     assert dt.timedelta(minutes=10) == STALE_AFTER
 
 

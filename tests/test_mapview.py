@@ -68,9 +68,9 @@ def test_base_map_layers_and_no_external_assets(layers):
                           "status": ["available", "on_scene"], "lon": [120.1, 120.2],
                           "lat": [30.8, 30.9]})
     teams = next(c for c in mapview.team_layer(frame)._children.values()
-                 if isinstance(c, mapview._Markers))
-    assert [r[3] for r in teams.rows] == [mapview.TEAM_STATUS_ICONS["available"][0],
-                                          mapview.TEAM_STATUS_ICONS["on_scene"][0]]
+                 if isinstance(c, mapview.TeamCluster))
+    assert [r[2] for r in teams.rows] == [mapview.TEAM_STATUS_COLORS["available"],
+                                          mapview.TEAM_STATUS_COLORS["on_scene"]]
     html = m.get_root().render()
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert external == []
@@ -118,12 +118,88 @@ def test_layer_control_remembers_unticked_overlays(layers):
     assert '"collapsed": true' in html
 
 
-def test_dispatch_map_outlines_the_townships(layers):
+def test_dispatch_map_outlines_the_townships_and_rings_the_case(layers):
     from geo.app import dispatch_page
     case = {"id": 7, "lat": 30.87, "lon": 120.1}
     teams = pd.DataFrame({"team_id": [], "lat": [], "lon": []})
     m = dispatch_page._map(case, [], teams, layers.townships)
     groups = [c for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
-    assert [g.layer_name for g in groups] == ["镇街"]
+    assert [g.layer_name for g in groups] == ["镇街", "selected"]
+    ring = [c for c in groups[1]._children.values()
+            if c.options.get("className") == "onemap-selected"]
+    assert ring and ring[0].location == [30.87, 120.1]
     outlines = next(c for c in groups[0]._children.values() if isinstance(c, folium.GeoJson))
     assert len(outlines.data["features"]) == len(layers.townships)
+
+
+def _teams() -> pd.DataFrame:
+    return pd.DataFrame({"name": ["甲一", "乙一", "丙一"], "body_code": ["TC-A", "TC-B", "DT-SC"],
+                         "status": ["available", "on_scene", "off_duty"],
+                         "lon": [120.1, 120.2, 120.3], "lat": [30.8, 30.9, 30.7]})
+
+
+def _rendered(*groups, **kwargs) -> str:
+    local_assets()
+    m = mapview.new_map(location=[30.8, 120.2], zoom_start=11, **kwargs)
+    for g in groups:
+        g.add_to(m)
+    return m.get_root().render()
+
+
+def test_teams_are_small_status_coloured_icons_in_a_cluster_below_the_cases():
+    group = mapview.team_layer(_teams(), body_names={"TC-A": "甲镇执法中心"})
+    (cluster,) = [c for c in group._children.values() if isinstance(c, mapview.TeamCluster)]
+    assert [r[2] for r in cluster.rows] == [mapview.TEAM_STATUS_COLORS[s] for s in
+                                            ("available", "on_scene", "off_duty")]
+    assert len(set(mapview.TEAM_STATUS_COLORS.values())) == len(mapview.TEAM_STATUS_COLORS)
+    assert cluster.rows[0][3].startswith("甲一 · 甲镇执法中心 · 待命")  # names, not codes
+    assert mapview.TEAM_ICON_PX <= 14  # small: not the 25x41 pins
+    # below the overlay pane (case dots, shading: 400) and the case clusters (600)
+    assert cluster.z_index == mapview.TEAMS_BELOW_CASES < 400
+    html = _rendered(group)
+    assert "L.markerClusterGroup({clusterPane: pane" in html
+    assert "L.divIcon(" in html and "AwesomeMarkers" not in html.split("TeamCluster")[-1]
+    assert f'createPane(pane).style.zIndex = {mapview.TEAMS_BELOW_CASES}' in html
+    on_top = mapview.team_layer(_teams(), z_index=mapview.TEAMS_ON_TOP)
+    assert next(iter(on_top._children.values())).z_index > 600
+
+
+def test_the_legend_has_the_team_statuses():
+    html = mapview.legend("zh").legend_html
+    for colour in mapview.TEAM_STATUS_COLORS.values():
+        assert colour in html
+    assert "执法队伍" in html and "在途" in html and "休息" in html
+    assert mapview.TEAM_STATUS_COLORS["on_scene"] in mapview.team_legend("en").legend_html
+
+
+def test_township_outlines_are_drawn_with_or_without_tooltips(layers):
+    shown = mapview.township_outlines(layers.townships)
+    quiet = mapview.township_outlines(layers.townships, interactive=False)
+    (geo,) = [c for c in shown._children.values() if isinstance(c, folium.GeoJson)]
+    (geo_quiet,) = [c for c in quiet._children.values() if isinstance(c, folium.GeoJson)]
+    assert len(geo.data["features"]) == len(layers.townships) == 2
+    def tips(g):
+        return [c for c in g._children.values() if isinstance(c, folium.GeoJsonTooltip)]
+
+    assert len(tips(geo)) == 1 and tips(geo_quiet) == []
+    assert geo_quiet.options["interactive"] is False
+    assert "onemap-townships" in _rendered(quiet)
+
+
+def test_the_selected_case_is_ringed():
+    group = mapview.selected_case(30.86, 120.1, "#7")
+    rings = [c for c in group._children.values() if isinstance(c, folium.CircleMarker)]
+    classes = [c.options.get("className") for c in rings]
+    assert "onemap-selected" in classes
+    ring = rings[classes.index("onemap-selected")]
+    assert ring.options["radius"] >= 15 and ring.options["fill"] is False
+    assert ring.location == [30.86, 120.1]
+    assert "onemap-selected" in _rendered(group)
+
+
+def test_every_map_fills_its_frame_and_the_page_css_sizes_the_frame():
+    html = _rendered()
+    assert 'box.style.setProperty("height", "100vh", "important")' in html
+    css = mapview.viewport_css(120, 400)
+    assert 'iframe[title="streamlit_folium.st_folium"]' in css
+    assert "max(400px, calc(100vh - 120px)) !important" in css

@@ -12,12 +12,12 @@ import inspect
 
 import pytest
 import shapely
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
 from geo.cli import main
-from geo.store import accounts, dispatching, inspecting, sites
+from geo.store import accounts, acknowledging, dispatching, inspecting, sites
 from geo.store.models import AuditLog, Case
 from tests.conftest import CODE_A, CODE_B, SIDE, X0, Y0, to_wgs
 
@@ -130,6 +130,10 @@ WRITES = {
                       "planner": DENIED, "admin": OK, "source": MISSING},
     "return case B": {"command": OK, "dispatcher": OK, "township": MISSING,
                       "planner": DENIED, "admin": OK, "source": MISSING},
+    "acknowledge case A": {"command": OK, "dispatcher": MISSING, "township": OK,
+                           "planner": DENIED, "admin": OK, "source": MISSING},
+    "acknowledge case B": {"command": OK, "dispatcher": OK, "township": MISSING,
+                           "planner": DENIED, "admin": OK, "source": MISSING},
     "reroute returned A": {"command": OK, "dispatcher": MISSING, "township": DENIED,
                            "planner": DENIED, "admin": OK, "source": MISSING},
     "team TA-1 off duty": {"command": OK, "dispatcher": MISSING, "township": OK,
@@ -175,6 +179,9 @@ def _write(engine, ids, findings, name: str, scope: Scope, small_dirs):
     if name == "return case B":
         return lambda: dispatching.return_case(engine, b, _version(engine, b), scope.actor,
                                                "not ours", scope=scope)
+    if name.startswith("acknowledge case"):
+        case_id = ids[name.split()[-1]]
+        return lambda: acknowledging.acknowledge(engine, case_id, scope=scope)
     if name == "reroute returned A":
         dispatching.return_case(engine, a, _version(engine, a), "boss", "back", scope=SYSTEM)
         return lambda: dispatching.reroute_case(engine, a, _version(engine, a), "DT-SC",
@@ -290,6 +297,9 @@ def _reset(engine, ids, name: str) -> None:
                                         "back", scope=SYSTEM)
                 dispatching.reroute_case(engine, case_id, _version(engine, case_id), "TC-A",
                                          "test", scope=SYSTEM)
+    if name.startswith("acknowledge case"):  # the next role acknowledges anew
+        with store.sessions(engine).begin() as s:
+            s.execute(delete(AuditLog).where(AuditLog.action == acknowledging.ACKNOWLEDGED))
     if name == "add a user":
         with contextlib.suppress(LookupError):
             accounts.delete_user(engine, "newbie", scope=SYSTEM)
@@ -343,7 +353,7 @@ def test_every_store_function_on_a_scoped_table_requires_a_scope():
     from geo.store import accounts
 
     modules = (store, dispatching, inspecting, sites, geo.store.spatial, accounts,
-               geo.store.search)
+               acknowledging, geo.store.search)
     touching = ("Case", "Team", "Site", "Inspection", "Finding", "Reinspection", "Assignment",
                 "TeamPosition", "ChecklistItem", "Township", "Unit", "Road", "Matter", "Body",
                 "Empowerment", "cases_frame", "visible", "in_scope", "checklists",

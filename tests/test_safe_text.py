@@ -131,7 +131,7 @@ def test_map_tooltips_hold_outside_names_as_text():
     assert geojson["name"] == html_text(HOSTILE)
     assert children(site_group, folium.plugins.FastMarkerCluster)[0].data[0][3] == \
         html_text(f"{HOSTILE} (shop)")
-    assert children(team_group, mapview._Markers)[0].rows[0][4].startswith(
+    assert children(team_group, mapview.TeamCluster)[0].rows[0][3].startswith(
         html_text(f"{HOSTILE} · B</script>"))
     callback = children(clustered, folium.plugins.FastMarkerCluster)[0].callback
     assert script_json([html_text(matter)]) in callback

@@ -69,6 +69,8 @@ def entry(action, before, after, detail, actor="d1"):
      "d1：处置中 → 责令整改，限期 15 天整改"),
     (entry("recall", "dispatched", "routed", '{"team": "T1"}'),
      "d1：已派遣 → 已分拨，召回 一中队（T1），案件回到待派遣"),
+    (entry("acknowledged", None, None, '{"severity": "high"}', "command"),
+     "command：已确认预警"),
     # what the store wrote before details were JSON
     (entry("transition", "returned", "routed", "re-routed to DT-SC"),
      "d1：已退回 → 已分拨，改派至 区市场监管执法队"),
@@ -87,3 +89,8 @@ def test_outside_text_in_an_entry_stays_text():
     e = entry("transition", "routed", "returned", '{"reason": "**x** [a](b)"}', actor="<b>")
     out = describe(e, "zh", NAMES)
     assert "\\*\\*x\\*\\*" in out and "\\[a\\]\\(b\\)" in out and "\\<b\\>" in out
+
+
+def test_an_acknowledgement_reads_in_english_too():
+    e = entry("acknowledged", None, None, '{"severity": "high"}', "command")
+    assert describe(e, "en", NAMES) == "command: acknowledged the alert"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from geo import store
 from geo.alerts import query_time
-from geo.api import open311, resources
+from geo.api import evidence, open311, resources
 from geo.api.core import (
     API_PREFIX,
     LIMITED,
@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Enforcement OneMap intake API", version="1",
                   description=__doc__, docs_url=None, redoc_url=None)
     app.state.service = Service(settings, engine)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, larger=[
+        (evidence.UPLOAD_PATH, settings.evidence_max_bytes + evidence.MULTIPART_SLACK)])
     _add_error_handlers(app)
     _add_docs(app)
 
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return case_out(row[0], row[1], row[2])
 
     app.include_router(resources.router)
+    app.include_router(evidence.router)
     app.include_router(open311.router)
     return app
 

@@ -107,13 +107,9 @@ def _invalid(loc: tuple, msg: str, value: object = "") -> RequestValidationError
 _FINDING = re.compile(r"^finding (\d+), field (\w+): ")
 
 
-def _illegal_field(message: str) -> str:
-    """The field of a transition body that an `IllegalTransitionError` is about."""
-    if "needs a reason" in message:
-        return "reason"
-    if "skill" in message or message.startswith("a team"):
-        return "team_id"
-    return "target"
+# The field of a transition body that each `IllegalTransitionError` code is about.
+_TRANSITION_FIELDS = {"needs_reason": "reason", "lacks_skill": "team_id",
+                      "team_not_allowed": "team_id", "dispatch_by_assigning": "team_id"}
 
 
 @contextlib.contextmanager
@@ -144,7 +140,8 @@ def store_errors(loc: tuple = ("body",), field: str = "") -> Iterator[None]:
              "msg": m, "type": "value_error", "input": ""} for f, m in exc.problems]
         ) from None
     except IllegalTransitionError as exc:
-        raise _invalid((*loc, field or _illegal_field(str(exc))), str(exc)) from None
+        where = field or _TRANSITION_FIELDS.get(exc.code, "target")
+        raise _invalid((*loc, where), str(exc)) from None
     except ValueError as exc:
         raise _invalid((*loc, *((field,) if field else ())), str(exc)) from None
 

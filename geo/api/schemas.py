@@ -433,3 +433,21 @@ class CaseChanged(BaseModel):
     version: int | None = Field(description="none: the case has left the caller's scope "
                                             "(transferred, returned)")
     assignment_id: int | None = None
+
+
+class EvidenceOut(BaseModel):
+    """A photo or document attached to a case (`geo.store.evidence`)."""
+
+    id: int
+    case_id: int
+    name: str = Field(description="the name it came with, cleaned (never a path)")
+    content_type: str = Field(description="told by the content: image/jpeg, image/png, "
+                                          "image/webp or application/pdf")
+    size: int = Field(description="bytes")
+    sha256: str = Field(description="SHA-256 of the content (64 hex digits)")
+    uploaded_by: str
+    uploaded_at: dt.datetime
+
+
+class EvidenceList(BaseModel):
+    items: list[EvidenceOut]

@@ -47,7 +47,7 @@ def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
                        key=f"xlsx_{name}")
 
 
-def _map(layers, areas, share: dict, overdue, gaps, spots) -> folium.Map:
+def _map(layers, areas, share: dict, overdue, gaps, spots, lang: str = "zh") -> folium.Map:
     local_assets()
     x0, y0, x1, y1 = layers.townships.total_bounds
     m = mapview.new_map(tiles=None, maxZoom=19, prefer_canvas=True)
@@ -61,6 +61,7 @@ def _map(layers, areas, share: dict, overdue, gaps, spots) -> folium.Map:
             folium.Polygon([[(y, x) for x, y in part.exterior.coords]], color="#636363",
                            weight=0.6, fill=True, fill_color=color, fill_opacity=0.6,
                            tooltip=tip).add_to(layer)
+    mapview.township_outlines(layers.townships, lang, interactive=False).add_to(m)
     for p in overdue:
         folium.CircleMarker([p.y, p.x], radius=4, color="#67000d", fill=True,
                             fill_opacity=0.9).add_to(m)
@@ -114,8 +115,9 @@ def render() -> None:
     high = status["overdue"] & (status["risk"] == "high")
 
     st.subheader(t("coverage_by", lang))
+    mapview.fill_viewport()
     st_folium(_map(layers, areas, share, points[high.to_numpy()], gaps,
-                   spots.loc[spots["hot"], "cell"] if len(spots) else []),
+                   spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
               key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
               use_container_width=True)
     shown = table.rename(columns={area_col: t("code", lang), "sites": t("sites_n", lang),
@@ -159,7 +161,7 @@ def render() -> None:
     downloads(evaluation, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)
     used = dict(zip(per_town["township_code"], per_town["share_used"], strict=True))
-    st_folium(_map(layers, layers.townships, used, [], pd.DataFrame(), []),
+    st_folium(_map(layers, layers.townships, used, [], pd.DataFrame(), [], lang),
               key="eval_map", height=380, returned_objects=[], use_container_width=True)
     st.caption(t("share_used", lang))
 

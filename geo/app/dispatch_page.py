@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import auth, mapview, state
+from geo.app import auth, case_files, mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -114,8 +114,7 @@ def _map(case, recs, teams: pd.DataFrame, townships=None, lang: str = "zh") -> f
                         maxZoom=19, prefer_canvas=True)
     if townships is not None:
         mapview.township_outlines(townships, lang).add_to(m)
-    folium.CircleMarker([case["lat"], case["lon"]], radius=10, color="#e31a1c", fill=True,
-                        fill_opacity=0.9, tooltip=f"#{case['id']}").add_to(m)
+    mapview.selected_case(case["lat"], case["lon"], f"#{case['id']}").add_to(m)
     points = [[case["lat"], case["lon"]]]
     for r in recs:
         row = teams[teams["team_id"] == r.team_id].iloc[0]
@@ -148,9 +147,10 @@ def render() -> None:
     names = Names(bodies=ctx["names"], townships=ctx["township_names"],
                   teams=dict(zip(teams["team_id"], teams["name"], strict=True)))
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
-    body = st.sidebar.selectbox(t("my_body", lang), ["", *mine_bodies], key="d_body",
-                                format_func=lambda b: names.bodies.get(b, b) if b
-                                else t("all_bodies", lang))
+    # a dispatcher's queue is their body's: no choice to offer; others may narrow it
+    body = scope.body or st.sidebar.selectbox(
+        t("my_body", lang), ["", *mine_bodies], key="d_body",
+        format_func=lambda b: names.bodies.get(b, b) if b else t("all_bodies", lang))
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
@@ -166,14 +166,14 @@ def render() -> None:
         t("status", lang): todo["status"].map(lambda s: t("status_" + s, lang)),
         t("matter", lang): todo["matter_name"].fillna(todo["matter_code"]),
         t("township", lang): todo["township_name"],
-        t("body", lang): todo["body_code"],
+        t("body", lang): todo["body_code"].map(lambda b: names.bodies.get(b, b)),
         t("deadline", lang): todo["deadline_at"].dt.tz_localize("UTC").dt.tz_convert(tz)
         .dt.strftime("%m-%d %H:%M"),
         t("overdue_flag", lang): todo["overdue"].map({True: "⚠", False: ""}),
     })
     st.dataframe(view, hide_index=True, height=240)
     overdue = todo[todo["overdue"]]
-    if not body and len(overdue):
+    if len(overdue):
         with st.expander(f"{t('escalation', lang)} ({len(overdue)})"):
             st.dataframe(view[todo["overdue"].to_numpy()], hide_index=True)
 
@@ -196,6 +196,7 @@ def render() -> None:
            "lang": lang, "names": names}
 
     left, right = st.columns([3, 2])
+    mapview.fill_viewport()
     with left:
         st_folium(_map(case, recs, teams, ctx["townships"], lang), key=f"d_map_{case_id}",
                   height=420, returned_objects=[], use_container_width=True)
@@ -276,6 +277,11 @@ def render() -> None:
                           "done": t("done_team", lang).format(
                               team=names.team(row["team_id"]),
                               state=t("team_" + target, lang))})
+
+    st.subheader(t("evidence", lang))
+    records = case_files.evidence(page, key=f"d_ev_{case_id}", may_attach=scope.may_change,
+                                  case_id=case_id)
+    case_files.sheet(page, case, records, names)
 
     st.subheader(t("timeline", lang))
     state.show_timeline(page, case_id)

@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from geo.app import state
+from geo.app import case_files, state
 from geo.app.coverage_page import downloads
 from geo.app.labels import t
 from geo.app.safe import md
@@ -90,6 +90,8 @@ def render() -> None:
                           "site": f"{problems[finding].site_id} "
                                   f"{names.get(problems[finding].site_id, '')}",
                           "item": str(problems[finding].item)})
+        st.markdown(f"**{t('ev_of_problem', lang)}**")
+        case_files.evidence(page, key=f"i_ev_{finding}", may_attach=True, finding_id=finding)
 
 
 NOTICE = "i_notice"

@@ -28,12 +28,14 @@ def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | Non
     return [(p.level, str(p)) for p in report.problems], None
 
 
-def _small_map(gdf, kind: str) -> folium.Map:
+def _small_map(gdf, kind: str, townships=None, lang: str = "zh") -> folium.Map:
     x0, y0, x1, y1 = gdf.total_bounds
     bounds = [[y0, x0], [y1, x1]]
     m = mapview.new_map(tiles=None, prefer_canvas=True, height=320, maxZoom=19)
     m.fit_bounds(bounds)
     mapview.FitWhenShown(bounds).add_to(m)  # the maps of the tabs not shown first
+    if townships is not None and kind != "townships":
+        mapview.township_outlines(townships, lang, interactive=False).add_to(m)
     if kind in ("sites", "teams"):
         pts = shapely.point_on_surface(gdf.geometry.to_numpy())
         for p in pts[:3000]:
@@ -68,8 +70,10 @@ def render() -> None:
     else:
         st.dataframe(pd.DataFrame(problems, columns=["level", "message"]), hide_index=True)
     local_assets()
+    mapview.fill_viewport()
     kinds = [k for k in KINDS if layers.get(k) is not None]
     for tab, kind in zip(st.tabs([t("kind_" + k, lang) for k in kinds]), kinds, strict=True):
         with tab:
-            st_folium(_small_map(layers.get(kind), kind), key=f"layer_map_{kind}", height=320,
-                      returned_objects=[], use_container_width=True)
+            st_folium(_small_map(layers.get(kind), kind, layers.townships, lang),
+                      key=f"layer_map_{kind}", height=320, returned_objects=[],
+                      use_container_width=True)

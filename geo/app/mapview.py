@@ -30,11 +30,15 @@ STATUS_COLORS = {
 }
 SEVERITY_RADIUS = {"low": 5, "medium": 7, "high": 10}
 RISK_COLORS = {"low": "#74add1", "medium": "#fdae61", "high": "#d73027"}
-TEAM_STATUS_ICONS = {  # status: (marker colour, Font Awesome icon)
-    "available": ("green", "user-shield"), "dispatched": ("orange", "route"),
-    "en_route": ("orange", "car"), "on_scene": ("red", "location-crosshairs"),
-    "off_duty": ("gray", "moon"),
+TEAM_STATUS_COLORS = {  # a team's small round icon, by its status
+    "available": "#1a9850", "dispatched": "#fdae61", "en_route": "#f46d43",
+    "on_scene": "#a50026", "off_duty": "#878787",
 }
+TEAM_ICON_PX = 12
+#: the map pane of the team icons and their clusters: under the overlay pane (400: township
+#: shading and the case dots) and the marker pane (600: case clusters), so cases stay visible
+#: over teams; maps without cases draw them on top (`TEAMS_ON_TOP`)
+TEAMS_BELOW_CASES, TEAMS_ON_TOP = 390, 650
 SHADES = ["#fff5eb", "#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
 
 
@@ -91,6 +95,27 @@ class _PlainAttribution(branca.element.MacroElement):
         self.prefix = prefix
 
 
+class FillFrame(branca.element.MacroElement):
+    """Makes the map fill the frame streamlit-folium draws it in (which sizes the map to
+    the pixel height it was given): with `fill_viewport` the frame follows the browser
+    window, and the map follows the frame."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var box = map.getContainer();
+            if (box.id !== "map_div") { return; }  // not in a streamlit-folium frame
+            box.style.setProperty("height", "100vh", "important");
+            document.body.style.overflow = "hidden";
+            map.invalidateSize(false);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}""")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "FillFrame"
+
+
 def new_map(**kwargs) -> folium.Map:
     """A ``folium.Map(**kwargs)`` with the project's map defaults: every map of the app is
     made here.
@@ -103,11 +128,51 @@ def new_map(**kwargs) -> folium.Map:
     Returns
     -------
     folium.Map
-        The map, its attribution prefix a plain "Leaflet" link.
+        The map, its attribution prefix a plain "Leaflet" link, filling its frame
+        (`FillFrame`).
     """
     m = folium.Map(**kwargs)
     _PlainAttribution().add_to(m)
+    FillFrame().add_to(m)
     return m
+
+
+#: what the map frame leaves of the window's height by default: Streamlit's top bar and a
+#: margin, in CSS pixels
+VIEWPORT_OFFSET_PX = 96
+MIN_MAP_PX = 380
+
+
+def viewport_css(offset_px: int = VIEWPORT_OFFSET_PX, min_px: int = MIN_MAP_PX) -> str:
+    """The style that makes every map frame of the page as tall as the browser window less
+    ``offset_px`` (but at least ``min_px``).
+
+    Parameters
+    ----------
+    offset_px, min_px : int
+        CSS pixels.
+
+    Returns
+    -------
+    str
+        A ``<style>`` element.
+
+    Examples
+    --------
+    >>> "calc(100vh - 96px)" in viewport_css()
+    True
+    """
+    return ('<style>iframe[title="streamlit_folium.st_folium"] {'
+            f"height: max({int(min_px)}px, calc(100vh - {int(offset_px)}px)) !important;"
+            "}</style>")
+
+
+def fill_viewport(offset_px: int = VIEWPORT_OFFSET_PX, min_px: int = MIN_MAP_PX) -> None:
+    """Make the maps of the page fill the browser window's height (`viewport_css`); call
+    it on every page with a map."""
+    import streamlit as st
+
+    st.html(viewport_css(offset_px, min_px))
 
 
 class FitWhenShown(branca.element.MacroElement):
@@ -262,46 +327,128 @@ def site_layer(sites: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup
     return group
 
 
-class _Markers(branca.element.MacroElement):
-    """Many awesome-icon markers drawn by one script from a data array (much lighter than
-    one folium Marker, Icon and Tooltip element each)."""
+class TeamCluster(branca.element.MacroElement):
+    """Teams as small status-coloured round icons in a marker cluster (small round cluster
+    icons too), drawn by one script from a data array in their own map pane (z-index
+    ``z_index``; created on the map the first time the cluster is added to it).
+
+    Parameters
+    ----------
+    rows : list
+        ``[lat, lon, colour, tooltip HTML]`` per team (WGS84 degrees).
+    z_index : int
+        The pane's z-index: `TEAMS_BELOW_CASES` or `TEAMS_ON_TOP`.
+    """
 
     _template = branca.element.Template("""
         {% macro script(this, kwargs) %}
         (function () {
-            var rows = {{ this.rows|tojson }};
+            var rows = {{ this.rows|tojson }}, pane = {{ this.pane|tojson }}, px = {{ this.px }};
+            var dot = function (color, size, text) {
+                return L.divIcon({className: "onemap-team", iconSize: [size, size],
+                    html: '<div style="width:' + size + 'px;height:' + size + 'px;' +
+                        'border-radius:50%;background:' + color + ';border:2px solid #fff;' +
+                        'box-shadow:0 0 2px rgba(0,0,0,.6);box-sizing:border-box;' +
+                        'font:bold 10px/' + (size - 4) + 'px sans-serif;color:#fff;' +
+                        'text-align:center">' + (text || "") + '</div>'});
+            };
+            var cluster = L.markerClusterGroup({clusterPane: pane, maxClusterRadius: 30,
+                showCoverageOnHover: false, disableClusteringAtZoom: 15,
+                iconCreateFunction: function (c) {
+                    return dot("#4d4d4d", 20, c.getChildCount());
+                }});
+            var add = cluster.onAdd;
+            cluster.onAdd = function (map) {
+                if (!map.getPane(pane)) {
+                    map.createPane(pane).style.zIndex = {{ this.z_index }};
+                }
+                return add.call(this, map);
+            };
             for (var i = 0; i < rows.length; i++) {
                 var r = rows[i];
-                L.marker([r[0], r[1]], {icon: L.AwesomeMarkers.icon(
-                    {icon: r[2], prefix: "fa", markerColor: r[3], iconColor: "white"})})
-                 .bindTooltip(r[4]).addTo({{ this._parent.get_name() }});
+                cluster.addLayer(L.marker([r[0], r[1]], {icon: dot(r[2], px), pane: pane})
+                                 .bindTooltip(r[3]));
             }
+            cluster.addTo({{ this._parent.get_name() }});
         })();
         {% endmacro %}""")
 
-    def __init__(self, rows: list):
+    def __init__(self, rows: list, z_index: int = TEAMS_BELOW_CASES):
         super().__init__()
-        self._name = "Markers"
+        self._name = "TeamCluster"
         self.rows = rows
+        self.z_index = int(z_index)
+        self.pane = f"onemapTeams{self.z_index}"
+        self.px = TEAM_ICON_PX
 
 
-def team_layer(teams: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
-    """Teams at their current position (``lon``, ``lat``: last fix, else base), icon and
-    colour by their current status (a live layer)."""
+def team_layer(teams: pd.DataFrame, lang: str = "zh", body_names: dict | None = None,
+               z_index: int = TEAMS_BELOW_CASES) -> folium.FeatureGroup:
+    """Teams at their current position as small round icons coloured by status
+    (`TEAM_STATUS_COLORS`), clustered, under the cases (a live layer).
+
+    Parameters
+    ----------
+    teams : pandas.DataFrame
+        ``name``, ``body_code``, ``status``, ``lon``, ``lat`` (WGS84 degrees: last fix,
+        else base).
+    lang : str
+        UI language of the tooltips.
+    body_names : dict, optional
+        Body code -> name, shown in the tooltip instead of the code.
+    z_index : int
+        Their map pane's z-index: `TEAMS_BELOW_CASES` (default) or `TEAMS_ON_TOP`.
+
+    Returns
+    -------
+    folium.FeatureGroup
+        The group, holding one `TeamCluster`.
+    """
     group = folium.FeatureGroup(name=t("layer_teams", lang), show=True)
+    names = body_names or {}
     rows = []
     for name, body, status, lon, lat in zip(teams["name"], teams["body_code"],
                                             teams["status"], teams["lon"], teams["lat"],
                                             strict=True):
-        color, icon = TEAM_STATUS_ICONS.get(status, ("blue", "user"))
-        rows.append([round(float(lat), 6), round(float(lon), 6), icon, color,
-                     html_text(f"{name} · {body} · {t('team_' + status, lang)}")])
-    group.add_child(_Markers(rows))
+        rows.append([round(float(lat), 6), round(float(lon), 6),
+                     TEAM_STATUS_COLORS.get(status, "#2171b5"),
+                     html_text(f"{name} · {names.get(body, body)} · "
+                               f"{t('team_' + status, lang)}")])
+    group.add_child(TeamCluster(rows, z_index))
     return group
 
 
-def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
-    """Township outlines with their names on hover, unfilled (for maps centred on a case).
+def selected_case(lat: float, lon: float, label: str) -> folium.FeatureGroup:
+    """The selected case made to stand out: a wide dark ring with a white halo around it
+    (above the other layers, not clickable), and a tooltip ``label`` (HTML, escaped by
+    the caller).
+
+    Parameters
+    ----------
+    lat, lon : float
+        WGS84 degrees.
+    label : str
+        The tooltip.
+
+    Returns
+    -------
+    folium.FeatureGroup
+        Not listed in the layer control.
+    """
+    group = folium.FeatureGroup(name="selected", control=False)
+    folium.CircleMarker([lat, lon], radius=18, color="#ffffff", weight=7, fill=False,
+                        interactive=False, class_name="onemap-selected-halo").add_to(group)
+    folium.CircleMarker([lat, lon], radius=18, color="#000000", weight=3, fill=False,
+                        dash_array="6 4", interactive=False,
+                        class_name="onemap-selected").add_to(group)
+    folium.CircleMarker([lat, lon], radius=9, color="#000000", weight=2, fill=True,
+                        fill_color="#e31a1c", fill_opacity=0.95, tooltip=label).add_to(group)
+    return group
+
+
+def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh",
+                      interactive: bool = True) -> folium.FeatureGroup:
+    """Township outlines, unfilled, with their names on hover (every map shows them).
 
     Parameters
     ----------
@@ -309,20 +456,25 @@ def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh") -> folium.F
         The township layer (``code``, ``name``, geometry; WGS84).
     lang : str
         UI language of the group's name and the tooltip.
+    interactive : bool
+        False: no tooltip, and the outlines take no clicks (for maps whose own areas have
+        tooltips).
 
     Returns
     -------
     folium.FeatureGroup
-        The outlines.
+        The outlines (class ``onemap-townships``).
     """
     group = folium.FeatureGroup(name=t("townships", lang), show=True)
     shown = townships[["code", "name", "geometry"]].assign(  # the tooltip shows them as HTML
         code=townships["code"].map(html_text), name=townships["name"].map(html_text))
+    tooltip = folium.GeoJsonTooltip(["name", "code"], aliases=[
+        t("township", lang), t("code", lang)]) if interactive else None
     folium.GeoJson(
         _simplified(shown),
-        style_function=lambda _: {"color": "#252525", "weight": 1.5, "fill": False},
-        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("township", lang),
-                                                                 t("code", lang)]),
+        style_function=lambda _: {"color": "#252525", "weight": 1.5, "fill": False,
+                                  "className": "onemap-townships"},
+        tooltip=tooltip, interactive=interactive,
     ).add_to(group)
     return group
 
@@ -428,12 +580,21 @@ def heat_layer(cases: pd.DataFrame, lang: str = "zh") -> folium.FeatureGroup:
     return group
 
 
+def dot(color: str, size: int = 10) -> str:
+    """A round swatch of ``color`` for a legend (HTML)."""
+    return (f'<span style="display:inline-block;width:{size}px;height:{size}px;'
+            f'border-radius:50%;background:{color};margin-right:4px"></span>')
+
+
+def _team_rows(lang: str) -> list[str]:
+    """The legend's team part: the status colours, two to a line."""
+    swatches = [f"{dot(c)}{t('team_' + s, lang)}" for s, c in TEAM_STATUS_COLORS.items()]
+    return [f"<b>{t('legend_teams', lang)}</b>",
+            *("&nbsp;&nbsp;".join(swatches[k:k + 2]) for k in range(0, len(swatches), 2))]
+
+
 def legend(lang: str = "zh") -> Legend:
     """A fixed legend of case status and severity, site risk and team status."""
-    def dot(color, size=10):
-        return (f'<span style="display:inline-block;width:{size}px;height:{size}px;'
-                f'border-radius:50%;background:{color};margin-right:4px"></span>')
-
     rows = [f"<b>{t('legend_cases', lang)}</b>"]
     rows += [f"{dot(c)}{t('status_' + s, lang)}" for s, c in STATUS_COLORS.items()
              if s not in ("merged",)]
@@ -442,7 +603,12 @@ def legend(lang: str = "zh") -> Legend:
              for s, r in SEVERITY_RADIUS.items()]
     rows += [f"<b>{t('legend_sites', lang)}</b>"]
     rows += [f"{dot(c)}{t('risk_' + r, lang)}" for r, c in RISK_COLORS.items()]
-    return Legend("<br>".join(rows))
+    return Legend("<br>".join(rows + _team_rows(lang)))
+
+
+def team_legend(lang: str = "zh") -> Legend:
+    """A legend of the team status colours alone (for maps of teams)."""
+    return Legend("<br>".join(_team_rows(lang)))
 
 
 class Legend(branca.element.MacroElement):

@@ -16,6 +16,7 @@ from geo.app.labels import LABELS, t
 from geo.app.safe import md
 from geo.calls import CallError
 from geo.cases import IllegalTransitionError
+from geo.evidence import FORMATS, EvidenceError
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
         return t("err_outside_scope", lang).format(
             got=names.township(got) if got else t("flag_outside", lang),
             own=names.township(exc.params.get("own")))
+    if isinstance(exc, EvidenceError):
+        return _evidence_error(exc, lang)
     if isinstance(exc, AccessDeniedError):
         return t("err_denied", lang)
     if isinstance(exc, LookupError):
@@ -122,6 +125,25 @@ def call_error_text(exc: CallError, lang: str) -> str:
         en, zh = COORDINATE_PROBLEMS.get(exc.params["problem"], (exc.params["problem"],) * 2)
         p["problem"] = zh if lang == "zh" else en
     return t(f"err_{exc.code}", lang).format(**p)
+def file_size(size: int) -> str:
+    """A size in bytes for people: ``KB`` below a megabyte, else ``MB`` with one decimal
+    (2**10 and 2**20 bytes), e.g. ``56 KB``, ``20.0 MB``."""
+    if size < 1024 * 1024:
+        return f"{max(size / 1024, 1):.0f} KB" if size else "0 KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _evidence_error(exc: EvidenceError, lang: str) -> str:
+    """Why a file was refused as evidence, in ``lang``."""
+    p = exc.params
+    if exc.code == "too_big":
+        return t("err_ev_too_big", lang).format(size=file_size(p["size"]),
+                                                limit=file_size(p["limit"]))
+    if exc.code == "bad_type":
+        kinds = [FORMATS.get(c, c) for c in p.get("allowed", FORMATS)]
+        return t("err_ev_bad_type", lang).format(allowed=md("、".join(kinds) if lang == "zh"
+                                                               else ", ".join(kinds)))
+    return t(f"err_ev_{exc.code}", lang)
 
 
 #: audit details written before they were JSON objects (`transition_case`, `_back_to_queue`)
@@ -181,6 +203,10 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         parts.append(t("tl_assign", lang).format(team=names.team(detail["team"])))
     elif entry.action == "recall" and "team" in detail:
         parts.append(t("tl_recall", lang).format(team=names.team(detail["team"])))
+    elif entry.action == "evidence" and "file" in detail:
+        parts.append(t("tl_evidence", lang).format(file=md(detail["file"])))
+    elif entry.action == "acknowledged":
+        parts.append(t("tl_acknowledged", lang))
     else:
         if "township" in detail:
             parts.append(t("tl_transfer", lang).format(township=names.township(

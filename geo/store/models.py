@@ -298,3 +298,26 @@ class SignIn(Base):
         ForeignKey("users.username", ondelete="CASCADE"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Evidence(Base):
+    """A photo or document attached to a case or to an inspection finding (exactly one).
+
+    The file is kept once, under its SHA-256, in the evidence folder (`geo.store.evidence`);
+    a row says what it was attached to, the name it came with (cleaned: shown, never a
+    path), its content type (told by its content), size in bytes, who attached it and when.
+    The same content is attached to one case or finding once.
+    """
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_evidence_case_sha"),
+                      UniqueConstraint("finding_id", "sha256", name="uq_evidence_finding_sha"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,197 @@
+"""The printable assignment sheet (交办单) of a case: one self-contained HTML page, A4, in
+the user's language, that prints as it shows (``@media print``).
+
+Pure: the case, its evidence and the names it refers to in, HTML text out; no Streamlit, no
+database. Every value that came from outside (description, names, reasons, file names) is
+escaped (`geo.app.safe.html_text`); the page holds no script and loads nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from geo.app.labels import t, text
+from geo.app.safe import html_text
+from geo.app.wording import file_size
+from geo.evidence import FORMATS
+
+STYLE = """
+@page { size: A4; margin: 16mm 15mm; }
+* { box-sizing: border-box; }
+body { font-family: "SimSun", "Songti SC", "Noto Serif CJK SC", "Source Han Serif SC", serif;
+       font-size: 11pt; line-height: 1.5; color: #000; background: #fff; margin: 0; }
+main { width: 180mm; margin: 0 auto; }
+h1 { text-align: center; font-size: 20pt; letter-spacing: 0.3em; margin: 0 0 4mm; }
+h2 { font-size: 12pt; margin: 5mm 0 2mm; }
+.meta { display: flex; justify-content: space-between; font-size: 10pt; margin-bottom: 2mm; }
+table { width: 100%; border-collapse: collapse; table-layout: fixed; }
+th, td { border: 1px solid #000; padding: 1.5mm 2mm; vertical-align: top; text-align: left;
+         overflow-wrap: anywhere; }
+th { width: 28mm; font-weight: bold; background: #f2f2f2; }
+td.text { white-space: pre-wrap; min-height: 20mm; }
+td.sign { height: 16mm; }
+.hash { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 7.5pt; }
+.evidence th { width: auto; }
+.receipt th { width: 34mm; }
+ol { margin: 0; padding-left: 5mm; }
+.note { font-size: 9pt; margin-top: 3mm; }
+@media screen { body { background: #eee; } main { background: #fff; padding: 12mm;
+                margin: 8mm auto; box-shadow: 0 0 4px #999; width: 210mm; } }
+@media print { th { background: none; } tr, table.receipt { page-break-inside: avoid; } }
+"""
+
+
+@dataclass(frozen=True)
+class SheetNames:
+    """What the sheet's codes are called: the case's responsible body, its unit and site,
+    and the teams assigned to it (names with their ids; empty: none yet)."""
+
+    body: str = ""
+    unit: str = ""
+    site: str = ""
+    teams: Sequence[str] = field(default_factory=tuple)
+
+
+def _local(value: object, tz: ZoneInfo) -> str:
+    """A stored time (naive UTC) as local ``YYYY-MM-DD HH:MM``; ``-`` for none."""
+    if value is None or pd.isna(value):
+        return "-"
+    return pd.Timestamp(value).tz_localize("UTC").tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _row(label: str, value: str, cls: str = "") -> str:
+    """One row of the case table: the label (ours) and the value (already escaped)."""
+    attr = f' class="{cls}"' if cls else ""
+    return f"<tr><th>{html_text(label)}</th><td{attr}>{value}</td></tr>"
+
+
+def _named(name: object, code: object) -> str:
+    """``name（code）``, or the code alone, escaped."""
+    code_text, name_text = text(code, ""), text(name, "")
+    if name_text and code_text and name_text != code_text:
+        return f"{html_text(name_text)}（{html_text(code_text)}）"
+    return html_text(name_text or code_text)
+
+
+def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNames, *,
+                     tz: ZoneInfo, lang: str = "zh", printed_at: dt.datetime) -> str:
+    """The 交办单 of a case as a print-ready HTML page.
+
+    Parameters
+    ----------
+    case : Mapping
+        The case as `geo.store.cases_frame` has it: ``id, external_id, source, opened_at,
+        deadline_at`` (naive UTC), ``severity, status, matter_code, matter_name,
+        township_code, township_name, unit_code, site_id, lon, lat`` (WGS84 degrees),
+        ``reasons`` (list of text), ``body_code, description``.
+    evidence : sequence of Mapping
+        Its evidence (`geo.store.evidence.list_evidence`): ``name, content_type, size,
+        sha256, uploaded_by, uploaded_at``.
+    names : SheetNames
+        Names of the body, unit, site and teams.
+    tz : ZoneInfo
+        The district's time zone: times are shown local.
+    lang : str, default "zh"
+        The language of the sheet.
+    printed_at : datetime
+        When it is made (naive UTC), printed on it.
+
+    Returns
+    -------
+    str
+        A complete HTML document (UTF-8), A4, with no script.
+    """
+    def label(key: str) -> str:
+        return t(key, lang)
+
+    cid = text(case.get("id"))
+    source = text(case.get("source"), "")
+    source_name = label(f"source_{source}") if source else "-"
+    lon, lat = case.get("lon"), case.get("lat")
+    coords = "-" if lon is None or lat is None or pd.isna(lon) or pd.isna(lat) else (
+        f"{float(lon):.6f}, {float(lat):.6f}")
+    reasons = [r for r in (case.get("reasons") or []) if text(r, "")]
+    reason_list = ("<ol>" + "".join(f"<li>{html_text(r)}</li>" for r in reasons) + "</ol>"
+                   if reasons else "-")
+    teams = "、".join(html_text(n) for n in names.teams) if names.teams else html_text(
+        label("sheet_no_team"))
+    severity, status = text(case.get("severity"), ""), text(case.get("status"), "")
+    rows = [
+        _row(label("case_id"), html_text(f"#{cid}")),
+        _row(label("sheet_external"), html_text(f"{source_name} · "
+                                                f"{text(case.get('external_id'))}")),
+        _row(label("reported_at"), html_text(_local(case.get("opened_at"), tz))),
+        _row(label("severity"), html_text(label(f"severity_{severity}") if severity
+                                          else "-")
+             + " · " + html_text(label(f"status_{status}") if status else "-")),
+        _row(label("matter"), _named(case.get("matter_name"), case.get("matter_code"))),
+        _row(label("sheet_place"), "<br>".join(
+            f"{html_text(label(key))}：{value}" for key, value in (
+                ("township", _named(case.get("township_name"), case.get("township_code"))),
+                ("unit", _named(names.unit, case.get("unit_code"))),
+                ("site", _named(names.site, case.get("site_id"))),
+                ("sheet_coords", html_text(coords))))),
+        _row(label("reasons"), reason_list),
+        _row(label("body"), _named(names.body, case.get("body_code"))),
+        _row(label("sheet_team"), teams),
+        _row(label("deadline"), html_text(_local(case.get("deadline_at"), tz))),
+        _row(label("description"), html_text(case.get("description")), "text"),
+    ]
+    return (
+        f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        '<meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        'style-src \'unsafe-inline\'">'
+        f"<title>{html_text(label('sheet_title'))} #{html_text(cid)}</title>"
+        f"<style>{STYLE}</style></head><body><main>"
+        f"<h1>{html_text(label('sheet_title'))}</h1>"
+        f'<div class="meta"><span>{html_text(label("sheet_number"))}：'
+        f"{html_text(_number(case, tz))}</span><span>{html_text(label('sheet_printed'))}："
+        f"{html_text(_local(printed_at, tz))}</span></div>"
+        f'<table class="case">{"".join(rows)}</table>'
+        f"<h2>{html_text(label('evidence'))}</h2>{_evidence(evidence, tz, lang)}"
+        f"<h2>{html_text(label('sheet_receipt'))}</h2>{_receipt(lang)}"
+        f'<p class="note">{html_text(label("sheet_note"))}</p>'
+        "</main></body></html>\n")
+
+
+def _number(case: Mapping, tz: ZoneInfo) -> str:
+    """The sheet's number: ``JB-<local date of the case>-<case id>``."""
+    opened = case.get("opened_at")
+    day = ("00000000" if opened is None or pd.isna(opened) else
+           pd.Timestamp(opened).tz_localize("UTC").tz_convert(tz).strftime("%Y%m%d"))
+    return f"JB-{day}-{text(case.get('id'))}"
+
+
+def _evidence(evidence: Sequence[Mapping], tz: ZoneInfo, lang: str) -> str:
+    if not evidence:
+        return f"<p>{html_text(t('ev_none', lang))}</p>"
+    head = "".join(f"<th>{html_text(t(k, lang))}</th>" for k in (
+        "sheet_file", "sheet_type", "sheet_size", "sheet_uploaded"))
+    rows = "".join(
+        f"<tr><td>{n}</td><td>{html_text(e.get('name'))}</td>"
+        f"<td>{html_text(FORMATS.get(e.get('content_type'), e.get('content_type')))}</td>"
+        f"<td>{html_text(file_size(int(e.get('size') or 0)))}</td>"
+        f"<td>{html_text(e.get('uploaded_by'))}<br>"
+        f"{html_text(_local(e.get('uploaded_at'), tz))}</td></tr>"
+        f'<tr><td></td><td colspan="4" class="hash">SHA-256 {html_text(e.get("sha256"))}'
+        "</td></tr>"
+        for n, e in enumerate(evidence, start=1))
+    widths = "".join(f'<col style="width:{w}">' for w in ("8mm", "72mm", "18mm", "20mm", "auto"))
+    return (f'<table class="evidence"><colgroup>{widths}</colgroup><tr><th>#</th>{head}</tr>'
+            f"{rows}</table>")
+
+
+def _receipt(lang: str) -> str:
+    def cells(key: str) -> str:
+        return (f"<tr><th>{html_text(t(key, lang))}</th><td class=\"sign\"></td>"
+                f"<th>{html_text(t('sheet_date', lang))}</th><td class=\"sign\"></td></tr>")
+
+    return (f'<table class="receipt">{cells("sheet_issuer")}{cells("sheet_receiver")}'
+            f"<tr><th>{html_text(t('sheet_result', lang))}</th>"
+            '<td colspan="3" class="sign"></td></tr></table>')

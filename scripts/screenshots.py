@@ -1,0 +1,122 @@
+"""Screenshots of every page, as the role that uses it, at 1366x768 and 1920x1080.
+
+Usage (the demo database made by ``make run`` or ``make data/onemap.sqlite``)::
+
+    python scripts/screenshots.py [--out docs/screenshots] [--url URL]
+
+Without ``--url`` the app is started on a free localhost port on the demo database, with
+no basemap tiles (so nothing leaves the machine) and without the live feed. Needs Debian's
+``chromium`` and the ``playwright`` package (``make .venv/.test browser-deps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [(1366, 768), (1920, 1080)]
+# page url path, the demo user who works there, that user's demo password
+PAGES = [
+    ("command", "command", "command-demo"),
+    ("dispatch", "dispatcher-sc", "dispatcher-demo"),
+    ("calltaker", "dispatcher-sc", "dispatcher-demo"),
+    ("teams", "command", "command-demo"),
+    ("coverage", "planner", "planner-demo"),
+    ("inspections", "zhili", "zhili-demo"),
+    ("layers", "planner", "planner-demo"),
+]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def serve() -> Iterator[str]:
+    """The app on the demo database at a free localhost port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GEO_DATABASE_URL": f"sqlite:///{ROOT / 'data' / 'onemap.sqlite'}",
+           "GEO_TILES": "none"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise SystemExit("the app did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def settle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished running the page and its maps have drawn."""
+    page.wait_for_timeout(1500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=timeout_ms)
+    page.wait_for_timeout(2500)
+
+
+def shoot(url: str, out: Path) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("Debian's chromium is needed: apt-get install chromium")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        for path, user, password in PAGES:
+            for width, height in SIZES:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.goto(f"{url}/{path}")
+                page.get_by_label("用户名").fill(user, timeout=60_000)
+                page.get_by_label("密码").fill(password)
+                page.get_by_role("button", name="登录").click()
+                settle(page)
+                target = out / f"{path}-{width}x{height}.png"
+                page.screenshot(path=str(target))
+                written.append(target)
+                print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
+                      f" ({user})", flush=True)
+                page.close()
+        browser.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--url", help="an app already running (else one is started)")
+    args = parser.parse_args(argv)
+    if args.url:
+        shoot(args.url.rstrip("/"), args.out)
+    else:
+        with serve() as url:
+            shoot(url, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Evidence: what a file must be (told by its content), and the store on SQLite and PostGIS:
+scope (read to list and download, change to attach), each content kept once, refusals that
+store nothing, and the attachment on the case's timeline and the finding's record."""
+
+import hashlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from geo import store
+from geo.access import SYSTEM, AccessDeniedError, Scope
+from geo.app.wording import Names, describe, error_text, file_size
+from geo.evidence import MAX_NAME, EvidenceError, check_file, clean_name, sniff
+from geo.store.evidence import attach, file_path, list_evidence, read_evidence
+from geo.store.models import AuditLog, Evidence
+from tests import test_permissions
+from tests.conftest import CODE_A, CODE_B
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+LIMIT = 4096
+TOWNSHIP_A = Scope("township", township=CODE_A, actor="staff-a")
+TOWNSHIP_B = Scope("township", township=CODE_B, actor="staff-b")
+PLANNER = Scope("planner", actor="planner")
+
+
+# ------------------------------------------------------------------ the file check
+@pytest.mark.parametrize(("data", "kind"), [(JPEG, "image/jpeg"), (PNG, "image/png"),
+                                            (WEBP, "image/webp"), (PDF, "application/pdf")])
+def test_the_type_is_told_by_the_content(data, kind):
+    assert sniff(data) == kind
+    got = check_file("whatever.txt", data, LIMIT)
+    assert (got.content_type, got.size, got.sha256) == (
+        kind, len(data), hashlib.sha256(data).hexdigest())
+
+
+@pytest.mark.parametrize("data", [b"<html><script>alert(1)</script>", b"GIF89a....",
+                                  b"PK\x03\x04zip", b"RIFF\x00\x00\x00\x00WAVE", b"\xff\xd8"])
+def test_other_content_is_refused_whatever_its_name(data):
+    with pytest.raises(EvidenceError) as err:
+        check_file("现场.jpg", data, LIMIT)
+    assert err.value.code == "bad_type"
+
+
+def test_empty_and_too_big_are_refused_with_their_codes():
+    with pytest.raises(EvidenceError) as err:
+        check_file("a.jpg", b"", LIMIT)
+    assert err.value.code == "empty"
+    with pytest.raises(EvidenceError) as err:
+        check_file("a.jpg", JPEG + b"\x00" * LIMIT, LIMIT)
+    assert err.value.code == "too_big"
+    assert err.value.params == {"size": len(JPEG) + LIMIT, "limit": LIMIT}
+    assert check_file("a.jpg", JPEG[:LIMIT], LIMIT).size == min(len(JPEG), LIMIT)
+
+
+@pytest.mark.parametrize(("name", "clean"), [
+    ("../../etc/passwd", "passwd"), ("C:\\Users\\x\\现场 照片.JPG", "现场 照片.JPG"),
+    ("a\x00b\nc\u202eexe.jpg", "abcexe.jpg"), ("  ..  ", "evidence.png"),
+    ("CON.png", "_CON.png"), ('a<b>:"c"|?*.png', "a_b___c____.png"), (None, "evidence.png"),
+    ("照片\u3000一.png", "照片 一.png")])
+def test_names_are_cleaned(name, clean):
+    assert clean_name(name, "image/png") == clean
+
+
+@given(st.text(max_size=400))
+def test_a_cleaned_name_is_never_a_path_and_never_long(name):
+    got = clean_name(name, "application/pdf")
+    assert got and len(got) <= MAX_NAME
+    assert "/" not in got and "\\" not in got and got not in (".", "..")
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in got)
+
+
+def test_refusals_read_in_the_users_language():
+    too_big = EvidenceError("x", "too_big", size=25 * 2**20, limit=20 * 2**20)
+    assert error_text(too_big, "zh") == "文件大小 25.0 MB，超过上限 20.0 MB。"
+    assert "over the limit of 20.0 MB" in error_text(too_big, "en")
+    assert "JPEG、PNG、WebP、PDF" in error_text(EvidenceError("x", "bad_type"), "zh")
+    assert error_text(EvidenceError("x", "empty"), "zh") == "文件为空。"
+    assert error_text(EvidenceError("x", "too_big", size=20_000, limit=10_240), "zh") == (
+        "文件大小 20 KB，超过上限 10 KB。")
+    assert [file_size(n) for n in (0, 10, 56_000, 3 * 2**20)] == ["0 KB", "1 KB", "55 KB",
+                                                                  "3.0 MB"]
+
+
+# ------------------------------------------------------------------ the store
+#: the small district of the permission tests (on SQLite and PostGIS): cases A (township A)
+#: and B (township B), a problem found at S1 (A) and one at S2 (B)
+district = test_permissions.db
+
+
+@pytest.fixture
+def db(district):
+    """``(engine, ids)``: the case ids by external id and the finding ids by site."""
+    engine, ids, findings = district
+    return engine, {**ids, **findings}
+
+
+def stored(engine, folder) -> tuple[int, list]:
+    with store.sessions(engine)() as s:
+        rows = s.scalar(select(func.count()).select_from(Evidence))
+    return rows, sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def test_attach_list_and_download_a_case_photo(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    record, created = attach(engine, folder, "../现场.jpg", JPEG, scope=TOWNSHIP_A,
+                             max_bytes=LIMIT, case_id=ids["A"])
+    assert created
+    assert (record["name"], record["content_type"], record["size"], record["uploaded_by"]) == (
+        "现场.jpg", "image/jpeg", len(JPEG), "staff-a")
+    sha = hashlib.sha256(JPEG).hexdigest()
+    assert record["sha256"] == sha
+    assert file_path(folder, sha).read_bytes() == JPEG
+    assert [r["id"] for r in list_evidence(engine, scope=TOWNSHIP_A, case_id=ids["A"])] == [
+        record["id"]]
+    got, data = read_evidence(engine, folder, record["id"], scope=PLANNER, case_id=ids["A"])
+    assert data == JPEG and got == record
+    # on the case's timeline, in words
+    (entry,) = [e for e in store.case_timeline(engine, ids["A"], scope=SYSTEM)
+                if e.action == "evidence"]
+    assert entry.actor == "staff-a"
+    assert json.loads(entry.detail)["sha256"] == sha
+    assert describe(entry, "zh", Names()) == "staff\\-a：上传证据 现场\\.jpg"
+
+
+def test_the_same_content_is_stored_once(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    first, _ = attach(engine, folder, "a.jpg", JPEG, scope=SYSTEM, max_bytes=LIMIT,
+                      case_id=ids["A"])
+    again, created = attach(engine, folder, "b.jpg", JPEG, scope=SYSTEM, max_bytes=LIMIT,
+                            case_id=ids["A"])
+    assert not created and again == first  # the same case: the attachment made before
+    other, created = attach(engine, folder, "c.jpg", JPEG, scope=SYSTEM, max_bytes=LIMIT,
+                            case_id=ids["B"])
+    assert created and other["id"] != first["id"]
+    assert stored(engine, folder) == (2, [first["sha256"]])  # two rows, one file
+    with store.sessions(engine)() as s:
+        audits = s.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "evidence"))
+    assert audits == 2
+
+
+@pytest.mark.parametrize(("data", "code"), [(b"", "empty"), (b"<svg onload=x>", "bad_type"),
+                                            (JPEG + b"\x00" * LIMIT, "too_big")])
+def test_a_refused_file_stores_nothing(db, tmp_path, data, code):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    with pytest.raises(EvidenceError) as err:
+        attach(engine, folder, "x.jpg", data, scope=TOWNSHIP_A, max_bytes=LIMIT,
+               case_id=ids["A"])
+    assert err.value.code == code
+    assert stored(engine, folder) == (0, [])
+    with store.sessions(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "evidence")) == 0
+
+
+def test_another_townships_case_is_as_if_it_did_not_exist(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    theirs, _ = attach(engine, folder, "b.pdf", PDF, scope=TOWNSHIP_B, max_bytes=LIMIT,
+                       case_id=ids["B"])
+    with pytest.raises(LookupError):
+        attach(engine, folder, "a.png", PNG, scope=TOWNSHIP_A, max_bytes=LIMIT,
+               case_id=ids["B"])
+    with pytest.raises(LookupError):  # refused for scope before the file is looked at
+        attach(engine, folder, "a.png", b"", scope=TOWNSHIP_A, max_bytes=LIMIT,
+               case_id=ids["B"])
+    with pytest.raises(LookupError):
+        list_evidence(engine, scope=TOWNSHIP_A, case_id=ids["B"])
+    with pytest.raises(LookupError):
+        read_evidence(engine, folder, theirs["id"], scope=TOWNSHIP_A, case_id=ids["B"])
+    with pytest.raises(LookupError):  # nor through a case of their own
+        read_evidence(engine, folder, theirs["id"], scope=TOWNSHIP_A, case_id=ids["A"])
+    assert stored(engine, folder) == (1, [theirs["sha256"]])
+
+
+def test_a_planner_reads_but_may_not_attach(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    with pytest.raises(AccessDeniedError):
+        attach(engine, folder, "a.png", PNG, scope=PLANNER, max_bytes=LIMIT, case_id=ids["A"])
+    assert list_evidence(engine, scope=PLANNER, case_id=ids["A"]) == []
+    assert stored(engine, folder) == (0, [])
+
+
+def test_evidence_of_a_finding_follows_its_sites_township(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    record, created = attach(engine, folder, "整改前.webp", WEBP, scope=TOWNSHIP_A,
+                             max_bytes=LIMIT, finding_id=ids["S1"])
+    assert created and record["finding_id"] == ids["S1"] and record["case_id"] is None
+    assert list_evidence(engine, scope=SYSTEM, finding_id=ids["S1"]) == [record]
+    with pytest.raises(LookupError):
+        attach(engine, folder, "x.webp", WEBP, scope=TOWNSHIP_A, max_bytes=LIMIT,
+               finding_id=ids["S2"])
+    with pytest.raises(LookupError):
+        list_evidence(engine, scope=TOWNSHIP_A, finding_id=ids["S2"])
+    with pytest.raises(LookupError):  # a finding's evidence is not a case's
+        read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])
+    with store.sessions(engine)() as s:
+        entry = s.scalar(select(AuditLog).where(AuditLog.entity == "finding",
+                                                AuditLog.action == "evidence"))
+    assert (entry.entity_id, entry.actor) == (str(ids["S1"]), "staff-a")
+    with pytest.raises(EvidenceError):
+        list_evidence(engine, scope=SYSTEM, case_id=ids["A"], finding_id=ids["S1"])
+
+
+def test_a_file_changed_or_lost_on_disk_is_not_served_and_is_put_back(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    record, _ = attach(engine, folder, "a.png", PNG, scope=SYSTEM, max_bytes=LIMIT,
+                       case_id=ids["A"])
+    path = file_path(folder, record["sha256"])
+    path.write_bytes(PNG + b"tampered")
+    with pytest.raises(LookupError):
+        read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])
+    path.unlink()
+    with pytest.raises(LookupError):
+        read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])
+    attach(engine, folder, "a.png", PNG, scope=SYSTEM, max_bytes=LIMIT, case_id=ids["A"])
+    assert read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])[1] == PNG
