@@ -47,6 +47,8 @@ def layers() -> None:
 
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
+# less blank space above the page's title: operators' screens are 768 px high
+st.html('<style>[data-testid="stMainBlockContainer"] {padding-top: 2.5rem;}</style>')
 lang = state.language_picker()
 signed_in = state.sign_in(lang) is not None
 # The pages are declared before the sign-in stops the run, so that a link to a page
