@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from geo.inspections import DEFAULT_FIX_DAYS
+
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
             "reinspection", "closed", "returned", "transferred", "merged")
 CLOSED_STATUSES = frozenset({"closed", "merged"})
@@ -48,6 +50,22 @@ TEAM_TRANSITIONS: dict[str, frozenset[str]] = {
     "on_scene": frozenset({"available"}),
     "off_duty": frozenset({"available"}),
 }
+
+
+#: days a case under rectification (整改) is given by default: those of 集成改一次
+RECTIFICATION_DAYS = DEFAULT_FIX_DAYS
+
+
+def rectification_deadline(at: dt.datetime, days: int | None = None) -> dt.datetime:
+    """The deadline of a case put under rectification at ``at``: ``days`` later (by default
+    `RECTIFICATION_DAYS`, the days 集成改一次 gives a problem).
+
+    Examples
+    --------
+    >>> rectification_deadline(dt.datetime(2026, 11, 1, 8))
+    datetime.datetime(2026, 11, 16, 8, 0)
+    """
+    return at + dt.timedelta(days=RECTIFICATION_DAYS if days is None else int(days))
 
 
 class IllegalTransitionError(ValueError):
