@@ -11,33 +11,38 @@ from geo.app.labels import t
 
 
 def command() -> None:
-    from geo.app import command as page
+    with state.working("command"):  # from the import on: a cold start imports the libraries
+        from geo.app import command as page
 
-    page.render()
+        page.render()
 
 
 def dispatch() -> None:
-    from geo.app import dispatch_page as page
+    with state.working("dispatch"):  # from the import on: a cold start imports the libraries
+        from geo.app import dispatch_page as page
 
-    page.render()
+        page.render()
 
 
 def coverage() -> None:
-    from geo.app import coverage_page as page
+    with state.working("coverage"):  # from the import on: a cold start imports the libraries
+        from geo.app import coverage_page as page
 
-    page.render()
+        page.render()
 
 
 def inspections() -> None:
-    from geo.app import inspections_page as page
+    with state.working("inspections"):  # from the import on: a cold start imports the libraries
+        from geo.app import inspections_page as page
 
-    page.render()
+        page.render()
 
 
 def layers() -> None:
-    from geo.app import layers_page as page
+    with state.working("layers"):  # from the import on: a cold start imports the libraries
+        from geo.app import layers_page as page
 
-    page.render()
+        page.render()
 
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
