@@ -67,6 +67,21 @@ def rectification_deadline(at: dt.datetime, days: int | None = None) -> dt.datet
     """
     return at + dt.timedelta(days=RECTIFICATION_DAYS if days is None else int(days))
 
+#: the step a team on a job takes next (the forward path of `TEAM_TRANSITIONS`): on its way,
+#: on scene, back to available (done)
+TEAM_NEXT_STEP = {"dispatched": "en_route", "en_route": "on_scene", "on_scene": "available"}
+
+
+def team_next_step(status: str) -> str | None:
+    """The next state of a team on a job in ``status`` (None where it has no job).
+
+    Examples
+    --------
+    >>> team_next_step("en_route"), team_next_step("available")
+    ('on_scene', None)
+    """
+    return TEAM_NEXT_STEP.get(status)
+
 
 class IllegalTransitionError(ValueError):
     """A state change the lifecycle does not allow.
