@@ -66,6 +66,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(database_url: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """The app on a free localhost port (no map tiles), once it answers: process and URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env={**os.environ, "GEO_DATABASE_URL": database_url, "GEO_TILES": "none",
+                       **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+
+
 def wait_count(page, count: int, timeout_s: float = 120.0) -> dict:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -132,21 +149,9 @@ def demo_pages(chromium: str, visits: int) -> None:
     for argv in (["init"], ["ingest", str(ROOT / "data" / "demo_alerts.csv")],
                  ["demo", "history"], ["demo", "users", "--yes"]):
         cli(argv, settings)
-    port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": settings.database_url, "GEO_TILES": "none"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_app(settings.database_url, {})
     times: dict[str, list[float]] = {name: [] for name in PAGES}
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             context = browser.new_context(viewport={"width": 1600, "height": 1000})
@@ -208,22 +213,9 @@ def main() -> None:
     cli(["demo", "users", "--yes"], settings)
     print(f"ingested {args.cases:,} alerts in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": settings.database_url, "GEO_REFRESH_S": "1",
-           "GEO_TILES": "none"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_app(settings.database_url, {"GEO_REFRESH_S": "1"})
     result: dict = {"cases": args.cases}
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             # one browser profile: after the first sign-in the cookie signs the pages in
