@@ -11,17 +11,15 @@ from geo.app.labels import t
 
 
 def command() -> None:
-    with state.working("command"):  # from the import on: a cold start imports the libraries
-        from geo.app import command as page
+    from geo.app import command as page
 
-        page.render()
+    page.render()
 
 
 def dispatch() -> None:
-    with state.working("dispatch"):  # from the import on: a cold start imports the libraries
-        from geo.app import dispatch_page as page
+    from geo.app import dispatch_page as page
 
-        page.render()
+    page.render()
 
 
 def coverage() -> None:
