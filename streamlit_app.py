@@ -29,21 +29,24 @@ def teams() -> None:
 
 
 def coverage() -> None:
-    from geo.app import coverage_page as page
+    with state.working("coverage"):  # from the import on: a cold start imports the libraries
+        from geo.app import coverage_page as page
 
-    page.render()
+        page.render()
 
 
 def inspections() -> None:
-    from geo.app import inspections_page as page
+    with state.working("inspections"):  # from the import on: a cold start imports the libraries
+        from geo.app import inspections_page as page
 
-    page.render()
+        page.render()
 
 
 def layers() -> None:
-    from geo.app import layers_page as page
+    with state.working("layers"):  # from the import on: a cold start imports the libraries
+        from geo.app import layers_page as page
 
-    page.render()
+        page.render()
 
 
 st.set_page_config(page_title=t("app_title"), layout="wide")

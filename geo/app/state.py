@@ -26,6 +26,12 @@ def language() -> str:
     return st.session_state.get("lang", "zh")
 
 
+def working(page: str):
+    """The spinner a page shows while it works (``working_<page>`` label, in the user's
+    language), as a context manager around its rendering."""
+    return st.spinner(t(f"working_{page}", language()))
+
+
 def language_picker() -> str:
     return st.sidebar.selectbox("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get,
                                 key="lang")
