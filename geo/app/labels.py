@@ -74,6 +74,7 @@ LABELS: dict[str, dict[str, str]] = {
                          "en": "Computing inspection coverage and reach…"},
     "working_inspections": {"zh": "正在加载检查记录…", "en": "Loading the inspections…"},
     "working_layers": {"zh": "正在加载图层…", "en": "Loading the layers…"},
+    "working_teams": {"zh": "正在加载队伍状态…", "en": "Loading the teams…"},
     "gap_area": {"zh": "盲区面积（平方公里）", "en": "Gap area (km²)"},
     "hot_spots": {"zh": "案件热点（H3 六边形，泊松检验）",
                   "en": "Case hot spots (H3 cells, Poisson test)"},

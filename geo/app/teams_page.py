@@ -80,10 +80,11 @@ def render() -> None:
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
-    body_names = state.catalog(url, version).body_names()
-    metric = state.metric(url, version)
-    picked = _filters(set(dispatching.teams_frame(engine, metric, scope=page.scope)
-                          ["body_code"]), body_names, lang)
+    with state.working("teams"):
+        body_names = state.catalog(url, version).body_names()
+        metric = state.metric(url, version)
+        picked = _filters(set(dispatching.teams_frame(engine, metric, scope=page.scope)
+                              ["body_code"]), body_names, lang)
     mapview.fill_viewport()
 
     @st.fragment(run_every=page.settings.refresh_s)
