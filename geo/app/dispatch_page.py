@@ -136,7 +136,8 @@ def render() -> None:
         return
     lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
                                             page.version)
-    ctx = _context(url, version)
+    with state.working("dispatch"):
+        ctx = _context(url, version)
     tz = ZoneInfo(settings.timezone)
     scope = page.scope
     now = store.utcnow()
