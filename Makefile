@@ -8,6 +8,9 @@ DB := data/onemap.sqlite
 DEMO_URL := sqlite:///$(CURDIR)/$(DB)
 # make run DEMO_FEED=0: no simulated live alerts
 DEMO_FEED ?= 1
+# make run PORT=8502: the port the app listens on
+PORT ?= 8501
+STREAMLIT := $(BIN)/python -m streamlit run streamlit_app.py --server.port $(PORT)
 
 .PHONY: run test lint bench demo vendor browser-deps clean
 
@@ -36,13 +39,13 @@ $(DB): $(VENV)/.app layers/*.geojson data/*.csv
 run: $(VENV)/.app $(DB)
 	@if [ -n "$$GEO_DATABASE_URL" ] && [ "$$GEO_DATABASE_URL" != '$(DEMO_URL)' ]; then \
 	  echo "GEO_DATABASE_URL is not the demo database: no demo data, users or feed loaded there"; \
-	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	  $(STREAMLIT); \
 	elif [ "$(DEMO_FEED)" = 1 ]; then \
 	  $(BIN)/python -m geo simulate --rate 3 > data/simulate.log 2>&1 & feed=$$!; \
 	  trap 'kill $$feed 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	  $(STREAMLIT); \
 	else \
-	  $(BIN)/python -m streamlit run streamlit_app.py; \
+	  $(STREAMLIT); \
 	fi
 
 # Debian's Chromium (and CJK fonts for readable screenshots) for the browser tests, where

@@ -35,24 +35,29 @@ def teams() -> None:
 
 
 def coverage() -> None:
-    from geo.app import coverage_page as page
+    with state.working("coverage"):  # from the import on: a cold start imports the libraries
+        from geo.app import coverage_page as page
 
-    page.render()
+        page.render()
 
 
 def inspections() -> None:
-    from geo.app import inspections_page as page
+    with state.working("inspections"):  # from the import on: a cold start imports the libraries
+        from geo.app import inspections_page as page
 
-    page.render()
+        page.render()
 
 
 def layers() -> None:
-    from geo.app import layers_page as page
+    with state.working("layers"):  # from the import on: a cold start imports the libraries
+        from geo.app import layers_page as page
 
-    page.render()
+        page.render()
 
 
 st.set_page_config(page_title=t("app_title"), layout="wide")
+# less blank space above the page's title: operators' screens are 768 px high
+st.html('<style>[data-testid="stMainBlockContainer"] {padding-top: 2.5rem;}</style>')
 lang = state.language_picker()
 signed_in = state.sign_in(lang) is not None
 # The pages are declared before the sign-in stops the run, so that a link to a page

@@ -7,6 +7,11 @@ the map showing them, over several rounds, with a 1 s refresh interval: both fro
 refresh tick after the commit (seen as the page's "updated at" caption changing, which a
 refresh writes first) and from the commit itself (which adds the wait for the tick).
 Usage: ``python bench/map_bench.py [--cases N] [--rounds R]``.
+
+``--pages`` instead builds the demo database (the demo alerts, their history and a year of
+inspections, as ``make run`` does) and times, for the pages 覆盖 and 图层, the navigation
+until the page's script has finished, no spinner shows and each of its maps has drawn:
+the first visit after the server starts, then warm visits.
 """
 
 from __future__ import annotations
@@ -61,6 +66,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(database_url: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """The app on a free localhost port (no map tiles), once it answers: process and URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env={**os.environ, "GEO_DATABASE_URL": database_url, "GEO_TILES": "none",
+                       **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+
+
 def wait_count(page, count: int, timeout_s: float = 120.0) -> dict:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -83,12 +105,101 @@ def updated_text(page) -> str:
         ".map(e => e.innerText).find(t => t.startsWith('数据更新于')) || ''")
 
 
+#: page url path -> (title, number of maps it draws)
+PAGES = {"coverage": ("覆盖", 2), "layers": ("图层", 5)}
+
+DONE_JS = """([title, maps]) => {
+    const h1 = document.querySelector('h1');
+    if (!h1 || !h1.innerText.includes(title)) return false;
+    if (document.querySelector('[data-testid=stSpinner]')) return false;
+    const status = document.querySelector('[data-testid=stStatusWidget]');
+    if (status && status.innerText.includes('Running')) return false;
+    const frames = Array.from(document.querySelectorAll('iframe'))
+        .filter(f => (f.src || '').includes('streamlit_folium'));
+    if (frames.length < maps) return false;
+    return frames.every(f => {
+        try {
+            const d = f.contentDocument;
+            return d && d.querySelector('.leaflet-container')
+                && d.querySelector('.leaflet-overlay-pane canvas, .leaflet-overlay-pane svg');
+        } catch (e) { return false; }
+    });
+}"""
+
+
+def wait_page(page, title: str, maps: int, timeout_s: float = 120.0) -> None:
+    """Until the page's script has finished, no spinner shows and its maps have drawn
+    (checked twice 100 ms apart, so that a rerun starting in between is seen)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if page.evaluate(DONE_JS, [title, maps]):
+            page.wait_for_timeout(100)
+            if page.evaluate(DONE_JS, [title, maps]):
+                return
+        page.wait_for_timeout(20)
+    raise TimeoutError(f"the page {title} did not finish")
+
+
+def demo_pages(chromium: str, visits: int) -> None:
+    """Time the pages 覆盖 and 图层 on the demo database."""
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="map_bench_pages_"))
+    settings = Settings(database_url=f"sqlite:///{tmp / 'demo.sqlite'}")
+    for argv in (["init"], ["ingest", str(ROOT / "data" / "demo_alerts.csv")],
+                 ["demo", "history"], ["demo", "users", "--yes"]):
+        cli(argv, settings)
+    server, url = start_app(settings.database_url, {})
+    times: dict[str, list[float]] = {name: [] for name in PAGES}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = context.new_page()
+            page.goto(url)
+            page.get_by_label("用户名").fill("planner", timeout=60_000)
+            page.get_by_label("密码").fill("planner-demo")
+            page.get_by_role("button", name="登录").click()
+            page.get_by_role("link", name="图层").wait_for(timeout=60_000)
+            page.close()
+            for _ in range(visits):
+                for name, (title, maps) in PAGES.items():
+                    page = context.new_page()
+                    t0 = time.time()
+                    page.goto(f"{url}/{name}")
+                    wait_page(page, title, maps)
+                    times[name].append(time.time() - t0)
+                    page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, (title, _) in PAGES.items():
+        first, *warm = times[name]
+        print(f"{title} ({name}) on the demo database: first visit after server start "
+              f"{first:.2f} s; warm " + ", ".join(f"{s:.2f}" for s in warm) + " s")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "map_bench_pages.json").write_text(json.dumps(times, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pages", action="store_true",
+                    help="time the pages 覆盖 and 图层 on the demo database instead")
+    ap.add_argument("--visits", type=int, default=4, help="visits per page with --pages")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+
+    if args.pages:
+        chromium = shutil.which("chromium")
+        if not chromium:
+            sys.exit("Debian's chromium is needed (apt-get install chromium)")
+        demo_pages(chromium, args.visits)
+        return
 
     chromium = shutil.which("chromium")
     if not chromium:
@@ -102,22 +213,9 @@ def main() -> None:
     cli(["demo", "users", "--yes"], settings)
     print(f"ingested {args.cases:,} alerts in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": settings.database_url, "GEO_REFRESH_S": "1",
-           "GEO_TILES": "none"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_app(settings.database_url, {"GEO_REFRESH_S": "1"})
     result: dict = {"cases": args.cases}
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=ARGS)
             # one browser profile: after the first sign-in the cookie signs the pages in

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.catalog import SEVERITIES
+from geo.inspections import DEFAULT_FIX_DAYS
 
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
             "reinspection", "closed", "returned", "transferred", "merged")
@@ -55,6 +56,37 @@ TEAM_TRANSITIONS: dict[str, frozenset[str]] = {
     "on_scene": frozenset({"available"}),
     "off_duty": frozenset({"available"}),
 }
+
+
+#: days a case under rectification (整改) is given by default: those of 集成改一次
+RECTIFICATION_DAYS = DEFAULT_FIX_DAYS
+
+
+def rectification_deadline(at: dt.datetime, days: int | None = None) -> dt.datetime:
+    """The deadline of a case put under rectification at ``at``: ``days`` later (by default
+    `RECTIFICATION_DAYS`, the days 集成改一次 gives a problem).
+
+    Examples
+    --------
+    >>> rectification_deadline(dt.datetime(2026, 11, 1, 8))
+    datetime.datetime(2026, 11, 16, 8, 0)
+    """
+    return at + dt.timedelta(days=RECTIFICATION_DAYS if days is None else int(days))
+
+#: the step a team on a job takes next (the forward path of `TEAM_TRANSITIONS`): on its way,
+#: on scene, back to available (done)
+TEAM_NEXT_STEP = {"dispatched": "en_route", "en_route": "on_scene", "on_scene": "available"}
+
+
+def team_next_step(status: str) -> str | None:
+    """The next state of a team on a job in ``status`` (None where it has no job).
+
+    Examples
+    --------
+    >>> team_next_step("en_route"), team_next_step("available")
+    ('on_scene', None)
+    """
+    return TEAM_NEXT_STEP.get(status)
 
 
 class IllegalTransitionError(ValueError):

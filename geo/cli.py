@@ -338,11 +338,13 @@ def cmd_teams_position(args, settings: Settings) -> int:
 
 
 def cmd_demo_history(args, settings: Settings) -> int:
-    """Fill an empty inspection history with a year of demo inspections."""
+    """Fill an empty inspection history with a year of demo inspections, and take the
+    routed cases through their lifecycle up to now (once)."""
     import numpy as np
 
     from geo import store
     from geo.demo import demo_history
+    from geo.demo_cases import add_case_history
 
     engine = store.connect(settings.database_url)
     if not store.has_reference(engine):
@@ -351,6 +353,10 @@ def cmd_demo_history(args, settings: Settings) -> int:
                         dt.datetime.now(ZoneInfo(settings.timezone)).date())
     print(f"added {made} demo inspection(s)" if made else
           "the inspection history is not empty; nothing added")
+    mix = add_case_history(engine, np.random.default_rng(args.seed), store.utcnow())
+    print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
+          f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
+          "no case without a history; no case changed")
     return 0
 
 
@@ -656,7 +662,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--layers-dir", default=str(Settings().layers_path))
     build.add_argument("--data-dir", default=str(Settings().catalog_path))
     build.set_defaults(func=cmd_demo_build)
-    hist = demo.add_parser("history", help="add a year of demo inspections (if none yet)")
+    hist = demo.add_parser("history", help="add a year of demo inspections and the "
+                          "cases' lifecycle up to now (if none yet)")
     hist.add_argument("--inspections", type=int, default=3000)
     hist.add_argument("--seed", type=int, default=SEED_HISTORY)
     hist.set_defaults(func=cmd_demo_history)

@@ -18,6 +18,17 @@ from scipy.stats import poisson
 # Days between inspections by risk level (data/inspection_intervals.csv in the demo).
 DEFAULT_INTERVALS = {"high": 30, "medium": 90, "low": 365}
 RISK_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
+#: a team's speed (km/h) where there is no road layer: straight lines, over `DETOUR`
+STRAIGHT_SPEED_KMH = 30.0
+#: how much longer than the straight line a trip is without a road layer
+DETOUR = 1.3
+
+
+def visits(findings: pd.DataFrame) -> pd.DataFrame:
+    """The visits of sites (``site_id``, ``day``): one per site and day on which an
+    inspection recorded any finding (pass or problem), whoever inspected. ``findings`` has
+    ``site_id`` and ``day``; this is what `site_status` counts as an inspection."""
+    return findings[["site_id", "day"]].drop_duplicates().reset_index(drop=True)
 
 
 def site_status(sites: pd.DataFrame, inspections: pd.DataFrame, today: dt.date,
@@ -56,7 +67,7 @@ def coverage_by(status: pd.DataFrame, area: str,
 
 
 def reach_gaps(district: shapely.Geometry, bases_xy: np.ndarray, minutes: float,
-               speed_kmh: float, detour: float = 1.3,
+               speed_kmh: float = STRAIGHT_SPEED_KMH, detour: float = DETOUR,
                sites: gpd.GeoDataFrame | None = None, roads=None) -> gpd.GeoDataFrame:
     """Parts of ``district`` (metres) more than ``minutes`` from every team base: by road
     when a `geo.roads.RoadGraph` is given, else by straight line at ``speed_kmh`` divided

@@ -156,15 +156,17 @@ def township_adjacency(townships) -> dict[str, list[str]]:
 
 
 def transfer_choices(township_code: str | None, adjacency: dict[str, list[str]],
-                     townships: Sequence[str]) -> list[str]:
+                     townships: Sequence[str]) -> list[tuple[str, bool]]:
     """The townships a case in ``township_code`` may be transferred to: every other one of
-    ``townships``, those adjacent to it first, each group in the order given.
+    ``townships``, each with whether it is adjacent; the adjacent ones first, each group in
+    the order given.
 
     Examples
     --------
     >>> transfer_choices("b", {"b": ["c"]}, ["a", "b", "c", "d"])
-    ['c', 'a', 'd']
+    [('c', True), ('a', False), ('d', False)]
     """
     near = set(adjacency.get(township_code or "", []))
     others = [c for c in dict.fromkeys(townships) if c != township_code]
-    return [c for c in others if c in near] + [c for c in others if c not in near]
+    return ([(c, True) for c in others if c in near]
+            + [(c, False) for c in others if c not in near])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -38,6 +38,9 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 from geo.bodyrule import (
     BODY_DISTRICT,
@@ -120,6 +123,43 @@ def _covering(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray):
         keep = shapely.covers(geoms[gi], pts[pi])
         pi, gi = pi[keep], gi[keep]
     return pi, gi
+
+
+def units_covering(tree: shapely.STRtree, units: np.ndarray, unit_township: np.ndarray,
+                   points: np.ndarray, township: np.ndarray) -> np.ndarray:
+    """Step 3 of the routing rule: for each point, the first unit (in layer order, which is
+    code order) of the point's township that covers it; -1 where none does.
+
+    ``units`` are the unit geometries (indexed by ``tree``), ``unit_township`` and
+    ``township`` township numbers of the units and of the points (any numbering shared by
+    both; a point whose township is unknown gets a number no unit has). Same CRS for all.
+    """
+    n = len(points)
+    if not len(units):
+        return np.full(n, -1, dtype=np.int32)
+    pi, ui = _covering(tree, units, points)
+    keep = unit_township[ui] == township[pi]
+    return _first_per_point(n, pi[keep], ui[keep])
+
+
+def site_units(sites: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None) -> np.ndarray:
+    """The unit code of each site by the Router's unit rule (`units_covering`): the unit of
+    the site's township (``township_code``, see `geo.layers.with_townships`) covering the
+    site's representative point, as for an alert there; None where none does (no units, no
+    township, or a point outside every unit of its township). Both layers in WGS84."""
+    out = np.full(len(sites), None, dtype=object)
+    if units is None or units.empty or sites.empty:
+        return out
+    codes = pd.factorize(pd.concat([units["township_code"], sites["township_code"]],
+                                   ignore_index=True))[0]
+    u_town, s_town = codes[:len(units)], codes[len(units):]
+    s_town = np.where(s_town < 0, -2, s_town)  # no township: no unit
+    geoms = units.geometry.to_numpy()
+    found = units_covering(shapely.STRtree(geoms), geoms, u_town,
+                           shapely.point_on_surface(sites.geometry.to_numpy()), s_town)
+    hit = found >= 0
+    out[hit] = units["code"].to_numpy(dtype=object)[found[hit]]
+    return out
 
 
 @dataclass
@@ -596,12 +636,8 @@ class Router:
 
     def _exact_units(self, lon, lat, township):
         """Lowest-coded unit of the given township covering each point (-1: none)."""
-        n = len(lon)
-        if not len(self.u_geom):
-            return np.full(n, -1, dtype=np.int32)
-        pi, ui = _covering(self.u_tree, self.u_geom, shapely.points(lon, lat))
-        keep = self.u_township[ui] == township[pi]
-        return _first_per_point(n, pi[keep], ui[keep])
+        return units_covering(self.u_tree, self.u_geom, self.u_township,
+                              shapely.points(lon, lat), township)
 
     def locate(self, lon: np.ndarray, lat: np.ndarray):
         """Township and unit for valid WGS84 points.

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(1366, 768), (1920, 1080)]
 # page url path, the demo user who works there, that user's demo password
 PAGES = [
-    ("command", "command", "command-demo"),
+    ("", "command", "command-demo"),  # the default page is the root
     ("dispatch", "dispatcher-sc", "dispatcher-demo"),
     ("calltaker", "dispatcher-sc", "dispatcher-demo"),
     ("teams", "command", "command-demo"),
@@ -95,7 +95,7 @@ def shoot(url: str, out: Path) -> list[Path]:
                 page.get_by_label("密码").fill(password)
                 page.get_by_role("button", name="登录").click()
                 settle(page)
-                target = out / f"{path}-{width}x{height}.png"
+                target = out / f"{path or 'command'}-{width}x{height}.png"
                 page.screenshot(path=str(target))
                 written.append(target)
                 print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"

@@ -392,7 +392,9 @@ def test_every_page_warns_while_a_public_demo_password_is_active(demo_db, monkey
     # every page shows it, at every run
     at = _sign_in_form(at, "command", "command-demo")
     assert at.title[0].value == "指挥中心"
-    assert any("公开的演示密码" in w.value for w in at.warning)
+    # signed in, it stays in the sidebar, leaving the page its height for the map
+    assert any("公开的演示密码" in w.value for w in at.sidebar.warning)
+    assert not any("公开的演示密码" in w.value for w in at.main.warning)
     at.sidebar.selectbox(key="f_source").set_value("bigdata").run()
     assert any("公开的演示密码" in w.value for w in at.warning)
     # once every demo password is changed (or its user disabled), no warning

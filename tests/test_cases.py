@@ -205,3 +205,23 @@ def test_open_alerts_of_the_catalogues_highest_severity_need_acknowledgement():
                                                       13: False, 14: False}
     assert needs_acknowledgement(frame()).tolist() == [True, False, False, False]
     assert acknowledgement_since(NOW) == dt.datetime(2026, 11, 26, 3, 0)  # a day back
+
+
+def test_team_next_steps_follow_the_team_lifecycle():
+    from geo.cases import TEAM_NEXT_STEP, TEAM_TRANSITIONS, team_next_step
+    for before, after in TEAM_NEXT_STEP.items():
+        assert after in TEAM_TRANSITIONS[before]
+    assert [team_next_step(s) for s in ("dispatched", "en_route", "on_scene")] == [
+        "en_route", "on_scene", "available"]
+    assert team_next_step("available") is None and team_next_step("off_duty") is None
+
+
+def test_rectification_deadline_defaults_to_the_days_of_integrated_rectification():
+    import datetime as dt
+
+    from geo.cases import RECTIFICATION_DAYS, rectification_deadline
+    from geo.inspections import DEFAULT_FIX_DAYS
+    at = dt.datetime(2026, 11, 1, 8, 30)
+    assert RECTIFICATION_DAYS == DEFAULT_FIX_DAYS
+    assert rectification_deadline(at) == at + dt.timedelta(days=DEFAULT_FIX_DAYS)
+    assert rectification_deadline(at, 7) == dt.datetime(2026, 11, 8, 8, 30)

@@ -116,3 +116,28 @@ def test_evaluation_by_township():
     out = evaluation_by_township(ev).set_index("township_code")
     assert out.loc["A", "share_used"] == 0.5 and out.loc["B", "share_used"] == 1.0
     assert (out.loc["A", "handled"], out.loc["A", "returned"]) == (3, 1)
+
+
+def test_visits_are_one_per_site_and_day_whatever_was_found():
+    from geo.coverage import visits
+    findings = pd.DataFrame({
+        "site_id": ["S1", "S1", "S1", "S2", "S2"],
+        "day": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-03", "2026-11-01",
+                               "2026-11-01"]),
+        "item_code": ["A", "B", "A", "A", "B"], "result": ["pass", "problem", "pass",
+                                                           "problem", "problem"]})
+    got = visits(findings)
+    assert list(got.columns) == ["site_id", "day"]
+    assert sorted(map(tuple, got.astype(str).to_numpy())) == [
+        ("S1", "2026-11-01"), ("S1", "2026-11-03"), ("S2", "2026-11-01")]
+
+
+def test_reach_without_roads_defaults_to_the_straight_line_rule():
+    from geo.coverage import DETOUR, STRAIGHT_SPEED_KMH
+    district = shapely.box(-20_000, -20_000, 20_000, 20_000)
+    base = np.array([[0.0, 0.0]])
+    default = reach_gaps(district, base, 10)
+    explicit = reach_gaps(district, base, 10, STRAIGHT_SPEED_KMH, DETOUR)
+    assert default["area_m2"].sum() == pytest.approx(explicit["area_m2"].sum())
+    radius = 30.0 / 3.6 * 600 / 1.3  # 30 km/h for 10 minutes, over a detour of 1.3
+    assert default["area_m2"].sum() == pytest.approx(40_000**2 - np.pi * radius**2, rel=1e-3)

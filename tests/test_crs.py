@@ -63,3 +63,32 @@ def test_coordinate_problems_are_named_not_guessed():
     problems = coordinate_problems([120.1, 30.87, np.nan, 200.0, 120.0],
                                    [30.87, 120.1, 30.0, 30.0, -95.0])
     assert problems.tolist() == [None, "swapped", "missing", "out_of_range", "out_of_range"]
+
+
+def test_transformers_are_quick_to_set_up_in_a_new_thread():
+    """Each Streamlit page run is a new thread: the transformer must not search the PROJ
+    database again there (a pipeline), and give the same coordinates as from_crs."""
+    import threading
+    import time
+
+    import pyproj
+
+    from geo.crs import _transformer
+
+    _transformer.cache_clear()
+    fast = _transformer("EPSG:4326", "EPSG:4549")
+    slow = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+    took = {}
+
+    def run(name, tr):
+        t0 = time.perf_counter()
+        took[name] = (tr.transform(120.1, 30.8), time.perf_counter() - t0)
+
+    for name, tr in (("fast", fast), ("slow", slow)):
+        thread = threading.Thread(target=run, args=(name, tr))
+        thread.start()
+        thread.join()
+    assert took["fast"][0] == took["slow"][0]
+    assert took["fast"][1] < took["slow"][1] / 3
+    # several operations to choose from point by point: left to PROJ
+    assert _transformer("EPSG:4214", "EPSG:4326").definition.startswith("unavailable")

@@ -100,6 +100,7 @@ def test_transfer_choices_offer_every_other_township_neighbours_first():
     from geo.dispatch import transfer_choices
 
     adjacency = {"b": ["d", "a"], "a": ["b"]}
-    assert transfer_choices("b", adjacency, ["a", "b", "c", "d", "e"]) == ["a", "d", "c", "e"]
-    assert transfer_choices("c", adjacency, ["a", "b", "c"]) == ["a", "b"]  # no neighbours
-    assert transfer_choices(None, adjacency, ["a", "b"]) == ["a", "b"]
+    assert transfer_choices("b", adjacency, ["a", "b", "c", "d", "e"]) == [
+        ("a", True), ("d", True), ("c", False), ("e", False)]
+    assert transfer_choices("c", adjacency, ["a", "b", "c"]) == [("a", False), ("b", False)]
+    assert transfer_choices(None, adjacency, ["a", "b"]) == [("a", False), ("b", False)]

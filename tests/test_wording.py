@@ -94,3 +94,11 @@ def test_outside_text_in_an_entry_stays_text():
 def test_an_acknowledgement_reads_in_english_too():
     e = entry("acknowledged", None, None, '{"severity": "high"}', "command")
     assert describe(e, "en", NAMES) == "command: acknowledged the alert"
+
+
+def test_durations_read_as_people_say_them():
+    from geo.app.wording import duration
+
+    assert [duration(m, "zh") for m in (None, float("nan"), 0, 35.4, 60, 200, 1440, 3125)] == [
+        "-", "-", "0 分钟", "35 分钟", "1 小时", "3 小时 20 分", "1 天", "2 天 4 小时"]
+    assert duration(200, "en") == "3 h 20 min" and duration(-3, "en") == "0 min"

@@ -241,13 +241,14 @@ def render() -> None:
         return
     lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
                                             page.version)
-    layers, catalog = state.layers(url, version, page.scope), state.catalog(url, version)
-    try:
-        tiles = mapview.tiles_for(settings)
-    except ValueError as exc:
-        st.error(f"{t('tiles_error', lang)} {md(exc)}")
-        tiles = mapview.Tiles(None)
-    filters = _filters(lang, layers, catalog, page.scope)
+    with state.working("command"):
+        layers, catalog = state.layers(url, version, page.scope), state.catalog(url, version)
+        try:
+            tiles = mapview.tiles_for(settings)
+        except ValueError as exc:
+            st.error(f"{t('tiles_error', lang)} {md(exc)}")
+            tiles = mapview.Tiles(None)
+        filters = _filters(lang, layers, catalog, page.scope)
     mapview.fill_viewport()
     tz = ZoneInfo(settings.timezone)
 

@@ -8,6 +8,7 @@ import io
 
 import folium
 import h3
+import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
@@ -18,6 +19,7 @@ from geo.access import Scope
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
+from geo.app.lightmap import dots_at, shaded_areas, simplified
 from geo.app.safe import html_text
 from geo.coverage import (
     coverage_by,
@@ -28,7 +30,9 @@ from geo.coverage import (
     reach_gaps,
     repeat_sites,
     site_status,
+    visits,
 )
+from geo.routing import site_units
 from geo.store.dispatching import teams_frame
 from geo.store.inspecting import inspection_tables
 
@@ -36,41 +40,45 @@ SHADES = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
 
 
 def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
-    """CSV and Excel download buttons for a table."""
+    """CSV and Excel download buttons for a table (the files are made when clicked)."""
     c1, c2 = st.columns(2)
-    c1.download_button(t("download_csv", lang), frame.to_csv(index=False).encode("utf-8-sig"),
+    c1.download_button(t("download_csv", lang),
+                       lambda: frame.to_csv(index=False).encode("utf-8-sig"),
                        f"{name}.csv", "text/csv", key=f"csv_{name}")
-    buf = io.BytesIO()
-    frame.to_excel(buf, index=False)
-    c2.download_button(t("download_xlsx", lang), buf.getvalue(), f"{name}.xlsx",
+    c2.download_button(t("download_xlsx", lang), lambda: _xlsx(frame), f"{name}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key=f"xlsx_{name}")
 
 
+def _xlsx(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_excel(buf, index=False)
+    return buf.getvalue()
+
+
 def _map(layers, areas, share: dict, overdue, gaps, spots, lang: str = "zh") -> folium.Map:
+    """Areas (`_areas`) shaded by their share, overdue high-risk sites, reach gaps and hot
+    spots: one element per layer."""
     local_assets()
     x0, y0, x1, y1 = layers.townships.total_bounds
     m = mapview.new_map(tiles=None, maxZoom=19, prefer_canvas=True)
     m.fit_bounds([[y0, x0], [y1, x1]])
-    layer = folium.FeatureGroup(name="coverage").add_to(m)
-    for code, name, geom in zip(areas["code"], areas["name"], areas.geometry, strict=True):
-        v = share.get(code)
-        color = "#bdbdbd" if v is None else SHADES[min(5, int(v * 6))]
-        tip = html_text(f"{name}: {'-' if v is None else f'{v:.0%}'}")
-        for part in shapely.get_parts(geom):
-            folium.Polygon([[(y, x) for x, y in part.exterior.coords]], color="#636363",
-                           weight=0.6, fill=True, fill_color=color, fill_opacity=0.6,
-                           tooltip=tip).add_to(layer)
+    values = [share.get(code) for code in areas["code"]]
+    colors = ["#bdbdbd" if v is None else SHADES[min(5, int(v * 6))] for v in values]
+    tips = [html_text(f"{name}: {'-' if v is None else f'{v:.0%}'}")
+            for name, v in zip(areas["name"], values, strict=True)]
+    shaded_areas(areas, colors, tips, name="coverage").add_to(m)
+    if len(overdue):
+        dots_at(overdue, "#67000d", radius=4, fill_opacity=0.9).add_to(m)
     mapview.township_outlines(layers.townships, lang, interactive=False).add_to(m)
-    for p in overdue:
-        folium.CircleMarker([p.y, p.x], radius=4, color="#67000d", fill=True,
-                            fill_opacity=0.9).add_to(m)
     if len(gaps):
         folium.GeoJson(gaps[["geometry"]], style_function=lambda _: {
             "color": "#4a1486", "weight": 1, "fillOpacity": 0.25}).add_to(m)
-    for cell in spots:
-        folium.Polygon(h3.cell_to_boundary(cell), color="#e31a1c", weight=2,
-                       fill=False).add_to(m)
+    if len(spots):
+        folium.GeoJson({"type": "MultiPolygon", "coordinates": [
+            [[[lon, lat] for lat, lon in h3.cell_to_boundary(cell)]] for cell in spots]},
+            style_function=lambda _: {"color": "#e31a1c", "weight": 2, "fill": False}
+        ).add_to(m)
     return m
 
 
@@ -92,23 +100,16 @@ def render() -> None:
     sites, points = _sites(url, version, scope)
     units = layers.units
     findings, _ = inspection_tables(engine, scope=scope)
-    visits = findings[["site_id", "day"]].drop_duplicates()
-    status = site_status(sites, visits, today)
+    status = site_status(sites, visits(findings), today)
     area_col = "unit" if level == "unit" and units is not None else "township"
     table = coverage_by(status.dropna(subset=[area_col]), area_col)
-    areas = units if area_col == "unit" else layers.townships
     share = dict(zip(table[area_col], table["share_on_time"], strict=True))
 
     metric = state.metric(url, version)
     own = scope.match("readouts").get("township_code")  # township staff: their township
-    mine = layers.townships[layers.townships["code"] == own] if own else layers.townships
-    district = shapely.union_all(mine.to_crs(metric).geometry.to_numpy())
     bases = teams_frame(engine, metric, scope=scope)[["x", "y"]].to_numpy()
-    gaps = reach_gaps(district, bases, minutes, 30.0, roads=state.roads(url, version),
-                      sites=sites[["site_id", "geometry"]].to_crs(metric)) if len(bases) \
-        else pd.DataFrame()
-    if len(gaps):
-        gaps = gaps.set_crs(metric).to_crs(4326)
+    gaps = _gaps(url, version, scope, own, minutes, np.round(bases, -1).tobytes()) \
+        if len(bases) else pd.DataFrame()
     cases = store.cases_frame(engine, scope=scope)
     spots = hot_spots(cases["lon"].to_numpy(), cases["lat"].to_numpy(),
                       _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
@@ -116,8 +117,8 @@ def render() -> None:
 
     st.subheader(t("coverage_by", lang))
     mapview.fill_viewport()
-    st_folium(_map(layers, areas, share, points[high.to_numpy()], gaps,
-                   spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
+    st_folium(_map(layers, _areas(url, version, area_col), share, points[high.to_numpy()],
+                   gaps, spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
               key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
               use_container_width=True)
     shown = table.rename(columns={area_col: t("code", lang), "sites": t("sites_n", lang),
@@ -161,25 +162,46 @@ def render() -> None:
     downloads(evaluation, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)
     used = dict(zip(per_town["township_code"], per_town["share_used"], strict=True))
-    st_folium(_map(layers, layers.townships, used, [], pd.DataFrame(), [], lang),
+    st_folium(_map(layers, _areas(url, version, "township"), used, [], pd.DataFrame(), [], lang),
               key="eval_map", height=380, returned_objects=[], use_container_width=True)
     st.caption(t("share_used", lang))
 
 
 @st.cache_resource(max_entries=32)
 def _sites(url: str, version: str, scope: Scope):
-    """Sites in ``scope`` with the unit and township they lie in, and their points (per
-    layer import; shared, never modified)."""
+    """Sites in ``scope`` with their unit (the Router's rule, `geo.routing.site_units`) and
+    township, and their representative points (per layer import; shared, never
+    modified)."""
     layers = state.layers(url, version, scope)
     sites = layers.sites.copy()
-    points = shapely.point_on_surface(sites.geometry.to_numpy())
-    if layers.units is not None:
-        hit_s, hit_u = shapely.STRtree(layers.units.geometry.to_numpy()).query(
-            points, predicate="within")
-        sites["unit"] = None
-        sites.loc[sites.index[hit_s], "unit"] = layers.units["code"].to_numpy()[hit_u]
+    sites["unit"] = site_units(sites, layers.units)
     sites["township"] = sites["township_code"]
-    return sites, points
+    return sites, shapely.point_on_surface(sites.geometry.to_numpy())
+
+
+@st.cache_resource(max_entries=8)
+def _areas(url: str, version: str, level: str):
+    """Units or townships (``level``), simplified for display (per layer import)."""
+    layers = state.layers(url, version, state.REFERENCE)
+    areas = layers.units if level == "unit" else layers.townships
+    return simplified(areas[["code", "name", "geometry"]])
+
+
+@st.cache_resource(max_entries=32)
+def _gaps(url: str, version: str, scope: Scope, own: str | None, minutes: int,
+          bases: bytes):
+    """Reach gaps (WGS84) of the district, or of township ``own``, for the team positions
+    ``bases`` (metric x, y rounded to 10 m, as bytes: teams that did not move reuse the
+    answer), with the sites in ``scope`` inside each."""
+    layers = state.layers(url, version, state.REFERENCE)
+    metric = state.metric(url, version)
+    mine = layers.townships[layers.townships["code"] == own] if own else layers.townships
+    district = shapely.union_all(mine.to_crs(metric).geometry.to_numpy())
+    sites, _ = _sites(url, version, scope)
+    gaps = reach_gaps(district, np.frombuffer(bases).reshape(-1, 2), minutes,
+                      roads=state.roads(url, version),
+                      sites=sites[["site_id", "geometry"]].to_crs(metric))
+    return gaps.set_crs(metric).to_crs(4326) if len(gaps) else gaps
 
 
 @st.cache_resource(max_entries=2)

@@ -21,11 +21,14 @@ from geo.app.safe import html_text, md
 from geo.app.wording import Names, describe, error_text
 from geo.cases import (
     NEEDS_REASON,
+    RECTIFICATION_DAYS,
     case_steps,
     dispatch_refusal,
     duplicate_candidates,
     queue,
+    rectification_deadline,
     step_action,
+    team_next_step,
 )
 from geo.crs import to_metric
 from geo.dispatch import neighbour_bodies, recommend, township_adjacency, transfer_choices
@@ -136,7 +139,8 @@ def render() -> None:
         return
     lang, settings, url, engine, version = (page.lang, page.settings, page.url, page.engine,
                                             page.version)
-    ctx = _context(url, version)
+    with state.working("dispatch"):
+        ctx = _context(url, version)
     tz = ZoneInfo(settings.timezone)
     scope = page.scope
     now = store.utcnow()
@@ -265,8 +269,7 @@ def render() -> None:
         st.subheader(t("team_actions", lang))
     for a in assigned:
         row = teams[teams["team_id"] == a.team_id].iloc[0]
-        nexts = {"dispatched": "en_route", "en_route": "on_scene", "on_scene": "available"}
-        target = nexts.get(row["status"]) if scope.allows("teams", "change") else None
+        target = team_next_step(row["status"]) if scope.allows("teams", "change") else None
         c1, c2 = st.columns([4, 1])
         c1.markdown(f"{md(row['name'])} · {t('team_' + row['status'], lang)}")
         if target:
@@ -342,17 +345,16 @@ def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) ->
                          placeholder=t("choose", lang), key=f"d_body_{cid}",
                          format_func=lambda b: bodies.get(b, b))
         elif target == "transferred":
-            near = set(ctx["adjacency"].get(case["township_code"] or "", []))
             towns = ctx["township_names"]
-            choices = transfer_choices(case["township_code"], ctx["adjacency"],
-                                       [c for c in towns if c in ctx["centers"]])
-            st.selectbox(t("transfer_to", lang), choices, index=None,
+            choices = dict(transfer_choices(case["township_code"], ctx["adjacency"],
+                                            [c for c in towns if c in ctx["centers"]]))
+            st.selectbox(t("transfer_to", lang), list(choices), index=None,
                          placeholder=t("choose", lang), key=f"d_town_{cid}",
                          format_func=lambda c: towns.get(c, c)
-                         + (t("adjacent", lang) if c in near else ""))
+                         + (t("adjacent", lang) if choices[c] else ""))
         elif target == "rectification":
-            st.number_input(t("fix_days", lang), min_value=1, max_value=365, value=15,
-                            key=f"d_days_{cid}")
+            st.number_input(t("fix_days", lang), min_value=1, max_value=365,
+                            value=RECTIFICATION_DAYS, key=f"d_days_{cid}")
         if target in NEEDS_REASON:
             st.text_input(t("reason", lang), key=f"d_reason_{cid}_{target}")
         st.button(t("confirm_step", lang).format(step=label), key=f"d_step_{cid}_{target}",
@@ -389,10 +391,10 @@ def _move(case: pd.Series, target: str, ctx: dict, case_id: int, seen_at: dt.dat
         action = partial(dispatching.transfer_case, engine, cid, version, town,
                          ctx["township_names"].get(town, town), actor, reason, scope=scope)
     elif target == "rectification":
-        days = int(got.get(f"d_days_{cid}") or 15)
+        days = int(got.get(f"d_days_{cid}") or RECTIFICATION_DAYS)
         action = partial(dispatching.transition_case, engine, cid, version, target, actor,
                          reason, scope=scope, detail={"days": days},
-                         deadline_at=store.utcnow() + dt.timedelta(days=days))
+                         deadline_at=rectification_deadline(store.utcnow(), days))
     else:
         action = partial(dispatching.transition_case, engine, cid, version, target, actor,
                          reason, scope=scope)

@@ -14,6 +14,7 @@ from geo import store
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
+from geo.app.lightmap import dots_at, simplified
 from geo.app.safe import md
 from geo.layers import KINDS, check_layers
 
@@ -29,6 +30,8 @@ def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | Non
 
 
 def _small_map(gdf, kind: str, townships=None, lang: str = "zh") -> folium.Map:
+    """The layer on a small map fitted to it: points as one array of dots, lines and areas
+    as one GeoJSON layer (already `_shown`)."""
     x0, y0, x1, y1 = gdf.total_bounds
     bounds = [[y0, x0], [y1, x1]]
     m = mapview.new_map(tiles=None, prefer_canvas=True, height=320, maxZoom=19)
@@ -37,14 +40,18 @@ def _small_map(gdf, kind: str, townships=None, lang: str = "zh") -> folium.Map:
     if townships is not None and kind != "townships":
         mapview.township_outlines(townships, lang, interactive=False).add_to(m)
     if kind in ("sites", "teams"):
-        pts = shapely.point_on_surface(gdf.geometry.to_numpy())
-        for p in pts[:3000]:
-            folium.CircleMarker([p.y, p.x], radius=2, weight=0, fill=True,
-                                fill_opacity=0.7).add_to(m)
+        dots_at(shapely.point_on_surface(gdf.geometry.to_numpy()), "#3186cc", radius=2,
+                fill_opacity=0.7).add_to(m)
     else:
         folium.GeoJson(gdf[["geometry"]], style_function=lambda _: {
             "color": "#3182bd", "weight": 1, "fillOpacity": 0.15}).add_to(m)
     return m
+
+
+@st.cache_resource(max_entries=16)
+def _shown(url: str, version: str, scope, kind: str):
+    """The layer as drawn (outlines simplified, degrees rounded), per layer import."""
+    return simplified(state.layers(url, version, scope).get(kind)[["geometry"]])
 
 
 def render() -> None:
@@ -74,6 +81,7 @@ def render() -> None:
     kinds = [k for k in KINDS if layers.get(k) is not None]
     for tab, kind in zip(st.tabs([t("kind_" + k, lang) for k in kinds]), kinds, strict=True):
         with tab:
-            st_folium(_small_map(layers.get(kind), kind, layers.townships, lang),
+            st_folium(_small_map(_shown(url, version, page.scope, kind), kind,
+                                 layers.townships, lang),
                       key=f"layer_map_{kind}", height=320, returned_objects=[],
                       use_container_width=True)

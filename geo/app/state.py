@@ -26,6 +26,12 @@ def language() -> str:
     return st.session_state.get("lang", "zh")
 
 
+def working(page: str):
+    """The spinner a page shows while it works (``working_<page>`` label, in the user's
+    language), as a context manager around its rendering."""
+    return st.spinner(t(f"working_{page}", language()))
+
+
 def language_picker() -> str:
     return st.sidebar.selectbox("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get,
                                 key="lang")
@@ -103,9 +109,12 @@ def sign_in(lang: str):
         st.warning(t("no_users", lang))
         return None
     weak = demo_passwords_in_use(eng)
-    if weak:
-        st.warning(t("demo_passwords", lang).format(users=md(", ".join(weak))))
+    # above the sign-in form; once signed in, in the sidebar, leaving the page its height
+    warn = st.empty()
     user = auth.signed_in_user(eng, conf, lang)
+    if weak:
+        (warn if user is None else st.sidebar).warning(
+            t("demo_passwords", lang).format(users=md(", ".join(weak))))
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)
         return None

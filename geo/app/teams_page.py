@@ -14,6 +14,7 @@ from geo import store
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
+from geo.app.wording import duration
 from geo.store import dispatching
 from geo.store.teamboard import team_activity
 from geo.teamboard import team_board
@@ -36,14 +37,14 @@ def _base_map(url: str, version: str, lang: str) -> folium.Map:
 
 def board_view(board: pd.DataFrame, body_names: dict[str, str], lang: str) -> pd.DataFrame:
     """The board as the table shows it: names, not codes, under headers in ``lang``;
-    durations whole minutes (blank where unknown), so that every column sorts."""
+    durations as text (``-`` where unknown: Streamlit prints an empty number as None)."""
     return pd.DataFrame({
         t("team_name", lang): board["name"],
         t("team_body", lang): board["body_code"].map(lambda b: body_names.get(b, b)),
         t("status", lang): board["status"].map(lambda s: t("team_" + s, lang)),
-        t("in_status_min", lang): board["in_status_min"].round().astype("Int64"),
+        t("in_status_min", lang): board["in_status_min"].map(lambda m: duration(m, lang)),
         t("fix_state", lang): board["fix_state"].map(lambda s: t("fix_" + s, lang)),
-        t("fix_age_min", lang): board["fix_age_min"].round().astype("Int64"),
+        t("fix_age_min", lang): board["fix_age_min"].map(lambda m: duration(m, lang)),
         t("current_case", lang): board["case_id"].map(
             lambda c: "" if pd.isna(c) else f"#{int(c)}"),
         t("current_matter", lang): board["matter_name"].astype(object)
@@ -80,10 +81,11 @@ def render() -> None:
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
-    body_names = state.catalog(url, version).body_names()
-    metric = state.metric(url, version)
-    picked = _filters(set(dispatching.teams_frame(engine, metric, scope=page.scope)
-                          ["body_code"]), body_names, lang)
+    with state.working("teams"):
+        body_names = state.catalog(url, version).body_names()
+        metric = state.metric(url, version)
+        picked = _filters(set(dispatching.teams_frame(engine, metric, scope=page.scope)
+                              ["body_code"]), body_names, lang)
     mapview.fill_viewport()
 
     @st.fragment(run_every=page.settings.refresh_s)
@@ -97,8 +99,8 @@ def render() -> None:
             st.info(t("no_teams", lang))
             return
         st.caption(t("teams_shown", lang).format(n=len(shown), total=len(board)))
-        st.dataframe(board_view(shown, body_names, lang).style.format(na_rep="-"),
-                     hide_index=True, use_container_width=True)  # "-", not None, if unknown
+        st.dataframe(board_view(shown, body_names, lang), hide_index=True,
+                     use_container_width=True)
         st_folium(copy.deepcopy(_base_map(url, version, lang)), key="teams_map", height=560,
                   feature_group_to_add=[mapview.team_layer(
                       shown, lang, body_names, z_index=mapview.TEAMS_ON_TOP)],

@@ -133,6 +133,25 @@ def file_size(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def duration(minutes: float | None, lang: str) -> str:
+    """A duration in minutes for people, e.g. ``35 分钟``, ``3 小时 20 分``, ``2 天 4 小时``
+    (``35 min``, ``3 h 20 min``, ``2 d 4 h``); ``-`` where unknown. A table shows this
+    rather than a number column, whose unknown cells Streamlit would print as ``None``."""
+    if minutes is None or minutes != minutes:
+        return "-"
+    m = max(0, round(float(minutes)))
+    zh = lang == "zh"
+    if m < 60:
+        return f"{m} 分钟" if zh else f"{m} min"
+    if m < 24 * 60:
+        h, m = divmod(m, 60)
+        return (f"{h} 小时 {m} 分" if zh else f"{h} h {m} min") if m else (
+            f"{h} 小时" if zh else f"{h} h")
+    d, h = divmod(m // 60, 24)
+    return (f"{d} 天 {h} 小时" if zh else f"{d} d {h} h") if h else (f"{d} 天" if zh
+                                                                     else f"{d} d")
+
+
 def _evidence_error(exc: EvidenceError, lang: str) -> str:
     """Why a file was refused as evidence, in ``lang``."""
     p = exc.params
