@@ -23,9 +23,10 @@ def dispatch() -> None:
 
 
 def calltaker() -> None:
-    from geo.app import calltaker_page as page
+    with state.working("calltaker"):  # from the import on: a cold start imports the libraries
+        from geo.app import calltaker_page as page
 
-    page.render()
+        page.render()
 
 
 def teams() -> None:

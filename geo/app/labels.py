@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
     "code": {"zh": "编码", "en": "Code"},
     # 接警 (call taking) and case search
     "calltaker": {"zh": "接警", "en": "Call taking"},
+    "working_calltaker": {"zh": "正在加载接警…", "en": "Loading call taking…"},
     "ct_new": {"zh": "新建报警", "en": "New report"},
     "ct_how": {"zh": "定位方式", "en": "Place it by"},
     "ct_by_map": {"zh": "地图点选", "en": "Clicking on the map"},
