@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
 from geo.app.wording import Names, describe, error_text, file_size
-from geo.evidence import MAX_NAME, EvidenceError, check_file, clean_name, sniff
+from geo.evidence import MAX_NAME, MAX_PIXELS, EvidenceError, check_file, clean_name, sniff
 from geo.store import evidence as evidence_store
 from geo.store.evidence import attach, file_path, list_evidence, read_evidence, sweep
 from geo.store.models import AuditLog, Evidence
@@ -29,6 +29,20 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 LIMIT = 4096
+
+
+def huge(kind: str = "PNG", side: int = 8000) -> bytes:
+    """A small file of a one-colour ``side`` × ``side`` photo (64 MP by default)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    if kind == "PNG":
+        Image.new("1", (side, side)).save(out, kind)
+    else:
+        Image.new("RGB", (side, side)).save(out, kind, lossless=True)
+    return out.getvalue()
 TOWNSHIP_A = Scope("township", township=CODE_A, actor="staff-a")
 TOWNSHIP_B = Scope("township", township=CODE_B, actor="staff-b")
 PLANNER = Scope("planner", actor="planner")
@@ -90,6 +104,22 @@ def test_refusals_read_in_the_users_language():
         "文件大小 20 KB，超过上限 10 KB。")
     assert [file_size(n) for n in (0, 10, 56_000, 3 * 2**20)] == ["0 KB", "1 KB", "55 KB",
                                                                   "3.0 MB"]
+    pixels = EvidenceError("x", "too_many_pixels", limit=MAX_PIXELS)
+    assert error_text(pixels, "zh") == "照片像素过多（上限 5000 万像素），请缩小后再上传。"
+    assert "at most 50 megapixels" in error_text(pixels, "en")
+
+
+@pytest.mark.parametrize("kind", ["PNG", "WEBP"])
+def test_a_photo_of_too_many_pixels_is_refused_from_its_header(kind):
+    data = huge(kind)
+    assert len(data) < 20_000  # small as a file: 64 MP of one colour
+    with pytest.raises(EvidenceError) as err:
+        check_file("big.png", data, 10 * 2**20)
+    assert (err.value.code, err.value.params) == ("too_many_pixels", {"limit": MAX_PIXELS})
+    with pytest.raises(EvidenceError, match="pixels"):  # beyond what Pillow opens at all
+        check_file("bomb.png", huge("PNG", 20_000), 10 * 2**20)
+    assert check_file("ok.png", huge(kind, 4000), 10 * 2**20).content_type.startswith("image/")
+    assert check_file("odd.png", PNG, LIMIT).content_type == "image/png"  # header unreadable
 
 
 # ------------------------------------------------------------------ the store

@@ -123,6 +123,9 @@ def _evidence_error(exc: EvidenceError, lang: str) -> str:
         kinds = [FORMATS.get(c, c) for c in p.get("allowed", FORMATS)]
         return t("err_ev_bad_type", lang).format(allowed=md("、".join(kinds) if lang == "zh"
                                                                else ", ".join(kinds)))
+    if exc.code == "too_many_pixels":
+        limit = p["limit"] / (1e4 if lang == "zh" else 1e6)
+        return t("err_ev_too_many_pixels", lang).format(limit=f"{limit:g}")
     return t(f"err_ev_{exc.code}", lang)
 
 
