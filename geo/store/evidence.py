@@ -272,6 +272,24 @@ def list_evidence(engine: Engine, *, scope: Scope, case_id: int | None = None,
                                              .order_by(Evidence.uploaded_at, Evidence.id))]
 
 
+def missing(folder: Path, records: list[dict]) -> set[int]:
+    """The ids of the attachments among ``records`` (as `list_evidence` returned them, in
+    the caller's scope) whose file is not in the evidence folder or is not of their size.
+
+    A quick look at the folder, without reading the files: `read_evidence` also checks
+    each file's hash.
+    """
+    gone = set()
+    for record in records:
+        try:
+            size = file_path(folder, record["sha256"]).stat().st_size
+        except (OSError, ValueError):
+            size = None
+        if size != record["size"]:
+            gone.add(record["id"])
+    return gone
+
+
 def read_evidence(engine: Engine, folder: Path, evidence_id: int, *, scope: Scope,
                   case_id: int | None = None, finding_id: int | None = None
                   ) -> tuple[dict, bytes]:
