@@ -389,6 +389,12 @@ def t(key: str, lang: str = "zh") -> str:
     return entry.get(lang) or entry.get("zh") or key
 
 
+def source_name(code: str, lang: str = "zh") -> str:
+    """What an alert source is called in ``lang`` (``source_<code>``), or its code where
+    it has no label (a source registered later)."""
+    return t(f"source_{code}", lang) if f"source_{code}" in LABELS else str(code)
+
+
 def text(value, missing: str = "-") -> str:
     """A value for display: ``missing`` for None, NaN and empty text."""
     if value is None or (isinstance(value, float) and value != value) or value == "":

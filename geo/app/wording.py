@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from geo.access import AccessDeniedError
-from geo.app.labels import t
+from geo.app.labels import source_name, t
 from geo.app.safe import md
 from geo.cases import IllegalTransitionError
 from geo.evidence import FORMATS, EvidenceError
@@ -81,7 +81,7 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
                                                      target=state(p["target"], lang),
                                                      allowed=allowed)
         if code == "verify_first":
-            return t("err_verify_first", lang).format(source=t(f"source_{p['source']}", lang))
+            return t("err_verify_first", lang).format(source=source_name(p["source"], lang))
         if code == "needs_reason":
             return t("err_needs_reason", lang).format(target=state(p["target"], lang))
         if code == "unknown_state":
