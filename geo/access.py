@@ -38,8 +38,9 @@ their status and positions; readouts are coverage and the empowerment evaluation
 from what the caller may read. Layers (township and unit boundaries, roads) and catalogues
 are read by everyone signed in; their sites and teams follow their own rows. Evidence
 (photos, documents) follows the case or the finding's inspection it is attached to: read
-to list and download it, change to attach it. The command line and the intake act as
-`SYSTEM`, explicitly.
+to list and download it, change to attach it; an administrator
+sweeps the evidence folder of files no attachment has. The command line and the intake
+act as `SYSTEM`, explicitly.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("catalogues", "change"): ADMIN,
     ("accounts", "read"): ADMIN,
     ("accounts", "change"): ADMIN,
+    ("evidence", "sweep"): ADMIN,
 }
 
 OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))

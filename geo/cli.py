@@ -375,6 +375,18 @@ def cmd_inspections_escalate(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_evidence_sweep(args, settings: Settings) -> int:
+    """Remove the evidence files no attachment has (left by failed uploads)."""
+    from geo import store
+    from geo.store.evidence import sweep
+
+    engine = store.connect(settings.database_url)
+    removed = sweep(engine, settings.evidence_path, scope=SYSTEM,
+                    older_than=dt.timedelta(minutes=args.older_than_min))
+    print(f"removed {len(removed)} evidence file(s) no attachment has")
+    return 0
+
+
 def cmd_demo_users(args, settings: Settings) -> int:
     """Add the demo users, whose passwords are public: into the bundled demo database, or
     into another one only with ``--yes``."""
@@ -656,6 +668,14 @@ def parser() -> argparse.ArgumentParser:
                           "cases (run daily; idempotent)")
     esc.add_argument("--today", help="the day to judge deadlines by (ISO date)")
     esc.set_defaults(func=cmd_inspections_escalate)
+
+    evid = sub.add_parser("evidence", help="evidence files").add_subparsers(
+        dest="sub", required=True)
+    swp = evid.add_parser("sweep", help="remove evidence files no attachment has (left by "
+                          "uploads that failed); safe while the app runs")
+    swp.add_argument("--older-than-min", type=float, default=60.0,
+                     help="only files written at least this many minutes ago (default 60)")
+    swp.set_defaults(func=cmd_evidence_sweep)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
     build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")

@@ -46,6 +46,21 @@ def fix_state(age_min: float | None, stale_after: dt.timedelta = STALE_AFTER) ->
     return "stale" if age_min > stale_after.total_seconds() / 60 else "fresh"
 
 
+def fix_states(fix_at: pd.Series, now: dt.datetime,
+               stale_after: dt.timedelta = STALE_AFTER) -> list[str]:
+    """`fix_state` of each team from the time of its last fix (naive UTC, NaT for none) at
+    ``now`` (naive UTC).
+
+    Examples
+    --------
+    >>> now = dt.datetime(2026, 1, 1, 12, 0)
+    >>> fix_states(pd.Series([pd.NaT, now - dt.timedelta(hours=2), now]), now)
+    ['none', 'stale', 'fresh']
+    """
+    ages = (pd.Timestamp(now) - pd.to_datetime(fix_at)).dt.total_seconds() / 60
+    return [fix_state(a, stale_after) for a in ages]
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """One team offered for a case."""

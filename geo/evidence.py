@@ -1,5 +1,6 @@
 """What an evidence file is: a photo (JPEG, PNG, WebP) or a PDF document, told by its
-content, not by its name; not empty, not over the size limit; its name made safe to show.
+content, not by its name; not empty, not over the size limit, a photo of at most
+`MAX_PIXELS` pixels; its name made safe to show.
 
 Pure: bytes in, a `Checked` value or an `EvidenceError` (with a code and parameters, for a
 page to word in the user's language) out. Where the file is kept is `geo.store.evidence`.
@@ -8,8 +9,10 @@ page to word in the user's language) out. Where the file is kept is `geo.store.e
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 #: content type -> the extension a file of that type is named with where its name has none
@@ -20,6 +23,9 @@ FORMATS: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp
                            "application/pdf": "PDF"}
 #: characters of a file name kept at most (the extension included)
 MAX_NAME = 120
+#: pixels of a photo accepted at most (a 50-megapixel phone photo): a small file can hold
+#: far more (a 7700 × 7700 PNG of one colour is 250 KB), and every pixel costs memory to draw
+MAX_PIXELS = 50_000_000
 #: file names Windows reserves (a name is shown and offered for download, never a path,
 #: but a downloaded file named ``CON.jpg`` cannot be saved there)
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\.|$)", re.IGNORECASE)
@@ -37,7 +43,8 @@ class EvidenceError(ValueError):
         The English explanation.
     code : str
         ``empty``; ``too_big`` (``size``, ``limit``: bytes); ``bad_type`` (``allowed``: the
-        content types accepted); ``no_target`` (neither or both of a case and a finding).
+        content types accepted); ``too_many_pixels`` (``limit``: pixels); ``no_target``
+        (neither or both of a case and a finding).
     **params
         The values the explanation names.
     """
@@ -92,6 +99,24 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def pixels(data: bytes) -> int | None:
+    """Width × height of the photo ``data`` as its header says (nothing is decoded); None
+    where the header cannot be read; more than `MAX_PIXELS` where it is too large for
+    Pillow even to open.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return int(img.width) * int(img.height)
+    except Image.DecompressionBombError:
+        return MAX_PIXELS + 1
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
 def clean_name(name: object, content_type: str) -> str:
     """A file name safe to show and to offer for download: the last part of any path,
     without control, format or path characters, at most `MAX_NAME` characters, its
@@ -141,7 +166,8 @@ def check_file(name: object, data: bytes, max_bytes: int) -> Checked:
     Raises
     ------
     EvidenceError
-        ``empty``, ``too_big`` or ``bad_type`` (checked in that order).
+        ``empty``, ``too_big``, ``bad_type`` or ``too_many_pixels`` (checked in that
+        order).
     """
     size = len(data)
     if size == 0:
@@ -154,5 +180,8 @@ def check_file(name: object, data: bytes, max_bytes: int) -> Checked:
         raise EvidenceError("the file is not a JPEG, PNG or WebP photo or a PDF document "
                             "(told by its content, not its name)", "bad_type",
                             allowed=tuple(TYPES))
+    if content_type.startswith("image/") and (pixels(data) or 0) > MAX_PIXELS:
+        raise EvidenceError(f"the photo has more than {MAX_PIXELS} pixels", "too_many_pixels",
+                            limit=MAX_PIXELS)
     return Checked(clean_name(name, content_type), content_type, size,
                    hashlib.sha256(data).hexdigest())

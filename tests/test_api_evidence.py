@@ -14,7 +14,7 @@ from geo.settings import Settings
 from geo.store.models import Evidence
 from tests import test_api_resources
 from tests.test_api import auth, count
-from tests.test_evidence import JPEG, PDF, PNG, WEBP
+from tests.test_evidence import JPEG, PDF, PNG, WEBP, huge
 
 LIMIT_MB = 0.01  # 10485 bytes
 
@@ -91,7 +91,7 @@ def test_another_townships_case_is_404_and_a_read_only_token_403(api):
 @pytest.mark.parametrize(("data", "code"), [
     (b"", "evidence_empty"), (b"<script>alert(1)</script>", "evidence_bad_type"),
     (b"GIF89a" + bytes(100), "evidence_bad_type"),
-    (PNG + bytes(11_000), "evidence_too_big")])
+    (PNG + bytes(11_000), "evidence_too_big"), (huge(), "evidence_too_many_pixels")])
 def test_a_refused_file_is_422_with_its_code_and_nothing_is_stored(api, data, code):
     client, tokens, engine, ids, folder = api
     r = upload(client, tokens["a"], ids["A"], "photo.jpg", data, "image/jpeg")

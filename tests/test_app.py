@@ -718,3 +718,39 @@ def test_planners_see_the_alerts_to_acknowledge_read_only(demo_db, tmp_path):
     assert _panel(at).label.endswith("(1)")
     keys = {b.key for b in at.button}
     assert f"ack_view_{cid}" in keys and f"ack_do_{cid}" not in keys
+
+
+def test_command_page_team_tooltips_name_the_body_and_say_whether_the_position_is_real(
+        demo_db, monkeypatch):
+    import datetime as dt
+
+    from geo.app import mapview
+    from geo.store.dispatching import add_positions, teams_frame
+
+    engine = store.connect(demo_db.database_url)
+    teams = teams_frame(engine, "EPSG:4549", scope=SYSTEM)
+    fresh, stale = teams["team_id"].iloc[0], teams["team_id"].iloc[1]
+    now = store.utcnow()
+    add_positions(engine, [
+        {"team_id": fresh, "lon": 120.1, "lat": 30.87, "at": now - dt.timedelta(minutes=1)},
+        {"team_id": stale, "lon": 120.1, "lat": 30.86, "at": now - dt.timedelta(hours=3)}],
+        scope=SYSTEM)
+    drawn = []
+    real = mapview.team_layer
+
+    def spy(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(mapview, "team_layer", spy)
+    at = signed_in(APP).run()
+    assert not at.exception
+    (cluster,) = [c for c in drawn[-1]._children.values() if isinstance(c, mapview.TeamCluster)]
+    rows = {r[3].split(" · ")[0]: r for r in cluster.rows}
+    names = teams.set_index("team_id")["name"]
+    assert rows[names[fresh]][3].endswith("定位正常") and not rows[names[fresh]][4]
+    assert rows[names[stale]][3].endswith("定位过期") and rows[names[stale]][4]
+    others = [r for n, r in rows.items() if n not in (names[fresh], names[stale])]
+    assert others and all(r[3].endswith("无定位") and r[4] for r in others)
+    codes = set(teams["body_code"])
+    assert not any(part in codes for r in cluster.rows for part in r[3].split(" · "))

@@ -3,14 +3,19 @@ attaches photos and documents (refusing what is not one, in the user's language)
 shows them with thumbnails and download buttons, the timeline says who attached what, and a
 read-only user gets no uploader."""
 
+import errno
+import hashlib
 import io
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from geo import store
 from geo.access import SYSTEM
-from geo.store.evidence import list_evidence
+from geo.app import case_files
+from geo.store import evidence as evidence_store
+from geo.store.evidence import attach, file_path, list_evidence
 from geo.store.models import Evidence
 from tests import test_app
 from tests.test_app import _dispatch_page, _inspections_page, _pick_case, signed_in
@@ -76,8 +81,6 @@ def test_dispatch_page_attaches_evidence_lists_it_and_offers_the_sheet(demo_db, 
 
 
 def test_a_planner_sees_the_evidence_and_the_sheet_but_no_uploader(demo_db, folder):
-    from geo.store.evidence import attach
-
     engine = store.connect(demo_db.database_url)
     cid = int(_pick_case(engine)["id"])
     attach(engine, folder, "现场.png", png(), scope=SYSTEM, max_bytes=2**20, case_id=cid)
@@ -103,3 +106,83 @@ def test_inspections_page_attaches_evidence_to_a_problem(history_db, folder):
     (record,) = list_evidence(engine, scope=SYSTEM, finding_id=finding)
     assert (record["content_type"], record["uploaded_by"]) == ("application/pdf", "zhili")
     assert f"i_ev_{finding}_dl_{record['id']}" in [b.key for b in at.get("download_button")]
+
+
+def _broken_folder(folder, monkeypatch):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")
+
+
+def _no_permission(folder, monkeypatch):
+    def keep(*args):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/onemap/evidence/5f")
+
+    monkeypatch.setattr(evidence_store, "_keep", keep)
+
+
+def _database_down(folder, monkeypatch):
+    def audit(*args, **kwargs):
+        raise OperationalError("INSERT INTO audit_log", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(evidence_store, "audit", audit)
+
+
+@pytest.mark.parametrize("failure", [_broken_folder, _no_permission, _database_down])
+def test_a_file_that_cannot_be_saved_is_said_so_in_chinese_without_details(
+        demo_db, folder, monkeypatch, caplog, failure):
+    engine = store.connect(demo_db.database_url)
+    cid = int(_pick_case(engine, source="12345")["id"])
+    failure(folder, monkeypatch)
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    at.file_uploader(key=f"d_ev_{cid}_files_0").set_value([("现场.png", png(), "image/png")])
+    at.run()
+    at.button(key=f"d_ev_{cid}_upload").click().run()
+    assert not at.exception
+    said = _texts(at)
+    assert "现场\\.png 未保存：证据保存失败，请联系管理员。" in said
+    assert str(folder) not in said and "/srv" not in said and "Error" not in said
+    assert "evidence '现场.png' not saved" in caplog.text  # the details go to the log
+    assert list_evidence(engine, scope=SYSTEM, case_id=cid) == []
+
+
+def test_a_missing_file_is_said_missing_and_not_offered_for_download(demo_db, folder):
+    engine = store.connect(demo_db.database_url)
+    cid = int(_pick_case(engine)["id"])
+    photo = png((10, 200, 90))
+    record, _ = attach(engine, folder, "现场.png", photo, scope=SYSTEM, max_bytes=2**20,
+                       case_id=cid)
+    file_path(folder, record["sha256"]).unlink()
+    at = signed_in(_dispatch_page).run()
+    at.selectbox(key="d_case").set_value(cid).run()
+    assert not at.exception
+    assert "文件缺失" in _texts(at)
+    (button,) = [b for b in at.get("download_button") if b.key == f"d_ev_{cid}_dl_{record['id']}"]
+    assert button.proto.disabled and button.proto.label == "文件缺失"
+    assert not at.get("image")
+    # put back: its thumbnail and download are there again
+    attach(engine, folder, "现场.png", photo, scope=SYSTEM, max_bytes=2**20, case_id=cid)
+    at.run()
+    assert "文件缺失" not in _texts(at)
+    assert len(at.get("image")) == 1
+
+
+def test_a_thumbnail_whose_file_could_not_be_read_is_not_cached():
+    photo = png((1, 2, 3))
+    sha = hashlib.sha256(photo).hexdigest()
+
+    def gone():
+        raise LookupError("missing from the evidence folder")
+
+    with pytest.raises(LookupError):
+        case_files._thumbnail(sha, gone)
+    assert case_files._thumbnail(sha, lambda: photo).startswith(b"\x89PNG")
+
+
+def test_a_huge_png_gets_no_thumbnail_and_a_photo_one():
+    from tests.test_evidence import huge
+
+    big = huge("PNG", 7700)  # 59 MP: 450 MB to draw
+    assert case_files._thumbnail(hashlib.sha256(big).hexdigest(), lambda: big) is None
+    fine = huge("PNG", 3000)
+    assert case_files._thumbnail(hashlib.sha256(fine).hexdigest(), lambda: fine) is not None

@@ -161,6 +161,24 @@ def test_teams_position_file(small_db, tmp_path, capsys):
     assert main(["teams", "position", str(tmp_path / "none.csv")], small_db) == 1
 
 
+def test_evidence_sweep_removes_old_files_no_attachment_has(small_db, tmp_path, capsys):
+    import dataclasses
+    import os
+
+    folder = tmp_path / "evidence"
+    (folder / "ab").mkdir(parents=True)
+    old, new = folder / "ab" / ("ab" + "0" * 62), folder / "ab" / ("ab" + "1" * 62)
+    old.write_bytes(b"%PDF-")
+    new.write_bytes(b"%PDF-")
+    os.utime(old, (0, 0))
+    settings = dataclasses.replace(small_db, evidence_path=folder)
+    assert main(["evidence", "sweep"], settings) == 0
+    assert "removed 1 evidence file(s)" in capsys.readouterr().out
+    assert not old.exists() and new.exists()
+    assert main(["evidence", "sweep", "--older-than-min", "0"], settings) == 0
+    assert not new.exists()
+
+
 def test_demo_users_go_only_into_the_demo_database_unless_asked(small_db, capsys):
     from geo import store
     from geo.store.accounts import list_users

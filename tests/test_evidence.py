@@ -4,17 +4,22 @@ store nothing, and the attachment on the case's timeline and the finding's recor
 
 import hashlib
 import json
+import os
+import threading
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from geo import store
 from geo.access import SYSTEM, AccessDeniedError, Scope
 from geo.app.wording import Names, describe, error_text, file_size
-from geo.evidence import MAX_NAME, EvidenceError, check_file, clean_name, sniff
-from geo.store.evidence import attach, file_path, list_evidence, read_evidence
+from geo.evidence import MAX_NAME, MAX_PIXELS, EvidenceError, check_file, clean_name, sniff
+from geo.store import evidence as evidence_store
+from geo.store.evidence import attach, file_path, list_evidence, read_evidence, sweep
 from geo.store.models import AuditLog, Evidence
 from tests import test_permissions
 from tests.conftest import CODE_A, CODE_B
@@ -24,6 +29,20 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 32
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 LIMIT = 4096
+
+
+def huge(kind: str = "PNG", side: int = 8000) -> bytes:
+    """A small file of a one-colour ``side`` × ``side`` photo (64 MP by default)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    if kind == "PNG":
+        Image.new("1", (side, side)).save(out, kind)
+    else:
+        Image.new("RGB", (side, side)).save(out, kind, lossless=True)
+    return out.getvalue()
 TOWNSHIP_A = Scope("township", township=CODE_A, actor="staff-a")
 TOWNSHIP_B = Scope("township", township=CODE_B, actor="staff-b")
 PLANNER = Scope("planner", actor="planner")
@@ -85,6 +104,22 @@ def test_refusals_read_in_the_users_language():
         "文件大小 20 KB，超过上限 10 KB。")
     assert [file_size(n) for n in (0, 10, 56_000, 3 * 2**20)] == ["0 KB", "1 KB", "55 KB",
                                                                   "3.0 MB"]
+    pixels = EvidenceError("x", "too_many_pixels", limit=MAX_PIXELS)
+    assert error_text(pixels, "zh") == "照片像素过多（上限 5000 万像素），请缩小后再上传。"
+    assert "at most 50 megapixels" in error_text(pixels, "en")
+
+
+@pytest.mark.parametrize("kind", ["PNG", "WEBP"])
+def test_a_photo_of_too_many_pixels_is_refused_from_its_header(kind):
+    data = huge(kind)
+    assert len(data) < 20_000  # small as a file: 64 MP of one colour
+    with pytest.raises(EvidenceError) as err:
+        check_file("big.png", data, 10 * 2**20)
+    assert (err.value.code, err.value.params) == ("too_many_pixels", {"limit": MAX_PIXELS})
+    with pytest.raises(EvidenceError, match="pixels"):  # beyond what Pillow opens at all
+        check_file("bomb.png", huge("PNG", 20_000), 10 * 2**20)
+    assert check_file("ok.png", huge(kind, 4000), 10 * 2**20).content_type.startswith("image/")
+    assert check_file("odd.png", PNG, LIMIT).content_type == "image/png"  # header unreadable
 
 
 # ------------------------------------------------------------------ the store
@@ -227,3 +262,108 @@ def test_a_file_changed_or_lost_on_disk_is_not_served_and_is_put_back(db, tmp_pa
         read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])
     attach(engine, folder, "a.png", PNG, scope=SYSTEM, max_bytes=LIMIT, case_id=ids["A"])
     assert read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["A"])[1] == PNG
+
+
+def _age(path, seconds: float) -> None:
+    """Make ``path`` look written ``seconds`` ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("the database went away"),
+                                     IntegrityError("insert", {}, Exception("a constraint"))])
+def test_a_failed_attachment_leaves_its_file_to_the_sweep(db, tmp_path, monkeypatch, failure):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(evidence_store, "audit", fail)
+    with pytest.raises(type(failure)):
+        attach(engine, folder, "a.png", PNG, scope=SYSTEM, max_bytes=LIMIT, case_id=ids["A"])
+    monkeypatch.undo()
+    sha = hashlib.sha256(PNG).hexdigest()
+    assert stored(engine, folder) == (0, [sha])  # no attachment; the file stays, whatever failed
+    assert sweep(engine, folder, scope=SYSTEM) == []  # too recent: an upload may be using it
+    _age(file_path(folder, sha), 2 * 3600)
+    assert sweep(engine, folder, scope=SYSTEM) == [sha]
+    assert stored(engine, folder) == (0, [])
+
+
+def test_a_failed_upload_never_removes_the_file_of_another_upload(db, tmp_path, monkeypatch):
+    """Upload A writes the file and fails to store its attachment while upload B of the same
+    content has found the file there; B stores its attachment after A gave up: B's file
+    must still be there."""
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    real_audit, real_keep = evidence_store.audit, evidence_store._keep
+    b_found, a_gave_up = threading.Event(), threading.Event()
+
+    def audit(s, actor, entity, target, *args, **kwargs):
+        if target == str(ids["A"]):
+            assert b_found.wait(10)
+            raise RuntimeError("the database went away for A")
+        assert a_gave_up.wait(10)
+        return real_audit(s, actor, entity, target, *args, **kwargs)
+
+    def keep(*args):
+        written = real_keep(*args)
+        if threading.current_thread().name == "B":
+            b_found.set()
+        return written
+
+    monkeypatch.setattr(evidence_store, "audit", audit)
+    monkeypatch.setattr(evidence_store, "_keep", keep)
+    out = {}
+
+    def run(name, case_id):
+        try:
+            out[name] = attach(engine, folder, "x.pdf", PDF, scope=SYSTEM, max_bytes=LIMIT,
+                               case_id=case_id)
+        except Exception as exc:  # what A raised is looked at below
+            out[name] = exc
+        if name == "A":
+            a_gave_up.set()
+
+    a = threading.Thread(target=run, args=("A", ids["A"]), name="A")
+    a.start()
+    time.sleep(0.3)  # A has written the file and waits in its transaction
+    b = threading.Thread(target=run, args=("B", ids["B"]), name="B")
+    b.start()
+    a.join(20)
+    b.join(20)
+    assert isinstance(out["A"], RuntimeError)
+    record, created = out["B"]
+    assert created
+    assert read_evidence(engine, folder, record["id"], scope=SYSTEM, case_id=ids["B"])[1] == PDF
+
+
+def test_the_sweep_keeps_what_is_used_recent_or_being_attached(db, tmp_path):
+    engine, ids = db
+    folder = tmp_path / "evidence"
+    used, _ = attach(engine, folder, "a.jpg", JPEG, scope=SYSTEM, max_bytes=LIMIT,
+                     case_id=ids["A"])
+    _age(file_path(folder, used["sha256"]), 2 * 3600)
+    lost = hashlib.sha256(PDF).hexdigest()
+    recent = hashlib.sha256(PNG).hexdigest()
+    for sha, data in ((lost, PDF), (recent, PNG)):
+        file_path(folder, sha).parent.mkdir(parents=True, exist_ok=True)
+        file_path(folder, sha).write_bytes(data)
+    _age(file_path(folder, lost), 2 * 3600)
+    part = file_path(folder, lost).with_name(f".{lost}.abc.part")
+    part.write_bytes(b"%PDF-")
+    _age(part, 2 * 3600)
+    with pytest.raises(AccessDeniedError):
+        sweep(engine, folder, scope=TOWNSHIP_A)
+    assert sorted(sweep(engine, folder, scope=Scope("admin", actor="admin"))) == sorted(
+        [lost, part.name])
+    assert stored(engine, folder) == (1, sorted([used["sha256"], recent]))
+    with store.sessions(engine)() as s:
+        entry = s.scalar(select(AuditLog).where(AuditLog.action == "sweep"))
+    assert entry.actor == "admin" and lost in entry.detail
+    # an upload that finds an old unused file there makes it recent: the sweep leaves it
+    file_path(folder, lost).write_bytes(PDF)
+    _age(file_path(folder, lost), 2 * 3600)
+    evidence_store._keep(folder, check_file("x.pdf", PDF, LIMIT), PDF)
+    assert sweep(engine, folder, scope=SYSTEM) == []

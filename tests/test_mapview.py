@@ -164,6 +164,21 @@ def test_teams_are_small_status_coloured_icons_in_a_cluster_below_the_cases():
     assert next(iter(on_top._children.values())).z_index > 600
 
 
+def test_a_team_without_a_fresh_fix_is_a_hollow_ring_that_says_so():
+    teams = _teams().assign(fix_state=["fresh", "stale", "none"])
+    (cluster,) = [c for c in mapview.team_layer(teams)._children.values()
+                  if isinstance(c, mapview.TeamCluster)]
+    assert [r[3].rsplit(" · ", 1)[1] for r in cluster.rows] == ["定位正常", "定位过期", "无定位"]
+    assert [r[4] for r in cluster.rows] == [False, True, True]
+    english = next(iter(mapview.team_layer(teams, "en")._children.values()))
+    assert english.rows[1][3].endswith("Stale fix")
+    html = _rendered(mapview.team_layer(teams))
+    assert "onemap-team-nofix" in html and "background:#fff;border:3px solid" in html
+    for legend in (mapview.legend("zh"), mapview.team_legend("zh")):
+        assert "onemap-legend-nofix" in legend.legend_html
+        assert "空心：无定位或定位过期" in legend.legend_html
+
+
 def test_the_legend_has_the_team_statuses():
     html = mapview.legend("zh").legend_html
     for colour in mapview.TEAM_STATUS_COLORS.values():

@@ -89,3 +89,9 @@ def test_the_sheet_module_does_not_import_streamlit():
 def test_every_label_of_the_sheet_is_in_the_catalogue(lang):
     page = sheet(lang=lang)
     assert not re.findall(r"\b(?:sheet|ev|source|severity|status)_[a-z_]+", page)
+
+
+def test_a_source_without_a_label_is_shown_by_its_code():
+    page = sheet({**CASE, "source": "hotline_x"})
+    assert "hotline_x · HL-2026-0042" in page and "source_hotline_x" not in page
+    assert "12345 hotline · HL-2026-0042" in sheet(lang="en")

@@ -36,6 +36,15 @@ def test_config_names_the_server_address_and_keeps_statistics_off():
     assert config["browser"]["serverAddress"]
 
 
+def test_config_shows_operators_no_traceback():
+    from streamlit.config import ShowErrorDetailsConfigOptions
+
+    with open(PROJECT_ROOT / ".streamlit" / "config.toml", "rb") as f:
+        config = tomllib.load(f)
+    shown = config["client"]["showErrorDetails"]
+    assert ShowErrorDetailsConfigOptions(shown) is ShowErrorDetailsConfigOptions.NONE
+
+
 def test_headless_start_looks_up_no_address():
     out = subprocess.run([sys.executable, "-c", BANNER], cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=120, check=True).stdout

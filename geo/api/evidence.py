@@ -4,7 +4,8 @@ evidence, download one file (`/api/v1/cases/{case_id}/evidence`).
 The store decides (`geo.store.evidence`): whoever may read the case lists and downloads,
 whoever may change it attaches; outside the caller's scope the case is 404. A refused file
 is 422 on ``body.file`` with the refusal's code as its ``type`` (``evidence_empty``,
-``evidence_too_big``, ``evidence_bad_type``) and nothing is stored.
+``evidence_too_big``, ``evidence_bad_type``, ``evidence_too_many_pixels``) and nothing
+is stored.
 """
 
 from __future__ import annotations

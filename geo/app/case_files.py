@@ -10,11 +10,14 @@ through `geo.app.safe.md`.
 from __future__ import annotations
 
 import io
+import logging
 from functools import partial
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
+from geo.access import AccessDeniedError
 from geo.app import state
 from geo.app.labels import t
 from geo.app.safe import md
@@ -22,12 +25,16 @@ from geo.app.sheet import SheetNames, assignment_sheet
 from geo.app.wording import Names, error_text, file_size
 from geo.evidence import FORMATS, TYPES
 from geo.store import dispatching
-from geo.store.evidence import attach, list_evidence, read_evidence
+from geo.store.evidence import attach, list_evidence, missing, read_evidence
+
+log = logging.getLogger(__name__)
 
 #: edge of a thumbnail in pixels
 THUMB_PX = 240
-#: pixels of an image made into a thumbnail at most (larger: shown without one)
-THUMB_MAX_PIXELS = 60_000_000
+#: pixels of a PNG or WebP photo made into a thumbnail at most (larger: shown without one;
+#: drawing one takes about 5 bytes a pixel). A JPEG is drawn from a draft of an eighth of
+#: its size, up to the largest photo accepted (`geo.evidence.MAX_PIXELS`).
+THUMB_MAX_PIXELS = 16_000_000
 #: extensions the file picker offers (what a file is, is told by its content when stored)
 PICK = sorted({ext.lstrip(".") for ext in TYPES.values()} | {"jpeg"})
 
@@ -59,8 +66,9 @@ def evidence(page: state.Page, *, key: str, may_attach: bool, case_id: int | Non
         return []
     if not records:
         st.caption(t("ev_none", page.lang))
+    gone = missing(page.settings.evidence_path, records)
     for record in records:
-        _one(page, record, key, target)
+        _one(page, record, key, target, record["id"] in gone)
     if may_attach:
         round_ = st.session_state.get(f"{key}_round", 0)
         files_key = f"{key}_files_{round_}"
@@ -73,13 +81,18 @@ def evidence(page: state.Page, *, key: str, may_attach: bool, case_id: int | Non
     return records
 
 
-def _one(page: state.Page, record: dict, key: str, target: dict) -> None:
-    """One file of the evidence: thumbnail, name and facts, download button."""
+def _one(page: state.Page, record: dict, key: str, target: dict, gone: bool) -> None:
+    """One file of the evidence: thumbnail, name and facts, download button (disabled, and
+    the file said to be missing, where it is ``gone`` from the evidence folder)."""
     lang = page.lang
     load = partial(_content, page, record["id"], target)
     c1, c2, c3 = st.columns([1, 4, 1], vertical_alignment="center")
-    thumb = (_thumbnail(record["sha256"], load) if record["content_type"].startswith("image/")
-             else None)
+    thumb = None
+    if not gone and record["content_type"].startswith("image/"):
+        try:
+            thumb = _thumbnail(record["sha256"], load)
+        except LookupError:  # gone since it was listed: not cached, tried again next time
+            gone = True
     if thumb is not None:
         c1.image(thumb, width=120)
     else:
@@ -87,31 +100,32 @@ def _one(page: state.Page, record: dict, key: str, target: dict) -> None:
     at = pd.Timestamp(record["uploaded_at"]).tz_localize("UTC").tz_convert(page.tz)
     c2.markdown(f"**{md(record['name'])}**  \n" + t("ev_meta", lang).format(
         size=file_size(record["size"]), who=md(record["uploaded_by"]),
-        at=f"{at:%Y-%m-%d %H:%M}"))
-    c3.download_button(t("ev_download", lang), data=load, file_name=record["name"],
+        at=f"{at:%Y-%m-%d %H:%M}") + (f"  \n:red[{t('ev_missing', lang)}]" if gone else ""))
+    c3.download_button(t("ev_missing" if gone else "ev_download", lang),
+                       data=b"" if gone else load, file_name=record["name"],
                        mime=record["content_type"], key=f"{key}_dl_{record['id']}",
-                       on_click="ignore")
+                       on_click="ignore", disabled=gone)
 
 
 def _content(page: state.Page, evidence_id: int, target: dict) -> bytes:
-    """The file of one attachment, read in the user's scope (nothing where it is gone)."""
-    try:
-        return read_evidence(page.engine, page.settings.evidence_path, evidence_id,
-                             scope=page.scope, **target)[1]
-    except LookupError:
-        return b""
+    """The file of one attachment, read in the user's scope (`LookupError` where it is gone
+    or changed on disk)."""
+    return read_evidence(page.engine, page.settings.evidence_path, evidence_id,
+                         scope=page.scope, **target)[1]
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _thumbnail(sha256: str, _load) -> bytes | None:
     """A small PNG of the photo of hash ``sha256`` (read by ``_load`` the first time), or
-    None where it cannot be drawn (a broken or huge image)."""
+    None where it cannot be drawn (a broken image, or a PNG or WebP of more than
+    `THUMB_MAX_PIXELS`). Where ``_load`` fails (`LookupError`: the file is gone) nothing
+    is cached."""
     from PIL import Image
 
     data = _load()
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > THUMB_MAX_PIXELS:
+            if img.format != "JPEG" and img.width * img.height > THUMB_MAX_PIXELS:
                 return None
             img.draft("RGB", (THUMB_PX, THUMB_PX))
             img.thumbnail((THUMB_PX, THUMB_PX))
@@ -138,9 +152,14 @@ def _upload(page: state.Page, key: str, files_key: str, case_id: int | None,
                 page.engine, page.settings.evidence_path, f.name, f.getvalue(),
                 scope=page.scope, max_bytes=page.settings.evidence_max_bytes,
                 case_id=case_id, finding_id=finding_id)
-        except (ValueError, LookupError, PermissionError) as exc:
+        except (ValueError, LookupError, AccessDeniedError) as exc:
             said.append(("error", t("ev_refused", lang).format(
                 file=md(f.name), why=error_text(exc, lang))))
+            continue
+        except (OSError, SQLAlchemyError):  # a broken or full folder, the database down
+            log.exception("evidence %r not saved", f.name)
+            said.append(("error", t("ev_refused", lang).format(
+                file=md(f.name), why=t("ev_save_failed", lang))))
             continue
         said.append(("success" if created else "warning", t(
             "ev_saved" if created else "ev_already", lang).format(file=md(record["name"]))))

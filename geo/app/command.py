@@ -16,7 +16,7 @@ from geo import store
 from geo.access import AccessDeniedError, Scope
 from geo.app import auth, mapview, state, wording
 from geo.app.assets import local_assets
-from geo.app.labels import t, text
+from geo.app.labels import source_name, t, text
 from geo.app.safe import html_text, md
 from geo.cases import (
     SOURCES,
@@ -28,6 +28,7 @@ from geo.cases import (
     open_by_township,
     overdue,
 )
+from geo.dispatch import fix_states
 from geo.store import acknowledging, dispatching
 
 WINDOWS = {"window_1d": 1, "window_7d": 7, "window_30d": 30, "window_90d": 90,
@@ -78,7 +79,7 @@ def _filters(lang: str, layers, catalog, scope: Scope) -> dict:
     matter = sb.selectbox(t("matter", lang), ["", *matter_names], key="f_matter",
                           format_func=lambda m: matter_names.get(m, t("all", lang)))
     source = sb.selectbox(t("source", lang), ["", *SOURCES], key="f_source",
-                          format_func=lambda s: t("source_" + s, lang) if s else t("all", lang))
+                          format_func=lambda s: source_name(s, lang) if s else t("all", lang))
     status = sb.selectbox(t("status", lang), ["", *STATUSES], key="f_status",
                           format_func=lambda s: t("status_" + s, lang) if s else t("all", lang))
     window = sb.selectbox(t("window", lang), list(WINDOWS), index=4, key="f_window",
@@ -274,7 +275,9 @@ def render() -> None:
         groups = [mapview.township_shading(layers.townships, open_by_township(cases), lang),
                   mapview.case_layer(drawn, highlight, lang, overdue=overdue(drawn, now))]
         teams = dispatching.teams_frame(engine, state.metric(url, version), scope=page.scope)
-        groups.append(mapview.team_layer(teams, lang))
+        teams["fix_state"] = fix_states(teams["fix_at"], now)
+        groups.append(mapview.team_layer(teams, lang,
+                                         state.catalog(url, version).body_names()))
         if filters["heat"]:
             groups.append(mapview.heat_layer(cases, lang))
         groups += [_ring(c, lang) for c in drawn[drawn["id"] == selected].itertuples()]

@@ -452,6 +452,14 @@ LABELS: dict[str, dict[str, str]] = {
     "features": {"zh": "要素数", "en": "Features"},
     "file": {"zh": "来源文件", "en": "Source file"},
     "imported_at": {"zh": "导入时间", "en": "Imported"},
+    "err_ev_too_many_pixels": {"zh": "照片像素过多（上限 {limit} 万像素），请缩小后再上传。",
+                               "en": "The photo has too many pixels (at most {limit} "
+                                     "megapixels); scale it down and upload it again."},
+    "ev_save_failed": {"zh": "证据保存失败，请联系管理员。",
+                       "en": "The evidence could not be saved; please contact the "
+                             "administrator."},
+    "ev_missing": {"zh": "文件缺失", "en": "File missing"},
+    "legend_team_fix": {"zh": "空心：无定位或定位过期", "en": "Hollow: no fix or stale fix"},
     "no_problems": {"zh": "未发现问题。", "en": "No problems found."},
     "source_unavailable": {"zh": "图层来源文件已不可读，无法重新校验：",
                            "en": "The layer source cannot be read again for validation:"},
@@ -471,6 +479,12 @@ def t(key: str, lang: str = "zh") -> str:
     """The label for ``key`` in ``lang`` (falls back to Chinese, then the key)."""
     entry = LABELS.get(key, {})
     return entry.get(lang) or entry.get("zh") or key
+
+
+def source_name(code: str, lang: str = "zh") -> str:
+    """What an alert source is called in ``lang`` (``source_<code>``), or its code where
+    it has no label (a source registered later)."""
+    return t(f"source_{code}", lang) if f"source_{code}" in LABELS else str(code)
 
 
 def text(value, missing: str = "-") -> str:

@@ -335,7 +335,8 @@ class TeamCluster(branca.element.MacroElement):
     Parameters
     ----------
     rows : list
-        ``[lat, lon, colour, tooltip HTML]`` per team (WGS84 degrees).
+        ``[lat, lon, colour, tooltip HTML, hollow]`` per team (WGS84 degrees; ``hollow``: a
+        ring of the colour, for a team whose position is not a fresh fix).
     z_index : int
         The pane's z-index: `TEAMS_BELOW_CASES` or `TEAMS_ON_TOP`.
     """
@@ -344,10 +345,13 @@ class TeamCluster(branca.element.MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var rows = {{ this.rows|tojson }}, pane = {{ this.pane|tojson }}, px = {{ this.px }};
-            var dot = function (color, size, text) {
-                return L.divIcon({className: "onemap-team", iconSize: [size, size],
+            var dot = function (color, size, text, hollow) {
+                var fill = hollow ? 'background:#fff;border:3px solid ' + color
+                                  : 'background:' + color + ';border:2px solid #fff';
+                return L.divIcon({className: hollow ? "onemap-team onemap-team-nofix"
+                                                    : "onemap-team", iconSize: [size, size],
                     html: '<div style="width:' + size + 'px;height:' + size + 'px;' +
-                        'border-radius:50%;background:' + color + ';border:2px solid #fff;' +
+                        'border-radius:50%;' + fill + ';' +
                         'box-shadow:0 0 2px rgba(0,0,0,.6);box-sizing:border-box;' +
                         'font:bold 10px/' + (size - 4) + 'px sans-serif;color:#fff;' +
                         'text-align:center">' + (text || "") + '</div>'});
@@ -366,7 +370,8 @@ class TeamCluster(branca.element.MacroElement):
             };
             for (var i = 0; i < rows.length; i++) {
                 var r = rows[i];
-                cluster.addLayer(L.marker([r[0], r[1]], {icon: dot(r[2], px), pane: pane})
+                cluster.addLayer(L.marker([r[0], r[1]], {icon: dot(r[2], px, "", r[4]),
+                                                          pane: pane})
                                  .bindTooltip(r[3]));
             }
             cluster.addTo({{ this._parent.get_name() }});
@@ -385,13 +390,16 @@ class TeamCluster(branca.element.MacroElement):
 def team_layer(teams: pd.DataFrame, lang: str = "zh", body_names: dict | None = None,
                z_index: int = TEAMS_BELOW_CASES) -> folium.FeatureGroup:
     """Teams at their current position as small round icons coloured by status
-    (`TEAM_STATUS_COLORS`), clustered, under the cases (a live layer).
+    (`TEAM_STATUS_COLORS`), clustered, under the cases (a live layer); a team without a
+    fresh fix (`geo.dispatch.fix_state`: none, at its base, or stale) is a hollow ring of
+    its colour, and its tooltip says so.
 
     Parameters
     ----------
     teams : pandas.DataFrame
         ``name``, ``body_code``, ``status``, ``lon``, ``lat`` (WGS84 degrees: last fix,
-        else base).
+        else base), and ``fix_state`` (``none``, ``stale``, ``fresh``; without the column
+        the position is not judged).
     lang : str
         UI language of the tooltips.
     body_names : dict, optional
@@ -407,13 +415,16 @@ def team_layer(teams: pd.DataFrame, lang: str = "zh", body_names: dict | None = 
     group = folium.FeatureGroup(name=t("layer_teams", lang), show=True)
     names = body_names or {}
     rows = []
-    for name, body, status, lon, lat in zip(teams["name"], teams["body_code"],
-                                            teams["status"], teams["lon"], teams["lat"],
-                                            strict=True):
+    fixes = teams["fix_state"] if "fix_state" in teams else [None] * len(teams)
+    for name, body, status, lon, lat, fix in zip(teams["name"], teams["body_code"],
+                                                 teams["status"], teams["lon"], teams["lat"],
+                                                 fixes, strict=True):
+        said = f" · {t('fix_' + fix, lang)}" if fix else ""
         rows.append([round(float(lat), 6), round(float(lon), 6),
                      TEAM_STATUS_COLORS.get(status, "#2171b5"),
                      html_text(f"{name} · {names.get(body, body)} · "
-                               f"{t('team_' + status, lang)}")])
+                               f"{t('team_' + status, lang)}{said}"),
+                     fix in ("none", "stale")])
     group.add_child(TeamCluster(rows, z_index))
     return group
 
@@ -587,10 +598,15 @@ def dot(color: str, size: int = 10) -> str:
 
 
 def _team_rows(lang: str) -> list[str]:
-    """The legend's team part: the status colours, two to a line."""
+    """The legend's team part: the status colours, two to a line, and the hollow ring of a
+    team without a fresh fix."""
     swatches = [f"{dot(c)}{t('team_' + s, lang)}" for s, c in TEAM_STATUS_COLORS.items()]
+    ring = ('<span class="onemap-legend-nofix" style="display:inline-block;width:10px;'
+            'height:10px;border-radius:50%;border:3px solid #4d4d4d;background:#fff;'
+            'box-sizing:border-box;margin-right:4px"></span>')
     return [f"<b>{t('legend_teams', lang)}</b>",
-            *("&nbsp;&nbsp;".join(swatches[k:k + 2]) for k in range(0, len(swatches), 2))]
+            *("&nbsp;&nbsp;".join(swatches[k:k + 2]) for k in range(0, len(swatches), 2)),
+            f"{ring}{t('legend_team_fix', lang)}"]
 
 
 def legend(lang: str = "zh") -> Legend:

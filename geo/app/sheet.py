@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from geo.app.labels import t, text
+from geo.app.labels import source_name, t, text
 from geo.app.safe import html_text
 from geo.app.wording import file_size
 from geo.evidence import FORMATS
@@ -111,7 +111,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
 
     cid = text(case.get("id"))
     source = text(case.get("source"), "")
-    source_name = label(f"source_{source}") if source else "-"
+    source_label = source_name(source, lang) if source else "-"
     lon, lat = case.get("lon"), case.get("lat")
     coords = "-" if lon is None or lat is None or pd.isna(lon) or pd.isna(lat) else (
         f"{float(lon):.6f}, {float(lat):.6f}")
@@ -123,7 +123,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
     severity, status = text(case.get("severity"), ""), text(case.get("status"), "")
     rows = [
         _row(label("case_id"), html_text(f"#{cid}")),
-        _row(label("sheet_external"), html_text(f"{source_name} · "
+        _row(label("sheet_external"), html_text(f"{source_label} · "
                                                 f"{text(case.get('external_id'))}")),
         _row(label("reported_at"), html_text(_local(case.get("opened_at"), tz))),
         _row(label("severity"), html_text(label(f"severity_{severity}") if severity

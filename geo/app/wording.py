@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from geo.access import AccessDeniedError, OutsideScopeError
-from geo.app.labels import LABELS, t
+from geo.app.labels import LABELS, source_name, t
 from geo.app.safe import md
 from geo.calls import CallError
 from geo.cases import IllegalTransitionError
@@ -82,7 +82,7 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
                                                      target=state(p["target"], lang),
                                                      allowed=allowed)
         if code == "verify_first":
-            return t("err_verify_first", lang).format(source=t(f"source_{p['source']}", lang))
+            return t("err_verify_first", lang).format(source=source_name(p["source"], lang))
         if code == "needs_reason":
             return t("err_needs_reason", lang).format(target=state(p["target"], lang))
         if code == "unknown_state":
@@ -162,6 +162,9 @@ def _evidence_error(exc: EvidenceError, lang: str) -> str:
         kinds = [FORMATS.get(c, c) for c in p.get("allowed", FORMATS)]
         return t("err_ev_bad_type", lang).format(allowed=md("、".join(kinds) if lang == "zh"
                                                                else ", ".join(kinds)))
+    if exc.code == "too_many_pixels":
+        limit = p["limit"] / (1e4 if lang == "zh" else 1e6)
+        return t("err_ev_too_many_pixels", lang).format(limit=f"{limit:g}")
     return t(f"err_ev_{exc.code}", lang)
 
 

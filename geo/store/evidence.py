@@ -7,14 +7,21 @@ whoever may change it may attach to it (`geo.access.PERMISSIONS`: ``cases`` and
 (`LookupError`). What a file must be is `geo.evidence.check_file`; its name is only shown,
 never used as a path. Every attachment is audited on the case (or the finding), so it is
 on the case's timeline.
+
+A file is written before its attachment is stored and is never removed when storing the
+attachment fails (another upload of the same content may be using it at that moment):
+`sweep` removes the files no attachment has once they are `SWEEP_AFTER` old
+(``python -m geo evidence sweep``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +33,13 @@ from geo.evidence import Checked, EvidenceError, check_file
 from geo.store import audit, in_scope, sessions
 from geo.store.models import Case, Evidence, Finding, Inspection, utcnow
 from geo.store.scoping import visible
+
+#: a file no attachment has is removed by `sweep` once it was last written or found by an
+#: upload this long ago (far longer than an upload takes to store its attachment)
+SWEEP_AFTER = dt.timedelta(hours=1)
+
+#: seconds after which a file a sweep moved aside and did not finish with is put back
+ABANDONED_S = 600
 
 COLUMNS = ("id", "case_id", "finding_id", "name", "content_type", "size", "sha256",
            "uploaded_by", "uploaded_at")
@@ -65,10 +79,15 @@ def _target(s, scope: Scope, case_id: int | None, finding_id: int | None,
 
 def _keep(folder: Path, checked: Checked, data: bytes) -> bool:
     """Write the file under its hash unless it is there already (whole: written aside, then
-    renamed into place); True where it was written now."""
+    renamed into place); True where it was written now. A file found there is touched, so
+    that `sweep` leaves it to the attachment about to be stored."""
     path = file_path(folder, checked.sha256)
-    if path.exists() and _sha256(path) == checked.sha256:
-        return False
+    try:
+        if _sha256(path) == checked.sha256:
+            os.utime(path)
+            return False
+    except FileNotFoundError:  # not there, or being swept: write it
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{checked.sha256}.{uuid.uuid4().hex}.part")
     try:
@@ -136,14 +155,13 @@ def attach(engine: Engine, folder: Path, name: object, data: bytes, *, scope: Sc
     with sessions(engine).begin() as s:
         entity, target = _target(s, scope, case_id, finding_id, "change")
     checked = check_file(name, data, max_bytes)
-    written = False
     try:
         with sessions(engine).begin() as s:
             before = _existing(s, entity, target, checked.sha256)
             if before is not None:
                 _keep(folder, checked, data)  # put back a file lost from the folder
                 return _record(before), False
-            written = _keep(folder, checked, data)
+            _keep(folder, checked, data)  # left to `sweep` if the attachment is not stored
             row = Evidence(case_id=target if entity == "case" else None,
                            finding_id=target if entity == "finding" else None,
                            name=checked.name, content_type=checked.content_type,
@@ -161,20 +179,86 @@ def attach(engine: Engine, folder: Path, name: object, data: bytes, *, scope: Sc
         if before is None:
             raise
         return _record(before), False
-    except BaseException:
-        if written:
-            _forget_unused(engine, folder, checked.sha256)
-        raise
 
 
-def _forget_unused(engine: Engine, folder: Path, sha256: str) -> None:
-    """Remove a file just written for an attachment that was not stored, unless another
-    attachment has it."""
+def sweep(engine: Engine, folder: Path, *, scope: Scope,
+          older_than: dt.timedelta = SWEEP_AFTER) -> list[str]:
+    """Remove from the evidence folder the files no attachment has (left by uploads whose
+    attachment was not stored) and partial writes, once they are ``older_than`` old;
+    audited on the evidence folder.
+
+    Safe while uploads run: a file is first moved aside, then removed only if still no
+    attachment has it and no upload touched it (`_keep`) before the move; an upload that
+    looks for it after the move writes it again.
+
+    Parameters
+    ----------
+    engine : Engine
+        The store.
+    folder : Path
+        The evidence folder (``Settings.evidence_path``).
+    scope : Scope
+        The caller's: may sweep evidence (``evidence``, ``sweep``: an administrator).
+    older_than : datetime.timedelta
+        How long ago a file must have been written (or found by an upload) to be removed.
+
+    Returns
+    -------
+    list of str
+        The names of the files removed (a SHA-256, or a partial write's name).
+    """
+    scope.require("evidence", "sweep")
+    cutoff = time.time() - older_than.total_seconds()
     with sessions(engine)() as s:
-        used = s.scalar(select(Evidence.id).where(Evidence.sha256 == sha256).limit(1))
-    if used is None:
-        with contextlib.suppress(OSError):
-            file_path(folder, sha256).unlink(missing_ok=True)
+        used = set(s.scalars(select(Evidence.sha256).distinct()))
+    removed = []
+    for path in sorted(Path(folder).glob("??/*")):
+        name = path.name
+        if name.endswith(".sweep"):
+            if _moved_before(path, time.time() - ABANDONED_S):  # by a sweep that stopped
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, path.with_name(name.split(".")[1]))  # judged next time
+            continue
+        if name.endswith(".part"):
+            if _older(path, cutoff):
+                path.unlink(missing_ok=True)
+                removed.append(name)
+            continue
+        if name in used or not _older(path, cutoff):
+            continue
+        aside = path.with_name(f".{name}.{uuid.uuid4().hex}.sweep")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            continue
+        with sessions(engine)() as s:
+            taken = s.scalar(select(Evidence.id).where(Evidence.sha256 == name).limit(1))
+        if taken is None and _older(aside, cutoff):
+            aside.unlink(missing_ok=True)
+            removed.append(name)
+        else:  # an upload found it before the move: the same content, whoever wrote last
+            os.replace(aside, path)
+    if removed:
+        with sessions(engine).begin() as s:
+            audit(s, scope.actor, "evidence", "folder", "sweep", detail=json.dumps(
+                {"removed": removed}, ensure_ascii=False))
+    return removed
+
+
+def _moved_before(path: Path, cutoff: float) -> bool:
+    """Whether ``path`` was last renamed (or changed) before ``cutoff``."""
+    try:
+        return path.stat().st_ctime < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def _older(path: Path, cutoff: float) -> bool:
+    """Whether ``path`` was last modified before ``cutoff`` (seconds of the epoch)."""
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:
+        return False
 
 
 def list_evidence(engine: Engine, *, scope: Scope, case_id: int | None = None,
@@ -186,6 +270,24 @@ def list_evidence(engine: Engine, *, scope: Scope, case_id: int | None = None,
         column = Evidence.case_id if entity == "case" else Evidence.finding_id
         return [_record(r) for r in s.scalars(select(Evidence).where(column == target)
                                              .order_by(Evidence.uploaded_at, Evidence.id))]
+
+
+def missing(folder: Path, records: list[dict]) -> set[int]:
+    """The ids of the attachments among ``records`` (as `list_evidence` returned them, in
+    the caller's scope) whose file is not in the evidence folder or is not of their size.
+
+    A quick look at the folder, without reading the files: `read_evidence` also checks
+    each file's hash.
+    """
+    gone = set()
+    for record in records:
+        try:
+            size = file_path(folder, record["sha256"]).stat().st_size
+        except (OSError, ValueError):
+            size = None
+        if size != record["size"]:
+            gone.add(record["id"])
+    return gone
 
 
 def read_evidence(engine: Engine, folder: Path, evidence_id: int, *, scope: Scope,
