@@ -237,8 +237,8 @@ def test_layer_choices_survive_live_refreshes(app_url, db_settings, tmp_path):
 
 
 def test_every_map_shows_a_plain_leaflet_attribution_and_layer_maps_fit(app_url, tmp_path):
-    """The 图层 tabs draw each layer fitted to the district with a zoom control; no map's
-    attribution carries a flag icon."""
+    """The 图层 tabs and 接警 draw their maps fitted to the district with a zoom control; no
+    map's attribution carries a flag icon."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -267,6 +267,12 @@ def test_every_map_shows_a_plain_leaflet_attribution_and_layer_maps_fit(app_url,
             assert shown.locator(".leaflet-control-zoom").count() == 1, name
             assert shown.locator(".leaflet-control-attribution svg").count() == 0, name
             page.screenshot(path=str(tmp_path / f"layer-{name}.png"))
+        # the call-taker's map to click on is fitted to the district too
+        page.get_by_role("link", name="接警").click()
+        deadline = time.time() + 60
+        while not any(f.evaluate("() => window.map.getZoom()") > 8 for f in map_frames(page)):
+            assert time.time() < deadline, "the call-taker's map is not fitted to the district"
+            page.wait_for_timeout(250)
         browser.close()
 
 

@@ -83,7 +83,9 @@ def _pick_map(townships, point: tuple[float, float] | None, tiles: mapview.Tiles
     if tiles.url:
         folium.TileLayer(tiles.url, attr=tiles.attribution, subdomains=tiles.subdomains,
                          control=False).add_to(m)
-    m.fit_bounds([[y0, x0], [y1, x1]])
+    bounds = [[y0, x0], [y1, x1]]
+    m.fit_bounds(bounds)
+    mapview.FitWhenShown(bounds).add_to(m)  # drawn before its frame had a size
     mapview.township_outlines(townships, lang).add_to(m)
     chosen = folium.FeatureGroup(name=t("ct_preview", lang))
     if point is not None:
