@@ -263,6 +263,10 @@ def duplicate_candidates(case: pd.Series, cases: pd.DataFrame) -> pd.DataFrame:
     return found.sort_values(["distance_m", "id"])
 
 
+#: the status filter for every open case (not closed, not merged)
+OPEN = "open"
+
+
 def is_open(status: pd.Series) -> pd.Series:
     """Whether each case is still open (not closed, not merged into another)."""
     return ~status.isin(CLOSED_STATUSES)
@@ -277,8 +281,12 @@ def filter_cases(
     status: str | None = None,
     since: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """Cases matching every filter given (``since``: opened at or after, naive UTC)."""
+    """Cases matching every filter given (``status``: a state, or `OPEN` for every open
+    one; ``since``: opened at or after, naive UTC)."""
     keep = pd.Series(True, index=cases.index)
+    if status == OPEN:
+        keep &= is_open(cases["status"])
+        status = None
     for column, value in (("township_code", township), ("domain", domain),
                           ("matter_code", matter), ("source", source), ("status", status)):
         if value:

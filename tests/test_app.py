@@ -51,6 +51,7 @@ def test_command_page_kpis_follow_filters(demo_db):
     assert at.title[0].value == "指挥中心"
     frame = store.cases_frame(store.connect(demo_db.database_url), scope=SYSTEM)
     assert int(metric(at, "在办")) == len(frame) == 80
+    assert at.sidebar.selectbox(key="f_status").value == "open"  # live cases by default
     at.sidebar.selectbox(key="f_source").set_value("bigdata").run()
     assert not at.exception
     expected = (frame["source"] == "bigdata").sum()

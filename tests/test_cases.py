@@ -41,6 +41,8 @@ def test_filters_combine():
     assert filter_cases(f, source="bigdata")["id"].tolist() == [3]
     assert filter_cases(f, since=dt.datetime(2026, 11, 26, 16, 0))["id"].tolist() == [2, 3]
     assert filter_cases(f, matter="M9").empty
+    from geo.cases import OPEN
+    assert filter_cases(f, status=OPEN)["id"].tolist() == [1, 3, 4]  # not the closed one
 
 
 def test_overdue_and_open_by_township():

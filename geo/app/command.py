@@ -19,6 +19,7 @@ from geo.app.assets import local_assets
 from geo.app.labels import source_name, t, text
 from geo.app.safe import html_text, md
 from geo.cases import (
+    OPEN,
     SOURCES,
     STATUSES,
     acknowledgement_since,
@@ -80,7 +81,8 @@ def _filters(lang: str, layers, catalog, scope: Scope) -> dict:
                           format_func=lambda m: matter_names.get(m, t("all", lang)))
     source = sb.selectbox(t("source", lang), ["", *SOURCES], key="f_source",
                           format_func=lambda s: source_name(s, lang) if s else t("all", lang))
-    status = sb.selectbox(t("status", lang), ["", *STATUSES], key="f_status",
+    # live cases first: closed ones are there to look back on, not to watch
+    status = sb.selectbox(t("status", lang), [OPEN, "", *STATUSES], key="f_status",
                           format_func=lambda s: t("status_" + s, lang) if s else t("all", lang))
     window = sb.selectbox(t("window", lang), list(WINDOWS), index=4, key="f_window",
                           format_func=lambda w: t(w, lang))

@@ -139,6 +139,7 @@ LABELS: dict[str, dict[str, str]] = {
     "reasons": {"zh": "归属理由", "en": "Routing reasons"},
     "filter_township": {"zh": "按镇街筛选", "en": "Filter by township"},
     "all": {"zh": "全部", "en": "All"},
+    "status_open": {"zh": "在办（未办结）", "en": "Open (not closed)"},
     "layers_source": {"zh": "图层来源", "en": "Layer source"},
     "command": {"zh": "指挥中心", "en": "Command center"},
     "coverage": {"zh": "覆盖", "en": "Coverage"},
