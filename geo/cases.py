@@ -28,6 +28,9 @@ SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 ACKNOWLEDGED_SEVERITIES = frozenset(SEVERITIES[-1:])
 #: how long a new alert waits for its acknowledgement on the command center's list
 ACKNOWLEDGE_WITHIN = dt.timedelta(hours=24)
+#: the states of a case nobody has acted on yet: once a team is dispatched (or the case is
+#: closed or merged), someone has, and there is nothing left to acknowledge
+AWAITING_ACTION = frozenset({"new", "routed", "verified", "returned", "transferred"})
 
 # The case lifecycle: state -> states it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -195,9 +198,9 @@ def step_action(target: str) -> str:
 
 
 def needs_acknowledgement(cases: pd.DataFrame) -> pd.Series:
-    """Whether each case is an alert an operator must acknowledge: still open, and of a
-    severity in `ACKNOWLEDGED_SEVERITIES` (whether someone already did is the store's
-    record, `geo.store.acknowledging`).
+    """Whether each case is an alert an operator must acknowledge: nobody has acted on it
+    yet (`AWAITING_ACTION`), and of a severity in `ACKNOWLEDGED_SEVERITIES` (whether
+    someone already did is the store's record, `geo.store.acknowledging`).
 
     Parameters
     ----------
@@ -211,17 +214,19 @@ def needs_acknowledgement(cases: pd.DataFrame) -> pd.Series:
 
     Examples
     --------
-    >>> frame = pd.DataFrame({"status": ["routed", "closed", "routed"],
-    ...                       "severity": ["high", "high", "medium"]})
+    >>> frame = pd.DataFrame({"status": ["routed", "closed", "routed", "handling"],
+    ...                       "severity": ["high", "high", "medium", "high"]})
     >>> needs_acknowledgement(frame).tolist()
-    [True, False, False]
+    [True, False, False, False]
     """
-    return is_open(cases["status"]) & cases["severity"].isin(ACKNOWLEDGED_SEVERITIES)
+    return (cases["status"].isin(AWAITING_ACTION)
+            & cases["severity"].isin(ACKNOWLEDGED_SEVERITIES))
 
 
 def acknowledgement_since(now: dt.datetime) -> dt.datetime:
-    """The earliest opening time (naive UTC, as ``now``) of the alerts still waiting for an
-    acknowledgement at ``now``: `ACKNOWLEDGE_WITHIN` earlier."""
+    """The earliest time a case was stored (naive UTC, as ``now``: not the incident's time,
+    which a late report puts further back) for it still to wait for an acknowledgement at
+    ``now``: `ACKNOWLEDGE_WITHIN` earlier."""
     return now - ACKNOWLEDGE_WITHIN
 
 

@@ -130,4 +130,8 @@ def test_closed_and_older_cases_are_not_waiting(db):
     transition_case(db, cid, version, "verified", "d", scope=SYSTEM)
     transition_case(db, cid, version + 1, "closed", "d", reason="已处理", scope=SYSTEM)
     assert "A0" not in ids(db)
-    assert ids(db, since=dt.datetime(2026, 11, 27, 2, 30)) == ["A1"]  # 10:30 in UTC+8
+    # "since" is when a case was stored, not its incident's time: these reports of days ago
+    # came in just now, and wait for an acknowledgement
+    now = store.utcnow()
+    assert ids(db, since=now - dt.timedelta(hours=24)) == ["A2", "B0", "A1"]
+    assert ids(db, since=now + dt.timedelta(minutes=5)) == []

@@ -70,6 +70,23 @@ def test_command_page_overdue_matches_the_database(demo_db):
     assert int(metric(at, "超期")) == figures["overdue"]
 
 
+def test_case_details_name_the_unit_site_and_body(demo_db):
+    engine = store.connect(demo_db.database_url)
+    frame = store.cases_frame(engine, scope=SYSTEM)
+    case = frame[frame["unit_code"].notna() & frame["site_id"].notna()].iloc[0]
+    layers = store.load_layers(engine, scope=SYSTEM)
+    unit = layers.units.set_index("code").loc[case["unit_code"], "name"]
+    site = layers.sites.set_index("site_id").loc[case["site_id"], "name"]
+    at = signed_in(APP)
+    at.session_state["case_id"] = int(case["id"])
+    at.run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert f"单元: {unit}" in shown and f"监管对象: {site}" in shown
+    assert f"责任主体: {case['body_code']}" not in shown.replace("\\", "")
+    assert "责任主体: " in shown
+
+
 def test_english_switch(demo_db):
     at = signed_in(APP).run()
     at.sidebar.selectbox(key="lang").set_value("en").run()
@@ -657,6 +674,18 @@ def _panel(at):
     return next(e for e in at.expander if "待确认的高危预警" in e.label)
 
 
+def _stored_days_ago(settings, days: int = 3) -> None:
+    """The cases of the fixture as if they had come in ``days`` ago."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from geo.store.models import Case
+    with store.sessions(store.connect(settings.database_url)).begin() as s:
+        for case in s.scalars(select(Case)):
+            case.routed_at -= dt.timedelta(days=days)
+
+
 def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_path,
                                                                  monkeypatch):
     import datetime as dt
@@ -672,9 +701,10 @@ def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_pat
         return drawn[-1][1]
 
     monkeypatch.setattr(mapview, "selected_case", spy)
+    _stored_days_ago(demo_db)
     at = signed_in(APP).run()
     assert not at.exception
-    assert _panel(at).label.endswith("(0)")  # the demo's alerts are days old
+    assert _panel(at).label.endswith("(0)")  # the demo's alerts came in days ago
     cid = _new_high_alert(demo_db, tmp_path, "**油烟** [扰民](http://x)")
     at.run()
     assert not at.exception
@@ -713,6 +743,7 @@ def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_pat
 
 
 def test_planners_see_the_alerts_to_acknowledge_read_only(demo_db, tmp_path):
+    _stored_days_ago(demo_db)
     cid = _new_high_alert(demo_db, tmp_path, "")
     at = signed_in(APP, "planner").run()
     assert not at.exception

@@ -397,7 +397,9 @@ def test_view_takes_the_map_to_a_new_high_alert_and_acknowledge_clears_it(app_ur
 
     from geo import store
     from geo.access import SYSTEM
+    from tests.test_app import _stored_days_ago
 
+    _stored_days_ago(db_settings)  # the fixture's alerts came in days ago: none to confirm
     engine = store.connect(db_settings.database_url)
     where = store.cases_frame(engine, scope=SYSTEM).iloc[7]
     ring = ("() => Object.values(window.map._layers).filter(l => l instanceof L.CircleMarker"

@@ -200,11 +200,15 @@ def test_open_alerts_of_the_catalogues_highest_severity_need_acknowledgement():
     from geo.catalog import SEVERITIES
 
     assert ACKNOWLEDGED_SEVERITIES == {"high"} <= set(SEVERITIES)
-    cases = pd.DataFrame({"status": ["routed", "closed", "merged", "handling", "routed"],
-                          "severity": ["high", "high", "high", "medium", "low"]},
-                         index=[10, 11, 12, 13, 14])
+    cases = pd.DataFrame({"status": ["routed", "closed", "merged", "handling", "routed",
+                                     "dispatched", "returned"],
+                          "severity": ["high", "high", "high", "medium", "low", "high",
+                                       "high"]},
+                         index=[10, 11, 12, 13, 14, 15, 16])
+    # a team on its way or at work: someone has acted already
     assert needs_acknowledgement(cases).to_dict() == {10: True, 11: False, 12: False,
-                                                      13: False, 14: False}
+                                                      13: False, 14: False, 15: False,
+                                                      16: True}
     assert needs_acknowledgement(frame()).tolist() == [True, False, False, False]
     assert acknowledgement_since(NOW) == dt.datetime(2026, 11, 26, 3, 0)  # a day back
 

@@ -207,7 +207,17 @@ def _clicked_case(cases, clicked) -> int | None:
     return int(cases["id"].iloc[k]) if d[k] < 1e-5 else None
 
 
-def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneInfo) -> None:
+def _names(layers, catalog) -> wording.Names:
+    """Names of the bodies, townships, units and sites a case's details name by code."""
+    def pairs(frame, key: str) -> dict:
+        return {} if frame is None else dict(zip(frame[key], frame["name"], strict=True))
+
+    return wording.Names(bodies=catalog.body_names(), townships=pairs(layers.townships, "code"),
+                         units=pairs(layers.units, "code"), sites=pairs(layers.sites, "site_id"))
+
+
+def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneInfo,
+             names: wording.Names) -> None:
     st.subheader(t("case_details", lang))
     rows = cases[cases["id"] == case_id] if case_id is not None else cases.iloc[0:0]
     if rows.empty:
@@ -219,13 +229,13 @@ def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneIn
         f"**#{v['id']} {md(v['matter_name'], text(v['matter_code']))}**",
         f"{t('status', lang)}: {t('status_' + v['status'], lang)} · "
         f"{t('severity', lang)}: {t('severity_' + v['severity'], lang)}",
-        f"{t('source', lang)}: {t('source_' + v['source'], lang)} ({md(v['external_id'])})",
+        f"{t('source', lang)}: {source_name(v['source'], lang)} ({md(v['external_id'])})",
         f"{t('reported_at', lang)}: {_local(v['opened_at'], tz)}",
         f"{t('deadline', lang)}: {_local(v['deadline_at'], tz)}",
-        f"{t('township', lang)}: {md(v['township_name'])} ({md(v['township_code'])})",
-        f"{t('unit', lang)}: {md(v['unit_code'])}",
-        f"{t('site', lang)}: {md(v['site_id'])}",
-        f"{t('body', lang)}: {md(v['body_code'])}",
+        f"{t('township', lang)}: {md(v['township_name'])}",
+        f"{t('unit', lang)}: {names.unit(v['unit_code'])}",
+        f"{t('site', lang)}: {names.site(v['site_id'])}",
+        f"{t('body', lang)}: {names.body(v['body_code'])}",
     ]
     if v["flags"]:
         lines.append(f"{t('flags', lang)}: {md(v['flags'])}")
@@ -252,6 +262,7 @@ def render() -> None:
             st.error(f"{t('tiles_error', lang)} {md(exc)}")
             tiles = mapview.Tiles(None)
         filters = _filters(lang, layers, catalog, page.scope)
+        names = _names(layers, catalog)
     mapview.fill_viewport()
     tz = ZoneInfo(settings.timezone)
 
@@ -301,6 +312,6 @@ def render() -> None:
             if picked is not None:
                 st.session_state["case_id"] = picked
         with right:
-            _details(page, every, st.session_state.get("case_id"), lang, tz)
+            _details(page, every, st.session_state.get("case_id"), lang, tz, names)
 
     live()

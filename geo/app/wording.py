@@ -36,10 +36,22 @@ class Names:
         """The township's name, as Markdown."""
         return md(self.townships.get(str(code), code))
 
+    units: dict[str, str] = field(default_factory=dict)
+    sites: dict[str, str] = field(default_factory=dict)
+
     def team(self, team_id: object) -> str:
         """The team's name and id, e.g. ``织里镇执法中队1（TC-1）``, as Markdown."""
         name = self.teams.get(str(team_id))
         return f"{md(name)}（{md(team_id)}）" if name else md(team_id)
+
+    def unit(self, code: object) -> str:
+        """The unit's name, as Markdown (``-`` for none)."""
+        return md(self.units.get(str(code), code))
+
+    def site(self, site_id: object) -> str:
+        """The site's name and id, e.g. ``湖州某五金有限公司（S004050）``, as Markdown."""
+        name = self.sites.get(str(site_id))
+        return f"{md(name)}（{md(site_id)}）" if name else md(site_id)
 
 
 def state(status: str | None, lang: str) -> str:

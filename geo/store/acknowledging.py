@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, String, and_, cast, exists, select, update
 
 from geo.access import Scope
-from geo.cases import ACKNOWLEDGED_SEVERITIES, CLOSED_STATUSES
+from geo.cases import ACKNOWLEDGED_SEVERITIES, AWAITING_ACTION
 from geo.store import in_scope, sessions
 from geo.store.models import Alert, AuditLog, Case, Matter
 
@@ -103,9 +103,10 @@ def acknowledge(engine: Engine, case_id: int, *, scope: Scope) -> Acknowledgemen
 
 def unacknowledged_high(engine: Engine, *, scope: Scope,
                         since: dt.datetime | None) -> pd.DataFrame:
-    """The open cases in ``scope`` of a severity someone must acknowledge
-    (`geo.cases.ACKNOWLEDGED_SEVERITIES`), opened at or after ``since`` (naive UTC; None:
-    any time), that nobody has acknowledged yet, oldest first.
+    """The cases in ``scope`` nobody has acted on yet (`geo.cases.AWAITING_ACTION`) of a
+    severity someone must acknowledge (`geo.cases.ACKNOWLEDGED_SEVERITIES`), stored at or
+    after ``since`` (naive UTC; None: any time), that nobody has acknowledged yet, oldest
+    first.
 
     Parameters
     ----------
@@ -114,7 +115,7 @@ def unacknowledged_high(engine: Engine, *, scope: Scope,
     scope : geo.access.Scope
         The caller's scope (the cases it may read).
     since : datetime.datetime or None
-        The earliest opening time (`geo.cases.acknowledgement_since`).
+        The earliest time stored (`geo.cases.acknowledgement_since`).
 
     Returns
     -------
@@ -131,9 +132,9 @@ def unacknowledged_high(engine: Engine, *, scope: Scope,
          .join(Alert, Alert.id == Case.alert_id)
          .outerjoin(Matter, Matter.code == Case.matter_code)
          .where(in_scope(scope), Case.severity.in_(sorted(ACKNOWLEDGED_SEVERITIES)),
-                Case.status.not_in(sorted(CLOSED_STATUSES)), ~acknowledged))
+                Case.status.in_(sorted(AWAITING_ACTION)), ~acknowledged))
     if since is not None:
-        q = q.where(Case.opened_at >= since)
+        q = q.where(Case.routed_at >= since)
     with engine.connect() as conn:
         frame = pd.read_sql(q.order_by(Case.opened_at, Case.id), conn)
     frame["opened_at"] = pd.to_datetime(frame["opened_at"])
