@@ -211,6 +211,9 @@ def test_inspections_page_records_an_inspection(history_db):
     assert not at.exception
     assert at.title[0].value == "集成改一次"
     assert at.metric[0].label == "一次改到位率"
+    top = at.dataframe[0].value  # the frequent problems, in words
+    assert list(top.columns) == ["部门", "对象类型", "问题", "问题数"]
+    assert len(top) and not set(top["对象类型"]) & {"construction", "enterprise", "workshop"}
     boxes = [c for c in at.checkbox if c.key.startswith("i_") and c.key != "i_fixed"]
     boxes[0].check().run()
     at.button(key="i_save").click().run()

@@ -10,7 +10,7 @@ import streamlit as st
 
 from geo.app import case_files, state
 from geo.app.coverage_page import downloads
-from geo.app.labels import t
+from geo.app.labels import site_kind, t
 from geo.app.safe import md
 from geo.app.wording import error_text
 from geo.inspections import (
@@ -50,6 +50,13 @@ def render() -> None:
 
     st.subheader(t("frequent", lang))
     top = frequent_problems(plan, kinds) if len(plan) else pd.DataFrame()
+    if len(top):
+        top = pd.DataFrame({
+            t("department", lang): top["department"],
+            t("site_kind", lang): top["kind"].map(lambda k: site_kind(k, lang)),
+            t("item", lang): top["item"] + "（" + top["item_code"] + "）",
+            t("problems_n", lang): top["count"],
+        })
     st.dataframe(top, hide_index=True)
     if len(top):
         downloads(top, "frequent_problems", lang)

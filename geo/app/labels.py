@@ -471,6 +471,17 @@ LABELS: dict[str, dict[str, str]] = {
     "kind_sites": {"zh": "监管对象", "en": "Sites"},
     "kind_teams": {"zh": "执法队伍", "en": "Teams"},
     "kind_roads": {"zh": "道路", "en": "Roads"},
+    "department": {"zh": "部门", "en": "Department"},
+    "site_kind": {"zh": "对象类型", "en": "Site kind"},
+    "item": {"zh": "问题", "en": "Problem"},
+    "problems_n": {"zh": "问题数", "en": "Problems"},
+    # the demo's site kinds; another district's kinds show as they are in its layer
+    "sitekind_construction": {"zh": "建筑工地", "en": "Construction site"},
+    "sitekind_enterprise": {"zh": "企业", "en": "Enterprise"},
+    "sitekind_farm": {"zh": "农场养殖", "en": "Farm"},
+    "sitekind_shop": {"zh": "沿街商铺", "en": "Shop"},
+    "sitekind_warehouse": {"zh": "仓储物流", "en": "Warehouse"},
+    "sitekind_workshop": {"zh": "小作坊", "en": "Workshop"},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -486,6 +497,12 @@ def source_name(code: str, lang: str = "zh") -> str:
     """What an alert source is called in ``lang`` (``source_<code>``), or its code where
     it has no label (a source registered later)."""
     return t(f"source_{code}", lang) if f"source_{code}" in LABELS else str(code)
+
+
+def site_kind(kind: str, lang: str = "zh") -> str:
+    """A site kind (a value of the sites layer's ``kind``) by its label, else as it is."""
+    entry = LABELS.get(f"sitekind_{kind}")
+    return (entry.get(lang) or entry["zh"]) if entry else str(kind)
 
 
 def text(value, missing: str = "-") -> str:
