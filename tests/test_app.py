@@ -196,9 +196,14 @@ def test_coverage_page_shows_coverage_and_the_evaluation(history_db):
     assert at.title[0].value == "覆盖"
     table = at.dataframe[0].value
     assert len(table) > 100 and table["按期率"].between(0, 1).all()   # units
+    assert not table["单元"].str.fullmatch(r"\d{15}").any()  # names, not codes
     evaluation = at.dataframe[-1].value
-    assert {"handled", "returned", "never_used", "often_returned"} <= set(evaluation.columns)
-    assert len(evaluation) > 0
+    assert {"办理数", "退回数", "从未使用", "常被退回"} <= set(evaluation.columns)
+    assert len(evaluation) > 0 and "织里镇" in set(evaluation["镇街"])
+    # no raw column name or H3 id anywhere: every header reads as words
+    for frame in at.dataframe:
+        assert not {c for c in frame.value.columns if c.isascii() and "_" in c}, frame.value
+        assert "cell" not in frame.value.columns
     at.sidebar.radio(key="c_level").set_value("township").run()
     assert len(at.dataframe[0].value) == 19
 

@@ -16,6 +16,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
+from geo.app import coverage_tables as tables
 from geo.app import mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t
@@ -121,16 +122,18 @@ def render() -> None:
                    gaps, spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
               key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
               use_container_width=True)
-    shown = table.rename(columns={area_col: t("code", lang), "sites": t("sites_n", lang),
-                                  "share_on_time": t("share_on_time", lang),
-                                  "high_overdue": t("high_overdue", lang)})
-    st.dataframe(shown, hide_index=True)
+    township_names = dict(zip(layers.townships["code"], layers.townships["name"],
+                              strict=True))
+    area_names = township_names if area_col == "township" else dict(
+        zip(units["code"], units["name"], strict=True))
+    tables.show(tables.coverage(table, area_col, area_names, lang), lang,
+                percent=("share_on_time",))
     downloads(table, f"coverage_{area_col}", lang)
 
     st.subheader(t("overdue_sites", lang))
     overdue = status.loc[high, ["site_id", "name", "kind", "township_code", "last_inspected",
                                 "due"]]
-    st.dataframe(overdue, hide_index=True)
+    tables.show(tables.overdue_sites(overdue, township_names, lang), lang)
     downloads(overdue, "overdue_high_risk_sites", lang)
 
     st.subheader(t("reach", lang))
@@ -143,12 +146,12 @@ def render() -> None:
 
     st.subheader(t("hot_spots", lang))
     hot = spots[spots["hot"]] if len(spots) else spots
-    st.dataframe(hot, hide_index=True)
+    tables.show(tables.hot_spots(hot, lang), lang)
     if len(hot):
         downloads(hot, "hot_spots", lang)
     st.markdown(f"**{t('repeat_sites', lang)}**")
-    st.dataframe(repeat_sites(cases["site_id"]).rename_axis("site_id").reset_index(),
-                 hide_index=True)
+    tables.show(tables.repeat_sites(repeat_sites(cases["site_id"]), dict(
+        zip(sites["site_id"], sites["name"], strict=True)), lang), lang)
 
     st.subheader(t("evaluation", lang))
     c1, c2 = st.columns(2)
@@ -158,7 +161,8 @@ def render() -> None:
     evaluation = scope.rows(empowerment_evaluation(
         cases, store.case_events(engine, scope=scope), catalog.empowerment,
         catalog.township_bodies(), start, end), "readouts")
-    st.dataframe(evaluation, hide_index=True)
+    tables.show(tables.evaluation(evaluation, township_names, dict(
+        zip(catalog.matters["code"], catalog.matters["name"], strict=True)), lang), lang)
     downloads(evaluation, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)
     used = dict(zip(per_town["township_code"], per_town["share_used"], strict=True))
