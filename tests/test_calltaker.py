@@ -302,3 +302,20 @@ def test_dispatch_shows_a_closed_case_of_the_scope_read_only_and_hides_others(en
     assert f"案件 #{other} 不在您的待办队列中" in " ".join(w.value for w in away.warning)
     assert not [h for h in away.subheader if "只读" in h.value]
     assert not any(m.value.startswith(f"**#{other} ") for m in away.markdown)
+
+
+def test_dispatch_shows_an_open_case_of_another_body_than_the_one_chosen_read_only(engine):
+    frame = store.cases_frame(engine, scope=SYSTEM)
+    routed = frame[(frame["status"] == "routed") & frame["body_code"].notna()]
+    first = routed.iloc[0]
+    elsewhere = int(routed.loc[routed["body_code"] != first["body_code"], "id"].iloc[0])
+    at = signed_in(_dispatch_page).run()
+    at.sidebar.selectbox(key="d_body").set_value(first["body_code"]).run()
+    at.query_params["case"] = str(elsewhere)
+    at.run()
+    assert not at.exception
+    assert f"案件 #{elsewhere}（只读）" in [h.value for h in at.subheader]
+    said = " ".join(i.value for i in at.info)
+    assert "不在当前待办队列中" in said
+    body = frame.set_index("id").loc[elsewhere, "body_code"]
+    assert at.session_state["d_case"] != elsewhere and body not in said
