@@ -11,6 +11,7 @@ in the user's language.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ MAX_ADDRESS = 200
 MAX_SEARCH = 100
 #: the kinds of places picked by name, in the order they are offered
 PLACE_KINDS = ("township", "unit", "site")
+#: characters that reorder how text around them is shown (bidirectional embeddings,
+#: overrides and isolates: U+202A–U+202E, U+2066–U+2069); in a caller's words they only
+#: serve to make text read differently from what is stored
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class CallError(ValueError):
@@ -45,7 +50,8 @@ class CallError(ValueError):
     (``problem``: a key of `geo.crs.COORDINATE_PROBLEMS`); ``crs`` (``crs``);
     ``unknown_matter`` (``matter``); ``severity`` (``severity``); ``time_future``;
     ``time_early`` (``earliest``: a date); ``no_time``; ``too_long`` (``field``,
-    ``limit``); ``bad_text`` (``field``); ``rejected`` (``field``, ``reason``: the
+    ``limit``); ``bad_text`` (``field``); ``bidi`` (``field``: text holding a
+    direction control character, ``_BIDI``); ``rejected`` (``field``, ``reason``: the
     intake's refusal, in English).
     """
 
@@ -124,6 +130,9 @@ def _check_text(value: str, name: str, limit: int) -> None:
                         limit=limit)
     if text_problem(value, name) is not None:
         raise CallError(f"{name}: {text_problem(value, name)}", "bad_text", field=name)
+    if _BIDI.search(value):
+        raise CallError(f"{name} holds a text direction control character", "bidi",
+                        field=name)
 
 
 def description_of(report: PhoneReport) -> str:

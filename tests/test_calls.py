@@ -79,6 +79,8 @@ def test_typed_coordinates_that_are_numbers_are_taken():
     ({"description": "很长" * 3000}, "too_long"),
     ({"address": "路" * 201}, "too_long"),
     ({"description": "bad\x00text"}, "bad_text"),
+    ({"description": "付款\u202e123\u202c元"}, "bidi"),
+    ({"address": "中华路\u20661号\u2069"}, "bidi"),
 ])
 def test_a_report_no_door_would_accept_is_refused_with_a_code(changes, code):
     now = NOW.astimezone(dt.UTC).replace(tzinfo=None)

@@ -6,6 +6,7 @@ site or words, each opening in 派遣."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import folium
 import pandas as pd
@@ -39,13 +40,15 @@ HOW = ("ct_by_map", "ct_by_coords", "ct_by_name")
 NOTICE = "ct_notice"
 OPENED = "ct_opened"
 FORM = "ct_form"  # the number of the report on the form
+DONE = "ct_done"  # the confirmation of the last report stored, for a second click to repeat
 
 
-def _key(name: str) -> str:
+def _key(name: str, form: int | None = None) -> str:
     """The session key of the form's widget ``name`` (``lon``, ``lat``, ``place``, ``matter``,
-    ``severity``, ``date``, ``time``, ``address``, ``desc``): new for each report, so that
-    the form is empty again after a submit (in the browser too)."""
-    return f"ct_{name}_{st.session_state.get(FORM, 0)}"
+    ``severity``, ``date``, ``time``, ``address``, ``desc``) or of its ``call_id``, on form
+    number ``form`` (default: the form shown now): new for each report, so that the form is
+    empty again after a submit (in the browser too)."""
+    return f"ct_{name}_{st.session_state.get(FORM, 0) if form is None else form}"
 
 
 def _dispatch_link(case_id: int, lang: str, label: str | None = None) -> None:
@@ -135,19 +138,21 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
     return float(row["lon"]), float(row["lat"]), WGS84
 
 
-def _report(point, catalog, tz) -> PhoneReport:
-    """The report the form holds now."""
+def _report(point, tz, form: int) -> PhoneReport:
+    """The report form number ``form`` holds, with the call id that form keeps until the
+    end of the session (the same report sent twice is one call: `new_call_id`)."""
     got = st.session_state
-    day = got.get(_key("date")) or dt.datetime.now(tz).date()
-    clock = got.get(_key("time")) or dt.datetime.now(tz).time().replace(second=0,
-                                                                         microsecond=0)
+    key = partial(_key, form=form)
+    day = got.get(key("date")) or dt.datetime.now(tz).date()
+    clock = got.get(key("time")) or dt.datetime.now(tz).time().replace(second=0,
+                                                                       microsecond=0)
     lon, lat, crs = point
-    return PhoneReport(lon=lon, lat=lat, crs=crs, matter_code=got.get(_key("matter")) or None,
-                       severity=got.get(_key("severity")) or "medium",
+    return PhoneReport(lon=lon, lat=lat, crs=crs, matter_code=got.get(key("matter")) or None,
+                       severity=got.get(key("severity")) or "medium",
                        reported_at=dt.datetime.combine(day, clock, tzinfo=tz),
-                       description=got.get(_key("desc")) or "",
-                       address=got.get(_key("address")) or "",
-                       call_id=got.setdefault("ct_call_id", new_call_id()))
+                       description=got.get(key("desc")) or "",
+                       address=got.get(key("address")) or "",
+                       call_id=got.setdefault(key("call_id"), new_call_id()))
 
 
 def _show_routing(page: state.Page, routing, names: Names, units: dict, sites: dict) -> None:
@@ -174,24 +179,32 @@ def _show_routing(page: state.Page, routing, names: Names, units: dict, sites: d
         st.warning(error_text(exc, lang, names))
 
 
-def _submit(page: state.Page, point, names: Names) -> None:
-    """Open the case of the report on the form (a callback): confirmation, the form
-    emptied and a new call id; or why not, the form kept."""
+def _submit(page: state.Page, point, names: Names, form: int) -> None:
+    """Open the case of the report on form number ``form`` (a callback): confirmation, a
+    new, empty form (with a call id of its own); or why not, the form kept. A click on a
+    form already submitted (a second click landing before the page was shown again) stores
+    nothing and repeats the confirmation. The way into 派遣 is offered only for a case the
+    caller may read there: one handed to a body outside their scope is said to be."""
     lang, got = page.lang, st.session_state
+    if form != got.get(FORM, 0):
+        if DONE in got:
+            got[NOTICE] = got[DONE]
+        return
     router, catalog = state.routing(page.url, page.version)
     try:
-        taken = ingest.take_call(page.engine, _report(point, catalog, page.tz), router,
+        taken = ingest.take_call(page.engine, _report(point, page.tz, form), router,
                                  catalog, page.tz, scope=page.scope)
     except (ValueError, LookupError, PermissionError) as exc:
         got[NOTICE] = ("error", error_text(exc, lang, names))
         return
-    key = "ct_opened" if taken.created else "ct_again"
-    got[NOTICE] = ("success", t(key, lang).format(case=taken.case_id,
-                                                  body=names.body(taken.body_code)))
-    got[OPENED] = taken.case_id
-    got[FORM] = got.get(FORM, 0) + 1  # a new, empty form
-    for k in ("ct_clicked", "ct_call_id"):
-        got.pop(k, None)
+    mine = page.scope.covers({"township_code": taken.township_code,
+                              "body_code": taken.body_code})
+    key = "ct_handed" if not mine else "ct_opened" if taken.created else "ct_again"
+    got[NOTICE] = got[DONE] = ("success", t(key, lang).format(
+        case=taken.case_id, body=names.body(taken.body_code)))
+    got[OPENED] = taken.case_id if mine else None
+    got[FORM] = form + 1  # a new, empty form
+    got.pop("ct_clicked", None)
 
 
 def _form(page: state.Page, names: Names) -> None:
@@ -229,7 +242,7 @@ def _form(page: state.Page, names: Names) -> None:
     st.caption(t("ct_point", lang).format(lon=f"{point[0]:.6f}", lat=f"{point[1]:.6f}")
                if point[2] == WGS84 else f"{point[0]:.6f}, {point[1]:.6f} (GCJ-02)")
     try:
-        routing = preview(router, _report(point, catalog, page.tz))
+        routing = preview(router, _report(point, page.tz, st.session_state.get(FORM, 0)))
     except CallError as exc:
         st.error(error_text(exc, lang, names))
         return
@@ -239,7 +252,8 @@ def _form(page: state.Page, names: Names) -> None:
              else dict(zip(mine.sites["site_id"], mine.sites["name"], strict=True)))
     _show_routing(page, routing, names, units, sites)
     st.button(t("ct_submit", lang), key="ct_submit", type="primary", on_click=_submit,
-              kwargs={"page": page, "point": point, "names": names})
+              kwargs={"page": page, "point": point, "names": names,
+                      "form": st.session_state.get(FORM, 0)})
 
 
 def _search(page: state.Page, names: Names) -> None:

@@ -158,8 +158,10 @@ def render() -> None:
     mine = cases if not body else cases[cases["body_code"] == body]
     todo = queue(mine, now)
 
+    shown = _case_from_url([int(i) for i in todo["id"]], [int(i) for i in cases["id"]], lang)
+    if shown is not None:
+        _read_only(page, cases[cases["id"] == shown].iloc[0], names)
     st.subheader(t("queue", lang))
-    _case_from_url([int(i) for i in todo["id"]], lang)
     if todo.empty:
         _show_notice(lang, [])
         st.info(t("empty_queue", lang))
@@ -205,11 +207,7 @@ def render() -> None:
         st_folium(_map(case, recs, teams, ctx["townships"], lang), key=f"d_map_{case_id}",
                   height=420, returned_objects=[], use_container_width=True)
     with right:
-        st.markdown(f"**#{case['id']} {md(case['matter_name'], text(case['matter_code']))}** · "
-                    f"{t('status_' + case['status'], lang)} · "
-                    f"{t('severity_' + case['severity'], lang)}  \n"
-                    f"{md(case['township_name'])} · {names.body(responsible)}")
-        st.markdown("\n".join(f"- {md(r)}" for r in case["reasons"]))
+        _summary(case, names, lang)
 
     st.subheader(t("recommended", lang))
     refusal = dispatch_refusal(case["status"], case["source"])
@@ -290,20 +288,54 @@ def render() -> None:
     state.show_timeline(page, case_id)
 
 
-def _case_from_url(queued: list[int], lang: str) -> None:
-    """Select the case the page's address names (``?case=ID``, from 接警 or a search), once;
-    say so where it is not in the queue shown."""
+def _case_from_url(queued: list[int], in_scope: list[int], lang: str) -> int | None:
+    """Select the case the page's address names (``?case=ID``, from 接警 or a search), once.
+    A case in the caller's scope (``in_scope``) but not in the queue shown (``queued``) is
+    returned, to be shown read-only (`_read_only`); its address is kept until it is closed.
+    Any other case is said not to be in the queue, whether or not it exists."""
     wanted = st.query_params.get("case")
     if wanted is None:
-        return
-    del st.query_params["case"]
+        return None
     case_id = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    if case_id not in queued and case_id in in_scope:
+        return case_id
+    del st.query_params["case"]
     if case_id is None:
         st.warning(t("url_case_bad", lang).format(value=md(wanted[:40])))
     elif case_id in queued:
         st.session_state["d_case"] = case_id
     else:
         st.warning(t("url_case_missing", lang).format(case=case_id))
+    return None
+
+
+def _summary(case: pd.Series, names: Names, lang: str) -> None:
+    """The case in short (number, matter, status, severity, township, responsible body by
+    name) and the reasons it was routed so."""
+    st.markdown(f"**#{case['id']} {md(case['matter_name'], text(case['matter_code']))}** · "
+                f"{t('status_' + case['status'], lang)} · "
+                f"{t('severity_' + case['severity'], lang)}  \n"
+                f"{md(case['township_name'])} · {names.body(case['body_code'])}")
+    st.markdown("\n".join(f"- {md(r)}" for r in case["reasons"]))
+
+
+def _read_only(page: state.Page, case: pd.Series, names: Names) -> None:
+    """A case of the caller's scope that is not in the queue shown (closed, merged, or
+    another body's), opened from its address: why it is read-only, its summary and routing
+    reasons, its evidence and its timeline, with no action on it; a button closes it."""
+    lang, cid = page.lang, int(case["id"])
+    with st.container(border=True):
+        st.subheader(t("ro_title", lang).format(case=cid))
+        why = {"closed": "ro_closed", "merged": "ro_merged"}.get(case["status"],
+                                                                 "ro_elsewhere")
+        st.info(t(why, lang).format(body=names.body(case["body_code"])))
+        _summary(case, names, lang)
+        st.markdown(f"**{t('evidence', lang)}**")
+        case_files.evidence(page, key=f"d_ro_ev_{cid}", may_attach=False, case_id=cid)
+        st.markdown(f"**{t('timeline', lang)}**")
+        state.show_timeline(page, cid)
+        st.button(t("ro_close", lang), key=f"d_ro_close_{cid}",
+                  on_click=lambda: st.query_params.pop("case", None))
 
 
 def _watch(engine, scope: Scope, seen: tuple, every: float) -> None:

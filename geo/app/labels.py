@@ -485,6 +485,23 @@ LABELS: dict[str, dict[str, str]] = {
     "kind_townships": {"zh": "镇街", "en": "Townships"},
     "kind_units": {"zh": "单元", "en": "Units"},
     "kind_sites": {"zh": "监管对象", "en": "Sites"},
+    "err_bidi": {"zh": "{field}含有文字方向控制字符（U+202A–U+202E、U+2066–U+2069），"
+                       "请删除后再提交。",
+                 "en": "Not plain text: {field} holds a text direction control character "
+                       "(U+202A–U+202E, U+2066–U+2069); remove it and submit again."},
+    "ct_handed": {"zh": "已立案：案件 #{case}，已交 {body} 办理，不在您的范围内。",
+                  "en": "Case #{case} opened and handed to {body}; it is outside your "
+                        "scope."},
+    "ro_title": {"zh": "案件 #{case}（只读）", "en": "Case #{case} (read-only)"},
+    "ro_closed": {"zh": "该案件已办结，仅供查看，不能再办理。",
+                  "en": "This case is closed: shown for reference, no longer acted on."},
+    "ro_merged": {"zh": "该案件已合并到其他案件，仅供查看，请在合并后的案件中办理。",
+                  "en": "This case was merged into another: shown for reference; act on the "
+                        "case it was merged into."},
+    "ro_elsewhere": {"zh": "该案件不在当前待办队列中（责任主体 {body}），仅供查看。",
+                     "en": "This case is not in the queue shown (it is {body}'s): shown for "
+                           "reference."},
+    "ro_close": {"zh": "关闭", "en": "Close"},
     "kind_teams": {"zh": "执法队伍", "en": "Teams"},
     "kind_roads": {"zh": "道路", "en": "Roads"},
     "department": {"zh": "部门", "en": "Department"},
