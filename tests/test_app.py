@@ -794,3 +794,12 @@ def test_command_page_team_tooltips_name_the_body_and_say_whether_the_position_i
     assert others and all(r[3].endswith("无定位") and r[4] for r in others)
     codes = set(teams["body_code"])
     assert not any(part in codes for r in cluster.rows for part in r[3].split(" · "))
+
+
+def test_the_layers_page_names_no_server_folder_to_non_administrators(tmp_path):
+    from geo.app.layers_page import shown_source
+
+    assert shown_source(str(PROJECT_ROOT / "layers"), admin=False) == "layers"
+    elsewhere = str(tmp_path / "district" / "layers.gpkg")
+    assert shown_source(elsewhere, admin=False) == "layers.gpkg"
+    assert shown_source(elsewhere, admin=True) == elsewhere

@@ -180,7 +180,8 @@ def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
             cols[0].markdown(
                 f"{_local(row.opened_at, tz, '%m-%d %H:%M')} · "
                 f"**#{cid} {md(row.matter_name, text(row.matter_code))}** · "
-                f"{md(row.township_name)} · {md(row.description)}")
+                f"{md(row.township_name)}"
+                + (f" · {md(row.description)}" if text(row.description, "") else ""))
             cols[1].button(t("ack_view", lang), key=f"ack_view_{cid}", on_click=_view,
                            args=(cid, float(row.lat), float(row.lon)))
             if may_change:

@@ -469,6 +469,8 @@ LABELS: dict[str, dict[str, str]] = {
     "features": {"zh": "要素数", "en": "Features"},
     "file": {"zh": "来源文件", "en": "Source file"},
     "imported_at": {"zh": "导入时间", "en": "Imported"},
+    "problem_level": {"zh": "级别", "en": "Level"},
+    "problem_message": {"zh": "说明", "en": "Message"},
     "err_ev_too_many_pixels": {"zh": "照片像素过多（上限 {limit} 万像素），请缩小后再上传。",
                                "en": "The photo has too many pixels (at most {limit} "
                                      "megapixels); scale it down and upload it again."},

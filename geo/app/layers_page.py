@@ -17,6 +17,7 @@ from geo.app.labels import t
 from geo.app.lightmap import dots_at, simplified
 from geo.app.safe import md
 from geo.layers import KINDS, check_layers
+from geo.settings import PROJECT_ROOT
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -27,6 +28,16 @@ def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | Non
         return [], f"{source}: no such file or folder"
     _, report = check_layers(path)
     return [(p.level, str(p)) for p in report.problems], None
+
+
+def shown_source(source: str, admin: bool) -> str:
+    """Where the layers came from, as shown: relative to the project where they lie in it
+    (the bundled demo layers); elsewhere the full path for an administrator, the file or
+    folder name for everyone else (the server's folders are none of their business)."""
+    path = Path(source)
+    if path.is_absolute() and path.is_relative_to(PROJECT_ROOT):
+        return str(path.relative_to(PROJECT_ROOT))
+    return source if admin else path.name
 
 
 def _small_map(gdf, kind: str, townships=None, lang: str = "zh") -> folium.Map:
@@ -65,8 +76,9 @@ def render() -> None:
     st.subheader(t("layer_counts", lang))
     st.dataframe(pd.DataFrame(
         [{t("kind", lang): t("kind_" + k, lang), t("features", lang): n}
-         for k, n in layers.counts().items()]), hide_index=False)
-    st.caption(f"{t('file', lang)}: {md(source)} · {t('imported_at', lang)}: "
+         for k, n in layers.counts().items()]), hide_index=True)
+    st.caption(f"{t('file', lang)}: {md(shown_source(source, page.scope.role == 'admin'))}"
+               f" · {t('imported_at', lang)}: "
                f"{md(meta.get('imported_at'))} (UTC)")
     st.subheader(t("validation", lang))
     problems, unreadable = _report(source, version)
@@ -75,7 +87,9 @@ def render() -> None:
     elif not problems:
         st.success(t("no_problems", lang))
     else:
-        st.dataframe(pd.DataFrame(problems, columns=["level", "message"]), hide_index=True)
+        st.dataframe(pd.DataFrame(problems, columns=[t("problem_level", lang),
+                                                     t("problem_message", lang)]),
+                     hide_index=True)
     local_assets()
     mapview.fill_viewport()
     kinds = [k for k in KINDS if layers.get(k) is not None]
