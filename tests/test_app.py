@@ -197,13 +197,20 @@ def test_coverage_page_shows_coverage_and_the_evaluation(history_db):
     table = at.dataframe[0].value
     assert len(table) > 100 and table["按期率"].between(0, 1).all()   # units
     assert not table["单元"].str.fullmatch(r"\d{15}").any()  # names, not codes
+    assert len(at.dataframe) == 1  # one section at a time
+    frames = []
+    for section in ["overdue_sites", "reach", "hot_spots", "evaluation"]:
+        at.radio(key="c_section").set_value(section).run()
+        assert not at.exception
+        frames += [d.value for d in at.dataframe]
     evaluation = at.dataframe[-1].value
     assert {"办理数", "退回数", "从未使用", "常被退回"} <= set(evaluation.columns)
     assert len(evaluation) > 0 and "织里镇" in set(evaluation["镇街"])
     # no raw column name or H3 id anywhere: every header reads as words
-    for frame in at.dataframe:
-        assert not {c for c in frame.value.columns if c.isascii() and "_" in c}, frame.value
-        assert "cell" not in frame.value.columns
+    for frame in frames:
+        assert not {c for c in frame.columns if c.isascii() and "_" in c}, frame
+        assert "cell" not in frame.columns
+    at.radio(key="c_section").set_value("coverage_by").run()
     at.sidebar.radio(key="c_level").set_value("township").run()
     assert len(at.dataframe[0].value) == 19
 
@@ -302,8 +309,10 @@ def test_township_staff_pick_only_their_sites_and_see_only_their_readouts(histor
     assert not at.exception
     at.sidebar.radio(key="c_level").set_value("township").run()
     assert at.dataframe[0].value.iloc[:, 0].tolist() == ["织里镇"]
-    overdue = next(d.value for d in at.dataframe if "应检日期" in d.value.columns)
+    at.radio(key="c_section").set_value("overdue_sites").run()
+    overdue = at.dataframe[0].value
     assert len(overdue) and set(overdue["镇街"]) <= {"织里镇"}
+    at.radio(key="c_section").set_value("evaluation").run()
     evaluation = at.dataframe[-1].value
     assert len(evaluation) and set(evaluation["镇街"]) <= {"织里镇"}
 

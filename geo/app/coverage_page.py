@@ -37,6 +37,8 @@ from geo.routing import site_units
 from geo.store.dispatching import teams_frame
 from geo.store.inspecting import inspection_tables
 
+#: the page's sections, one shown at a time
+SECTIONS = ["coverage_by", "overdue_sites", "reach", "hot_spots", "evaluation"]
 SHADES = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
 
 
@@ -73,7 +75,7 @@ def _map(layers, areas, share: dict, overdue, gaps, spots, lang: str = "zh") -> 
         dots_at(overdue, "#67000d", radius=4, fill_opacity=0.9).add_to(m)
     mapview.township_outlines(layers.townships, lang, interactive=False).add_to(m)
     if len(gaps):
-        folium.GeoJson(gaps[["geometry"]], style_function=lambda _: {
+        folium.GeoJson(simplified(gaps[["geometry"]]), style_function=lambda _: {
             "color": "#4a1486", "weight": 1, "fillOpacity": 0.25}).add_to(m)
     if len(spots):
         folium.GeoJson({"type": "MultiPolygon", "coordinates": [
@@ -116,50 +118,64 @@ def render() -> None:
                       _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
     high = status["overdue"] & (status["risk"] == "high")
 
-    st.subheader(t("coverage_by", lang))
-    mapview.fill_viewport()
-    st_folium(_map(layers, _areas(url, version, area_col), share, points[high.to_numpy()],
-                   gaps, spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
-              key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
-              use_container_width=True)
     township_names = dict(zip(layers.townships["code"], layers.townships["name"],
                               strict=True))
-    area_names = township_names if area_col == "township" else dict(
-        zip(units["code"], units["name"], strict=True))
-    tables.show(tables.coverage(table, area_col, area_names, lang), lang,
-                percent=("share_on_time",))
-    downloads(table, f"coverage_{area_col}", lang)
+    # one section at a time: the page draws (and the browser loads) only what is looked at
+    section = st.radio(t("section", lang), SECTIONS, key="c_section", horizontal=True,
+                       label_visibility="collapsed", format_func=lambda v: t(f"sec_{v}", lang))
+    if section == "coverage_by":
+        st.subheader(t("coverage_by", lang))
+        mapview.fill_viewport()
+        st_folium(_map(layers, _areas(url, version, area_col), share, points[high.to_numpy()],
+                       gaps, spots.loc[spots["hot"], "cell"] if len(spots) else [], lang),
+                  key=f"cov_map_{area_col}_{minutes}", height=520, returned_objects=[],
+                  use_container_width=True)
+        area_names = township_names if area_col == "township" else dict(
+            zip(units["code"], units["name"], strict=True))
+        tables.show(tables.coverage(table, area_col, area_names, lang), lang,
+                    percent=("share_on_time",))
+        downloads(table, f"coverage_{area_col}", lang)
+    elif section == "overdue_sites":
+        st.subheader(t("overdue_sites", lang))
+        overdue = status.loc[high, ["site_id", "name", "kind", "township_code",
+                                    "last_inspected", "due"]]
+        tables.show(tables.overdue_sites(overdue, township_names, lang), lang)
+        downloads(overdue, "overdue_high_risk_sites", lang)
+    elif section == "reach":
+        st.subheader(t("reach", lang))
+        if len(gaps):
+            gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
+                                      t("sites_n", lang): gaps["site_ids"].map(len)})
+            st.dataframe(gap_table, hide_index=True)
+            downloads(gaps.drop(columns="geometry").assign(
+                site_ids=gaps["site_ids"].map(",".join)), "reach_gaps", lang)
+        else:
+            st.success(t("no_gaps", lang))
+    elif section == "hot_spots":
+        st.subheader(t("hot_spots", lang))
+        hot = spots[spots["hot"]] if len(spots) else spots
+        tables.show(tables.hot_spots(hot, lang), lang)
+        if len(hot):
+            downloads(hot, "hot_spots", lang)
+        st.markdown(f"**{t('repeat_sites', lang)}**")
+        tables.show(tables.repeat_sites(repeat_sites(cases["site_id"]), dict(
+            zip(sites["site_id"], sites["name"], strict=True)), lang), lang)
+    else:
+        _evaluation(page, layers, catalog, cases, township_names, today)
 
-    st.subheader(t("overdue_sites", lang))
-    overdue = status.loc[high, ["site_id", "name", "kind", "township_code", "last_inspected",
-                                "due"]]
-    tables.show(tables.overdue_sites(overdue, township_names, lang), lang)
-    downloads(overdue, "overdue_high_risk_sites", lang)
 
-    st.subheader(t("reach", lang))
-    if len(gaps):
-        gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
-                                  t("sites_n", lang): gaps["site_ids"].map(len)})
-        st.dataframe(gap_table, hide_index=True)
-        downloads(gaps.drop(columns="geometry").assign(
-            site_ids=gaps["site_ids"].map(",".join)), "reach_gaps", lang)
-
-    st.subheader(t("hot_spots", lang))
-    hot = spots[spots["hot"]] if len(spots) else spots
-    tables.show(tables.hot_spots(hot, lang), lang)
-    if len(hot):
-        downloads(hot, "hot_spots", lang)
-    st.markdown(f"**{t('repeat_sites', lang)}**")
-    tables.show(tables.repeat_sites(repeat_sites(cases["site_id"]), dict(
-        zip(sites["site_id"], sites["name"], strict=True)), lang), lang)
-
+def _evaluation(page: state.Page, layers, catalog, cases: pd.DataFrame,
+                township_names: dict[str, str], today: dt.date) -> None:
+    """The annual empowerment evaluation: per township and delegated matter, and the share
+    of delegated matters used per township on a map."""
+    lang, url, version, scope = page.lang, page.url, page.version, page.scope
     st.subheader(t("evaluation", lang))
     c1, c2 = st.columns(2)
     start = c1.date_input(t("period_start", lang), dt.date(today.year - 1, today.month, 1),
                           key="c_start")
     end = c2.date_input(t("period_end", lang), today + dt.timedelta(days=1), key="c_end")
     evaluation = scope.rows(empowerment_evaluation(
-        cases, store.case_events(engine, scope=scope), catalog.empowerment,
+        cases, store.case_events(page.engine, scope=scope), catalog.empowerment,
         catalog.township_bodies(), start, end), "readouts")
     tables.show(tables.evaluation(evaluation, township_names, dict(
         zip(catalog.matters["code"], catalog.matters["name"], strict=True)), lang), lang)
