@@ -101,13 +101,16 @@ def test_unknown_or_missing_matter_goes_to_triage(small_router):
 
 
 def test_gcj02_and_projected_input(small_router):
-    lon, lat = to_wgs(X0 + 500, Y0 + 1500)
+    # 100 m above the line between unit 001 (north half) and 002 (south half) of 甲镇
+    lon, lat = to_wgs(X0 + 500, Y0 + 1100)
     glon, glat = wgs84_to_gcj02(lon, lat)
     r = small_router.route(float(glon[0]), float(glat[0]), crs="gcj02")
     assert r.unit_code == CODE_A + "001"
-    # the same GCJ-02 numbers read as WGS84 land hundreds of metres away
-    assert small_router.route(float(glon[0]), float(glat[0])).unit_code != CODE_A + "001" \
-        or True
+    # the same GCJ-02 numbers read as WGS84 land hundreds of metres away (here ~460 m east
+    # and ~230 m south), in the unit south of the line
+    dx, dy = to_metric(glon, glat)
+    assert 400 < dx[0] - (X0 + 500) < 550 and -300 < dy[0] - (Y0 + 1100) < -150
+    assert small_router.route(float(glon[0]), float(glat[0])).unit_code == CODE_A + "002"
     r2 = small_router.route(X0 + SIDE + 100, Y0 + 100, crs="EPSG:4549")
     assert r2.township_code == CODE_B
 
