@@ -12,13 +12,13 @@ from geo.access import SYSTEM
 from geo.alertfiles import read_chunks, records_frame
 from geo.alerts import Rules, check
 from geo.catalog import load_catalog
-from geo.crs import parse_crs
+from geo.crs import parse_crs, wgs84_to_gcj02
 from geo.ingest import IngestError, ingest_file
 from geo.layers import load_layers
 from geo.routing import Router
 from geo.settings import Settings
 from geo.store.models import Alert, AuditLog, Case
-from tests.conftest import X0, Y0, to_wgs
+from tests.conftest import CODE_A, X0, Y0, to_wgs
 
 
 @pytest.fixture
@@ -173,12 +173,23 @@ def test_whole_file_errors(tmp_path):
         list(read_records(tmp_path / "latin.csv"))
 
 
-def test_gcj02_input_is_converted(tmp_path):
-    from geo.crs import wgs84_to_gcj02
-    lon, lat = wgs84_to_gcj02(120.1, 30.87)
-    parsed = parse_alerts(iter([(2, {"id": "1", "lon": str(lon), "lat": str(lat)})]),
-                          source="app", crs="gcj02")
-    assert parsed.alerts["crs"][0] == "gcj02"
+def test_gcj02_input_is_converted(setup, tmp_path):
+    engine, router, catalog = setup
+    # 100 m north of the line between 甲镇's units 001 and 002; the GCJ-02 numbers read as
+    # WGS84 would fall ~230 m south of it
+    wlon, wlat = to_wgs(X0 + 500, Y0 + 1100)
+    glon, glat = (float(v[0]) for v in wgs84_to_gcj02(wlon, wlat))
+    path = _csv(tmp_path / "g.csv", [("G1", repr(glon), repr(glat), "M1",
+                                      "2024-06-01T09:00:00+08:00", "app", "low", "x")])
+    assert ingest_file(engine, path, router, catalog, crs="gcj02").routed == 1
+    with store.sessions(engine)() as s:
+        alert = s.scalars(select(Alert)).one()
+        case = alert.case
+        # the alert keeps what was sent; the case is where it is, in WGS84
+        assert (alert.lon, alert.lat, alert.crs) == (glon, glat, "gcj02")
+        assert case.lon == pytest.approx(wlon[0], abs=1e-8)  # ~1 mm
+        assert case.lat == pytest.approx(wlat[0], abs=1e-8)
+        assert case.unit_code == CODE_A + "001"
 
 
 def test_row_level_problems_name_the_right_field(tmp_path):
