@@ -55,18 +55,20 @@ def test_cases_within_a_distance_nearest_first(db):
     lon, lat = pos["edge"]
     geod = Geod(ellps="WGS84")
     expected = {k: geod.inv(lon, lat, *p)[2] for k, p in pos.items()}
+    radius = 2000.0  # takes edge, a2, b2, b1 (0-1.8 km); leaves a1 and out (2.1-2.4 km)
     with store.sessions(engine)() as s:
-        near = cases_near(s, lon, lat, 1000.0, scope=SYSTEM)
+        near = cases_near(s, lon, lat, radius, scope=SYSTEM)
     names = ids_of(engine)
-    assert [names[i] for i in near["id"]] == sorted(
-        (k for k, d in expected.items() if d <= 1000), key=expected.get)
-    assert np.allclose(near["distance_m"], sorted(d for d in expected.values() if d <= 1000),
+    assert [names[i] for i in near["id"]] == ["edge", "a2", "b2", "b1"] == sorted(
+        (k for k, d in expected.items() if d <= radius), key=expected.get)
+    assert np.allclose(near["distance_m"], sorted(d for d in expected.values() if d <= radius),
                        atol=0.01)
-    town_b = Scope("township", township=CODE_B)
-    with store.sessions(engine)() as s:
-        scoped = cases_near(s, lon, lat, 1000.0, scope=town_b)
-    assert {names[i] for i in scoped["id"]} <= {"edge", "b1"}
-    assert "a2" not in {names[i] for i in scoped["id"]}
+    # a township sees its own cases only, still nearest first; the corner case is 甲镇's
+    # (lowest code wins the border), so 乙镇 does not see it
+    for town, own in ((CODE_B, ["b2", "b1"]), (CODE_A, ["edge", "a2"])):
+        with store.sessions(engine)() as s:
+            scoped = cases_near(s, lon, lat, radius, scope=Scope("township", township=town))
+        assert [names[i] for i in scoped["id"]] == own
 
 
 def test_counts_per_township_and_unit(db):
