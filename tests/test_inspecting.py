@@ -85,6 +85,25 @@ def test_demo_history_and_escalate_command(db, capsys):
     assert "added 200 demo inspection(s)" in capsys.readouterr().out
     assert main(["demo", "history"], db) == 0
     assert "nothing added" in capsys.readouterr().out
-    assert main(["inspections", "escalate"], db) == 0
-    out = capsys.readouterr().out
-    assert "row(s) read" in out or "no problem is past its deadline" in out
+    engine = store.connect(db.database_url)
+    findings, re = inspection_tables(engine, scope=SYSTEM)
+    today = dt.datetime.now(TZ).date()
+    # counted here by hand: problems past their deadline whose latest re-inspection (if
+    # any) did not find them fixed
+    latest = re.sort_values("day", kind="stable").groupby(["inspection_id", "item_code"])[
+        "fixed"].last()
+    problems = findings[findings["result"] == "problem"]
+    late = [(i, c) for i, c, d in zip(problems["inspection_id"], problems["item_code"],
+                                      problems["deadline"], strict=True)
+            if d < today and not latest.get((i, c), False)]
+    assert len(late) > 0
+    before = (problems["deadline"].min() - dt.timedelta(days=1)).isoformat()
+    assert main(["inspections", "escalate", "--today", before], db) == 0
+    assert capsys.readouterr().out.strip() == "no problem is past its deadline unfixed"
+    assert main(["inspections", "escalate", "--today", today.isoformat()], db) == 0
+    assert f"{len(late)} row(s) read, {len(late)} new alert(s) stored" in capsys.readouterr().out
+    cases = store.cases_frame(engine, scope=SYSTEM)
+    assert sorted(cases.loc[cases["source"] == "inspection", "external_id"]) == sorted(
+        f"INSP-{i}-{c}" for i, c in late)
+    assert main(["inspections", "escalate", "--today", today.isoformat()], db) == 0
+    assert f"0 new alert(s) stored, {len(late)} already stored" in capsys.readouterr().out
