@@ -3,6 +3,7 @@ import dataclasses
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from geo import store
 from geo.access import SYSTEM
@@ -41,7 +42,8 @@ def test_import_is_all_or_nothing(engine, small_dirs):
     teams = layers.teams.copy()
     teams.loc[0, "body_code"] = "NO-SUCH-BODY"  # violates the foreign key mid-import
     broken = dataclasses.replace(layers, teams=teams, sites=layers.sites.iloc[:1])
-    with pytest.raises(Exception):  # noqa: B017 - the database's integrity error
+    # SQLite: "FOREIGN KEY constraint failed"; PostgreSQL: "violates foreign key constraint"
+    with pytest.raises(IntegrityError, match="(?i)foreign key constraint"):
         store.import_reference(engine, broken, catalog, "second", scope=SYSTEM)
     with store.sessions(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Site)) == 3
