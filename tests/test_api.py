@@ -178,6 +178,34 @@ def test_cases_are_read_in_the_callers_scope(api):
                       params={"api_key": tokens["a"]}).status_code == 404
 
 
+def test_two_sources_see_only_their_own_alerts_cases(api):
+    client, tokens, engine = api
+    ids = _seed(client, tokens)  # 12345: A1, A2, B1, B2
+    # the app sends its own "A1" (an id is a source's own) and one more, in GCJ-02 as
+    # the app's source is declared; neither is the hotline's
+    r = client.post("/api/v1/alerts", json={"alerts": [alert("A1", lon=B_LON, lat=B_LAT),
+                                                       alert("P9")]},
+                    headers=auth(tokens["gcj"]))
+    assert r.status_code == 201, r.text
+    assert all(x["created"] for x in r.json()["results"])
+    app_ids = {x["id"]: x["case_id"] for x in r.json()["results"]}
+    assert count(engine, Alert) == count(engine, Case) == 6
+
+    def seen(who):
+        r = client.get("/api/v1/cases", headers=auth(tokens[who]))
+        assert r.status_code == 200, r.text
+        return sorted(c["id"] for c in r.json()["items"])
+
+    assert seen("src") == sorted(ids.values())
+    assert seen("gcj") == sorted(app_ids.values())
+    assert seen("boss") == sorted([*ids.values(), *app_ids.values()])
+    for who, other in (("src", app_ids["A1"]), ("gcj", ids["A1"])):
+        assert client.get(f"/api/v1/cases/{other}", headers=auth(tokens[who])
+                          ).status_code == 404
+        assert client.get(f"/open311/v2/requests/{other}.json",
+                          params={"api_key": tokens[who]}).status_code == 404
+
+
 def test_case_filters_bbox_and_paging(api):
     client, tokens, _ = api
     _seed(client, tokens)

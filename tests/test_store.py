@@ -43,7 +43,7 @@ def test_import_is_all_or_nothing(engine, small_dirs):
     teams.loc[0, "body_code"] = "NO-SUCH-BODY"  # violates the foreign key mid-import
     broken = dataclasses.replace(layers, teams=teams, sites=layers.sites.iloc[:1])
     # SQLite: "FOREIGN KEY constraint failed"; PostgreSQL: "violates foreign key constraint"
-    with pytest.raises(IntegrityError, match="(?i)foreign key constraint"):
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key constraint"):
         store.import_reference(engine, broken, catalog, "second", scope=SYSTEM)
     with store.sessions(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Site)) == 3
