@@ -1,25 +1,31 @@
-"""Catalogues: enforcement matters, enforcement bodies, empowerment lists and deadlines.
+"""Catalogues: enforcement matters, enforcement bodies, empowerment lists, deadlines and
+inspection intervals.
 
-Three CSV files in one folder (``data/`` for the demo):
+CSV files in one folder (``data/`` for the demo):
 
 - ``matters.csv``: ``code, name, domain, district_body, deadline_days_low,
   deadline_days_medium, deadline_days_high``;
 - ``bodies.csv``: ``code, name, kind`` (``township_center``, ``district_team`` or
   ``command_center``), ``township_code`` (township centers only);
 - ``empowerment.csv``: ``township_code, matter_code, effective_from, effective_to``
-  (ISO dates; ``effective_to`` empty while in force).
+  (ISO dates; ``effective_to`` empty while in force);
+- ``inspection_intervals.csv`` (optional): ``risk, days``, the days allowed between two
+  inspections of a site of that risk level; a level it leaves out keeps its default
+  (`DEFAULT_INSPECTION_INTERVALS`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 SEVERITIES = ("low", "medium", "high")
+#: days between inspections by site risk level where ``inspection_intervals.csv`` is silent
+DEFAULT_INSPECTION_INTERVALS = {"high": 30, "medium": 90, "low": 365}
 BODY_KINDS = ("township_center", "district_team", "command_center")
 
 COLUMNS = {
@@ -27,6 +33,7 @@ COLUMNS = {
                 *(f"deadline_days_{s}" for s in SEVERITIES)),
     "bodies": ("code", "name", "kind", "township_code"),
     "empowerment": ("township_code", "matter_code", "effective_from", "effective_to"),
+    "inspection_intervals": ("risk", "days"),
 }
 
 
@@ -42,6 +49,9 @@ class Catalog:
     matters: pd.DataFrame
     bodies: pd.DataFrame
     empowerment: pd.DataFrame
+    #: site risk level -> days allowed between two inspections
+    inspection_intervals: dict[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_INSPECTION_INTERVALS))
 
     @property
     def command_center(self) -> str:
@@ -101,10 +111,29 @@ def _date(frame: pd.DataFrame, row: int, field: str, value: str) -> dt.date | No
         _fail(frame, row, field, f"{value!r} is not an ISO date (YYYY-MM-DD)")
 
 
+def _intervals(frame: pd.DataFrame | None) -> dict[str, int]:
+    """Inspection intervals from a ``risk, days`` table over the defaults."""
+    out = dict(DEFAULT_INSPECTION_INTERVALS)
+    if frame is None:
+        return out
+    for i, (risk, days) in enumerate(zip(frame["risk"], frame["days"], strict=True)):
+        if risk not in out:
+            _fail(frame, i, "risk", f"{risk!r} is not one of {', '.join(out)}")
+        if risk in frame["risk"].iloc[:i].tolist():
+            _fail(frame, i, "risk", f"duplicate risk level {risk}")
+        if not str(days).isdigit() or int(days) <= 0:
+            _fail(frame, i, "days", f"{days!r} is not a positive whole number of days")
+        out[risk] = int(days)
+    return out
+
+
 def validate_catalog(
-    matters: pd.DataFrame, bodies: pd.DataFrame, empowerment: pd.DataFrame
+    matters: pd.DataFrame, bodies: pd.DataFrame, empowerment: pd.DataFrame,
+    intervals: pd.DataFrame | None = None,
 ) -> Catalog:
-    """Check the three tables against each other and return a `Catalog`.
+    """Check the tables against each other and return a `Catalog`.
+
+    ``intervals`` (``risk, days``, optional) gives the inspection intervals.
 
     Raises `CatalogError` on the first problem, naming file, row (CSV line) and field.
     """
@@ -157,10 +186,15 @@ def validate_catalog(
         matters=matters.reset_index(drop=True),
         bodies=bodies.reset_index(drop=True),
         empowerment=emp.reset_index(drop=True),
+        inspection_intervals=_intervals(intervals),
     )
 
 
 def load_catalog(folder: Path) -> Catalog:
-    """Read and validate matters.csv, bodies.csv and empowerment.csv from ``folder``."""
+    """Read and validate matters.csv, bodies.csv, empowerment.csv and (where there is
+    one) inspection_intervals.csv from ``folder``."""
+    optional = Path(folder) / "inspection_intervals.csv"
     return validate_catalog(_read(folder, "matters"), _read(folder, "bodies"),
-                            _read(folder, "empowerment"))
+                            _read(folder, "empowerment"),
+                            _read(folder, "inspection_intervals") if optional.is_file()
+                            else None)

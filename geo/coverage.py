@@ -15,8 +15,11 @@ import pandas as pd
 import shapely
 from scipy.stats import poisson
 
-# Days between inspections by risk level (data/inspection_intervals.csv in the demo).
-DEFAULT_INTERVALS = {"high": 30, "medium": 90, "low": 365}
+from geo.catalog import DEFAULT_INSPECTION_INTERVALS
+
+# Days between inspections by risk level where no catalogue gives them
+# (`geo.catalog.Catalog.inspection_intervals`, read from inspection_intervals.csv).
+DEFAULT_INTERVALS = DEFAULT_INSPECTION_INTERVALS
 RISK_WEIGHTS = {"high": 3.0, "medium": 2.0, "low": 1.0}
 #: a team's speed (km/h) where there is no road layer: straight lines, over `DETOUR`
 STRAIGHT_SPEED_KMH = 30.0
@@ -35,8 +38,10 @@ def site_status(sites: pd.DataFrame, inspections: pd.DataFrame, today: dt.date,
                 intervals: dict[str, int] = DEFAULT_INTERVALS) -> pd.DataFrame:
     """Per site: last inspection day, days since, due day and whether it is overdue.
 
-    ``sites`` has ``site_id`` and ``risk``; ``inspections`` has ``site_id`` and ``day``.
-    A site never inspected is due from the start (overdue) and has no last day.
+    ``sites`` has ``site_id`` and ``risk``; ``inspections`` has ``site_id`` and ``day``;
+    ``intervals`` gives the days allowed between inspections per risk level (the
+    catalogue's `geo.catalog.Catalog.inspection_intervals`). A site never inspected is due
+    from the start (overdue) and has no last day.
     """
     last = inspections.groupby("site_id")["day"].max() if len(inspections) else pd.Series(
         dtype="datetime64[ns]")

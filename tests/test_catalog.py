@@ -49,6 +49,21 @@ def test_missing_file_and_column(tmp_path):
         load_catalog(folder)
 
 
+def test_inspection_intervals_are_read_over_the_defaults(tmp_path):
+    folder = write_small_catalog(tmp_path)
+    assert load_catalog(folder).inspection_intervals == {"high": 30, "medium": 90, "low": 365}
+    (folder / "inspection_intervals.csv").write_text("risk,days\nhigh,7\nlow,180\n",
+                                                     encoding="utf-8")
+    assert load_catalog(folder).inspection_intervals == {"high": 7, "medium": 90, "low": 180}
+    for text, message in (("risk,days\nhigh,0\n", r"row 2, field days: '0' is not a positive"),
+                          ("risk,days\nlow,1\nextreme,1\n", r"row 3, field risk: 'extreme'"),
+                          ("risk,days\nlow,1\nlow,2\n", r"row 3, field risk: duplicate"),
+                          ("risk\nlow\n", r"inspection_intervals.csv: missing column\(s\) days")):
+        (folder / "inspection_intervals.csv").write_text(text, encoding="utf-8")
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(folder)
+
+
 def test_demo_catalog_shape(demo_catalog):
     m, b, e = demo_catalog.matters, demo_catalog.bodies, demo_catalog.empowerment
     assert len(m) >= 40 and m["domain"].nunique() >= 12
@@ -60,3 +75,5 @@ def test_demo_catalog_shape(demo_catalog):
     streets = [c for c in held.index if c[6] == "0"]
     towns = [c for c in held.index if c[6] != "0" and c != "330502100000"]
     assert held[streets].mean() < held[towns].mean()
+    # the demo's data/inspection_intervals.csv gives the usual intervals
+    assert demo_catalog.inspection_intervals == {"high": 30, "medium": 90, "low": 365}

@@ -34,6 +34,12 @@ def test_reference_round_trip(engine, small_dirs):
     assert cat.empowerment["effective_to"].tolist() == catalog.empowerment[
         "effective_to"].tolist()
     assert store.get_meta(engine)["layers_source"] == "test"
+    assert cat.inspection_intervals == catalog.inspection_intervals
+    custom = dataclasses.replace(catalog, inspection_intervals={"high": 7, "medium": 60,
+                                                                "low": 400})
+    store.import_reference(engine, layers, custom, "test", scope=SYSTEM)
+    assert store.load_catalog(engine, scope=SYSTEM).inspection_intervals == {
+        "high": 7, "medium": 60, "low": 400}
 
 
 def test_import_is_all_or_nothing(engine, small_dirs):

@@ -103,7 +103,7 @@ def render() -> None:
     sites, points = _sites(url, version, scope)
     units = layers.units
     findings, _ = inspection_tables(engine, scope=scope)
-    status = site_status(sites, visits(findings), today)
+    status = site_status(sites, visits(findings), today, catalog.inspection_intervals)
     area_col = "unit" if level == "unit" and units is not None else "township"
     table = coverage_by(status.dropna(subset=[area_col]), area_col)
     share = dict(zip(table[area_col], table["share_on_time"], strict=True))

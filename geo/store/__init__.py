@@ -171,6 +171,8 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
             rows = _rows(gdf, cols)
             if rows:
                 s.execute(insert(model), rows)
+        s.merge(Meta(key="inspection_intervals", value=json.dumps(
+            catalog.inspection_intervals, sort_keys=True)))
         s.merge(Meta(key="layers_source", value=source))
         s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
         audit(s, scope.actor, "layers", "reference", "import", detail=source)
@@ -239,11 +241,15 @@ def load_catalog(engine: Engine, *, scope: Scope) -> Catalog:
         bodies = table(Body, ("code", "name", "kind", "township_code"))
         emp = table(Empowerment, ("township_code", "matter_code", "effective_from",
                                   "effective_to"))
+        stored = s.get(Meta, "inspection_intervals")
     for col in ("deadline_days_low", "deadline_days_medium", "deadline_days_high"):
         matters[col] = matters[col].map(lambda v: f"{v:g}")
     for col in ("effective_from", "effective_to"):
         emp[col] = emp[col].map(lambda d: d.isoformat() if d else "")
-    return validate_catalog(matters.sort_values("code"), bodies.sort_values("code"), emp)
+    intervals = None if stored is None else pd.DataFrame(
+        list(json.loads(stored.value).items()), columns=["risk", "days"]).astype(str)
+    return validate_catalog(matters.sort_values("code"), bodies.sort_values("code"), emp,
+                            intervals)
 
 
 def get_meta(engine: Engine) -> dict[str, str]:
