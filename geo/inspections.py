@@ -39,7 +39,9 @@ def check_findings(findings: pd.DataFrame, checklists: pd.DataFrame,
 def rectification_plan(findings: pd.DataFrame, checklists: pd.DataFrame,
                        fix_days: dict[str, float] | None = None) -> pd.DataFrame:
     """One requirement per problem: what to fix, the owning department and matter, and the
-    deadline (the inspection day plus the matter's days, default 15)."""
+    deadline: the inspection day plus ``fix_days[matter_code]`` for the item's matter where
+    given, else `DEFAULT_FIX_DAYS` (15). The catalogue has no per-matter fix days and no
+    caller passes ``fix_days`` yet, so today every deadline is 15 days."""
     problems = findings[findings["result"] == "problem"].merge(
         checklists.drop_duplicates("item_code"), on="item_code", how="left")
     days = problems["matter_code"].map(fix_days or {}).fillna(DEFAULT_FIX_DAYS)

@@ -3,8 +3,9 @@
 `Router.route` routes one live alert; `Router.route_many` routes arrays of points with the
 same answers, vectorised, and `RoutingBatch.columns` / `RoutingBatch.to_frame` give the
 bulk-routing columns (reasons included) column-wise. Coordinates are WGS84 lon/lat degrees
-unless ``crs`` says otherwise; distances are metres in the district's Gauss-Kruger zone
-(EPSG:4549 for Huzhou). The rule (DESIGN.md):
+unless ``crs`` says otherwise; distances are metres in the district's own Gauss-Kruger
+zone, ``Router.metric`` (`geo.crs.metric_crs_of` the townships: EPSG:4549 for Huzhou, another
+zone elsewhere). The rule (DESIGN.md):
 
 1. coordinates are normalised; missing, out-of-range or swapped ones are flagged ``invalid``;
 2. township: the polygon that covers the point; two or more -> lowest code, flag ``border``;
@@ -325,8 +326,9 @@ class Router:
     catalog
         Matters, bodies and empowerment lists; without it no body is chosen.
     settings
-        Distances in metres (``border_buffer_m``, ``snap_tolerance_m``, ``site_match_m``),
-        the lookup-grid cell size ``grid_cell_m`` and the district's ``timezone``.
+        Distances in metres of the router's metric CRS ``metric`` (``border_buffer_m``,
+        ``snap_tolerance_m``, ``site_match_m``), the lookup-grid cell size ``grid_cell_m``
+        and the district's ``timezone``.
     use_grid
         Build the lookup grid (the exact path alone gives the same answers, slower).
 
@@ -428,7 +430,8 @@ class Router:
         dy = cell_m / 110_574.0
         dx = cell_m / (111_320.0 * np.cos(lat_far))
         min_cell_m = 0.98 * cell_m
-        # half the cell diagonal, an upper bound in EPSG:4549 metres, with margin
+        # half the cell diagonal, an upper bound in metres of the router's metric CRS (a
+        # Gauss-Kruger zone near the district: scale within 0.1 %), with margin
         half_diag = 0.5 * 1.02 * np.hypot(dx * 111_320.0 * np.cos(lat_near) * 1.01,
                                           dy * 111_000.0) + 0.05
         margin_m = self.snap_tolerance_m + 4 * cell_m

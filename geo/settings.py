@@ -21,9 +21,11 @@ class Settings:
     layers_path
         Folder or GeoPackage of the layer set imported by ``init`` (``GEO_LAYERS``).
     catalog_path
-        Folder holding matters.csv, bodies.csv and empowerment.csv (``GEO_CATALOG``).
+        Folder holding matters.csv, bodies.csv, empowerment.csv and optionally
+        inspection_intervals.csv (``GEO_CATALOG``).
     border_buffer_m
-        Distance in metres (EPSG:4549) to another township that flags ``near_border``.
+        Distance in metres (the district's metric CRS, `geo.crs.metric_crs_of` the
+        townships) to another township that flags ``near_border``.
     snap_tolerance_m
         Distance in metres outside every township within which a point snaps to the nearest.
     site_match_m

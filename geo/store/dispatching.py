@@ -1,8 +1,14 @@
 """Writes of the dispatch workflow: assignments, case and team state changes, positions.
 
-Every write checks the row's version (optimistic concurrency): when two dispatchers act on
-the same team or case at once, exactly one succeeds and the other gets `ConflictError`.
-State rules come from `geo.cases`; every change is written to the audit log.
+The writes a dispatcher asks for check the version of the row they were shown (optimistic
+concurrency): `assign` (the case's and the team's), `transition_case` and the moves built
+on it (the case's) and `set_team_status` (the team's). When two dispatchers act on the same
+team or case at once, exactly one succeeds and the other gets `ConflictError`. The knock-on
+changes of a checked write bump the other rows' versions without checking them (teams
+released when their case closes, a case back in the queue when its last team is recalled),
+so a dispatcher still looking at those rows gets `ConflictError` on their next move.
+`add_positions` appends position fixes and checks no version. State rules come from
+`geo.cases`; every change is written to the audit log.
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ def record_inspection(engine: Engine, site_id: str, day: dt.date, departments: l
                       scope: Scope) -> int:
     """Store one joint inspection of a site in ``scope`` with its findings (item_code,
     result, note, photo), by ``scope.actor``; problems get their rectification requirement
-    and deadline. Returns its id. `LookupError` for a site out of scope,
+    and deadline (`geo.inspections.rectification_plan`: ``fix_days`` per matter code, else
+    15 days). Returns its id. `LookupError` for a site out of scope,
     `AccessDeniedError` for a role that may not record inspections."""
     with sessions(engine).begin() as s:
         kind = _site_kind(s, site_id, scope)
