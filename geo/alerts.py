@@ -21,6 +21,7 @@ from stdnum.cn import uscc
 
 from geo.catalog import SEVERITIES
 from geo.crs import COORDINATE_PROBLEMS, WGS84, coordinate_problems, to_wgs84
+from geo.days import local_day
 
 #: longest text per field, in characters, at every door
 MAX_LEN = {"id": 100, "source": 40, "matter": 40, "severity": 10, "description": 4000,
@@ -353,13 +354,6 @@ def parse_times(text: pa.Array, tz: ZoneInfo, with_gaps: bool = False):
     return (out, gaps) if with_gaps else out
 
 
-def local_days(reported_at: pd.Series, tz: ZoneInfo) -> np.ndarray:
-    """Local calendar days (datetime64[D]) in ``tz`` of naive UTC times: the incident
-    dates of the empowerment rule."""
-    stamps = pd.to_datetime(pd.Series(reported_at)).dt.tz_localize("UTC").dt.tz_convert(tz)
-    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-
-
 def _local_one(stamp, tz: ZoneInfo):
     try:
         return pd.NaT if pd.isna(stamp) else stamp.tz_localize(tz)
@@ -533,7 +527,7 @@ def _reported(text: pa.Array, rules: Rules, v: _Verdict, name: str = "reported_a
            "not an ISO 8601 date-time (e.g. 2026-11-27T09:30:00+08:00)")
     earliest = np.datetime64(rules.earliest, "us")
     latest = np.datetime64(rules.now + FUTURE_SLACK, "us")
-    local = rules.earliest.replace(tzinfo=dt.UTC).astimezone(rules.tz)
+    local = local_day(rules.earliest, rules.tz)
     v.fail(given & (times < earliest), name,
            f"before {local:%Y-%m-%d}, the earliest time accepted (GEO_EARLIEST_ALERT)")
     v.fail(given & (times > latest), name,

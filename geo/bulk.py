@@ -42,10 +42,10 @@ from geo.alerts import (
     Rules,
     SeenIds,
     check,
-    local_days,
     normalised,
     pairs,
 )
+from geo.days import local_days
 
 if TYPE_CHECKING:
     from distributed import Client

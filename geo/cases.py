@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.catalog import SEVERITIES
+from geo.days import local_day, local_days
 from geo.inspections import DEFAULT_FIX_DAYS
 
 STATUSES = ("new", "routed", "verified", "dispatched", "handling", "rectification",
@@ -310,12 +311,10 @@ def overdue(cases: pd.DataFrame, now: dt.datetime) -> pd.Series:
 def key_figures(cases: pd.DataFrame, now: dt.datetime, tz: ZoneInfo) -> dict:
     """Open, new today (local calendar day of ``tz``), overdue, and open cases by source."""
     open_ = is_open(cases["status"])
-    local_midnight = (now.replace(tzinfo=dt.UTC).astimezone(tz)
-                      .replace(hour=0, minute=0, second=0, microsecond=0))
-    today_utc = local_midnight.astimezone(dt.UTC).replace(tzinfo=None)
+    today = np.datetime64(local_day(now, tz), "D")
     return {
         "open": int(open_.sum()),
-        "new_today": int((cases["opened_at"] >= today_utc).sum()),
+        "new_today": int((local_days(cases["opened_at"], tz) == today).sum()),
         "overdue": int(overdue(cases, now).sum()),
         "by_source": cases.loc[open_, "source"].value_counts().to_dict(),
     }

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from geo.access import SYSTEM, USER_ROLES
 from geo.catalog import CatalogError, load_catalog
 from geo.crs import CRSInputError, parse_crs
+from geo.days import local_today
 from geo.settings import Settings
 
 SEED_HISTORY = 20241127
@@ -350,7 +351,7 @@ def cmd_demo_history(args, settings: Settings) -> int:
     if not store.has_reference(engine):
         return _fail("no layers loaded: run `python -m geo init` first")
     made = demo_history(engine, np.random.default_rng(args.seed), args.inspections,
-                        dt.datetime.now(ZoneInfo(settings.timezone)).date())
+                        local_today(ZoneInfo(settings.timezone)))
     print(f"added {made} demo inspection(s)" if made else
           "the inspection history is not empty; nothing added")
     mix = add_case_history(engine, np.random.default_rng(args.seed), store.utcnow())
@@ -369,7 +370,7 @@ def cmd_inspections_escalate(args, settings: Settings) -> int:
     except LookupError as exc:
         return _fail(str(exc))
     tz = ZoneInfo(settings.timezone)
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(tz).date()
+    today = dt.date.fromisoformat(args.today) if args.today else local_today(tz)
     report = escalate_unfixed(engine, router, catalog, today, tz, scope=SYSTEM)
     print(report.render() if report else "no problem is past its deadline unfixed")
     return 0

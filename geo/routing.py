@@ -63,6 +63,7 @@ from geo.crs import (
     to_metric,
     to_wgs84,
 )
+from geo.days import local_day, local_days, local_today
 from geo.layers import LayerSet
 from geo.settings import Settings
 
@@ -1087,15 +1088,13 @@ def _local_day(value, tz: ZoneInfo) -> np.datetime64:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return np.datetime64(value, "D")
     stamp = pd.Timestamp(value)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert(tz)
-    return np.datetime64(stamp.date(), "D")
+    return np.datetime64(stamp.date() if stamp.tzinfo is None else local_day(stamp, tz), "D")
 
 
 def _day(at, tz: ZoneInfo) -> dt.date:
     """The local incident day of one alert (see `_days`)."""
     if at is None:
-        return dt.datetime.now(tz).date()
+        return local_today(tz)
     if isinstance(at, dt.date) and not isinstance(at, dt.datetime):
         return at
     return _days(at, 1, tz)[0].item()
@@ -1106,7 +1105,7 @@ def _datetime_days(at, tz: ZoneInfo) -> np.ndarray | None:
     list of plain dates, without a loop in Python; None for anything else."""
     if isinstance(at, pd.Series | pd.Index | pd.api.extensions.ExtensionArray):
         if isinstance(at.dtype, pd.DatetimeTZDtype):
-            at = pd.Series(at).dt.tz_convert(tz).dt.tz_localize(None)
+            return local_days(at, tz)
         if at.dtype.kind == "M":
             return np.asarray(at).astype("datetime64[D]")
         return None
@@ -1123,7 +1122,7 @@ def _days(at, n: int, tz: ZoneInfo) -> np.ndarray:
     Raises ValueError naming the position of a value that is not a date.
     """
     if at is None:
-        return np.full(n, np.datetime64(dt.datetime.now(tz).date(), "D"))
+        return np.full(n, np.datetime64(local_today(tz), "D"))
     if isinstance(at, dt.date | str | np.datetime64 | pd.Timestamp):
         return np.full(n, _checked_day(at, 0, tz))
     days = _datetime_days(at, tz)

@@ -58,6 +58,7 @@ from geo.api.schemas import (
 )
 from geo.cases import IllegalTransitionError
 from geo.crs import METRIC, CRSInputError, parse_crs
+from geo.days import local_today
 from geo.inspections import FindingError
 from geo.store import dispatching, inspecting, sites
 from geo.store.dispatching import ConflictError
@@ -147,7 +148,7 @@ def store_errors(loc: tuple = ("body",), field: str = "") -> Iterator[None]:
 
 
 def _today(service: Service) -> dt.date:
-    return dt.datetime.now(service.tz).date()
+    return local_today(service.tz)
 
 
 def _check_day(day: dt.date, service: Service, loc: tuple) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from geo.app.labels import source_name, t, text
 from geo.app.safe import html_text
 from geo.app.wording import file_size
+from geo.days import local_day
 from geo.evidence import FORMATS
 
 STYLE = """
@@ -164,7 +165,7 @@ def _number(case: Mapping, tz: ZoneInfo) -> str:
     """The sheet's number: ``JB-<local date of the case>-<case id>``."""
     opened = case.get("opened_at")
     day = ("00000000" if opened is None or pd.isna(opened) else
-           pd.Timestamp(opened).tz_localize("UTC").tz_convert(tz).strftime("%Y%m%d"))
+           local_day(pd.Timestamp(opened), tz).strftime("%Y%m%d"))
     return f"JB-{day}-{text(case.get('id'))}"
 
 
