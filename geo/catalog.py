@@ -229,22 +229,33 @@ def fits_layers(catalog: Catalog, township_codes) -> bool:
     return not named or bool(named & set(township_codes))
 
 
+#: rows named one by one in a catalogue problem before the rest are counted
+SHOWN_ROWS = 5
+
+
 def layer_mismatches(catalog: Catalog, township_codes, folder: str = "") -> list[str]:
-    """Rows of the catalogue that name a township the layers do not have, one line each:
-    file, row (CSV line), field and what to fix. Empty when the catalogue matches."""
+    """Rows of the catalogue that name a township the layers do not have: one line per file
+    and township, with its rows (CSV lines; the first `SHOWN_ROWS`, then a count), the
+    field and what to fix. Empty when the catalogue matches the layers."""
     known = set(township_codes)
     prefix = f"{folder.rstrip('/')}/" if folder else ""
     fix = ("use a township code of the townships layer (`python -m geo catalog template` "
            "lists them) or remove the row")
     out = []
-    for name, frame in (("bodies", catalog.bodies), ("empowerment", catalog.empowerment)):
-        for i, (code, kind) in enumerate(zip(
-                frame["township_code"],
-                frame["kind"] if "kind" in frame else ["township_center"] * len(frame),
-                strict=True)):
-            if kind == "township_center" and code not in known:
-                out.append(f"{prefix}{name}.csv, row {i + 2}, field township_code: township "
-                           f"{code} is not in the townships layer; {fix}")
+    bodies = catalog.bodies
+    for name, codes in (
+            ("bodies", bodies["township_code"].where(bodies["kind"] == "township_center", "")),
+            ("empowerment", catalog.empowerment["township_code"])):
+        wrong: dict[str, list[int]] = {}
+        for i, code in enumerate(codes):
+            if code and code not in known:
+                wrong.setdefault(code, []).append(i + 2)
+        for code, rows in wrong.items():
+            shown = ", ".join(map(str, rows[:SHOWN_ROWS]))
+            more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+            out.append(f"{prefix}{name}.csv, row{'s' if len(rows) > 1 else ''} {shown}{more}, "
+                       f"field township_code: township {code} is not in the townships "
+                       f"layer; {fix}")
     return out
 
 

@@ -157,7 +157,8 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
         in_use = select(Team.body_code)
         s.execute(delete(Body).where(Body.code.not_in(body_codes), Body.code.not_in(in_use)))
         matters = catalog.matters.to_dict("records")
-        s.execute(insert(Matter), matters)
+        if matters:  # none before a district loads its catalogue
+            s.execute(insert(Matter), matters)
         emp = catalog.empowerment.to_dict("records")
         if emp:
             s.execute(insert(Empowerment), emp)
