@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.cn import uscc
 
-from geo.catalog import SEVERITIES
+from geo.catalog import SEVERITY_WORDS
 from geo.crs import COORDINATE_PROBLEMS, WGS84, coordinate_problems, to_wgs84
 from geo.days import local_day
 
@@ -135,6 +136,12 @@ class Rules:
     keep_bad_coordinates
         Keep rows whose coordinates are unusable (bulk routing flags them ``invalid``)
         instead of rejecting them.
+    severity_words
+        Words accepted for a severity, lower case, and the severity each means
+        (`geo.catalog.Catalog.severity_words`).
+    unused
+        Fields the command does not use (`ROUTE_UNUSED` for ``route``): a problem in one
+        is a warning, and the value is dropped, instead of a rejected row.
     """
 
     crs: str
@@ -144,6 +151,13 @@ class Rules:
     matters: frozenset[str] | None = None
     earliest: dt.datetime = EARLIEST
     keep_bad_coordinates: bool = False
+    severity_words: Mapping[str, str] = field(default_factory=lambda: SEVERITY_WORDS)
+    unused: frozenset[str] = frozenset()
+
+
+#: fields ``route`` does not use: it needs id and coordinates, and reads the matter, the
+#: reported time and the credit code where given
+ROUTE_UNUSED = frozenset({"severity", "description"})
 
 
 class Notes:
@@ -201,12 +215,15 @@ class Checked:
 class _Verdict:
     """The first problem of each row, column by column (first found wins)."""
 
-    def __init__(self, frame: pd.DataFrame, rows: np.ndarray):
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray, unused=frozenset()):
         self.frame = frame
         self.rows = rows
         self.field = np.full(len(frame), None, dtype=object)
         self.reason = np.full(len(frame), None, dtype=object)
         self.bad = np.zeros(len(frame), dtype=bool)
+        self.unused = unused
+        #: problems in fields the command does not use: field -> (rows, reasons)
+        self.dropped: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def ok(self) -> np.ndarray:
@@ -214,13 +231,34 @@ class _Verdict:
 
     def fail(self, mask, name: str, reason) -> None:
         """Mark rows of ``mask`` (not yet failed) bad in field ``name`` for ``reason`` (one
-        text, or one per row)."""
+        text, or one per row). In a field the command does not use, the rows stay good
+        and the problem is kept for a warning (`dropped`)."""
+        if name in self.unused:
+            mask = np.asarray(mask, dtype=bool)
+            seen, why = self.dropped.get(name, (np.zeros(len(mask), bool),
+                                                np.full(len(mask), None, dtype=object)))
+            new = mask & ~seen
+            why[new] = reason if isinstance(reason, str) else np.asarray(
+                reason, dtype=object)[new]
+            self.dropped[name] = (seen | mask, why)
+            return
         mask = np.asarray(mask, dtype=bool) & ~self.bad
         if mask.any():
             self.bad |= mask
             self.field[mask] = name
             self.reason[mask] = reason if isinstance(reason, str) else np.asarray(
                 reason, dtype=object)[mask]
+
+    def drop_notes(self, notes: Notes) -> None:
+        """One warning per unused field and reason, for the rows kept."""
+        for name, (mask, why) in self.dropped.items():
+            hit = mask & self.ok
+            for reason in dict.fromkeys(why[hit].tolist()):
+                notes.add(f"field {name}: {reason}; ignored (not used by this command)",
+                          self.rows[hit & (why == reason)])
+
+    def dropped_mask(self, name: str) -> np.ndarray:
+        return self.dropped.get(name, (np.zeros(len(self.bad), bool), None))[0]
 
     def rejects(self, shown: dict[str, np.ndarray]) -> list[Reject]:
         bad = np.flatnonzero(~self.ok)
@@ -419,7 +457,7 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     frame = normalised(frame)
     rows = np.asarray(rows, dtype=np.int64)
     n = len(frame)
-    v = _Verdict(frame, rows)
+    v = _Verdict(frame, rows, rules.unused)
     text, problem = {}, {}
     for name in (*TEXT_FIELDS, "reported_at"):
         text[name], problem[name] = _texts(_column(frame, name), n)
@@ -444,10 +482,9 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
         v.fail(lat_bad, "lat", "not a number")
     lon = np.where(lon_bad | lon_missing, np.nan, lon)
     lat = np.where(lat_bad | lat_missing, np.nan, lat)
-    severity = pc.utf8_lower(text["severity"])
-    severity = pc.if_else(pc.equal(severity, ""), "medium", severity)
-    v.fail(~_np(pc.is_in(severity, pa.array(SEVERITIES))), "severity",
-           f"must be one of {', '.join(SEVERITIES)}")
+    severity, unknown = _severities(text["severity"], rules.severity_words)
+    v.fail(unknown, "severity",
+           f"not a severity word of the catalogue ({', '.join(rules.severity_words)})")
     reported, untimed = _reported(text["reported_at"], rules, v)
     if not rules.keep_bad_coordinates:
         _check_coordinates(lon, lat, rules.crs, v)
@@ -465,6 +502,13 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
     matter, credit = text["matter"], text["credit_code"]
     notes = Notes()
     notes.add("field reported_at: missing; using the time of receipt", rows[untimed & ok])
+    v.drop_notes(notes)
+    for name in rules.unused & {"severity", "description"}:
+        gone = pa.array(v.dropped_mask(name))
+        if name == "severity":
+            severity = pc.if_else(gone, None, severity)
+        else:
+            text[name] = pc.if_else(gone, "", text[name])
     _matter_notes(notes, matter, ok, rows, rules.matters)
     credit_ok = _valid_credit(credit)
     has_credit = ~_np(pc.equal(credit, ""))
@@ -484,6 +528,18 @@ def check(frame: pd.DataFrame, rows: np.ndarray, rules: Rules,
         "received_at": np.full(int(ok.sum()), np.datetime64(rules.now, "us")),
     }, columns=list(ALERT_COLUMNS))
     return Checked(alerts, v.rejects({"source": src, "id": ext}), notes, n)
+
+
+def _severities(words: pa.Array, known: Mapping[str, str]) -> tuple[pa.Array, np.ndarray]:
+    """Each row's severity (``medium`` where none is given) by the catalogue's words
+    (case-insensitive), and where the word is not known (its severity then null)."""
+    lower = pc.utf8_lower(words)
+    names = pa.array(list(known), type=pa.string())
+    index = pc.index_in(lower, value_set=names)
+    severity = pc.take(pa.array(list(known.values()), type=pa.string()), index)
+    given = ~_np(pc.equal(lower, ""))
+    unknown = given & _np(pc.is_null(index))
+    return pc.if_else(pa.array(given), severity, "medium"), unknown
 
 
 def _series(arr: pa.Array) -> pd.Series:

@@ -6,6 +6,8 @@ million alerts are decided by a few numpy takes, and one live alert by a few sca
 lookups, with the same answers:
 
 - invalid coordinates -> no body (`BODY_NONE`);
+- no catalogue loaded yet (`geo.catalog.placeholder_catalog`) -> the command center
+  (`BODY_NO_CATALOG`), whatever the matter;
 - no matter named -> the command center (`BODY_NO_MATTER`);
 - a matter not in the catalogue -> the command center, for triage (`BODY_TRIAGE`);
 - outside every township -> the command center, as a referral (`BODY_REFERRAL`);
@@ -30,7 +32,8 @@ import numpy as np
 from geo.catalog import Catalog
 
 # why a body was chosen
-BODY_NONE, BODY_TOWNSHIP, BODY_DISTRICT, BODY_TRIAGE, BODY_REFERRAL, BODY_NO_MATTER = range(6)
+(BODY_NONE, BODY_TOWNSHIP, BODY_DISTRICT, BODY_TRIAGE, BODY_REFERRAL, BODY_NO_MATTER,
+ BODY_NO_CATALOG) = range(7)
 
 NO_MATTER = -2  # matter index of an alert that names no matter
 UNKNOWN_MATTER = -1  # matter index of a code the catalogue does not hold
@@ -60,6 +63,9 @@ class BodyRule:
     since
         "Empowered since" (datetime64[D], NaT: not empowered), shape (townships, matters,
         len(breaks) + 1); epoch e >= 1 covers days in [breaks[e - 1], breaks[e]).
+    loaded
+        Whether a district catalogue is loaded (False: every valid alert goes to the
+        command center, `BODY_NO_CATALOG`).
     """
 
     matter_codes: np.ndarray
@@ -73,6 +79,7 @@ class BodyRule:
     breaks: np.ndarray
     since: np.ndarray
     break_days: tuple[dt.date, ...]
+    loaded: bool = True
 
     @property
     def command_center(self) -> str:
@@ -88,6 +95,8 @@ class BodyRule:
         """
         if not valid:
             return None, BODY_NONE, None
+        if not self.loaded:
+            return self.command_center, BODY_NO_CATALOG, None
         if not matter:
             return self.command_center, BODY_NO_MATTER, None
         m = self.matter_index.get(matter)
@@ -137,7 +146,8 @@ class BodyRule:
         how[empowered] = BODY_TOWNSHIP
         body = np.where(empowered, center, body).astype(np.int16)
         for mask, why in ((township < 0, BODY_REFERRAL), (matter == UNKNOWN_MATTER, BODY_TRIAGE),
-                          (matter == NO_MATTER, BODY_NO_MATTER)):
+                          (matter == NO_MATTER, BODY_NO_MATTER),
+                          (np.full(len(t), not self.loaded), BODY_NO_CATALOG)):
             how[mask] = why
             body[mask] = self.command
         invalid = ~valid
@@ -177,6 +187,7 @@ def body_rule(catalog: Catalog, township_codes: np.ndarray) -> BodyRule:
         breaks=breaks,
         since=since,
         break_days=tuple(breaks.astype(object).tolist()),
+        loaded=catalog.loaded,
     )
 
 

@@ -12,6 +12,12 @@ CSV files in one folder (``data/`` for the demo):
 - ``inspection_intervals.csv`` (optional): ``risk, days``, the days allowed between two
   inspections of a site of that risk level; a level it leaves out keeps its default
   (`DEFAULT_INSPECTION_INTERVALS`).
+- ``severities.csv`` (optional): ``word, severity``, the words alerts may give for a
+  severity and the severity each means (`SEVERITY_WORDS` when the file is absent).
+
+A district may start with layers alone: `placeholder_catalog` holds only a command center,
+which then receives every alert ("no catalogue loaded"), until `template_frames` (written by
+``python -m geo catalog template``) is filled in and loaded.
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ SEVERITIES = ("low", "medium", "high")
 #: days between inspections by site risk level where ``inspection_intervals.csv`` is silent
 DEFAULT_INSPECTION_INTERVALS = {"high": 30, "medium": 90, "low": 365}
 BODY_KINDS = ("township_center", "district_team", "command_center")
+#: words for a severity accepted when the catalogue has no ``severities.csv`` (lower case)
+SEVERITY_WORDS = {
+    **{s: s for s in SEVERITIES}, "normal": "medium", "minor": "low", "major": "high",
+    "serious": "high", "urgent": "high", "一般": "low", "较重": "medium", "严重": "high",
+    "低": "low", "中": "medium", "高": "high",
+}
+#: code of the command center of a district that has loaded no catalogue yet
+PLACEHOLDER_CENTER = "CC"
 
 COLUMNS = {
     "matters": ("code", "name", "domain", "district_body",
@@ -34,6 +48,7 @@ COLUMNS = {
     "bodies": ("code", "name", "kind", "township_code"),
     "empowerment": ("township_code", "matter_code", "effective_from", "effective_to"),
     "inspection_intervals": ("risk", "days"),
+    "severities": ("word", "severity"),
 }
 
 
@@ -52,6 +67,12 @@ class Catalog:
     #: site risk level -> days allowed between two inspections
     inspection_intervals: dict[str, int] = field(
         default_factory=lambda: dict(DEFAULT_INSPECTION_INTERVALS))
+    severity_words: dict[str, str] = field(default_factory=lambda: dict(SEVERITY_WORDS))
+
+    @property
+    def loaded(self) -> bool:
+        """Whether this is a district's catalogue (False: `placeholder_catalog`, no matter)."""
+        return not self.matters.empty
 
     @property
     def command_center(self) -> str:
@@ -130,6 +151,7 @@ def _intervals(frame: pd.DataFrame | None) -> dict[str, int]:
 def validate_catalog(
     matters: pd.DataFrame, bodies: pd.DataFrame, empowerment: pd.DataFrame,
     intervals: pd.DataFrame | None = None,
+    severities: pd.DataFrame | None = None,
 ) -> Catalog:
     """Check the tables against each other and return a `Catalog`.
 
@@ -187,14 +209,129 @@ def validate_catalog(
         bodies=bodies.reset_index(drop=True),
         empowerment=emp.reset_index(drop=True),
         inspection_intervals=_intervals(intervals),
+        severity_words=SEVERITY_WORDS if severities is None else _severity_words(severities),
     )
 
 
+def _severity_words(frame: pd.DataFrame) -> dict[str, str]:
+    words: dict[str, str] = {}
+    for i, (word, severity) in enumerate(zip(frame["word"], frame["severity"], strict=True)):
+        if word == "":
+            _fail(frame, i, "word", "empty")
+        if severity not in SEVERITIES:
+            _fail(frame, i, "severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+        if words.get(word.lower(), severity) != severity:
+            _fail(frame, i, "word", f"{word!r} already means {words[word.lower()]}")
+        words[word.lower()] = severity
+    return words
+
+
 def load_catalog(folder: Path) -> Catalog:
-    """Read and validate matters.csv, bodies.csv, empowerment.csv and (where there is
-    one) inspection_intervals.csv from ``folder``."""
-    optional = Path(folder) / "inspection_intervals.csv"
+    """Read and validate matters.csv, bodies.csv, empowerment.csv and, where they are,
+    inspection_intervals.csv and severities.csv from ``folder``."""
+    def optional(name: str) -> pd.DataFrame | None:
+        return _read(folder, name) if (Path(folder) / f"{name}.csv").is_file() else None
+
     return validate_catalog(_read(folder, "matters"), _read(folder, "bodies"),
                             _read(folder, "empowerment"),
-                            _read(folder, "inspection_intervals") if optional.is_file()
-                            else None)
+                            intervals=optional("inspection_intervals"),
+                            severities=optional("severities"))
+
+
+# ---------------------------------------------------------------------------- layers first
+def placeholder_catalog() -> Catalog:
+    """The catalogue of a district that has loaded none: one command center, no matter,
+    no empowerment (`Catalog.loaded` is False; every alert goes to the command center)."""
+    bodies = pd.DataFrame({"code": [PLACEHOLDER_CENTER], "name": ["区指挥中心"],
+                           "kind": ["command_center"], "township_code": [""]})
+    return validate_catalog(pd.DataFrame(columns=list(COLUMNS["matters"]), dtype=str), bodies,
+                            pd.DataFrame(columns=list(COLUMNS["empowerment"]), dtype=str))
+
+
+def catalog_townships(catalog: Catalog) -> set[str]:
+    """Every township code the catalogue names (township centers and empowerment)."""
+    centers = catalog.bodies.loc[catalog.bodies["kind"] == "township_center", "township_code"]
+    return set(centers) | set(catalog.empowerment["township_code"])
+
+
+def fits_layers(catalog: Catalog, township_codes) -> bool:
+    """Whether the catalogue can be of the district of these layers: it names no township
+    (a catalogue without centers) or at least one township of the layers. A catalogue
+    whose townships are all elsewhere is another district's."""
+    named = catalog_townships(catalog)
+    return not named or bool(named & set(township_codes))
+
+
+#: rows named one by one in a catalogue problem before the rest are counted
+SHOWN_ROWS = 5
+
+
+def layer_mismatches(catalog: Catalog, township_codes, folder: str = "") -> list[str]:
+    """Rows of the catalogue that name a township the layers do not have: one line per file
+    and township, with its rows (CSV lines; the first `SHOWN_ROWS`, then a count), the
+    field and what to fix. Empty when the catalogue matches the layers."""
+    known = set(township_codes)
+    prefix = f"{folder.rstrip('/')}/" if folder else ""
+    fix = ("use a township code of the townships layer (`python -m geo catalog template` "
+           "lists them) or remove the row")
+    out = []
+    bodies = catalog.bodies
+    for name, codes in (
+            ("bodies", bodies["township_code"].where(bodies["kind"] == "township_center", "")),
+            ("empowerment", catalog.empowerment["township_code"])):
+        wrong: dict[str, list[int]] = {}
+        for i, code in enumerate(codes):
+            if code and code not in known:
+                wrong.setdefault(code, []).append(i + 2)
+        for code, rows in wrong.items():
+            shown = ", ".join(map(str, rows[:SHOWN_ROWS]))
+            more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+            out.append(f"{prefix}{name}.csv, row{'s' if len(rows) > 1 else ''} {shown}{more}, "
+                       f"field township_code: township {code} is not in the townships "
+                       f"layer; {fix}")
+    return out
+
+
+def template_frames(townships: pd.DataFrame, base: Catalog | None = None
+                    ) -> dict[str, pd.DataFrame]:
+    """Catalogue files to fill in for the townships of a layer set (``code``, ``name``).
+
+    ``bodies``: a command center, the district teams ``base`` names for its matters and one
+    center per township (``TC-<code>``); ``matters``: those of ``base`` (to adapt), none
+    without one; ``empowerment``: the header only; ``severities``: `SEVERITY_WORDS`.
+    They load back as they are (`load_catalog`).
+    """
+    matters = (base.matters if base is not None and base.loaded
+               else pd.DataFrame(columns=list(COLUMNS["matters"])))
+    teams = base.bodies[base.bodies["kind"] == "district_team"] if base is not None else None
+    teams = (teams[teams["code"].isin(set(matters["district_body"]))] if teams is not None
+             else pd.DataFrame(columns=list(COLUMNS["bodies"])))
+    ordered = townships.sort_values("code")
+    bodies = pd.concat([
+        pd.DataFrame({"code": [PLACEHOLDER_CENTER], "name": ["区指挥中心"],
+                      "kind": ["command_center"], "township_code": [""]}),
+        teams[list(COLUMNS["bodies"])].assign(township_code=""),
+        pd.DataFrame({"code": [f"TC-{c}" for c in ordered["code"]],
+                      "name": [f"{n}综合行政执法中心" for n in ordered["name"]],
+                      "kind": "township_center", "township_code": list(ordered["code"])}),
+    ], ignore_index=True)
+    return {
+        "matters": matters[list(COLUMNS["matters"])].reset_index(drop=True),
+        "bodies": bodies,
+        "empowerment": pd.DataFrame(columns=list(COLUMNS["empowerment"])),
+        "severities": pd.DataFrame(sorted(SEVERITY_WORDS.items()),
+                                   columns=list(COLUMNS["severities"])),
+    }
+
+
+def write_template(folder: Path, townships: pd.DataFrame, base: Catalog | None = None
+                   ) -> list[Path]:
+    """Write `template_frames` as UTF-8 CSV files into ``folder``; the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in template_frames(townships, base).items():
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False, encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -39,23 +39,35 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
 
     url = settings.database_url
     if layers_path is not None:
-        # the loaded catalogue if there is a database, else the catalogue folder; bulk
-        # routing stores nothing, so no database file is created here
+        # the loaded catalogue if there is a database, else the catalogue folder, if it is
+        # of these layers' district; bulk routing stores nothing, so no database file is
+        # created here
+        from geo.catalog import fits_layers
+        from geo.layers import LayerError, check_layers, load_layers
+
         exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
         engine = store.connect(url) if exists else None
+        files = layer_files(layers_path)
+        if not files:
+            raise LookupError(f"{layers_path}: no layer files there")
+        townships, report = check_layers(layers_path, assume_crs, kinds=("townships",))
+        if townships is None:
+            raise LayerError(report)
+        codes = townships.townships["code"]
         catalog = None
         if engine is not None and store.has_reference(engine):
             catalog = store.load_catalog(engine, scope=SYSTEM)
-        catalog = catalog or load_catalog(settings.catalog_path)
-        files = layer_files(layers_path)
-        if not files:
-            from geo.layers import LayerError
-
-            raise LayerError(f"{layers_path}: no layer files there")
+            catalog = catalog if fits_layers(catalog, codes) else None
+        if catalog is None:
+            catalog, notes, problems = district_catalog(Path(settings.catalog_path), codes,
+                                                        explicit=False)
+            for line in notes:
+                print(line, file=sys.stderr)
+            if problems:
+                raise CatalogError("\n".join(problems))
         key = files_key(files, f"assume_crs={assume_crs}", catalog, settings)
 
         def build():
-            from geo.layers import load_layers
             from geo.routing import Router
 
             return Router(load_layers(layers_path, assume_crs), catalog, settings)
@@ -76,24 +88,60 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
     return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
+def district_catalog(folder: Path, township_codes, explicit: bool
+                     ) -> tuple[object | None, list[str], list[str]]:
+    """The catalogue to use with a layer set: (catalogue or None, notes, problems).
+
+    A catalogue named on the command line (``explicit``) must match the layers: every row
+    naming a township the layers lack is a problem. The default catalogue folder is left
+    out, with a note, when it is missing or names none of the layers' townships (another
+    district's, e.g. the bundled demo's): the district then starts with layers alone
+    (`geo.catalog.placeholder_catalog`).
+    """
+    from geo.catalog import fits_layers, layer_mismatches, placeholder_catalog
+
+    how = ("every alert goes to the command center (\"no catalogue loaded\") until one is: "
+           "`python -m geo catalog template --out DIR` writes one to fill in, then `python "
+           "-m geo init --layers LAYERS --catalog DIR` loads it")
+    try:
+        catalog = load_catalog(folder)
+    except CatalogError as exc:
+        if explicit or (folder / "matters.csv").exists():
+            return None, [], [str(exc)]
+        return placeholder_catalog(), [f"note: no catalogue in {folder}; {how}"], []
+    if not explicit and not fits_layers(catalog, township_codes):
+        return placeholder_catalog(), [
+            f"note: the catalogue in {folder} names none of the layers' townships (another "
+            f"district's): it was not imported; {how}"], []
+    return catalog, [], layer_mismatches(catalog, township_codes, str(folder))
+
+
 def cmd_init(args, settings: Settings) -> int:
     from geo import store
-    from geo.layers import LayerError, load_layers
+    from geo.layers import check_layers
 
     layers_path = Path(args.layers or settings.layers_path)
+    catalog_path = Path(args.catalog or settings.catalog_path)
     try:
-        layers = load_layers(layers_path, args.assume_crs)
-        catalog = load_catalog(Path(args.catalog or settings.catalog_path))
-    except (LayerError, CatalogError, CRSInputError) as exc:
+        layers, report = check_layers(layers_path, args.assume_crs)
+    except CRSInputError as exc:
         return _fail(f"{exc}\nnothing was imported")
-    problems = check_references(layers, catalog)
+    print(report.render())
+    if layers is None:
+        return _fail("the layer set has errors (above)\nnothing was imported")
+    catalog, notes, problems = district_catalog(catalog_path, layers.townships["code"],
+                                                explicit=args.catalog is not None)
+    if catalog is not None:
+        problems += check_references(layers, catalog)
     if problems:
         return _fail("\n".join(problems) + "\nnothing was imported")
+    for line in notes:
+        print(line)
     engine = store.connect(settings.database_url)
     store.migrate(engine)
     store.import_reference(engine, layers, catalog, str(layers_path), scope=SYSTEM)
-    checklist_path = Path(args.catalog or settings.catalog_path) / "checklists.csv"
-    if checklist_path.is_file():
+    checklist_path = catalog_path / "checklists.csv"
+    if catalog.loaded and checklist_path.is_file():
         import pandas as pd
 
         from geo.store.inspecting import replace_checklists, validate_checklists
@@ -107,14 +155,16 @@ def cmd_init(args, settings: Settings) -> int:
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
+    what = (f"{len(catalog.matters)} matters, {len(catalog.bodies)} bodies, "
+            f"{len(catalog.empowerment)} empowerment entries" if catalog.loaded
+            else "no catalogue loaded")
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
-          f"{len(catalog.matters)} matters, {len(catalog.bodies)} bodies, "
-          f"{len(catalog.empowerment)} empowerment entries")
+          f"{what}")
     return 0
 
 
 def check_references(layers, catalog) -> list[str]:
-    """Cross-checks between layers and catalogues that neither can make alone."""
+    """Cross-checks between the teams layer and the catalogue's bodies."""
     problems = []
     bodies = set(catalog.bodies["code"])
     if layers.teams is not None:
@@ -123,11 +173,39 @@ def check_references(layers, catalog) -> list[str]:
             if body not in bodies:
                 problems.append(f"teams feature {i + 1} (team_id={team}), field body_code: "
                                 f"unknown body {body!r} (not in bodies.csv)")
-    townships = set(layers.townships["code"])
-    for code in sorted(set(catalog.empowerment["township_code"]) - townships):
-        problems.append(f"empowerment.csv, field township_code: township {code} is not in "
-                        "the townships layer")
     return problems
+
+
+def cmd_catalog_template(args, settings: Settings) -> int:
+    """Write the catalogue files to fill in for a layer set (``--layers``, else the loaded
+    one), with the matters of the catalogue folder (or the loaded catalogue) to adapt."""
+    from geo import store
+    from geo.catalog import write_template
+    from geo.layers import LayerError, load_layers
+
+    base = None
+    try:
+        if args.layers:
+            layers = load_layers(Path(args.layers), args.assume_crs)
+        else:
+            engine = store.connect(settings.database_url)
+            if not store.has_reference(engine):
+                return _fail("no layers loaded: give --layers or run `python -m geo init`")
+            layers = store.load_layers(engine, scope=SYSTEM)
+            base = store.load_catalog(engine, scope=SYSTEM)
+    except (LayerError, CRSInputError) as exc:
+        return _fail(str(exc))
+    if base is None or not base.loaded:
+        try:
+            base = load_catalog(settings.catalog_path)
+        except CatalogError:
+            base = None
+    paths = write_template(Path(args.out), layers.townships[["code", "name"]], base)
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out}: one center per township "
+          f"({len(layers.townships)}), an empty empowerment list and "
+          f"{0 if base is None else len(base.matters)} matters to adapt; fill them in, then "
+          f"`python -m geo init --layers LAYERS --catalog {args.out}`")
+    return 0
 
 
 def cmd_layers_check(args, settings: Settings) -> int:
@@ -179,7 +257,7 @@ def cmd_repair(args, settings: Settings) -> int:
 def cmd_route(args, settings: Settings) -> int:
     from geo import bulk, store
     from geo.alertfiles import IngestError
-    from geo.alerts import Rules
+    from geo.alerts import ROUTE_UNUSED, Rules
     from geo.layers import LayerError
 
     out = Path(args.out)
@@ -195,7 +273,9 @@ def cmd_route(args, settings: Settings) -> int:
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
                                      args.assume_crs)
         rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
-                      matters=frozenset(catalog.matters["code"]), earliest=settings.earliest)
+                      matters=frozenset(catalog.matters["code"]) if catalog.loaded else None,
+                      earliest=settings.earliest, severity_words=catalog.severity_words,
+                      unused=ROUTE_UNUSED)
         if args.engine == "dask":
             tally = bulk.route_file_dask(
                 Path(args.file), out, router, rules, scheduler=args.scheduler,
@@ -599,6 +679,14 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--catalog", help="folder with matters/bodies/empowerment CSV")
     init.add_argument("--assume-crs", help="CRS for layer files that declare none")
     init.set_defaults(func=cmd_init)
+
+    cat = sub.add_parser("catalog", help="catalogue tools").add_subparsers(dest="sub",
+                                                                         required=True)
+    tpl = cat.add_parser("template", help="write catalogue files to fill in for a layer set")
+    tpl.add_argument("--out", required=True, help="folder to write the CSV files to")
+    tpl.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
+    tpl.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    tpl.set_defaults(func=cmd_catalog_template)
 
     layers = sub.add_parser("layers", help="layer tools").add_subparsers(dest="sub",
                                                                          required=True)

@@ -421,7 +421,8 @@ def ingest_chunks(engine: Engine, chunks: Iterable[Chunk], rules: Rules, router:
 
 def _rules(catalog: Catalog, source, crs, tz, earliest) -> Rules:
     return Rules(crs=parse_crs(crs), tz=tz or ZoneInfo("Asia/Shanghai"), now=store.utcnow(),
-                 source=source, matters=frozenset(catalog.matters["code"]), earliest=earliest)
+                 source=source, matters=frozenset(catalog.matters["code"]), earliest=earliest,
+                 severity_words=catalog.severity_words)
 
 
 def ingest_records(

@@ -58,6 +58,10 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
+#: features named in a repeated problem before the rest are counted
+SHOWN_FEATURES = 5
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of validation. ``level`` is ``error``, ``warning`` or ``repaired``."""
@@ -100,10 +104,25 @@ class LayerReport:
         self.problems.append(Problem(level, kind, message, **where))
 
     def render(self) -> str:
-        """Human-readable report, one line per layer and per problem."""
+        """Human-readable report: one line per layer, then per problem; a problem repeated
+        on many features (same level, layer, field and message) is one line with its
+        count and the first `SHOWN_FEATURES` features."""
         lines = [f"{kind:10} {self.counts.get(kind, 0):7d} features  {src}"
                  for kind, src in self.sources.items()]
-        lines += [str(p) for p in self.problems]
+        groups: dict[tuple, list[Problem]] = {}
+        for p in self.problems:
+            groups.setdefault((p.level, p.kind, p.field, p.message), []).append(p)
+        for (level, kind, fld, message), found in groups.items():
+            if len(found) == 1:
+                lines.append(str(found[0]))
+                continue
+            shown = ", ".join(str(p.feature) + (f" ({p.key})" if p.key else "")
+                              for p in found[:SHOWN_FEATURES])
+            more = (f" and {len(found) - SHOWN_FEATURES} more"
+                    if len(found) > SHOWN_FEATURES else "")
+            where = kind + (f", field {fld}" if fld else "")
+            lines.append(f"{level.upper():8} {where}: {message} ({len(found)} features: "
+                         f"{shown}{more})")
         n_err = len(self.errors)
         n_warn = sum(p.level == "warning" for p in self.problems)
         n_fix = sum(p.level == "repaired" for p in self.problems)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 from geo.bodyrule import (
     BODY_DISTRICT,
+    BODY_NO_CATALOG,
     BODY_NO_MATTER,
     BODY_NONE,
     BODY_REFERRAL,
@@ -1397,6 +1398,7 @@ def _body_reason(r: Router, d: _Decision) -> Sentence | None:
         BODY_REFERRAL: f"区外线索，交 {body} 移送",
         BODY_TRIAGE: f"事项代码 {d.matter} 不在执法事项目录中，交 {body} 分拨",
         BODY_NO_MATTER: f"未指明执法事项，交 {body} 分拨",
+        BODY_NO_CATALOG: f"尚未载入执法事项目录（no catalogue loaded），交 {body} 分拨",
     }[d.body_how], None
 
 
@@ -1470,7 +1472,7 @@ def _reason_keys(batch: RoutingBatch) -> Iterator[list[tuple[np.ndarray, int]]]:
         yield [(np.zeros(n, dtype=np.int64), 1)]
         return
     breaks = r._bodies.breaks
-    yield [(batch.body_how.astype(np.int64), 6),
+    yield [(batch.body_how.astype(np.int64), BODY_NO_CATALOG + 1),
            (batch.matter_code + 1, len(batch.matter_values) + 1),
            (np.searchsorted(breaks, batch.empowered_since), len(breaks) + 1),
            (t, len(r.t_codes) + 1)]

@@ -103,7 +103,7 @@ def mixed_rows(router, n_random: int = 500, seed: int = 5) -> list[list[str]]:
     put(222, ["BAD-NAN", "nan", "30.8", "M001", "", "grid", "low", "", ""])
     # rejected rows
     put(5, ["", "120.1", "30.8", "M001", "", "grid", "low", "", ""])
-    put(60, ["SEV", "120.1", "30.8", "M001", "", "grid", "urgent", "", ""])
+    put(60, ["SEV", "120.1", "30.8", "M001", "soon", "grid", "low", "", ""])
     put(90, ["WHEN", "120.1", "30.8", "M001", "yesterday", "grid", "low", "", ""])
     put(120, ["X" * 101, "120.1", "30.8", "M001", "", "grid", "low", "", ""])
     # repeated ids: next to each other, far apart (other partitions), three times, after a
@@ -111,7 +111,7 @@ def mixed_rows(router, n_random: int = 500, seed: int = 5) -> list[list[str]]:
     put(10, ["A00002", "120.2", "30.8", "M001", "", "", "low", "", ""])
     put(400, ["A00004", "120.2", "30.8", "M001", "", "grid", "low", "", ""])
     put(410, ["A00004", "120.3", "30.8", "M001", "", "grid", "low", "", ""])
-    put(300, ["LATE", "120.2", "30.8", "M001", "", "grid", "urgent", "", ""])
+    put(300, ["LATE", "120.2", "30.8", "M001", "soon", "grid", "low", "", ""])
     put(500, ["LATE", "120.2", "30.8", "M003", "", "grid", "low", "", ""])
     put(560, ["LATE", "120.2", "30.8", "M003", "", "grid", "low", "", ""])
     put(590, ["A00008", "120.2", "30.8", "M001", "", "other", "low", "", ""])
@@ -323,7 +323,7 @@ def test_json_inputs_match(built, demo_router, mixed, client, settings, tmp_path
 
 def test_every_row_rejected_and_empty_files(built, client, settings, tmp_path, capsys):
     src = write_csv(tmp_path / "bad.csv", [["", "1", "2", "", "", "", "", "", ""],
-                                           ["X", "1", "2", "", "", "", "urgent", "", ""]],
+                                           ["X", "1", "2", "", "soon", "", "low", "", ""]],
                     ragged=False)
     for engine, out in (("local", "local.csv"), ("dask", "dask.csv")):
         args = ["--engine", engine] + (["--scheduler", client.scheduler.address]
@@ -416,7 +416,7 @@ def test_chunks_are_written_in_input_order_whatever_order_they_finish():
 
 def test_rejects_are_capped_on_the_terminal_and_all_written_with_rejects(
         built, client, settings, tmp_path, capsys):
-    rows = [[f"S{i}", "120.1", "30.8", "M001", "", "grid", "urgent", "", ""] for i in range(30)]
+    rows = [[f"S{i}", "120.1", "30.8", "M001", "soon", "grid", "low", "", ""] for i in range(30)]
     rows.append(["OK", "120.1", "30.8", "M001", "", "grid", "low", "", ""])
     src = write_csv(tmp_path / "many.csv", rows, ragged=False)
     code, out, err = route_local(settings, src, tmp_path / "o.csv", capsys)
@@ -432,7 +432,7 @@ def test_rejects_are_capped_on_the_terminal_and_all_written_with_rejects(
                                    "--rejects", str(bad), *extra)
         written = list(csv.DictReader(bad.open(encoding="utf-8")))
         assert code == 0 and [r["row"] for r in written] == [str(i) for i in range(2, 32)]
-        assert {r["field"] for r in written} == {"severity"} and written[0]["id"] == "S0"
+        assert {r["field"] for r in written} == {"reported_at"} and written[0]["id"] == "S0"
         assert f"rejected rows written to {bad}" in err
 
 

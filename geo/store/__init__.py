@@ -157,7 +157,8 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
         in_use = select(Team.body_code)
         s.execute(delete(Body).where(Body.code.not_in(body_codes), Body.code.not_in(in_use)))
         matters = catalog.matters.to_dict("records")
-        s.execute(insert(Matter), matters)
+        if matters:  # none before a district loads its catalogue
+            s.execute(insert(Matter), matters)
         emp = catalog.empowerment.to_dict("records")
         if emp:
             s.execute(insert(Empowerment), emp)
@@ -173,6 +174,8 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
                 s.execute(insert(model), rows)
         s.merge(Meta(key="inspection_intervals", value=json.dumps(
             catalog.inspection_intervals, sort_keys=True)))
+        s.merge(Meta(key="severity_words", value=json.dumps(
+            catalog.severity_words, sort_keys=True, ensure_ascii=False)))
         s.merge(Meta(key="layers_source", value=source))
         s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
         audit(s, scope.actor, "layers", "reference", "import", detail=source)
@@ -242,14 +245,17 @@ def load_catalog(engine: Engine, *, scope: Scope) -> Catalog:
         emp = table(Empowerment, ("township_code", "matter_code", "effective_from",
                                   "effective_to"))
         stored = s.get(Meta, "inspection_intervals")
+        words = s.get(Meta, "severity_words")
     for col in ("deadline_days_low", "deadline_days_medium", "deadline_days_high"):
         matters[col] = matters[col].map(lambda v: f"{v:g}")
     for col in ("effective_from", "effective_to"):
         emp[col] = emp[col].map(lambda d: d.isoformat() if d else "")
     intervals = None if stored is None else pd.DataFrame(
         list(json.loads(stored.value).items()), columns=["risk", "days"]).astype(str)
+    severities = None if words is None else pd.DataFrame(
+        list(json.loads(words.value).items()), columns=["word", "severity"])
     return validate_catalog(matters.sort_values("code"), bodies.sort_values("code"), emp,
-                            intervals)
+                            intervals=intervals, severities=severities)
 
 
 def get_meta(engine: Engine) -> dict[str, str]:
