@@ -36,10 +36,13 @@ def test_reference_round_trip(engine, small_dirs):
     assert store.get_meta(engine)["layers_source"] == "test"
     assert cat.inspection_intervals == catalog.inspection_intervals
     custom = dataclasses.replace(catalog, inspection_intervals={"high": 7, "medium": 60,
-                                                                "low": 400})
+                                                                "low": 400},
+                                 severity_words={"high": "high", "紧急": "high", "normal":
+                                                 "medium", "low": "low", "medium": "medium"})
     store.import_reference(engine, layers, custom, "test", scope=SYSTEM)
-    assert store.load_catalog(engine, scope=SYSTEM).inspection_intervals == {
-        "high": 7, "medium": 60, "low": 400}
+    back = store.load_catalog(engine, scope=SYSTEM)
+    assert back.inspection_intervals == {"high": 7, "medium": 60, "low": 400}
+    assert back.severity_words == custom.severity_words  # the district's own words kept
 
 
 def test_import_is_all_or_nothing(engine, small_dirs):
