@@ -88,7 +88,7 @@ def test_a_batch_is_all_or_nothing_and_names_the_alert_and_field(api):
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"id": "Z", "lon": 200, "lat": 30}, "lon"),
-    ({"id": "Z", "lon": 120, "lat": 30, "severity": "urgent"}, "severity"),
+    ({"id": "Z", "lon": 120, "lat": 30, "severity": "whenever"}, "severity"),
     ({"id": "Z", "lat": 30}, "lon"),
     ({"id": "Z", "lon": 120, "lat": 30, "source": "other"}, "source"),
     ({"id": "Z", "lon": 120, "lat": 30, "reported_at": "yesterday"}, "reported_at"),
