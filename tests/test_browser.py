@@ -526,8 +526,9 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         case = store.cases_frame(engine, scope=SYSTEM).set_index("id").loc[case_id]
         assert (case["body_code"], case["matter_code"], case["source"]) == (
             "DT-SC", matter, "12345")
-        expect(page.get_by_label("经度")).to_have_value("", timeout=30_000)  # emptied
-        expect(page.get_by_label("地址或地标（来电人所述）")).to_have_value("")
+        for label in ("经度", "地址或地标（来电人所述）"):  # a new, empty form replaces it
+            expect(page.get_by_label(label)).to_have_count(1, timeout=30_000)
+            expect(page.get_by_label(label)).to_have_value("", timeout=30_000)
         page.screenshot(path=str(tmp_path / "calltaker-opened.png"))
 
         # 派遣 opens it; the command center has it open too, by its address
@@ -538,10 +539,8 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         finally:
             page.screenshot(path=str(tmp_path / "dispatch-opened.png"))
         other = browser.new_page(viewport={"width": 1500, "height": 1000})
-        other.goto(app_url)
+        other.goto(f"{app_url}/dispatch?case={case_id}")  # the link leads there once signed in
         sign_in(other, "command", "command-demo")
-        other.get_by_text("当前用户").wait_for(timeout=60_000)
-        other.goto(f"{app_url}/dispatch?case={case_id}")  # signed in by the cookie
         try:
             other.locator("strong", has_text=re.compile(rf"^#{case_id} ")).wait_for(
                 timeout=90_000)
