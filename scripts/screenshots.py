@@ -12,13 +12,8 @@ no basemap tiles (so nothing leaves the machine) and without the live feed. Need
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,31 +36,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 
 @contextmanager
 def serve() -> Iterator[str]:
-    """The app on the demo database at a free localhost port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GEO_DATABASE_URL": f"sqlite:///{ROOT / 'data' / 'onemap.sqlite'}",
-           "GEO_TILES": "none"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    """The app on the demo database at a free localhost port (`tests.appserver.serve`)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.appserver import serve as app
+
+    running = app(f"sqlite:///{ROOT / 'data' / 'onemap.sqlite'}", refresh_s=10)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise SystemExit("the app did not start") from None
-                time.sleep(0.3)
-        yield url
+        yield next(running)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        running.close()
 
 
 def settle(page, timeout_ms: int = 60_000) -> None:

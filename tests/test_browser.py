@@ -9,11 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,6 +18,7 @@ import pytest
 from geo.app.mapview import VIEWPORT_OFFSET_PX
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
+from tests.appserver import serve
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -44,12 +41,6 @@ def chromium() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_url(db_settings, tmp_path):
     chromium()
@@ -59,32 +50,6 @@ def app_url(db_settings, tmp_path):
     assert main(["ingest", str(tmp_path / "alerts.csv")], db_settings) == 0
     assert main(["demo", "users", "--yes"], db_settings) == 0
     yield from serve(db_settings.database_url)
-
-
-def serve(database_url: str):
-    """Run the app on ``database_url`` at a free localhost port; yields its address."""
-    port = free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": database_url, "GEO_REFRESH_S": "2",
-           "GEO_TILES": "none"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the app did not start") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def sign_in(page, username: str = "command", password: str = "command-demo") -> None:

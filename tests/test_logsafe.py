@@ -15,7 +15,7 @@ from geo.cli import main
 from geo.settings import PROJECT_ROOT
 from geo.store import connect
 from geo.store.accounts import add_source, add_user, issue_user_token
-from tests.test_browser import free_port
+from tests.appserver import free_port
 
 
 def test_redact_blots_out_token_values_only():

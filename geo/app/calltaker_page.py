@@ -155,15 +155,15 @@ def _report(point, tz, form: int) -> PhoneReport:
                        call_id=got.setdefault(key("call_id"), new_call_id()))
 
 
-def _show_routing(page: state.Page, routing, names: Names, units: dict, sites: dict) -> None:
+def _show_routing(page: state.Page, routing, names: Names) -> None:
     """Where the report routes and why (`geo.routing.Routing`), as the case will show it;
     a warning where the caller may not open it there."""
     lang = page.lang
     st.markdown(f"**{t('ct_preview', lang)}**")
     lines = [
         f"{t('township', lang)}: {md(routing.township_name)}",
-        f"{t('unit', lang)}: {md(units.get(routing.unit_code, routing.unit_code))}",
-        f"{t('site', lang)}: {md(sites.get(routing.site_id, routing.site_id))}",
+        f"{t('unit', lang)}: {names.unit(routing.unit_code)}",
+        f"{t('site', lang)}: {names.site(routing.site_id)}",
         f"{t('body', lang)}: {names.body(routing.body_code) if routing.body_code else '-'}",
     ]
     if routing.flags:
@@ -212,7 +212,6 @@ def _form(page: state.Page, names: Names) -> None:
     lang = page.lang
     router, catalog = state.routing(page.url, page.version)
     reference = state.layers(page.url, page.version, state.REFERENCE)
-    mine = state.layers(page.url, page.version, page.scope)
     try:
         tiles = mapview.tiles_for(page.settings)
     except ValueError as exc:
@@ -246,11 +245,7 @@ def _form(page: state.Page, names: Names) -> None:
     except CallError as exc:
         st.error(error_text(exc, lang, names))
         return
-    units = ({} if reference.units is None
-             else dict(zip(reference.units["code"], reference.units["name"], strict=True)))
-    sites = ({} if mine.sites is None
-             else dict(zip(mine.sites["site_id"], mine.sites["name"], strict=True)))
-    _show_routing(page, routing, names, units, sites)
+    _show_routing(page, routing, names)
     st.button(t("ct_submit", lang), key="ct_submit", type="primary", on_click=_submit,
               kwargs={"page": page, "point": point, "names": names,
                       "form": st.session_state.get(FORM, 0)})
@@ -299,11 +294,7 @@ def render() -> None:
     if page is None:
         return
     lang = page.lang
-    catalog = state.catalog(page.url, page.version)
-    reference = state.layers(page.url, page.version, state.REFERENCE)
-    names = Names(bodies=catalog.body_names(),
-                  townships=dict(zip(reference.townships["code"], reference.townships["name"],
-                                     strict=True)))
+    names = state.names(page.url, page.version, page.scope)
     notice = st.session_state.pop(NOTICE, None)
     if notice is not None:
         kind, message = notice

@@ -208,15 +208,6 @@ def _clicked_case(cases, clicked) -> int | None:
     return int(cases["id"].iloc[k]) if d[k] < 1e-5 else None
 
 
-def _names(layers, catalog) -> wording.Names:
-    """Names of the bodies, townships, units and sites a case's details name by code."""
-    def pairs(frame, key: str) -> dict:
-        return {} if frame is None else dict(zip(frame[key], frame["name"], strict=True))
-
-    return wording.Names(bodies=catalog.body_names(), townships=pairs(layers.townships, "code"),
-                         units=pairs(layers.units, "code"), sites=pairs(layers.sites, "site_id"))
-
-
 def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneInfo,
              names: wording.Names) -> None:
     st.subheader(t("case_details", lang))
@@ -263,7 +254,7 @@ def render() -> None:
             st.error(f"{t('tiles_error', lang)} {md(exc)}")
             tiles = mapview.Tiles(None)
         filters = _filters(lang, layers, catalog, page.scope)
-        names = _names(layers, catalog)
+        names = state.names(url, version, page.scope)
     mapview.fill_viewport()
     tz = ZoneInfo(settings.timezone)
 

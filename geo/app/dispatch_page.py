@@ -148,8 +148,7 @@ def render() -> None:
     _watch(engine, scope, seen, settings.refresh_s)
     cases = store.cases_frame(engine, scope=scope)
     teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
-    names = Names(bodies=ctx["names"], townships=ctx["township_names"],
-                  teams=dict(zip(teams["team_id"], teams["name"], strict=True)))
+    names = state.names(url, version, scope)
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
     # a dispatcher's queue is their body's: no choice to offer; others may narrow it
     body = scope.body or st.sidebar.selectbox(

@@ -19,6 +19,7 @@ import shapely
 from folium import plugins
 
 from geo.app.labels import t
+from geo.app.lightmap import simplified
 from geo.app.safe import html_text, script_json
 from geo.cases import is_open
 from geo.settings import Settings
@@ -282,21 +283,13 @@ def base_map(layers, tiles: Tiles, lang: str = "zh", height: int = 650) -> foliu
     return m
 
 
-def _simplified(gdf: gpd.GeoDataFrame, tolerance_deg: float = 5e-5) -> gpd.GeoDataFrame:
-    """Display copy with lighter outlines (about 5 m), topology kept."""
-    out = gdf.copy()
-    out["geometry"] = shapely.simplify(gdf.geometry.to_numpy(), tolerance_deg,
-                                       preserve_topology=True)
-    return out
-
-
 def unit_layer(units: gpd.GeoDataFrame, lang: str = "zh") -> folium.FeatureGroup:
     """Unit outlines with their names on hover."""
     group = folium.FeatureGroup(name=t("layer_units", lang), show=True)
     shown = units[["code", "name", "geometry"]].assign(  # the tooltip shows them as HTML
         code=units["code"].map(html_text), name=units["name"].map(html_text))
     folium.GeoJson(
-        _simplified(shown),
+        simplified(shown),
         style_function=lambda _: {"color": "#636363", "weight": 0.8, "fill": False,
                                   "dashArray": "3 3"},
         tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t("unit", lang),
@@ -482,7 +475,7 @@ def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh",
     tooltip = folium.GeoJsonTooltip(["name", "code"], aliases=[
         t("township", lang), t("code", lang)]) if interactive else None
     folium.GeoJson(
-        _simplified(shown),
+        simplified(shown),
         style_function=lambda _: {"color": "#252525", "weight": 1.5, "fill": False,
                                   "className": "onemap-townships"},
         tooltip=tooltip, interactive=interactive,
@@ -493,7 +486,7 @@ def township_outlines(townships: gpd.GeoDataFrame, lang: str = "zh",
 def township_shading(townships: gpd.GeoDataFrame, open_counts: dict[str, int],
                      lang: str = "zh") -> folium.FeatureGroup:
     """Township polygons shaded by their number of open cases."""
-    frame = _simplified(townships[["code", "name", "geometry"]])
+    frame = simplified(townships[["code", "name", "geometry"]])
     frame["open"] = frame["code"].map(open_counts).fillna(0).astype(int)
     top = max(1, int(frame["open"].max()))
 

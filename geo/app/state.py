@@ -81,6 +81,22 @@ def catalog(url: str, version: str):
     return store.load_catalog(engine(url), scope=REFERENCE)
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def names(url: str, version: str, scope: Scope):
+    """Display names by code of the bodies, townships, units, and the sites and teams
+    ``scope`` may read (`geo.app.wording.Names`), per import; shared, never modified."""
+    from geo.app.wording import Names
+
+    mine = layers(url, version, scope)
+
+    def pairs(frame, key: str) -> dict[str, str]:
+        return {} if frame is None else dict(zip(frame[key], frame["name"], strict=True))
+
+    return Names(bodies=catalog(url, version).body_names(),
+                 townships=pairs(mine.townships, "code"), teams=pairs(mine.teams, "team_id"),
+                 units=pairs(mine.units, "code"), sites=pairs(mine.sites, "site_id"))
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def routing(url: str, version: str):
     """(router, catalogue) of the loaded layer set, per import (`geo.ingest.stored_routing`)."""
@@ -161,16 +177,9 @@ def open_page(title_key: str) -> Page | None:
 def show_timeline(page: Page, case_id: int) -> None:
     """The audit entries of a case, in local time, as sentences in the user's language
     with the names of the bodies, townships and teams they refer to."""
-    from geo.app.wording import Names, describe
+    from geo.app.wording import describe
 
-    reference = layers(page.url, page.version, REFERENCE)
-    teams = layers(page.url, page.version, page.scope).teams
-    names = Names(
-        bodies=catalog(page.url, page.version).body_names(),
-        townships=dict(zip(reference.townships["code"], reference.townships["name"],
-                           strict=True)),
-        teams={} if teams is None else dict(zip(teams["team_id"], teams["name"],
-                                                strict=True)))
+    known = names(page.url, page.version, page.scope)
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
-        st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, names)}")
+        st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, known)}")
