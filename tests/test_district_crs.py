@@ -109,7 +109,7 @@ def test_layer_validation_measures_true_areas(where, tmp_path):
 
 
 def test_sites_take_the_nearest_township_within_true_metres(tmp_path):
-    """A site 400 m (true) outside the district takes the nearest township; one 600 m
+    """A site 450 m (true) outside the district takes the nearest township; one 550 m
     outside takes none (`SITE_TOWNSHIP_MAX_M` is 500 m)."""
     from geo.layers import with_townships
 
@@ -118,7 +118,7 @@ def test_sites_take_the_nearest_township_within_true_metres(tmp_path):
     townships = frames["townships"].to_crs(WGS84)
     west = place.x0
     sites = gpd.GeoDataFrame({"site_id": ["N", "F"]}, geometry=[
-        shapely.Point(west - 400, place.y0 + 1000), shapely.Point(west - 600, place.y0 + 1000)],
+        shapely.Point(west - 450, place.y0 + 1000), shapely.Point(west - 550, place.y0 + 1000)],
         crs=place.crs).to_crs(WGS84)
     report = LayerReport()
     found = with_townships(sites, townships, report)
