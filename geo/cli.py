@@ -27,8 +27,10 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None):
-    """Router over ``layers_path`` (a folder or GeoPackage) or else the loaded layer set.
+def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None,
+            gcj02: bool = False):
+    """Router over ``layers_path`` (a folder or GeoPackage; ``assume_crs`` and ``gcj02`` as
+    in `geo.layers.check_layers`) or else the loaded layer set.
 
     Routers are kept in ``settings.cache_path``, keyed by the layer files' bytes (or the
     database's layer import) with the catalogue and routing settings: a second run loads
@@ -50,7 +52,8 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         files = layer_files(layers_path)
         if not files:
             raise LookupError(f"{layers_path}: no layer files there")
-        townships, report = check_layers(layers_path, assume_crs, kinds=("townships",))
+        townships, report = check_layers(layers_path, assume_crs, kinds=("townships",),
+                                         gcj02=gcj02)
         if townships is None:
             raise LayerError(report)
         codes = townships.townships["code"]
@@ -65,12 +68,12 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
                 print(line, file=sys.stderr)
             if problems:
                 raise CatalogError("\n".join(problems))
-        key = files_key(files, f"assume_crs={assume_crs}", catalog, settings)
+        key = files_key(files, f"assume_crs={assume_crs}; gcj02={gcj02}", catalog, settings)
 
         def build():
             from geo.routing import Router
 
-            return Router(load_layers(layers_path, assume_crs), catalog, settings)
+            return Router(load_layers(layers_path, assume_crs, gcj02), catalog, settings)
     else:
         engine = store.connect(url)
         if not store.has_reference(engine):
@@ -123,7 +126,7 @@ def cmd_init(args, settings: Settings) -> int:
     layers_path = Path(args.layers or settings.layers_path)
     catalog_path = Path(args.catalog or settings.catalog_path)
     try:
-        layers, report = check_layers(layers_path, args.assume_crs)
+        layers, report = check_layers(layers_path, args.assume_crs, gcj02=args.layers_gcj02)
     except CRSInputError as exc:
         return _fail(f"{exc}\nnothing was imported")
     print(report.render())
@@ -186,7 +189,7 @@ def cmd_catalog_template(args, settings: Settings) -> int:
     base = None
     try:
         if args.layers:
-            layers = load_layers(Path(args.layers), args.assume_crs)
+            layers = load_layers(Path(args.layers), args.assume_crs, args.layers_gcj02)
         else:
             engine = store.connect(settings.database_url)
             if not store.has_reference(engine):
@@ -211,7 +214,10 @@ def cmd_catalog_template(args, settings: Settings) -> int:
 def cmd_layers_check(args, settings: Settings) -> int:
     from geo.layers import check_layers
 
-    _, report = check_layers(Path(args.path), args.assume_crs)
+    try:
+        _, report = check_layers(Path(args.path), args.assume_crs, gcj02=args.layers_gcj02)
+    except CRSInputError as exc:
+        return _fail(str(exc))
     print(report.render())
     return 0 if report.ok else 1
 
@@ -271,7 +277,7 @@ def cmd_route(args, settings: Settings) -> int:
     try:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
-                                     args.assume_crs)
+                                     args.assume_crs, args.layers_gcj02)
         rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
                       matters=frozenset(catalog.matters["code"]) if catalog.loaded else None,
                       earliest=settings.earliest, severity_words=catalog.severity_words,
@@ -331,7 +337,6 @@ def cmd_simulate(args, settings: Settings) -> int:
 
     import numpy as np
 
-    from geo.crs import metric_crs_of
     from geo.demo import feed_alert, move_dispatched_teams
     from geo.ingest import ingest_records
 
@@ -345,7 +350,7 @@ def cmd_simulate(args, settings: Settings) -> int:
     rng = np.random.default_rng(args.seed)
     tz = ZoneInfo(settings.timezone)
     made = 0
-    metric = metric_crs_of(sites)
+    metric = router.metric
     last = time.monotonic()
     print(f"simulating about {args.rate:g} alert(s) per minute; Ctrl-C stops", flush=True)
     try:
@@ -670,6 +675,11 @@ def cmd_demo_build(args, settings: Settings) -> int:
     return 0
 
 
+#: help of ``--layers-gcj02`` (init, route, layers check, catalog template)
+LAYERS_GCJ02 = ("the layer files' lon/lat are GCJ-02 (traced on a Chinese phone map app; such "
+                "files declare WGS84 or no CRS): they are converted to WGS84")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m geo", description="Enforcement OneMap (执法一张图)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -678,6 +688,7 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--layers", help="layer folder or GeoPackage (default: layers/)")
     init.add_argument("--catalog", help="folder with matters/bodies/empowerment CSV")
     init.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    init.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     init.set_defaults(func=cmd_init)
 
     cat = sub.add_parser("catalog", help="catalogue tools").add_subparsers(dest="sub",
@@ -686,6 +697,7 @@ def parser() -> argparse.ArgumentParser:
     tpl.add_argument("--out", required=True, help="folder to write the CSV files to")
     tpl.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
     tpl.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    tpl.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     tpl.set_defaults(func=cmd_catalog_template)
 
     layers = sub.add_parser("layers", help="layer tools").add_subparsers(dest="sub",
@@ -693,6 +705,7 @@ def parser() -> argparse.ArgumentParser:
     check = layers.add_parser("check", help="validate a layer folder or GeoPackage")
     check.add_argument("path")
     check.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    check.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     check.set_defaults(func=cmd_layers_check)
 
     ingest = sub.add_parser("ingest", help="store and route alerts from a file")
@@ -712,6 +725,7 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument("file", help="CSV, GeoJSON or JSON lines")
     route.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
     route.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    route.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     route.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
     route.add_argument("--out", required=True, help="output .csv or .geojson")
     route.add_argument("--rejects", metavar="FILE", help="write every rejected row to FILE "

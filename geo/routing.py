@@ -3,9 +3,9 @@
 `Router.route` routes one live alert; `Router.route_many` routes arrays of points with the
 same answers, vectorised, and `RoutingBatch.columns` / `RoutingBatch.to_frame` give the
 bulk-routing columns (reasons included) column-wise. Coordinates are WGS84 lon/lat degrees
-unless ``crs`` says otherwise; distances are metres in the district's own Gauss-Kruger
-zone, ``Router.metric`` (`geo.crs.metric_crs_of` the townships: EPSG:4549 for Huzhou, another
-zone elsewhere). The rule (DESIGN.md):
+unless ``crs`` says otherwise; distances are metres in the district's own metric CRS,
+``Router.metric`` (`geo.crs.metric_crs_of` the townships: its CGCS2000 Gauss-Kruger zone in
+China, e.g. EPSG:4549 for Huzhou; its UTM zone elsewhere). The rule (DESIGN.md):
 
 1. coordinates are normalised; missing, out-of-range or swapped ones are flagged ``invalid``;
 2. township: the polygon that covers the point; two or more -> lowest code, flag ``border``;

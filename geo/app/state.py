@@ -64,7 +64,7 @@ def layers(url: str, version: str, scope: Scope):
 
 @st.cache_resource(max_entries=2)
 def metric(url: str, version: str) -> str:
-    """The district's metric CRS (see `geo.crs.metric_crs_for`)."""
+    """The district's metric CRS (`geo.crs.metric_crs_of` its townships)."""
     return metric_crs_of(layers(url, version, REFERENCE).townships)
 
 
