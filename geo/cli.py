@@ -443,7 +443,7 @@ def cmd_demo_history(args, settings: Settings) -> int:
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
     """Problems still unfixed after their deadline become cases (idempotent)."""
-    from geo.store.inspecting import escalate_unfixed
+    from geo.escalation import escalate_unfixed
 
     try:
         router, catalog, engine = _router(settings)
