@@ -337,7 +337,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 
     import numpy as np
 
-    from geo.demo import feed_alert, move_dispatched_teams
+    from geo.demo.feed import feed_alert, move_dispatched_teams
     from geo.ingest import ingest_records
 
     if args.rate <= 0:
@@ -429,8 +429,8 @@ def cmd_demo_history(args, settings: Settings) -> int:
     import numpy as np
 
     from geo import store
-    from geo.demo import demo_history
-    from geo.demo_cases import add_case_history
+    from geo.demo.cases import add_case_history
+    from geo.demo.inspections import demo_history
 
     engine = store.connect(settings.database_url)
     if not store.has_reference(engine):
@@ -448,7 +448,7 @@ def cmd_demo_history(args, settings: Settings) -> int:
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
     """Problems still unfixed after their deadline become cases (idempotent)."""
-    from geo.store.inspecting import escalate_unfixed
+    from geo.escalation import escalate_unfixed
 
     try:
         router, catalog, engine = _router(settings)
@@ -477,7 +477,7 @@ def cmd_demo_users(args, settings: Settings) -> int:
     """Add the demo users, whose passwords are public: into the bundled demo database, or
     into another one only with ``--yes``."""
     from geo import store
-    from geo.demo_users import add_demo_users, is_demo_database
+    from geo.demo.users import add_demo_users, is_demo_database
 
     if not args.yes and not is_demo_database(settings.database_url):
         return _fail(f"{_shown_url(settings.database_url)} is not the bundled demo database "
@@ -668,7 +668,7 @@ def cmd_api(args, settings: Settings) -> int:
 
 
 def cmd_demo_build(args, settings: Settings) -> int:
-    from geo.demo import build_demo
+    from geo.demo.layers import build_demo
 
     counts = build_demo(Path(args.layers_dir), Path(args.data_dir))
     print("built " + ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -781,7 +781,7 @@ def parser() -> argparse.ArgumentParser:
     swp.set_defaults(func=cmd_evidence_sweep)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
-    build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")
+    build = demo.add_parser("build", help="rebuild the demo district's layers and catalogues")
     build.add_argument("--layers-dir", default=str(Settings().layers_path))
     build.add_argument("--data-dir", default=str(Settings().catalog_path))
     build.set_defaults(func=cmd_demo_build)

@@ -113,7 +113,7 @@ def sign_in(lang: str):
     to run first) and None. Warns, on every page, while a demo user's public password
     still signs them in."""
     from geo.app import auth
-    from geo.demo_users import demo_passwords_in_use
+    from geo.demo.users import demo_passwords_in_use
     from geo.store.accounts import has_users, scope_of
 
     conf = settings()
