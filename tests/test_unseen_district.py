@@ -1,0 +1,251 @@
+"""A district the code has never seen (issue 13, item 6), end to end: `init` with its own
+layers and catalogue, `route`, `ingest`, the intake API, dispatch to closure and every
+page, each checked against an oracle computed here by hand (`tests.unseen_district`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from geo import store
+from geo.access import SYSTEM, Scope
+from geo.api import create_app
+from geo.cli import main
+from geo.crs import metric_crs_of
+from geo.dispatch import recommend
+from geo.settings import Settings
+from geo.store.accounts import add_source, add_user, issue_user_token
+from geo.store.dispatching import assign, set_team_status, teams_frame, transition_case
+from tests.unseen_district import (
+    ACCEPTED_WORDS,
+    CENTERS,
+    COMMAND,
+    ECO,
+    ECO_TEAM,
+    INTERVALS,
+    MARKET,
+    MARKET_TEAM,
+    MATTERS,
+    RAW_COLUMNS,
+    T1,
+    T2,
+    T3,
+    TEAMS,
+    TOWNSHIPS,
+    alerts_frame,
+    utm_metres,
+    write_catalog,
+    write_layers,
+)
+
+#: the demo's names, which must appear nowhere on this district's pages
+DEMO_WORDS = ("吴兴", "织里", "湖州", "Wuxing", "月河", "CC-330502", "330502")
+DISTRICT_NAMES = [name for _, name in TOWNSHIPS]
+
+
+def _settings(tmp_path, catalog) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'unseen.sqlite'}",
+                    cache_path=tmp_path / "cache", catalog_path=catalog,
+                    evidence_path=tmp_path / "evidence")
+
+
+@pytest.fixture
+def district(tmp_path):
+    """(settings, layers path, catalogue folder) of the district, nothing imported yet; its
+    catalogue is also the settings' catalogue folder (as ``GEO_CATALOG`` would make it)."""
+    layers = write_layers(tmp_path / "layers")
+    catalog = write_catalog(tmp_path / "catalog")
+    return _settings(tmp_path, catalog), layers, catalog
+
+
+@pytest.fixture
+def loaded(district, tmp_path):
+    """The district imported and its alerts ingested by the CLI: (settings, engine)."""
+    settings, layers, catalog = district
+    assert main(["init", "--layers", str(layers), "--catalog", str(catalog)], settings) == 0
+    alerts_frame()[RAW_COLUMNS].to_csv(tmp_path / "alerts.csv", index=False)
+    assert main(["ingest", str(tmp_path / "alerts.csv")], settings) == 0
+    return settings, store.connect(settings.database_url)
+
+
+def _routed_as_oracle(frame: pd.DataFrame, oracle: pd.DataFrame, key: str) -> None:
+    got = frame.set_index(key).loc[oracle["id"]]
+    assert list(got["township_code"].fillna("")) == list(oracle["township"])
+    assert list(got["unit_code"].fillna("")) == list(oracle["unit"])
+    assert list(got["body_code"]) == list(oracle["body"]), (
+        pd.DataFrame({"id": oracle["id"], "got": list(got["body_code"]),
+                      "want": list(oracle["body"])}))
+
+
+# ------------------------------------------------------------------ init and route
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg"])
+def test_init_then_route_as_the_oracle_says(tmp_path, capsys, fmt):
+    layers = write_layers(tmp_path / "layers", fmt)
+    catalog = write_catalog(tmp_path / "catalog")
+    settings = _settings(tmp_path, catalog)
+    assert main(["init", "--layers", str(layers), "--catalog", str(catalog)], settings) == 0
+    out = capsys.readouterr().out
+    assert "3 townships, 6 units, 3 sites, 11 teams" in out
+    assert "3 matters, 6 bodies, 3 empowerment entries" in out
+    oracle = alerts_frame()
+    oracle[RAW_COLUMNS].to_csv(tmp_path / "a.csv", index=False)
+    assert main(["route", str(tmp_path / "a.csv"), "--out", str(tmp_path / "r.csv")],
+                settings) == 0
+    assert "rejected" not in capsys.readouterr().err
+    routed = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    routed["body_code"] = routed["body_code"].replace("", None)
+    _routed_as_oracle(routed, oracle, "id")
+    by_id = routed.set_index("id")
+    assert by_id.loc["HX-A11", "flags"] == "outside"
+    assert by_id.loc["HX-A12", "site_id"] == "HX1"  # inside the site's polygon
+    assert "HX-NOPE" in by_id.loc["HX-A9", "reasons"]
+    # the catalogue in the database: its severities, intervals and checklists
+    engine = store.connect(settings.database_url)
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    assert catalog.severity_words == ACCEPTED_WORDS
+    assert catalog.inspection_intervals == INTERVALS
+    from geo.store.inspecting import checklists
+    assert set(checklists(engine, scope=SYSTEM)["item_code"]) == {"HXJC-01", "HXJC-02",
+                                                                   "HXJC-03"}
+
+
+def test_ingest_opens_each_case_as_the_oracle_says(loaded):
+    _, engine = loaded
+    oracle = alerts_frame()
+    cases = store.cases_frame(engine, scope=SYSTEM)
+    assert len(cases) == len(oracle)
+    _routed_as_oracle(cases, oracle, "external_id")
+    got = cases.set_index("external_id").loc[oracle["id"]]
+    assert list(got["severity"]) == list(oracle["severity_is"])  # the catalogue's words
+    days = {"low": 9, "medium": 5, "high": 2}
+    for (_, case), (_, want) in zip(got.iterrows(), oracle.iterrows(), strict=True):
+        opened = pd.Timestamp(want["reported_at"]).tz_convert("UTC").tz_localize(None)
+        assert case["opened_at"] == opened
+        if want["matter"] in MATTERS:
+            assert case["deadline_at"] - opened == pd.Timedelta(days=days[want["severity_is"]])
+        else:
+            assert pd.isna(case["deadline_at"])
+
+
+# ------------------------------------------------------------------ the intake API
+def test_api_intake_routes_as_the_oracle_says_and_scopes_reads(loaded):
+    settings, engine = loaded
+    token = add_source(engine, "hx-app", "河西随手拍", scope=SYSTEM)
+    add_user(engine, "ll", "柳林乡执法所", "township", township=T2, scope=SYSTEM)
+    ll = issue_user_token(engine, "ll", scope=SYSTEM)
+    oracle = alerts_frame()
+    body = [{"id": f"API-{r['id']}", "lon": r["lon"], "lat": r["lat"],
+             **({"matter": r["matter"]} if r["matter"] else {}),
+             "reported_at": r["reported_at"],
+             **({"severity": r["severity"]} if r["severity"] else {})}
+            for _, r in oracle.iterrows()]
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/api/v1/alerts", json={"alerts": body},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 201, answer.text
+        results = answer.json()["results"]
+        assert [r["township_code"] or "" for r in results] == list(oracle["township"])
+        assert [r["body_code"] for r in results] == list(oracle["body"])
+        # township staff read their own township's cases only (CLI and API alike)
+        mine = client.get("/api/v1/cases", params={"page_size": 500},
+                          headers={"Authorization": f"Bearer {ll}"}).json()
+    assert mine["total"] == 2 * (oracle["township"] == T2).sum()
+    assert {c["township_code"] for c in mine["items"]} == {T2}
+
+
+# ------------------------------------------------------------------ dispatch
+def _case(engine, external_id: str) -> pd.Series:
+    frame = store.cases_frame(engine, scope=SYSTEM)
+    return frame[frame["external_id"] == external_id].iloc[0]
+
+
+def _nearest_able(case: pd.Series, body: str, domain: str) -> tuple[list[str], dict]:
+    """Able teams of ``body`` nearest first, and their distances to the case in metres,
+    computed here in UTM 50N (a metric CRS the code does not use) from the teams layer."""
+    from tests.unseen_district import teams_frame as layer
+
+    teams = layer().to_crs("EPSG:4326").set_index("team_id")
+    able = [tid for tid, t in TEAMS.items()
+            if t[1] == body and t[3] == "available" and domain in t[2].split(",")]
+    tx, ty = utm_metres(teams.loc[able].geometry.x, teams.loc[able].geometry.y)
+    cx, cy = utm_metres([case["lon"]], [case["lat"]])
+    dist = dict(zip(able, np.hypot(tx - cx, ty - cy).tolist(), strict=True))
+    return sorted(dist, key=dist.get), dist
+
+
+@pytest.mark.parametrize(("external_id", "body", "matter"), [
+    ("HX-A1", CENTERS[T1], MARKET),   # the township center; its nearest team lacks the skill
+    ("HX-A7", ECO_TEAM, ECO),          # the district team; its nearest team is off duty
+])
+def test_dispatch_recommends_the_nearest_able_team_and_follows_it_to_closure(
+        loaded, external_id, body, matter):
+    _, engine = loaded
+    case = _case(engine, external_id)
+    assert case["body_code"] == body
+    dispatcher = Scope("dispatcher", body=body, actor="hx-dispatcher")
+    layers = store.load_layers(engine, scope=SYSTEM)
+    metric = metric_crs_of(layers.townships)
+    teams = teams_frame(engine, metric, scope=dispatcher)
+    assert set(teams["body_code"]) == {body}  # a dispatcher sees their body's teams
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    domain = MATTERS[matter][1]
+    from geo.crs import to_metric
+    x, y = to_metric(case["lon"], case["lat"], metric)
+    recs = recommend(float(x), float(y), body, domain, teams, store.utcnow(),
+                     body_kinds=dict(zip(catalog.bodies["code"], catalog.bodies["kind"],
+                                         strict=True)))
+    order, dist = _nearest_able(case, body, domain)
+    assert [r.team_id for r in recs] == order
+    for r in recs:  # the code's metres are the oracle's, to a few parts in ten thousand
+        assert r.distance_m == pytest.approx(dist[r.team_id], rel=2e-3)
+    best = recs[0].team_id
+    # a real choice: the body's nearest team of all is unable (no skill, or off duty)
+    every = teams.assign(d=np.hypot(teams["x"] - float(x), teams["y"] - float(y)))
+    assert every.sort_values("d")["team_id"].iloc[0] not in order
+    # another body's dispatcher may not send this body's team
+    other = Scope("dispatcher", body=MARKET_TEAM if body != MARKET_TEAM else ECO_TEAM,
+                  actor="x")
+    team = teams.set_index("team_id").loc[best]
+    with pytest.raises(LookupError, match=f"no case {case['id']}"):
+        assign(engine, int(case["id"]), int(case["version"]), best, int(team["version"]),
+               "x", scope=other)
+    assign(engine, int(case["id"]), int(case["version"]), best, int(team["version"]),
+           "hx-dispatcher", scope=dispatcher)
+    assert _case(engine, external_id)["status"] == "dispatched"
+    for status in ("en_route", "on_scene", "available"):
+        version = int(teams_frame(engine, metric, scope=dispatcher)
+                      .set_index("team_id").loc[best, "version"])
+        set_team_status(engine, best, version, status, "hx-dispatcher", scope=dispatcher)
+    for status in ("handling", "closed"):
+        transition_case(engine, int(case["id"]), int(_case(engine, external_id)["version"]),
+                        status, "hx-dispatcher", reason="已处置", scope=dispatcher)
+    done = _case(engine, external_id)
+    assert done["status"] == "closed" and done["body_code"] == body
+    assert teams_frame(engine, metric, scope=SYSTEM).set_index("team_id").loc[
+        best, "status"] == "available"
+
+
+def test_the_command_center_gets_triage_and_referrals(loaded):
+    _, engine = loaded
+    cases = store.cases_frame(engine, scope=SYSTEM).set_index("external_id")
+    assert cases.loc["HX-A9", "body_code"] == COMMAND   # unknown matter
+    assert cases.loc["HX-A10", "body_code"] == COMMAND  # no matter
+    assert cases.loc["HX-A11", "body_code"] == COMMAND  # outside: a referral
+    assert cases.loc["HX-A4", "body_code"] == MARKET_TEAM  # 石桥街道 holds nothing
+    assert cases.loc["HX-A4", "township_code"] == T3
+
+
+def test_empowerment_follows_the_local_day(loaded):
+    _, engine = loaded
+    cases = store.cases_frame(engine, scope=SYSTEM).set_index("external_id")
+    # 柳林乡 holds the market matter from 2026-01-01, local time
+    assert cases.loc["HX-A2", "body_code"] == MARKET_TEAM
+    assert cases.loc["HX-A3", "opened_at"] < pd.Timestamp("2026-01-01")  # UTC: still 2025
+    assert cases.loc["HX-A3", "body_code"] == CENTERS[T2]
+    # and held the city matter until 2025-06-01
+    assert cases.loc["HX-A5", "body_code"] == CENTERS[T2]
+    assert cases.loc["HX-A6", "body_code"] == MARKET_TEAM
+
