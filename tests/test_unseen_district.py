@@ -5,6 +5,8 @@ page, each checked against an oracle computed here by hand (`tests.unseen_distri
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,6 +33,7 @@ from tests.unseen_district import (
     MATTERS,
     RAW_COLUMNS,
     T1,
+    T1_NAME,
     T2,
     T3,
     TEAMS,
@@ -249,3 +252,138 @@ def test_empowerment_follows_the_local_day(loaded):
     assert cases.loc["HX-A5", "body_code"] == CENTERS[T2]
     assert cases.loc["HX-A6", "body_code"] == MARKET_TEAM
 
+
+
+# ------------------------------------------------------------------ the pages
+PAGES = {"command": "command", "dispatch": "dispatch_page", "calltaker": "calltaker_page",
+         "teams": "teams_page", "coverage": "coverage_page", "layers": "layers_page",
+         "inspections": "inspections_page"}
+#: users of the district: username -> (role, township, body)
+USERS = {"hx-command": ("command", None, None), "hx-hd": ("township", T1, None),
+         "hx-st": ("dispatcher", None, ECO_TEAM), "hx-planner": ("planner", None, None)}
+
+
+@pytest.fixture
+def app_db(loaded, monkeypatch):
+    """The loaded district with its users, as the app's environment."""
+    settings, engine = loaded
+    for username, (role, township, body) in USERS.items():
+        add_user(engine, username, username, role, township=township, body=body,
+                 scope=SYSTEM)
+    for key, value in (("GEO_DATABASE_URL", settings.database_url),
+                       ("GEO_CATALOG", str(settings.catalog_path)),
+                       ("GEO_CACHE", str(settings.cache_path)),
+                       ("GEO_EVIDENCE_DIR", str(settings.evidence_path))):
+        monkeypatch.setenv(key, value)
+    return settings, engine
+
+
+def _shown(at) -> str:
+    """Every text of the page AppTest can read: titles, text, tables, choices, examples."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                 "success", "error", "metric", "text", "code"):
+        for el in getattr(at, kind, []):
+            parts += [str(getattr(el, "value", "")), str(getattr(el, "label", ""))]
+    for el in (*at.selectbox, *at.multiselect, *at.radio):
+        parts.append(str(el.label))
+        parts += [str(o) for o in el.options]  # as shown (AppTest formats them)
+    for el in at.text_input:
+        parts += [str(el.label), str(el.placeholder or "")]
+    parts += [frame.value.to_string() for frame in at.dataframe]
+    return "\n".join(parts)
+
+
+def _run(page: str, user: str, **state):
+    """A page run as ``user`` after signing in, with ``state`` in its session."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from geo.store.accounts import get_user, scope_of
+
+    at = AppTest.from_string(
+        f"from geo.app import {PAGES[page]} as page\npage.render()\n", default_timeout=120)
+    engine = store.connect(os.environ["GEO_DATABASE_URL"])
+    at.session_state["onemap_scope"] = scope_of(get_user(engine, user))
+    at.session_state["onemap_user"] = user
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _clean(at, page: str) -> str:
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    shown = _shown(at)
+    leaked = [w for w in DEMO_WORDS if w in shown]
+    assert not leaked, f"{page} shows the demo's {leaked}"
+    return shown
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "layers"])
+def test_every_page_shows_this_districts_places(app_db, page):
+    start = {"ct_how": "ct_by_name"} if page == "calltaker" else {}  # places by name
+    shown = _clean(_run(page, "hx-command", **start), page)
+    assert any(name in shown for name in DISTRICT_NAMES), shown[:2000]
+
+
+def test_the_command_page_offers_the_districts_townships(app_db):
+    at = _run("command", "hx-command")
+    _clean(at, "command")
+    offered = at.sidebar.selectbox(key="f_township").options
+    assert all(any(name in o for o in offered) for name in DISTRICT_NAMES), offered
+    assert int(next(m for m in at.metric if m.label == "在办").value) == len(alerts_frame())
+
+
+def test_the_layers_page_and_its_maps_are_the_districts(app_db):
+    at = _run("layers", "hx-command")
+    _clean(at, "layers")
+    assert at.dataframe[0].value["要素数"].tolist() == [3, 6, 3, 11]
+    from geo.app.layers_page import _small_map
+
+    layers = store.load_layers(app_db[1], scope=SYSTEM)
+    html = _small_map(layers.units, "units", layers.townships).get_root().render()
+    assert not [w for w in DEMO_WORDS if w in html]
+    x0, y0, _, _ = layers.units.total_bounds  # fitted to the district
+    assert f"[[{y0}, {x0}]," in html.replace("\n", "").replace("  ", "") or f"{y0:.5f}"[:7] in html
+
+
+def test_the_calltaker_previews_a_report_in_this_district(app_db):
+    at = _run("calltaker", "hx-command", ct_how="ct_by_coords")
+    _clean(at, "calltaker")
+    lon_box, lat_box = at.text_input(key="ct_lon_0"), at.text_input(key="ct_lat_0")
+    layers = store.load_layers(app_db[1], scope=SYSTEM)
+    x0, y0, x1, y1 = layers.townships.total_bounds  # the example lies in the district
+    assert x0 < float(lon_box.placeholder) < x1 and y0 < float(lat_box.placeholder) < y1
+    a1 = alerts_frame().set_index("id").loc["HX-A1"]
+    lon_box.input(str(a1["lon"]))
+    lat_box.input(str(a1["lat"]))
+    at.selectbox(key="ct_matter_0").set_value(MARKET)
+    shown = _clean(at.run(), "calltaker")
+    assert f"镇街: {T1_NAME}" in shown.replace("\\", "")
+    assert f"{T1_NAME}执法所" in shown  # its center, by name
+
+
+def test_the_inspections_page_offers_the_districts_sites_and_checklist(app_db):
+    at = _run("inspections", "hx-command")
+    _clean(at, "inspections")
+    offered = at.selectbox(key="i_site").options
+    assert len(offered) == 3 and all(o.split()[0] in {"HX1", "HX2", "HX3"} for o in offered)
+    items = " ".join(c.label for c in at.checkbox)
+    assert "扬尘未覆盖" in items and "占用绿地堆料" in items
+
+
+def test_a_township_user_sees_their_own_township_only(app_db):
+    at = _run("dispatch", "hx-hd")
+    _clean(at, "dispatch")
+    queue = at.dataframe[0].value
+    assert set(queue["镇街"]) == {T1_NAME}
+
+
+def test_coverage_of_a_district_with_no_inspection_yet():
+    from geo.coverage import site_status
+    from tests.unseen_district import sites
+
+    status = site_status(sites(), pd.DataFrame(columns=["site_id", "day"]),
+                         dt.date(2026, 3, 1), INTERVALS)
+    assert status["overdue"].all() and status["last_inspected"].isna().all()
