@@ -6,9 +6,11 @@ in flat memory. A GeoJSON file is one JSON document and is parsed whole (about 2
 memory for a million features): bulk files belong in CSV or JSON lines.
 Row numbers are file line numbers for CSV (header = line 1) and JSON lines, and feature
 numbers (from 1) for GeoJSON. A record that cannot be read at all (broken JSON, a CSV
-row with the wrong number of fields, text that is not UTF-8) comes as a row whose
-``__error__`` column says why; the file as a whole fails (`IngestError`) only when it
-cannot be opened, has no header or lacks a required column.
+row with the wrong number of fields) comes as a row whose ``__error__`` column says why;
+the file as a whole fails (`IngestError`) only when it cannot be opened, has no header or
+lacks a required column. Bytes that are not UTF-8 are kept in their value (as lone
+surrogates, ``surrogateescape``): `geo.alerts.check` refuses them in a field the command
+uses, naming the field, and a column it does not use costs the row nothing.
 
 CSV is read by pyarrow's streaming reader (every value as text) while every record fits
 on one line; from the first record that does not (a quoted value spanning lines, a ragged
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,6 @@ CHUNK_ROWS = 250_000
 #: file name endings read as JSON (lines, or a GeoJSON document); anything else is CSV
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".geojson", ".json")
 _ERROR = "__error__"
-_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 Chunk = tuple[pd.DataFrame, np.ndarray]
 
 
@@ -243,8 +243,9 @@ def _slow_csv(path: Path, names: list[str], offset: int, line: int):
     regular single-line records follow in a row; or None at the end of the file.
 
     A record with more or fewer fields than the header, a quote left open (it swallows
-    the lines after it), bytes that are not UTF-8 or a field beyond memory sense are each
-    reported as that record's error; the reading goes on with the next record.
+    the lines after it) or a field beyond memory sense are each reported as that record's
+    error; the reading goes on with the next record. Bytes that are not UTF-8 stay in
+    their field (surrogate-escaped), for the alert check to judge field by field.
     """
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with path.open("rb") as raw:
@@ -291,8 +292,6 @@ def _record_problem(values: list[str], names: list[str]) -> str | None:
     """Why a CSV record read by the csv module is not taken, or None."""
     if len(values) != len(names):
         return f"{len(values)} field(s) where the header has {len(names)}"
-    if any(_UNDECODED.search(v) for v in values):
-        return "not UTF-8 text"
     swallowed = _swallowed(values, len(names))
     if swallowed:
         return (f"field {names[swallowed[0]]}: a quote is left open (the value runs over "
@@ -328,11 +327,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
                 raw = raw[3:]
             if not raw.strip():
                 continue
-            try:
-                record = _loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield line_no, {_ERROR: "not UTF-8 text"}
-                continue
+            try:  # bytes that are not UTF-8 stay in their value, for the check to judge
+                record = _loads(raw.decode("utf-8", errors="surrogateescape"))
             except RecursionError:
                 yield line_no, {_ERROR: "not valid JSON (nested too deeply)"}
                 continue

@@ -38,6 +38,10 @@ EXCERPT = 60
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 but tab, LF, CR
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: bytes of a file that were not UTF-8, as Python's ``surrogateescape`` keeps them
+_UNDECODED = re.compile(r"[\udc80-\udcff]")
+#: why text holding such bytes is refused
+NOT_UTF8 = "not UTF-8 text (bytes of another encoding: save the file as UTF-8)"
 _CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{7f}-\x{9f}]"  # `_CONTROL` for pyarrow (RE2)
 
 
@@ -305,7 +309,8 @@ def _texts(column: pd.Series | None, n: int) -> tuple[pa.Array, np.ndarray]:
             continue
         if isinstance(v, str):
             if _SURROGATE.search(v):
-                problem[i] = "not valid Unicode text (lone surrogate)"
+                problem[i] = (NOT_UTF8 if _UNDECODED.search(v)
+                              else "not valid Unicode text (lone surrogate)")
             else:
                 out[i] = v.strip()
         elif isinstance(v, bool):

@@ -13,7 +13,8 @@ CSV files in one folder (``data/`` for the demo):
   inspections of a site of that risk level; a level it leaves out keeps its default
   (`DEFAULT_INSPECTION_INTERVALS`).
 - ``severities.csv`` (optional): ``word, severity``, the words alerts may give for a
-  severity and the severity each means (`SEVERITY_WORDS` when the file is absent).
+  severity and the severity each means, besides ``low``, ``medium`` and ``high``
+  themselves (`SEVERITY_WORDS` when the file is absent).
 
 A district may start with layers alone: `placeholder_catalog` holds only a command center,
 which then receives every alert ("no catalogue loaded"), until `template_frames` (written by
@@ -214,7 +215,10 @@ def validate_catalog(
 
 
 def _severity_words(frame: pd.DataFrame) -> dict[str, str]:
-    words: dict[str, str] = {}
+    """The words of ``severities.csv`` over the severities themselves (``low``, ``medium``,
+    ``high`` always mean what they say: the default of a post without one, and the
+    call-taker's and Open311's words, are those)."""
+    words: dict[str, str] = {s: s for s in SEVERITIES}
     for i, (word, severity) in enumerate(zip(frame["word"], frame["severity"], strict=True)):
         if word == "":
             _fail(frame, i, "word", "empty")

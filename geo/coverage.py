@@ -43,10 +43,12 @@ def site_status(sites: pd.DataFrame, inspections: pd.DataFrame, today: dt.date,
     catalogue's `geo.catalog.Catalog.inspection_intervals`). A site never inspected is due
     from the start (overdue) and has no last day.
     """
-    last = inspections.groupby("site_id")["day"].max() if len(inspections) else pd.Series(
-        dtype="datetime64[ns]")
     out = sites.copy()
-    out["last_inspected"] = pd.to_datetime(out["site_id"].map(last))
+    if len(inspections):
+        last = inspections.groupby("site_id")["day"].max()
+        out["last_inspected"] = pd.to_datetime(out["site_id"].map(last))
+    else:  # a district's first day: no inspection yet (an empty map would not be dates)
+        out["last_inspected"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
     today_ts = pd.Timestamp(today)
     out["days_since"] = (today_ts - out["last_inspected"]).dt.days
     every = out["risk"].map(intervals)

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -54,7 +54,7 @@ from geo.alerts import (
 from geo.bulk import route_checked
 from geo.calls import SOURCE as CALL_SOURCE
 from geo.calls import CallError, PhoneReport, check_report, preview, record_of
-from geo.catalog import Catalog
+from geo.catalog import SEVERITY_WORDS, Catalog
 from geo.crs import parse_crs
 from geo.routing import BORDER, NEAR_BORDER, Router, Routing
 from geo.settings import Settings
@@ -468,9 +468,11 @@ def ingest_file(
 
 
 def _check_calls(calls: list[tuple[list[dict], str, str]], tz: ZoneInfo,
-                 matters: frozenset[str], earliest: dt.datetime, outcomes: list
+                 matters: frozenset[str], earliest: dt.datetime, outcomes: list,
+                 severity_words: Mapping[str, str] = SEVERITY_WORDS,
                  ) -> list[pd.DataFrame | None]:
-    """Check the records of several posts with one `geo.alerts.check` per (source, CRS).
+    """Check the records of several posts with one `geo.alerts.check` per (source, CRS),
+    severities by the catalogue's words (``severity_words``).
 
     Per post: its checked alerts, or None when any of its records is bad (then its
     rejects, numbered by position in the post, are put in ``outcomes``). An id sent twice
@@ -487,7 +489,7 @@ def _check_calls(calls: list[tuple[list[dict], str, str]], tz: ZoneInfo,
     bad: dict[int, list[Reject]] = {}
     for (source, crs), items in groups.items():
         rules = Rules(crs=parse_crs(crs), tz=tz, now=now, source=source, matters=matters,
-                      earliest=earliest)
+                      earliest=earliest, severity_words=severity_words)
         frame, _ = records_frame([(g, rec) for g, (_, _, rec) in enumerate(items)])
         checked = check(frame, np.arange(len(items)), rules, repeats=False)
         for r in checked.rejects:
@@ -577,7 +579,8 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
     outcomes: list = [None] * len(calls)
     good = [(k, [str(rec.get("id")).strip() for rec in records], alerts)
             for k, (records, _, _), alerts in zip(
-                range(len(calls)), calls, _check_calls(calls, tz, matters, earliest, outcomes),
+                range(len(calls)), calls, _check_calls(calls, tz, matters, earliest, outcomes,
+                                                      catalog.severity_words),
                 strict=True) if alerts is not None]
     if not good:
         return outcomes

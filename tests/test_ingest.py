@@ -164,10 +164,14 @@ def test_whole_file_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(IngestError, match="empty file"):
         list(read_records(tmp_path / "empty.csv"))
-    # one row that is not UTF-8 is that row's problem; a header that is not, the file's
+    # one value that is not UTF-8 is that row's problem, in its field; a header that is
+    # not, the file's
     (tmp_path / "latin.csv").write_bytes("id,lon,lat\n1,2,3\n\xe9,1,2\n".encode("latin-1"))
     assert [(row, rec.get("__error__")) for row, rec in read_records(tmp_path / "latin.csv")
-            ] == [(2, None), (3, "not UTF-8 text")]
+            ] == [(2, None), (3, None)]
+    rejects = parse_alerts(read_records(tmp_path / "latin.csv"), source="s").rejects
+    assert [(r.row, r.field) for r in rejects] == [(3, "id")]
+    assert rejects[0].reason.startswith("not UTF-8 text")
     (tmp_path / "latin.csv").write_bytes("\xe9d,lon,lat\n1,2,3\n".encode("latin-1"))
     with pytest.raises(IngestError, match="not UTF-8"):
         list(read_records(tmp_path / "latin.csv"))

@@ -164,7 +164,8 @@ def test_catalogue_severity_words(tmp_path):
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
     (tmp_path / "severities.csv").write_text("word,severity\nP1,high\nP3,low\n",
                                              encoding="utf-8")
-    assert load_catalog(tmp_path).severity_words == {"p1": "high", "p3": "low"}
+    assert load_catalog(tmp_path).severity_words == {"p1": "high", "p3": "low", "low": "low",
+                                                     "medium": "medium", "high": "high"}
     (tmp_path / "severities.csv").write_text("word,severity\nP1,huge\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"severities.csv, row 2, field severity"):
         load_catalog(tmp_path)

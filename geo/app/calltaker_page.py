@@ -116,8 +116,12 @@ def _point(how: str, page: state.Page, places_frame: pd.DataFrame, tiles: mapvie
         return (*clicked, WGS84) if clicked else None
     if how == "ct_by_coords":
         c1, c2, c3 = st.columns([2, 2, 3])
-        lon = c1.text_input(t("ct_lon", lang), key=_key("lon"), placeholder="120.0931")
-        lat = c2.text_input(t("ct_lat", lang), key=_key("lat"), placeholder="30.8915")
+        # the example is a point of the district's own (the middle of its townships)
+        x0, y0, x1, y1 = reference.townships.total_bounds
+        lon = c1.text_input(t("ct_lon", lang), key=_key("lon"),
+                            placeholder=f"{(x0 + x1) / 2:.4f}")
+        lat = c2.text_input(t("ct_lat", lang), key=_key("lat"),
+                            placeholder=f"{(y0 + y1) / 2:.4f}")
         crs = c3.radio(t("ct_crs", lang), CALL_CRS, key="ct_crs", horizontal=True,
                        format_func=lambda c: t(f"ct_crs_{c}", lang))
         if not (lon or "").strip() and not (lat or "").strip():
