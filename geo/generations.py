@@ -119,7 +119,8 @@ def _changed(kind: str, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | No
     a = old.set_index("code")
     b = new.set_index("code")
     both = a.index.intersection(b.index)
-    renamed = [c for c in both if a.at[c, "name"] != b.at[c, "name"]]
+    names_a = a.loc[both, "name"].to_numpy()
+    renamed = list(both[names_a != b.loc[both, "name"].to_numpy()])
     redrawn: list[str] = []
     if len(both):
         ga = gpd.GeoSeries(a.loc[both].geometry.to_numpy(), crs=old.crs).to_crs(metric)

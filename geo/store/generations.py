@@ -94,9 +94,11 @@ def list_generations(engine: Engine, *, scope: Scope) -> pd.DataFrame:
     return frame
 
 
-def generation_problems(engine: Engine, generation_id: int, *, scope: Scope) -> LayerReport:
+def generation_problems(engine: Engine, generation_id: int, *, scope: Scope
+                        ) -> LayerReport | None:
     """The warnings and repairs the generation was imported with, as a `LayerReport`
-    (``render`` summarises repeated ones); LookupError for no such generation."""
+    (``render`` summarises repeated ones); None where they were not kept (layers imported
+    before generations were); LookupError for no such generation."""
     from geo.store import sessions
 
     scope.require("layers", "read")
@@ -104,7 +106,9 @@ def generation_problems(engine: Engine, generation_id: int, *, scope: Scope) -> 
         found = s.get(Generation, generation_id)
         if found is None:
             raise LookupError(f"no layer generation {generation_id}")
-        return LayerReport(problems=[Problem(**p) for p in found.problems or []])
+        if found.problems is None:
+            return None
+        return LayerReport(problems=[Problem(**p) for p in found.problems])
 
 
 def generation_layers(engine: Engine, generation_id: int, *, scope: Scope) -> LayerSet:

@@ -54,7 +54,7 @@ class Generation(Base):
     in the district's time zone) until ``effective_to`` (the next generation's start; None
     while it is the latest), with where it came from, when it was imported (UTC) and the
     validation findings it was imported with (``problems``: warnings and repairs, as
-    `geo.layers.Problem` fields)."""
+    `geo.layers.Problem` fields; None for layers imported before generations were kept)."""
 
     __tablename__ = "generations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -62,7 +62,7 @@ class Generation(Base):
     effective_to: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    problems: Mapped[list] = mapped_column(JSON, default=list)
+    problems: Mapped[list | None] = mapped_column(JSON)
 
 
 class GenerationTownship(Base):

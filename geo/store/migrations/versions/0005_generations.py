@@ -1,7 +1,7 @@
 """Layer generations: every import of a layer set is kept with its effective dates, its
 township and unit boundaries and the validation findings it was imported with. A database
 with layers becomes generation 1 (in force from the day of its import, UTC), its boundaries
-copied from the tables of the layers in force.
+copied from the tables of the layers in force (its import findings were not kept).
 
 Revision ID: 0005
 Revises: 0004
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("effective_to", sa.Date(), nullable=True),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("imported_at", sa.DateTime(), nullable=False),
-        sa.Column("problems", sa.JSON(), nullable=False),
+        sa.Column("problems", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -78,7 +78,7 @@ def _first_generation() -> None:
         sa.column("imported_at", sa.DateTime()), sa.column("problems", sa.JSON()))
     conn.execute(generations.insert().values(
         id=1, effective_from=imported.date(), effective_to=None,
-        source=meta.get("layers_source", ""), imported_at=imported, problems=[]))
+        source=meta.get("layers_source", ""), imported_at=imported, problems=None))
     conn.execute(sa.text(
         "INSERT INTO generation_townships (generation_id, code, name, geom) "
         "SELECT 1, code, name, geom FROM townships"))
