@@ -158,7 +158,7 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
     scope.require("catalogues", "change")
     with sessions(engine).begin() as s:
         generation = add_generation(s, layers, source, effective_from or utcnow().date(),
-                                    report)
+                                    report, scope=scope)
         for model in (Empowerment, Matter, Unit, Site, Road, Township):
             s.execute(delete(model))
         body_codes = set(catalog.bodies["code"])

@@ -26,15 +26,17 @@ GENERATION_COLUMNS = ("id", "effective_from", "effective_to", "source", "importe
 
 
 def add_generation(s: Session, layers: LayerSet, source: str, effective_from: dt.date,
-                   report: LayerReport | None) -> int:
-    """Within the import's transaction: end the generation in force on ``effective_from``
-    and store ``layers``' townships and units as a new one; its id.
+                   report: LayerReport | None, *, scope: Scope) -> int:
+    """Within the import's transaction (`geo.store.import_reference`): end the generation
+    in force on ``effective_from`` and store ``layers``' townships and units as a new one,
+    with ``report``'s warnings and repairs; its id.
 
     Raises `geo.generations.GenerationError` (before anything is written) when
     ``effective_from`` is earlier than the start of the generation in force.
     """
     from geo.store import _rows
 
+    scope.require("layers", "change")
     current = s.scalars(select(Generation).where(Generation.effective_to.is_(None))
                         .order_by(Generation.id.desc()).with_for_update()).first()
     check_effective_from(effective_from, current.effective_from if current else None)
