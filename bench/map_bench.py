@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geo.cli import main as cli  # noqa: E402
-from geo.demo import feed_alert  # noqa: E402
+from geo.demo.feed import feed_alert  # noqa: E402
 from geo.layers import load_layers  # noqa: E402
 from geo.settings import Settings  # noqa: E402
 

@@ -27,9 +27,11 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None):
-    """Router over ``layers_path`` (a folder or GeoPackage), or else the loaded layer set's
-    generations (a `geo.generations.Timeline`).
+def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None,
+            gcj02: bool = False):
+    """Router over ``layers_path`` (a folder or GeoPackage; ``assume_crs`` and ``gcj02`` as
+    in `geo.layers.check_layers`), or else the loaded layer set's generations (a
+    `geo.generations.Timeline`).
 
     Routers are kept in ``settings.cache_path``, keyed by the layer files' bytes (or the
     database's layer import) with the catalogue and routing settings: a second run loads
@@ -51,7 +53,8 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
         files = layer_files(layers_path)
         if not files:
             raise LookupError(f"{layers_path}: no layer files there")
-        townships, report = check_layers(layers_path, assume_crs, kinds=("townships",))
+        townships, report = check_layers(layers_path, assume_crs, kinds=("townships",),
+                                         gcj02=gcj02)
         if townships is None:
             raise LayerError(report)
         codes = townships.townships["code"]
@@ -66,12 +69,12 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
                 print(line, file=sys.stderr)
             if problems:
                 raise CatalogError("\n".join(problems))
-        key = files_key(files, f"assume_crs={assume_crs}", catalog, settings)
+        key = files_key(files, f"assume_crs={assume_crs}; gcj02={gcj02}", catalog, settings)
 
         def build():
             from geo.routing import Router
 
-            return Router(load_layers(layers_path, assume_crs), catalog, settings)
+            return Router(load_layers(layers_path, assume_crs, gcj02), catalog, settings)
     else:
         engine = store.connect(url)
         if not store.has_reference(engine):
@@ -137,7 +140,7 @@ def cmd_init(args, settings: Settings) -> int:
         return _fail(f"--effective-from {args.effective_from!r}: not a date (YYYY-MM-DD)"
                      "\nnothing was imported")
     try:
-        layers, report = check_layers(layers_path, args.assume_crs)
+        layers, report = check_layers(layers_path, args.assume_crs, gcj02=args.layers_gcj02)
     except CRSInputError as exc:
         return _fail(f"{exc}\nnothing was imported")
     print(report.render())
@@ -205,7 +208,7 @@ def cmd_catalog_template(args, settings: Settings) -> int:
     base = None
     try:
         if args.layers:
-            layers = load_layers(Path(args.layers), args.assume_crs)
+            layers = load_layers(Path(args.layers), args.assume_crs, args.layers_gcj02)
         else:
             engine = store.connect(settings.database_url)
             if not store.has_reference(engine):
@@ -230,7 +233,10 @@ def cmd_catalog_template(args, settings: Settings) -> int:
 def cmd_layers_check(args, settings: Settings) -> int:
     from geo.layers import check_layers
 
-    _, report = check_layers(Path(args.path), args.assume_crs)
+    try:
+        _, report = check_layers(Path(args.path), args.assume_crs, gcj02=args.layers_gcj02)
+    except CRSInputError as exc:
+        return _fail(str(exc))
     print(report.render())
     return 0 if report.ok else 1
 
@@ -290,7 +296,7 @@ def cmd_route(args, settings: Settings) -> int:
     try:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
-                                     args.assume_crs)
+                                     args.assume_crs, args.layers_gcj02)
         # bulk routing takes one router: the loaded layers in force now
         router = getattr(router, "current", router)
         rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
@@ -352,8 +358,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 
     import numpy as np
 
-    from geo.crs import metric_crs_of
-    from geo.demo import feed_alert, move_dispatched_teams
+    from geo.demo.feed import feed_alert, move_dispatched_teams
     from geo.ingest import ingest_records
 
     if args.rate <= 0:
@@ -366,7 +371,7 @@ def cmd_simulate(args, settings: Settings) -> int:
     rng = np.random.default_rng(args.seed)
     tz = ZoneInfo(settings.timezone)
     made = 0
-    metric = metric_crs_of(sites)
+    metric = router.metric
     last = time.monotonic()
     print(f"simulating about {args.rate:g} alert(s) per minute; Ctrl-C stops", flush=True)
     try:
@@ -445,8 +450,8 @@ def cmd_demo_history(args, settings: Settings) -> int:
     import numpy as np
 
     from geo import store
-    from geo.demo import demo_history
-    from geo.demo_cases import add_case_history
+    from geo.demo.cases import add_case_history
+    from geo.demo.inspections import demo_history
 
     engine = store.connect(settings.database_url)
     if not store.has_reference(engine):
@@ -464,7 +469,7 @@ def cmd_demo_history(args, settings: Settings) -> int:
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
     """Problems still unfixed after their deadline become cases (idempotent)."""
-    from geo.store.inspecting import escalate_unfixed
+    from geo.escalation import escalate_unfixed
 
     try:
         router, catalog, engine = _router(settings)
@@ -493,7 +498,7 @@ def cmd_demo_users(args, settings: Settings) -> int:
     """Add the demo users, whose passwords are public: into the bundled demo database, or
     into another one only with ``--yes``."""
     from geo import store
-    from geo.demo_users import add_demo_users, is_demo_database
+    from geo.demo.users import add_demo_users, is_demo_database
 
     if not args.yes and not is_demo_database(settings.database_url):
         return _fail(f"{_shown_url(settings.database_url)} is not the bundled demo database "
@@ -684,11 +689,16 @@ def cmd_api(args, settings: Settings) -> int:
 
 
 def cmd_demo_build(args, settings: Settings) -> int:
-    from geo.demo import build_demo
+    from geo.demo.layers import build_demo
 
     counts = build_demo(Path(args.layers_dir), Path(args.data_dir))
     print("built " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
+
+
+#: help of ``--layers-gcj02`` (init, route, layers check, catalog template)
+LAYERS_GCJ02 = ("the layer files' lon/lat are GCJ-02 (traced on a Chinese phone map app; such "
+                "files declare WGS84 or no CRS): they are converted to WGS84")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -703,6 +713,7 @@ def parser() -> argparse.ArgumentParser:
                       help="first day (YYYY-MM-DD, the district's calendar) the layers' "
                       "boundaries are in force; the layers loaded before stay in force until "
                       "then, for alerts reported earlier (default: today)")
+    init.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     init.set_defaults(func=cmd_init)
 
     cat = sub.add_parser("catalog", help="catalogue tools").add_subparsers(dest="sub",
@@ -711,6 +722,7 @@ def parser() -> argparse.ArgumentParser:
     tpl.add_argument("--out", required=True, help="folder to write the CSV files to")
     tpl.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
     tpl.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    tpl.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     tpl.set_defaults(func=cmd_catalog_template)
 
     layers = sub.add_parser("layers", help="layer tools").add_subparsers(dest="sub",
@@ -718,6 +730,7 @@ def parser() -> argparse.ArgumentParser:
     check = layers.add_parser("check", help="validate a layer folder or GeoPackage")
     check.add_argument("path")
     check.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    check.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     check.set_defaults(func=cmd_layers_check)
 
     ingest = sub.add_parser("ingest", help="store and route alerts from a file")
@@ -737,6 +750,7 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument("file", help="CSV, GeoJSON or JSON lines")
     route.add_argument("--layers", help="layer folder or GeoPackage (default: loaded set)")
     route.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    route.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     route.add_argument("--crs", help="coordinates' CRS: EPSG code, wgs84 (default) or gcj02")
     route.add_argument("--out", required=True, help="output .csv or .geojson")
     route.add_argument("--rejects", metavar="FILE", help="write every rejected row to FILE "
@@ -792,7 +806,7 @@ def parser() -> argparse.ArgumentParser:
     swp.set_defaults(func=cmd_evidence_sweep)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="sub", required=True)
-    build = demo.add_parser("build", help="rebuild the Wuxing demo layers and catalogues")
+    build = demo.add_parser("build", help="rebuild the demo district's layers and catalogues")
     build.add_argument("--layers-dir", default=str(Settings().layers_path))
     build.add_argument("--data-dir", default=str(Settings().catalog_path))
     build.set_defaults(func=cmd_demo_build)

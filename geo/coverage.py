@@ -1,7 +1,7 @@
 """Coverage and gap analysis: pure functions over sites, inspections, teams and cases.
 
 Dates are calendar days (``datetime64[D]``); areas are square metres and distances metres in
-the district's metric CRS (`geo.crs.metric_crs_for`).
+the district's metric CRS (`geo.crs.metric_crs_of` its townships).
 """
 
 from __future__ import annotations

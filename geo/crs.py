@@ -2,7 +2,9 @@
 
 Points are stored in WGS84 (EPSG:4326, lon/lat in degrees). CGCS2000 (EPSG:4490) differs
 from WGS84 by centimetres and is taken as WGS84. Metric work (distances, buffers, areas)
-uses CGCS2000 / 3-degree Gauss-Kruger CM 120E (EPSG:4549, metres).
+happens in the district's own projected CRS, `metric_crs_of` its townships: the CGCS2000
+3-degree Gauss-Kruger zone of a district in China (EPSG:4549 for Huzhou), the WGS 84 UTM
+zone of a district elsewhere.
 
 GCJ-02 is the obfuscated datum of Chinese phone map apps. No well-kept library converts it
 vectorised, so the published forward formula is implemented here with numpy and inverted
@@ -15,10 +17,14 @@ from functools import cache
 
 import numpy as np
 import pyproj
+from pyproj.database import query_crs_info, query_utm_crs_info
+from pyproj.enums import PJType
 from pyproj.exceptions import CRSError
 
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"
+#: CGCS2000 / 3-degree Gauss-Kruger CM 120E (metres): the bundled Huzhou demo's metric CRS,
+#: for the demo builders and tests only; code measuring a district uses `metric_crs_of`
 METRIC = "EPSG:4549"
 GCJ02 = "gcj02"
 
@@ -71,23 +77,72 @@ def _transformer(src: str, dst: str) -> pyproj.Transformer:
     return found
 
 
-def to_metric(lon, lat, crs: str = METRIC) -> tuple[np.ndarray, np.ndarray]:
-    """Project WGS84 lon/lat (degrees) to x/y metres in ``crs`` (EPSG:4549 by default)."""
+def to_metric(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Project WGS84 lon/lat (degrees) to x/y metres in ``crs`` (the district's metric CRS,
+    `metric_crs_of` its townships)."""
     return _transformer(WGS84, crs).transform(lon, lat)
 
 
-def metric_crs_for(lon: float) -> str:
-    """The CGCS2000 3-degree Gauss-Kruger zone (EPSG:4534 CM 75E .. EPSG:4554 CM 135E)
-    whose central meridian is nearest ``lon``: EPSG:4549 for Huzhou. Distances in it are
-    true to about 0.03 % within the zone, wherever the district lies in China."""
-    zone = int(np.clip(np.round((lon - 75.0) / 3.0), 0, 20))
-    return f"EPSG:{4534 + zone}"
+#: name of the CGCS2000 3-degree Gauss-Kruger zones in the EPSG database (EPSG:4534..4554)
+_GK_ZONES = "CGCS2000 / 3-degree Gauss-Kruger CM "
+
+_Zone = tuple[str, tuple[float, float, float, float]]
+
+
+@cache
+def _zones() -> tuple[tuple[_Zone, ...], tuple[_Zone, ...]]:
+    """(code, area of use west, south, east, north in degrees) of each CGCS2000 3-degree
+    Gauss-Kruger zone and of each WGS 84 UTM zone, from the PROJ database (read once)."""
+    gk = tuple(sorted(
+        (f"EPSG:{i.code}", i.area_of_use.bounds)
+        for i in query_crs_info(auth_name="EPSG", pj_types=PJType.PROJECTED_CRS)
+        if i.name.startswith(_GK_ZONES) and not i.deprecated and i.area_of_use))
+    utm = tuple(sorted((f"{i.auth_name}:{i.code}", i.area_of_use.bounds)
+                       for i in query_utm_crs_info(datum_name="WGS 84")
+                       if not i.deprecated and i.area_of_use))
+    return gk, utm
+
+
+@cache
+def _central_meridian(code: str) -> float:
+    """Longitude of natural origin (degrees) of a transverse Mercator CRS."""
+    for param in pyproj.CRS(code).coordinate_operation.params:
+        if param.name == "Longitude of natural origin":
+            return float(param.value)
+    raise ValueError(f"{code} has no central meridian")
+
+
+@cache
+def metric_crs_for(lon: float, lat: float) -> str:
+    """The metric CRS (``"EPSG:n"``, metres) of a district centred at WGS84 ``lon``, ``lat``
+    (degrees).
+
+    In China (the area of use of a CGCS2000 3-degree Gauss-Kruger zone, EPSG:4534 CM 75E ..
+    EPSG:4554 CM 135E, per the PROJ database) the zone whose central meridian is nearest:
+    EPSG:4549 for Huzhou. Elsewhere the WGS 84 UTM zone there (as `pyproj.database.
+    query_utm_crs_info` lists them: northern or southern hemisphere, the nearest central
+    meridian on a zone edge), or the Universal Polar Stereographic beyond 84N / 80S.
+    Distances are true to about 0.1 % within a zone. Raises ValueError for a point that
+    is not a lon/lat.
+    """
+    lon, lat = float(lon), float(lat)
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValueError(f"no metric CRS for lon {lon}, lat {lat}: not a WGS84 lon/lat")
+    for zones in _zones():
+        found = [(abs(lon - _central_meridian(code)), code) for code, (w, s, e, n) in zones
+                 if w <= lon <= e and s <= lat <= n]
+        if found:
+            return min(found)[1]
+    return "EPSG:32661" if lat > 0 else "EPSG:32761"  # WGS 84 / UPS North (N,E), South
 
 
 def metric_crs_of(gdf) -> str:
-    """`metric_crs_for` the middle longitude of a WGS84 layer."""
-    x0, _, x1, _ = gdf.total_bounds
-    return metric_crs_for((x0 + x1) / 2)
+    """The district's own metric CRS: `metric_crs_for` the centre of the bounds of a layer
+    (its townships; any CRS, WGS84 where it declares none)."""
+    if gdf.crs is not None and not gdf.crs.equals(WGS84) and not gdf.crs.equals(CGCS2000):
+        gdf = gdf.to_crs(WGS84)
+    x0, y0, x1, y1 = gdf.total_bounds
+    return metric_crs_for(round((x0 + x1) / 2, 6), round((y0 + y1) / 2, 6))
 
 
 def to_wgs84(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:

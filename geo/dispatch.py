@@ -1,9 +1,9 @@
 """Team recommendation: the available teams able to handle a case, ranked by travel time.
 
-Pure functions over plain tables. Positions are metres in the router's metric CRS (see
-`geo.crs.metric_crs_for`); times are minutes. Without a road graph the travel time is the
-straight-line distance times a detour factor at a speed per team type; with one it is the
-shortest path on the road graph.
+Pure functions over plain tables. Positions are metres in the router's metric CRS (the
+district's own, `geo.crs.metric_crs_of` the townships); times are minutes. Without a road
+graph the travel time is the straight-line distance times a detour factor at a speed per
+team type; with one it is the shortest path on the road graph.
 """
 
 from __future__ import annotations

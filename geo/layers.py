@@ -3,7 +3,10 @@
 A layer set is a folder holding ``townships.*``, ``units.*``, ``sites.*``, ``teams.*`` and
 optionally ``roads.*`` in any format pyogrio reads, or one GeoPackage holding layers of those
 names. Only townships are required. Layers are reprojected to WGS84 (EPSG:4326) for storage;
-areas and distances are measured in EPSG:4549 (metres).
+areas and distances are measured in metres of the district's own metric CRS
+(`geo.crs.metric_crs_of` the townships). Layers traced on a Chinese phone map app are in
+GCJ-02, which no file can declare: ``gcj02=True`` (``--layers-gcj02``) says so and they are
+converted to WGS84.
 
 Validation returns a `LayerReport` and never half-imports: `load_layers` raises
 `LayerError` unless every layer is free of errors.
@@ -11,7 +14,7 @@ Validation returns a `LayerReport` and never half-imports: `load_layers` raises
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.crs import METRIC, WGS84, CRSInputError, parse_crs
+from geo.crs import CGCS2000, GCJ02, WGS84, CRSInputError, gcj02_to_wgs84, metric_crs_of, parse_crs
 
 KINDS = ("townships", "units", "sites", "teams", "roads")
 RISKS = ("low", "medium", "high")
@@ -218,13 +221,106 @@ def _polygonal(geom):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def validate_layer(
-    gdf: gpd.GeoDataFrame, kind: str, report: LayerReport, assume_crs: str | None = None
-) -> gpd.GeoDataFrame:
-    """Check one layer against its `Schema`; return it cleaned, in WGS84, sorted by key.
+def _check_townships(gdf: gpd.GeoDataFrame, report: LayerReport) -> gpd.GeoDataFrame:
+    """Township codes are 12-digit statistical division codes."""
+    for i, code in enumerate(gdf["code"]):
+        if code is not None and not (len(code) == 12 and code.isdigit()):
+            report.add("error", "townships", f"code {code!r} is not a 12-digit division code",
+                       feature=i + 1, key=f"code={code}", field="code")
+    return gdf
 
-    Problems are added to ``report``; the returned frame is only meaningful when the
-    report has no errors for ``kind``.
+
+def _check_sites(gdf: gpd.GeoDataFrame, report: LayerReport) -> gpd.GeoDataFrame:
+    """A site's risk is one of `RISKS`."""
+    for i, risk in enumerate(gdf["risk"]):
+        if risk is not None and risk not in RISKS:
+            report.add("error", "sites", f"risk {risk!r} is not one of {', '.join(RISKS)}",
+                       feature=i + 1, key=_feature_key(gdf, SCHEMAS["sites"], i), field="risk")
+    return gdf
+
+
+def _check_teams(gdf: gpd.GeoDataFrame, report: LayerReport) -> gpd.GeoDataFrame:
+    """A team's status is one of `TEAM_STATUSES`, ``available`` where the file gives none."""
+    if "status" not in gdf.columns:
+        gdf["status"] = "available"
+    gdf["status"] = gdf["status"].fillna("available")
+    for i, status in enumerate(gdf["status"]):
+        if status not in TEAM_STATUSES:
+            report.add("error", "teams", f"status {status!r} is not one of "
+                       f"{', '.join(TEAM_STATUSES)}", feature=i + 1,
+                       key=_feature_key(gdf, SCHEMAS["teams"], i), field="status")
+    return gdf
+
+
+def _check_roads(gdf: gpd.GeoDataFrame, report: LayerReport) -> gpd.GeoDataFrame:
+    """A road's ``speed_kmh`` is a number (km/h) or missing (the class's default speed)."""
+    if "speed_kmh" in gdf.columns:
+        gdf["speed_kmh"] = pd.to_numeric(gdf["speed_kmh"], errors="coerce")
+    return gdf
+
+
+#: the checks of each kind's own fields, run after the checks every kind shares
+KIND_CHECKS: dict[str, Callable[[gpd.GeoDataFrame, LayerReport], gpd.GeoDataFrame]] = {
+    "townships": _check_townships,
+    "units": lambda gdf, report: gdf,
+    "sites": _check_sites,
+    "teams": _check_teams,
+    "roads": _check_roads,
+}
+#: fields kept as numbers, not made text
+NUMERIC_FIELDS = ("speed_kmh",)
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, report: LayerReport,
+              assume_crs: str | None, gcj02: bool) -> gpd.GeoDataFrame | None:
+    """The layer in WGS84, or None with an error in ``report`` when its CRS is unknown.
+
+    A file that declares no CRS is taken to be in ``assume_crs`` (``gcj02`` allowed);
+    with ``gcj02`` a file that declares none or a lon/lat CRS (WGS84, CGCS2000: what a
+    GCJ-02 file claims) is shifted from GCJ-02 to WGS84.
+    """
+    crs = None
+    if gdf.crs is None:
+        if gcj02:
+            crs = GCJ02
+        elif assume_crs is None:
+            report.add("error", kind, "file declares no CRS; pass --assume-crs (e.g. EPSG:4326)")
+            return None
+        else:
+            try:
+                crs = parse_crs(assume_crs)
+            except CRSInputError as exc:
+                report.add("error", kind, str(exc))
+                return None
+    elif gcj02:
+        if not (gdf.crs.equals(WGS84) or gdf.crs.equals(CGCS2000)):
+            report.add("error", kind, f"file declares {gdf.crs.to_string()}, not lon/lat: "
+                       "GCJ-02 layers are lon/lat (declared EPSG:4326 or none)")
+            return None
+        crs = GCJ02
+    if crs == GCJ02:
+        def shift(xy: np.ndarray) -> np.ndarray:
+            return np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1]))
+
+        return gdf.set_geometry(gpd.GeoSeries(shapely.transform(gdf.geometry.to_numpy(), shift),
+                                              index=gdf.index), crs=WGS84)
+    if crs is not None:
+        gdf = gdf.set_crs(crs)
+    if gdf.crs.equals(CGCS2000):
+        return gdf.set_crs(WGS84, allow_override=True)
+    return gdf if gdf.crs.equals(WGS84) else gdf.to_crs(WGS84)
+
+
+def validate_layer(
+    gdf: gpd.GeoDataFrame, kind: str, report: LayerReport, assume_crs: str | None = None,
+    gcj02: bool = False,
+) -> gpd.GeoDataFrame:
+    """Check one layer against its `Schema` and `KIND_CHECKS`; return it cleaned, in WGS84,
+    sorted by key.
+
+    ``assume_crs`` is the CRS of a file that declares none; ``gcj02``: the file's lon/lat
+    are GCJ-02 (see `_to_wgs84`). Problems are added to ``report``; the returned frame is
+    only meaningful when the report has no errors for ``kind``.
     """
     schema = SCHEMAS[kind]
     gdf = gdf.copy()
@@ -233,33 +329,21 @@ def validate_layer(
         report.add("error", kind, "required field is missing", field=f)
     if missing:
         return gdf
-    if gdf.crs is None:
-        if assume_crs is None:
-            report.add("error", kind, "file declares no CRS; pass --assume-crs (e.g. EPSG:4326)")
-            return gdf
-        try:
-            crs = parse_crs(assume_crs)
-        except CRSInputError as exc:
-            report.add("error", kind, str(exc))
-            return gdf
-        if crs == "gcj02":
-            report.add("error", kind, "layers cannot be in GCJ-02; convert them first")
-            return gdf
-        gdf = gdf.set_crs(crs)
-    if gdf.crs.equals("EPSG:4490"):
-        gdf = gdf.set_crs(WGS84, allow_override=True)
-    elif not gdf.crs.equals(WGS84):
-        gdf = gdf.to_crs(WGS84)
+    wgs84 = _to_wgs84(gdf, kind, report, assume_crs, gcj02)
+    if wgs84 is None:
+        return gdf
+    gdf = wgs84
 
     for f in list(schema.required) + [f for f in schema.optional if f in gdf.columns]:
-        if f in ("speed_kmh",):
-            continue
-        gdf[f] = _as_text(gdf[f])
+        if f not in NUMERIC_FIELDS:
+            gdf[f] = _as_text(gdf[f])
     for f in schema.required:
         for i in np.flatnonzero(gdf[f].isna().to_numpy() | (gdf[f] == "").to_numpy()):
             report.add("error", kind, "value is empty", feature=int(i) + 1,
                        key=_feature_key(gdf, schema, int(i)), field=f)
 
+    # a repaired areal geometry keeps only its areas (a point stays a point where allowed)
+    areal = "Polygon" in schema.geom_types
     geoms = gdf.geometry.to_numpy()
     for i, g in enumerate(geoms):
         where = {"feature": i + 1, "key": _feature_key(gdf, schema, i)}
@@ -269,9 +353,13 @@ def validate_layer(
         if not shapely.is_valid(g):
             why = shapely.is_valid_reason(g)
             g = shapely.make_valid(g)
-            if "Polygon" in schema.geom_types[0] or (kind == "sites" and g.geom_type != "Point"):
+            if areal and ("Point" not in schema.geom_types or g.geom_type != "Point"):
                 g = _polygonal(g)
             geoms[i] = g
+            if g.is_empty:
+                report.add("error", kind, f"zero-area polygon: no area left once repaired "
+                           f"({why})", field="geometry", **where)
+                continue
             report.add("repaired", kind, f"invalid geometry repaired with make_valid ({why})",
                        field="geometry", **where)
         if g.geom_type not in schema.geom_types:
@@ -298,30 +386,8 @@ def validate_layer(
                            field=schema.key)
             else:
                 first_seen[k] = i + 1
-    if kind in ("townships",):
-        for i, code in enumerate(gdf["code"]):
-            if code is not None and not (len(code) == 12 and code.isdigit()):
-                report.add("error", kind, f"code {code!r} is not a 12-digit division code",
-                           feature=i + 1, key=f"code={code}", field="code")
-    if kind == "sites":
-        for i, risk in enumerate(gdf["risk"]):
-            if risk is not None and risk not in RISKS:
-                report.add("error", kind, f"risk {risk!r} is not one of {', '.join(RISKS)}",
-                           feature=i + 1, key=_feature_key(gdf, schema, i), field="risk")
-    if kind == "teams":
-        if "status" not in gdf.columns:
-            gdf["status"] = "available"
-        gdf["status"] = gdf["status"].fillna("available")
-        for i, status in enumerate(gdf["status"]):
-            if status not in TEAM_STATUSES:
-                report.add("error", kind, f"status {status!r} is not one of "
-                           f"{', '.join(TEAM_STATUSES)}", feature=i + 1,
-                           key=_feature_key(gdf, schema, i), field="status")
-    if kind == "roads" and "speed_kmh" in gdf.columns:
-        gdf["speed_kmh"] = pd.to_numeric(gdf["speed_kmh"], errors="coerce")
+    gdf = KIND_CHECKS[kind](gdf, report)
     keep = [c for c in (*schema.required, *schema.optional) if c in gdf.columns]
-    if kind == "teams":
-        keep = [*schema.required, "status"]
     gdf = gdf[[*keep, "geometry"]]
     if schema.key:
         gdf = gdf.sort_values(schema.key, kind="stable")
@@ -329,8 +395,9 @@ def validate_layer(
 
 
 def check_townships(townships: gpd.GeoDataFrame, report: LayerReport) -> None:
-    """List township overlaps larger than 1 m2 and gaps inside the district (EPSG:4549)."""
-    metric = townships.to_crs(METRIC)
+    """List township overlaps larger than 1 m2 and gaps inside the district (areas in m2
+    of the district's metric CRS, `geo.crs.metric_crs_of` the townships)."""
+    metric = townships.to_crs(metric_crs_of(townships))
     geoms = metric.geometry.to_numpy()
     codes = metric["code"].to_numpy()
     tree = shapely.STRtree(geoms)
@@ -355,7 +422,8 @@ def check_townships(townships: gpd.GeoDataFrame, report: LayerReport) -> None:
 
 
 def check_parents(layers: dict[str, gpd.GeoDataFrame], report: LayerReport) -> None:
-    """Check parent township codes of units and sites, and units lying outside their parent."""
+    """Check parent township codes of units and sites, and units lying outside their parent
+    (areas in m2 of the district's metric CRS)."""
     townships = layers["townships"]
     known = set(townships["code"])
     for kind in ("units", "sites"):
@@ -371,9 +439,10 @@ def check_parents(layers: dict[str, gpd.GeoDataFrame], report: LayerReport) -> N
     units = layers.get("units")
     if units is None:
         return
-    by_code = dict(zip(townships["code"], townships.to_crs(METRIC).geometry, strict=True))
+    metric = metric_crs_of(townships)
+    by_code = dict(zip(townships["code"], townships.to_crs(metric).geometry, strict=True))
     for i, (code, parent, geom) in enumerate(
-        zip(units["code"], units["township_code"], units.to_crs(METRIC).geometry, strict=True)
+        zip(units["code"], units["township_code"], units.to_crs(metric).geometry, strict=True)
     ):
         parent_geom = by_code.get(parent)
         if parent_geom is None or geom is None or geom.is_empty:
@@ -390,7 +459,8 @@ def with_townships(sites: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
                    report: LayerReport) -> gpd.GeoDataFrame:
     """Sites with a ``township_code`` for every site: where the file gives none, the
     township covering the site's representative point (the lowest code where two do),
-    else the nearest one within `SITE_TOWNSHIP_MAX_M` metres (EPSG:4549). A site with
+    else the nearest one within `SITE_TOWNSHIP_MAX_M` metres (the district's metric CRS,
+    `geo.crs.metric_crs_of` the townships). A site with
     neither keeps none, which only the district's own roles then see (warning)."""
     sites = sites.copy()
     if "township_code" not in sites.columns:
@@ -399,9 +469,10 @@ def with_townships(sites: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
     if not len(missing):
         return sites
     order = np.argsort(townships["code"].to_numpy(), kind="stable")
-    t_geom = townships.to_crs(METRIC).geometry.to_numpy()[order]
+    metric = metric_crs_of(townships)
+    t_geom = townships.to_crs(metric).geometry.to_numpy()[order]
     t_code = townships["code"].to_numpy()[order]
-    points = shapely.point_on_surface(sites.to_crs(METRIC).geometry.to_numpy()[missing])
+    points = shapely.point_on_surface(sites.to_crs(metric).geometry.to_numpy()[missing])
     tree = shapely.STRtree(t_geom)
     site_i, town_i = tree.query(points, predicate="covered_by")
     found = np.full(len(points), len(t_code))
@@ -432,11 +503,14 @@ def read_layer_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
 
 
 def check_layers(
-    path: Path, assume_crs: str | None = None, kinds: Iterable[str] = KINDS
+    path: Path, assume_crs: str | None = None, kinds: Iterable[str] = KINDS,
+    gcj02: bool = False,
 ) -> tuple[LayerSet | None, LayerReport]:
     """Load and validate the layer set at ``path``.
 
-    Returns the `LayerSet` (``None`` when there are errors) and the `LayerReport`.
+    ``assume_crs``: the CRS of files that declare none; ``gcj02``: the files' lon/lat are
+    GCJ-02 (see `validate_layer`). Returns the `LayerSet` (``None`` when there are errors)
+    and the `LayerReport`.
     """
     report = LayerReport()
     try:
@@ -458,7 +532,7 @@ def check_layers(
         if raw.empty:
             report.add("error" if kind == "townships" else "warning", kind, "layer is empty")
             continue
-        layers[kind] = validate_layer(raw, kind, report, assume_crs)
+        layers[kind] = validate_layer(raw, kind, report, assume_crs, gcj02)
     if report.ok and "townships" in layers:
         check_townships(layers["townships"], report)
         check_parents(layers, report)
@@ -469,9 +543,9 @@ def check_layers(
     return LayerSet(**layers), report
 
 
-def load_layers(path: Path, assume_crs: str | None = None) -> LayerSet:
-    """Load a validated layer set or raise `LayerError` with the report."""
-    layer_set, report = check_layers(path, assume_crs)
+def load_layers(path: Path, assume_crs: str | None = None, gcj02: bool = False) -> LayerSet:
+    """Load a validated layer set (see `check_layers`) or raise `LayerError` with the report."""
+    layer_set, report = check_layers(path, assume_crs, gcj02=gcj02)
     if layer_set is None:
         raise LayerError(report)
     return layer_set

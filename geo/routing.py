@@ -3,9 +3,9 @@
 `Router.route` routes one live alert; `Router.route_many` routes arrays of points with the
 same answers, vectorised, and `RoutingBatch.columns` / `RoutingBatch.to_frame` give the
 bulk-routing columns (reasons included) column-wise. Coordinates are WGS84 lon/lat degrees
-unless ``crs`` says otherwise; distances are metres in the district's own Gauss-Kruger
-zone, ``Router.metric`` (`geo.crs.metric_crs_of` the townships: EPSG:4549 for Huzhou, another
-zone elsewhere). The rule (DESIGN.md):
+unless ``crs`` says otherwise; distances are metres in the district's own metric CRS,
+``Router.metric`` (`geo.crs.metric_crs_of` the townships: its CGCS2000 Gauss-Kruger zone in
+China, e.g. EPSG:4549 for Huzhou; its UTM zone elsewhere). The rule (DESIGN.md):
 
 1. coordinates are normalised; missing, out-of-range or swapped ones are flagged ``invalid``;
 2. township: the polygon that covers the point; two or more -> lowest code, flag ``border``;
@@ -19,18 +19,18 @@ zone elsewhere). The rule (DESIGN.md):
    else the matter's district team; unknown or missing matter, or outside -> command center
    (`geo.bodyrule`).
 
-Speed comes from a lookup grid over the district: cells that no township or unit boundary
-(nor any buffer distance) reaches hold their answer; only points in the remaining cells get
-the exact, vectorised shapely tests. Site points are found with a KD-tree, site polygons
-behind a coarse raster of their envelopes, bodies by table lookups, and reasons are written
-once per distinct decision.
+Speed comes from a lookup grid over the district (`geo.grid`): cells that no township or
+unit boundary (nor any buffer distance) reaches hold their answer; only points in the
+remaining cells get the exact, vectorised shapely tests. Site points are found with a
+KD-tree, site polygons behind a coarse raster of their envelopes, bodies by table lookups,
+and reasons are written once per distinct decision.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -65,12 +65,13 @@ from geo.crs import (
     to_wgs84,
 )
 from geo.days import local_day, local_days, local_today
+from geo.grid import Cell, Grid, Raster, answer, dilate
 from geo.layers import LayerSet
 from geo.settings import Settings
 
 # Bump when the routing rule, the reasons or the pickled layout of a Router change: cached
 # routers (geo.routercache) of another version are rebuilt.
-ROUTER_VERSION = 2
+ROUTER_VERSION = 3
 
 BORDER, NEAR_BORDER, SNAPPED, OUTSIDE, INVALID = 1, 2, 4, 8, 16
 FLAG_NAMES = {BORDER: "border", NEAR_BORDER: "near_border", SNAPPED: "snapped",
@@ -78,10 +79,6 @@ FLAG_NAMES = {BORDER: "border", NEAR_BORDER: "near_border", SNAPPED: "snapped",
 
 # how a site was matched
 SITE_NONE, SITE_POLYGON, SITE_NEAREST, SITE_CREDIT = 0, 1, 2, 3
-
-_MIXED = -2
-_EMPTY = -1
-_SNAP_ONLY = -3
 
 # two site points whose KD-tree distances to a point differ by less than this (metres) may
 # be equally near by the exact (GEOS) distance: such points take the exact STRtree path
@@ -165,65 +162,6 @@ def site_units(sites: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None) -> np.nd
     return out
 
 
-@dataclass
-class _Raster:
-    """A row-major raster of ``nx`` x ``ny`` cells of ``dx`` x ``dy`` degrees (WGS84) from
-    (``x0``, ``y0``)."""
-
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    nx: int
-    ny: int
-
-    def cells(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flat cell index per point and whether the point lies on the raster."""
-        fx = (lon - self.x0) / self.dx
-        fy = (lat - self.y0) / self.dy
-        inside = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
-        flat = np.where(inside, fy.astype(np.int64) * self.nx + fx.astype(np.int64), 0)
-        return flat, inside
-
-
-@dataclass
-class _Grid(_Raster):
-    """Row-major lookup grid over the district in WGS84 degrees.
-
-    ``code`` (flat) holds per cell 3 + one of `_MIXED` (exact test needed), `_EMPTY`
-    (outside, beyond the snap tolerance), `_SNAP_ONLY` (outside every township, snap test
-    needed), or 3 + a combo: (``tab_township``, ``tab_flags``, ``tab_others``) valid for every
-    point of the cell. ``unit`` (flat) holds a unit index, `_EMPTY` (no unit) or `_MIXED`;
-    ``tab_parent[unit + 2]`` is the unit's township.
-    """
-
-    code: np.ndarray | None = None
-    unit: np.ndarray | None = None
-    tab_township: np.ndarray | None = None
-    tab_flags: np.ndarray | None = None
-    tab_others: list[tuple[int, ...]] = field(default_factory=list)
-    tab_parent: np.ndarray | None = None
-
-    def centres(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (self.x0 + (flat % self.nx + 0.5) * self.dx,
-                self.y0 + (flat // self.nx + 0.5) * self.dy)
-
-
-def _dilate(mask: np.ndarray, k: int) -> np.ndarray:
-    """Square dilation of a boolean raster by ``k`` cells (separable running maximum)."""
-    if k <= 0:
-        return mask
-    out = mask
-    for axis in (0, 1):
-        c = np.cumsum(out, axis=axis, dtype=np.int32)
-        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-        n = out.shape[axis]
-        hi = np.minimum(np.arange(n) + k + 1, n)
-        lo = np.maximum(np.arange(n) - k, 0)
-        out = (np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)) > 0
-    return out
-
-
 def _segments(geoms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Boundary segments of WGS84 (multi)polygons, in metres, and the polygon owning each.
 
@@ -246,7 +184,7 @@ def _segments(geoms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class _CellMask(_Raster):
+class _CellMask(Raster):
     """A raster over WGS84 lon/lat flagging the cells that some box reaches: a cheap,
     conservative filter (a point in an unflagged cell lies in no box)."""
 
@@ -423,7 +361,7 @@ class Router:
         self._index()
 
     # ------------------------------------------------------------------ grid
-    def _build_grid(self, cell_m: float) -> _Grid:
+    def _build_grid(self, cell_m: float) -> Grid:
         """Lookup grid: a cheap conservative band around every boundary, then each band cell
         decided from exact metric distances at its centre where the cell allows it."""
         x0, y0, x1, y1 = shapely.total_bounds(self.t_geom)
@@ -442,7 +380,7 @@ class Router:
         x0, y0 = x0 - mx, y0 - my
         nx = int(np.ceil((x1 + mx - x0) / dx))
         ny = int(np.ceil((y1 + my - y0) / dy))
-        grid = _Grid(x0, y0, dx, dy, nx, ny)
+        grid = Grid(x0, y0, dx, dy, nx, ny)
 
         def band(lines, distance_m: float) -> np.ndarray:
             mask = np.zeros((ny, nx), dtype=bool)
@@ -450,7 +388,7 @@ class Router:
             xy = shapely.get_coordinates(dense)
             flat, inside = grid.cells(xy[:, 0], xy[:, 1])
             mask.ravel()[flat[inside]] = True
-            return _dilate(mask, int(np.ceil(distance_m / min_cell_m)) + 3)
+            return dilate(mask, int(np.ceil(distance_m / min_cell_m)) + 3)
 
         district = shapely.union_all(self.t_geom)
         t_band = band(shapely.boundary(self.t_geom), self.border_buffer_m) | band(
@@ -458,29 +396,25 @@ class Router:
         township, combos = self._label_runs(t_band, grid, self.t_tree, self.t_geom)
         self._refine_townships(grid, township, combos, half_diag)
         township = township.reshape(ny, nx)
-        township[[0, -1], :] = _EMPTY  # the margin puts the edge beyond the snap tolerance
-        township[:, [0, -1]] = _EMPTY
-        grid.code = (township.ravel().astype(np.int32) + 3).astype(np.uint16)
-        grid.tab_township = np.array([-1, -1, -1, *(c[0] for c in combos)], dtype=np.int32)
-        grid.tab_flags = np.array([0, 0, OUTSIDE, *(c[1] for c in combos)], dtype=np.uint8)
-        grid.tab_others = [(), (), (), *(c[2] for c in combos)]
+        township[[0, -1], :] = Cell.NONE  # the margin puts the edge beyond the snap tolerance
+        township[:, [0, -1]] = Cell.NONE
+        grid.set_townships(township.ravel(), combos, OUTSIDE)
+        unit = None
         if len(self.u_geom):
             u_band = band(shapely.boundary(self.u_geom), 0.0)
             unit, _ = self._label_runs(u_band, grid, self.u_tree, self.u_geom, combos=False)
             self._refine_units(grid, unit, half_diag)
-            grid.unit = unit.astype(np.int32)
-        else:
-            grid.unit = np.full(ny * nx, _EMPTY, dtype=np.int32)
-        grid.tab_parent = np.array([-3, -1, *self.u_township], dtype=np.int32)
+        grid.set_units(unit, self.u_township)
         return grid
 
     @staticmethod
-    def _label_runs(band: np.ndarray, grid: _Grid, tree, geoms, combos: bool = True):
+    def _label_runs(band: np.ndarray, grid: Grid, tree, geoms, combos: bool = True):
         """Label each row run of non-band cells by testing the centre of its first cell.
 
         No boundary crosses a run (it would have put its cells in the band), so one
-        covering test holds for the whole run. Returns the flat labels and, for townships,
-        the combos table (index i is (i, no flags, no others)).
+        covering test holds for the whole run. Returns the flat cell values (`geo.grid`:
+        `Cell.EXACT` in the band, `Cell.NONE` where nothing covers, else ``answer(i)`` for
+        geometry i) and, for townships, the answers (answer i is (i, no flags, no others)).
         """
         ny, nx = band.shape
         free = ~band
@@ -494,13 +428,13 @@ class Router:
         pi, gi = _covering(tree, geoms, pts)
         counts = np.bincount(pi, minlength=len(starts))
         low = _first_per_point(len(starts), pi, gi)
-        label = np.where(counts == 0, _EMPTY, np.where(counts == 1, low, _MIXED))
-        out = np.full(ny * nx, _MIXED, dtype=np.int32)
+        label = np.where(counts == 0, Cell.NONE, np.where(counts == 1, answer(low), Cell.EXACT))
+        out = np.full(ny * nx, Cell.EXACT, dtype=np.int32)
         out[free_flat] = label[run_id[free_flat]]
         table = [(i, 0, ()) for i in range(len(geoms))] if combos else []
         return out, table
 
-    def _refine_townships(self, grid: _Grid, township: np.ndarray, combos: list,
+    def _refine_townships(self, grid: Grid, township: np.ndarray, combos: list,
                           half_diag: float) -> None:
         """Decide band cells whose every point shares one answer (in place).
 
@@ -509,7 +443,7 @@ class Router:
         a township is certainly within ``border_buffer_m`` when d + half_diag <= buffer, and
         certainly the nearest for snapping when it beats the runner-up by 2 * half_diag.
         """
-        cells = np.flatnonzero(township == _MIXED)
+        cells = np.flatnonzero(township == Cell.EXACT)
         lon, lat = grid.centres(cells)
         x, y = to_metric(lon, lat, self.metric)
         pts_m = shapely.points(x, y)
@@ -528,8 +462,8 @@ class Router:
         own = _first_per_point(len(cells), pi, gi)
 
         outside = clear & (counts == 0)
-        township[cells[outside]] = _SNAP_ONLY
-        township[cells[outside & (d_any - half_diag > self.snap_tolerance_m)]] = _EMPTY
+        township[cells[outside]] = Cell.SNAP
+        township[cells[outside & (d_any - half_diag > self.snap_tolerance_m)]] = Cell.NONE
         first = np.r_[True, p_arr[1:] != p_arr[:-1]]
         second = np.r_[False, ~first[1:]] & np.r_[True, first[:-1]]
         d2 = np.full(len(cells), np.inf)
@@ -542,7 +476,7 @@ class Router:
 
         def combo_id(combo: tuple) -> int:
             if combo not in keys:
-                keys[combo] = len(combos)
+                keys[combo] = answer(len(combos))
                 combos.append(combo)
             return keys[combo]
 
@@ -558,7 +492,7 @@ class Router:
         has_near = np.zeros(len(cells), dtype=bool)
         has_near[p_arr[certain]] = True
         plain = inside & ~unsure & ~has_near
-        township[cells[plain]] = own[plain]
+        township[cells[plain]] = answer(own[plain])
         near_cells: dict[int, tuple[int, ...]] = {}
         for p, o in zip(p_arr[certain], o_arr[certain], strict=True):
             if inside[p] and not unsure[p]:
@@ -566,9 +500,9 @@ class Router:
         for p, o in near_cells.items():
             township[cells[p]] = combo_id((int(own[p]), NEAR_BORDER, tuple(sorted(o))))
 
-    def _refine_units(self, grid: _Grid, unit: np.ndarray, half_diag: float) -> None:
+    def _refine_units(self, grid: Grid, unit: np.ndarray, half_diag: float) -> None:
         """Decide unit band cells that no unit boundary reaches (in place)."""
-        cells = np.flatnonzero(unit == _MIXED)
+        cells = np.flatnonzero(unit == Cell.EXACT)
         lon, lat = grid.centres(cells)
         pts = shapely.points(lon, lat)
         x, y = to_metric(lon, lat, self.metric)
@@ -582,7 +516,8 @@ class Router:
         pi, gi = _covering(self.u_tree, self.u_geom, pts[free])
         counts = np.bincount(pi, minlength=len(free))
         low = _first_per_point(len(free), pi, gi)
-        unit[cells[free]] = np.where(counts == 0, _EMPTY, np.where(counts == 1, low, _MIXED))
+        unit[cells[free]] = np.where(counts == 0, Cell.NONE,
+                                     np.where(counts == 1, answer(low), Cell.EXACT))
 
     # ------------------------------------------------------------------ exact path
     def _near_others(self, pts_m, own):
@@ -648,8 +583,8 @@ class Router:
         """Township and unit for valid WGS84 points.
 
         Returns (township, unit, flags, combo, others): indices (-1: none), flag bits, the
-        grid combo per point (0 where decided exactly) and {point: other townships} for the
-        points decided exactly.
+        township cell value of the lookup grid per point (`Cell.NONE` where decided
+        exactly) and {point: other townships} for the points decided exactly.
         """
         n = len(lon)
         if self.grid is None:
@@ -657,29 +592,25 @@ class Router:
             unit = self._exact_units(lon, lat, township)
             return township, unit, flags, np.zeros(n, dtype=np.uint16), others
         g = self.grid
-        ix = np.clip((lon - g.x0) / g.dx, 0, g.nx - 1).astype(np.int32)
-        iy = np.clip((lat - g.y0) / g.dy, 0, g.ny - 1).astype(np.int32)
-        flat = iy * np.int32(g.nx) + ix
-        combo = g.code[flat]
-        township = g.tab_township[combo]
-        flags = g.tab_flags[combo]
+        combo, township, flags, u_value, unit = g.lookup(lon, lat)
         others: dict[int, tuple[int, ...]] = {}
-        snap = np.flatnonzero(combo == _SNAP_ONLY + 3)
+        snap = np.flatnonzero(combo == Cell.SNAP)
         if len(snap):
             township[snap], flags[snap] = self._exact_outside(lon[snap], lat[snap])
-        exact = np.flatnonzero(combo == _MIXED + 3)
+        exact = np.flatnonzero(combo == Cell.EXACT)
         if len(exact):
             t_ex, f_ex, o_ex = self._exact_townships(lon[exact], lat[exact])
             township[exact], flags[exact] = t_ex, f_ex
             others = {int(exact[k]): v for k, v in o_ex.items()}
-        unit = g.unit[flat]
-        parent = g.tab_parent[unit + 2]
-        redo = np.flatnonzero((township >= 0) & ((unit == _MIXED) | (parent != township)))
-        unit[(unit < 0) | (township < 0)] = -1
+        # a unit answer holds where the point's township is the unit's (an exact unit cell
+        # has no township, so it never is); a cell no unit covers needs no test
+        redo = np.flatnonzero((township >= 0) & (u_value != Cell.NONE)
+                              & (g.parent_of[u_value] != township))
+        unit[township < 0] = -1
         if len(redo):
             unit[redo] = self._exact_units(lon[redo], lat[redo], township[redo])
-        combo[snap] = 0
-        combo[exact] = 0
+        combo[snap] = Cell.NONE
+        combo[exact] = Cell.NONE
         return township, unit, flags, combo, others
 
     def _locate_one(self, lon: float, lat: float, x: float, y: float, flat: int
@@ -687,21 +618,23 @@ class Router:
         """`locate` for one valid WGS84 point in grid cell ``flat`` (metric x, y), by scalar
         tests where the cell is not settled: (township, unit, flags, other townships)."""
         g = self.grid
-        combo = int(g.code[flat])
-        township = int(g.tab_township[combo])
-        flags, others = int(g.tab_flags[combo]), g.tab_others[combo]
+        combo = int(g.township[flat])
+        township = int(g.township_of[combo])
+        flags, others = int(g.flags_of[combo]), g.others_of[combo]
         pt = None
-        if combo == _MIXED + 3:
+        if combo == Cell.EXACT:
             pt = shapely.Point(lon, lat)
             township, flags, others = self._exact_township_one(pt, x, y)
-        elif combo == _SNAP_ONLY + 3:
+        elif combo == Cell.SNAP:
             township, others = self._snap_one(x, y), ()
             flags = SNAPPED if township >= 0 else OUTSIDE
-        unit = int(g.unit[flat])
-        if township < 0 or unit == _EMPTY:
+        u_value = int(g.unit[flat])
+        if township < 0 or u_value == Cell.NONE:
             unit = -1
-        elif unit == _MIXED or g.tab_parent[unit + 2] != township:
+        elif g.parent_of[u_value] != township:  # an exact cell, or another township's unit
             unit = self._exact_unit_one(pt or shapely.Point(lon, lat), township)
+        else:
+            unit = int(g.unit_of[u_value])
         return township, unit, flags, others
 
     def _exact_township_one(self, pt: shapely.Point, x: float, y: float
@@ -1218,7 +1151,7 @@ class RoutingBatch:
         if i in self.others:
             return self.others[i]
         grid = self.router.grid
-        return grid.tab_others[self.combo[i]] if grid is not None else ()
+        return grid.others_of[self.combo[i]] if grid is not None else ()
 
     def __getitem__(self, i: int) -> Routing:
         return self.router._routing(self.decision(i))
@@ -1255,7 +1188,7 @@ class RoutingBatch:
     def others_ids(self) -> tuple[np.ndarray, list[tuple[int, ...]]]:
         """Other townships per point as ids into a table of distinct tuples."""
         grid = self.router.grid
-        table = list(grid.tab_others) if grid is not None else [()]
+        table = list(grid.others_of) if grid is not None else [()]
         ids = self.combo.astype(np.int64) if grid is not None else np.zeros(len(self), np.int64)
         where: dict[tuple[int, ...], int] = {}
         for i, o in self.others.items():

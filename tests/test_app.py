@@ -418,7 +418,7 @@ def test_a_disabled_user_is_signed_out_at_the_next_run(demo_db, capsys):
 
 
 def test_every_page_warns_while_a_public_demo_password_is_active(demo_db, monkeypatch):
-    from geo.demo_users import DEMO_USERS
+    from geo.demo.users import DEMO_USERS
 
     at = AppTest.from_file(APP, default_timeout=60).run()
     warning = at.warning[0].value

@@ -195,7 +195,7 @@ def test_demo_users_go_only_into_the_demo_database_unless_asked(small_db, capsys
 
 
 def test_the_demo_database_is_the_bundled_sqlite_file_only():
-    from geo.demo_users import is_demo_database
+    from geo.demo.users import is_demo_database
 
     demo = PROJECT_ROOT / "data" / "onemap.sqlite"
     assert is_demo_database(f"sqlite:///{demo}")

@@ -53,7 +53,7 @@ def test_parse_crs_rejects_unknown_with_clear_message():
 
 
 def test_to_wgs84_from_projected():
-    x, y = to_metric(120.1, 30.87)
+    x, y = to_metric(120.1, 30.87, "EPSG:4549")
     lon, lat = to_wgs84([x], [y], "EPSG:4549")
     assert lon[0] == pytest.approx(120.1, abs=1e-9)
     assert lat[0] == pytest.approx(30.87, abs=1e-9)

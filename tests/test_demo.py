@@ -7,7 +7,7 @@ import shapely
 from stdnum.cn import uscc
 
 from geo.crs import METRIC
-from geo.demo import SOURCES, build_demo
+from geo.demo.layers import SOURCES, build_demo
 from geo.settings import PROJECT_ROOT
 
 KINDS = ("townships", "units", "sites", "teams", "roads")

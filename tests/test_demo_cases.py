@@ -12,7 +12,7 @@ from geo import store
 from geo.access import SYSTEM
 from geo.cases import check_team_transition, check_transition, is_open
 from geo.cli import main
-from geo.demo_cases import add_case_history
+from geo.demo.cases import add_case_history
 from geo.settings import PROJECT_ROOT
 from geo.store.models import AuditLog, Team
 

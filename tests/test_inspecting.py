@@ -8,10 +8,10 @@ import pytest
 from geo import store
 from geo.access import SYSTEM
 from geo.cli import main
+from geo.escalation import escalate_unfixed
 from geo.inspections import FindingError, first_time_fixed_rate, rectification_plan
 from geo.store.inspecting import (
     checklists,
-    escalate_unfixed,
     inspection_tables,
     record_inspection,
     record_reinspection,

@@ -6,7 +6,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.crs import to_metric, wgs84_to_gcj02
+from geo.crs import METRIC, to_metric, wgs84_to_gcj02
 from geo.layers import load_layers
 from geo.routing import Router
 from geo.settings import Settings
@@ -108,7 +108,7 @@ def test_gcj02_and_projected_input(small_router):
     assert r.unit_code == CODE_A + "001"
     # the same GCJ-02 numbers read as WGS84 land hundreds of metres away (here ~460 m east
     # and ~230 m south), in the unit south of the line
-    dx, dy = to_metric(glon, glat)
+    dx, dy = to_metric(glon, glat, METRIC)
     assert 400 < dx[0] - (X0 + 500) < 550 and -300 < dy[0] - (Y0 + 1100) < -150
     assert small_router.route(float(glon[0]), float(glat[0])).unit_code == CODE_A + "002"
     r2 = small_router.route(X0 + SIDE + 100, Y0 + 100, crs="EPSG:4549")
@@ -216,7 +216,7 @@ def test_grid_agrees_near_boundaries(demo_router, demo_router_exact, edge_points
     """Points a few metres either side of boundaries, where the grid is most delicate."""
     rng = np.random.default_rng(11)
     base = edge_points[rng.integers(len(edge_points), size=50_000)]
-    x, y = to_metric(base[:, 0], base[:, 1])
+    x, y = to_metric(base[:, 0], base[:, 1], METRIC)
     offsets = rng.uniform(-250, 250, size=(len(base), 2))
     from geo.crs import to_wgs84
     lon, lat = to_wgs84(x + offsets[:, 0], y + offsets[:, 1], "EPSG:4549")
@@ -324,7 +324,7 @@ def _mixed_points(router, rng, n):
     edges = shapely.get_coordinates(shapely.boundary(np.concatenate([router.t_geom,
                                                                      router.u_geom])))
     at = np.flatnonzero(kind == 1)  # on a boundary vertex, or a few metres off it
-    xy = np.column_stack(to_metric(*edges[rng.integers(0, len(edges), len(at))].T))
+    xy = np.column_stack(to_metric(*edges[rng.integers(0, len(edges), len(at))].T, METRIC))
     xy += rng.choice([0.0, 0.01, 1.0, 30.0, 60.0, 250.0], (len(at), 1)) * rng.normal(
         size=(len(at), 2))
     lon[at], lat[at] = to_wgs84(xy[:, 0], xy[:, 1], "EPSG:4549")
@@ -566,7 +566,7 @@ def test_nearest_site_ties_go_to_the_lowest_index(tmp_path):
     assert got[4] == "T4" and got[5] is None
     for i in range(len(xs)):
         assert router.route(lon[i], lat[i]) == batch[i]
-    x, y = to_metric(lon, lat)
+    x, y = to_metric(lon, lat, METRIC)
     exact, _ = router._nearest_site_points_exact(x, y)
     fast, _ = router._nearest_site_points(x, y)
     np.testing.assert_array_equal(fast, exact)

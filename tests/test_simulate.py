@@ -21,7 +21,7 @@ def test_simulate_needs_a_database(db_settings, capsys):
 
 
 def test_simulator_moves_dispatched_teams_to_the_scene(db_settings, small_dirs, tmp_path):
-    from geo.demo import move_dispatched_teams
+    from geo.demo.feed import move_dispatched_teams
     from geo.store.dispatching import assign, teams_frame
     from tests.conftest import X0, Y0, to_wgs
     layers_dir, catalog_dir = small_dirs

@@ -57,7 +57,7 @@ from geo.api.schemas import (
     TransitionIn,
 )
 from geo.cases import IllegalTransitionError
-from geo.crs import METRIC, CRSInputError, parse_crs
+from geo.crs import CRSInputError, parse_crs
 from geo.days import local_today
 from geo.inspections import FindingError
 from geo.store import dispatching, inspecting, sites
@@ -188,7 +188,7 @@ def list_teams(who: Who, service: Svc,
                page: Page = 1, page_size: PageSize = 100) -> TeamPage:
     """List the teams in the caller's scope."""
     with store_errors():
-        frame = dispatching.teams_frame(service.engine, METRIC, scope=who.scope)
+        frame = dispatching.teams_frame(service.engine, None, scope=who.scope)
     if status:
         frame = frame[frame["status"] == status]
     if body:
@@ -198,7 +198,7 @@ def list_teams(who: Who, service: Svc,
 
 
 def _one_team(service: Service, who: Caller, team_id: str) -> TeamOut:
-    frame = dispatching.teams_frame(service.engine, METRIC, scope=who.scope)
+    frame = dispatching.teams_frame(service.engine, None, scope=who.scope)
     found = frame[frame["team_id"] == team_id]
     if found.empty:
         raise HTTPException(404, f"no team {excerpt(team_id)}")

@@ -64,7 +64,7 @@ def layers(url: str, version: str, scope: Scope):
 
 @st.cache_resource(max_entries=2)
 def metric(url: str, version: str) -> str:
-    """The district's metric CRS (see `geo.crs.metric_crs_for`)."""
+    """The district's metric CRS (`geo.crs.metric_crs_of` its townships)."""
     return metric_crs_of(layers(url, version, REFERENCE).townships)
 
 
@@ -117,7 +117,7 @@ def sign_in(lang: str):
     to run first) and None. Warns, on every page, while a demo user's public password
     still signs them in."""
     from geo.app import auth
-    from geo.demo_users import demo_passwords_in_use
+    from geo.demo.users import demo_passwords_in_use
     from geo.store.accounts import has_users, scope_of
 
     conf = settings()

@@ -290,9 +290,11 @@ def add_positions(engine: Engine, fixes: list[dict], *, scope: Scope) -> int:
     return len(fixes)
 
 
-def teams_frame(engine: Engine, metric: str, *, scope: Scope) -> pd.DataFrame:
-    """Teams in ``scope`` with their latest position (else their base), the fix time, open
-    assignments and version; ``x, y`` in metres of ``metric``."""
+def teams_frame(engine: Engine, metric: str | None, *, scope: Scope) -> pd.DataFrame:
+    """Teams in ``scope`` with their latest position (else their base; ``lon, lat`` WGS84
+    degrees), the fix time, open assignments and version; ``x, y`` in metres of ``metric``
+    (the district's metric CRS, `geo.crs.metric_crs_of` its townships), no ``x, y`` where
+    ``metric`` is None (a caller that needs only lon/lat)."""
     import shapely
 
     keep = visible(scope, "teams")
@@ -319,8 +321,9 @@ def teams_frame(engine: Engine, metric: str, *, scope: Scope) -> pd.DataFrame:
         frame.loc[k, ["lon", "lat", "fix_at"]] = [lon, lat, at]
     frame["fix_at"] = pd.to_datetime(frame["fix_at"])
     frame["open_assignments"] = frame["team_id"].map(load).fillna(0).astype(int)
-    x, y = to_metric(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), metric)
-    frame["x"], frame["y"] = x, y
+    if metric is not None:
+        x, y = to_metric(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), metric)
+        frame["x"], frame["y"] = x, y
     return frame
 
 

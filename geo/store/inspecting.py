@@ -1,17 +1,16 @@
 """Writes and reads of integrated inspections: checklists, inspections with their findings
-and rectification requirements, re-inspections; and the escalation of problems still unfixed
-after their deadline into cases, through the normal ingest and routing path."""
+and rectification requirements, re-inspections. (Problems still unfixed after their
+deadline become cases in `geo.escalation`, above the store.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Engine, delete, func, insert, select
 
 from geo.access import Scope
-from geo.inspections import check_findings, rectification_plan, unfixed_after_deadline
+from geo.inspections import check_findings, rectification_plan
 from geo.store import audit, sessions
 from geo.store.models import ChecklistItem, Finding, Inspection, Reinspection, Site
 from geo.store.scoping import visible
@@ -209,30 +208,3 @@ def inspection_tables(engine: Engine, *, scope: Scope) -> tuple[pd.DataFrame, pd
     re["fixed"] = re["fixed"].astype(bool)
     return findings, re
 
-
-def escalate_unfixed(engine: Engine, router, catalog, today: dt.date, tz: ZoneInfo, *,
-                     scope: Scope):
-    """Turn problems unfixed after their deadline at sites in ``scope`` into cases (source
-    ``inspection``, external id ``INSP-<inspection>-<item>``, so running it again adds
-    nothing)."""
-    from geo.ingest import ingest_records
-    from geo.store import load_layers
-
-    scope.require("inspections", "change")
-    findings, re = inspection_tables(engine, scope=scope)
-    plan = rectification_plan(findings, checklists(engine, scope=scope))
-    late = unfixed_after_deadline(plan, re, today)
-    if late.empty:
-        return None
-    sites = load_layers(engine, scope=scope).sites.set_index("site_id")
-    records = []
-    for n, row in enumerate(late.itertuples(index=False), start=1):
-        at = sites.loc[row.site_id].geometry.representative_point()
-        records.append((n, {
-            "id": f"INSP-{row.inspection_id}-{row.item_code}", "lon": at.x, "lat": at.y,
-            "matter": row.matter_code, "source": "inspection", "severity": "medium",
-            "reported_at": dt.datetime.combine(today, dt.time(9), tz).isoformat(),
-            "description": f"逾期未整改：{row.item}（{row.site_id}）",
-        }))
-    return ingest_records(engine, iter(records), router, catalog, "inspection escalation",
-                          tz=tz)

@@ -9,9 +9,7 @@ EPSG:4549 (metres) and written in WGS84 (EPSG:4326) rounded to 1e-7 degrees.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -22,10 +20,9 @@ import pandas as pd
 import shapely
 from stdnum.cn import uscc
 
-from geo.access import SYSTEM, Scope
 from geo.crs import METRIC, WGS84
-from geo.demo_catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
-from geo.demo_checklists import CHECKLISTS
+from geo.demo.catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
+from geo.demo.checklists import CHECKLISTS
 from geo.settings import PROJECT_ROOT
 
 SEED = 20231101
@@ -348,40 +345,6 @@ def build_alerts(rng, sites: gpd.GeoDataFrame, n: int = 600) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-FEED_TEXT = {
-    "bigdata": "用电量异常，疑似虚拟货币“挖矿”",
-    "12345": "市民来电投诉",
-    "patrol": "巡查发现",
-    "grid": "网格员上报",
-    "referral": "部门移送线索",
-}
-
-
-def feed_alert(rng: np.random.Generator, sites: gpd.GeoDataFrame, now: dt.datetime,
-               seq: int) -> dict:
-    """One realistic live alert near a site (WGS84), reported at ``now`` (aware)."""
-    names = list(ALERT_SOURCES)
-    share = np.array([ALERT_SOURCES[k][0] for k in names])
-    src = str(rng.choice(names, p=share / share.sum()))
-    _, matters, weights = ALERT_SOURCES[src]
-    kinds = {"bigdata": ("enterprise", "workshop", "warehouse"), "12345": ("shop",),
-             "grid": ("farm", "shop", "workshop")}.get(src)
-    pool = sites[sites["kind"].isin(kinds)] if kinds else sites
-    site = pool.iloc[int(rng.integers(len(pool)))]
-    p = site.geometry.representative_point()
-    matter = str(rng.choice(matters))
-    if src == "bigdata":
-        matter = "M017" if rng.random() < 0.6 else matter
-    return {
-        "id": f"LIVE-{now:%Y%m%d%H%M%S}-{seq:04d}", "lon": round(p.x + rng.normal(0, 3e-4), 6),
-        "lat": round(p.y + rng.normal(0, 3e-4), 6), "matter": matter,
-        "reported_at": now.isoformat(timespec="seconds"), "source": src,
-        "severity": str(rng.choice(["low", "medium", "high"], p=weights)),
-        "description": f"{FEED_TEXT[src]}：{site['name']}",
-        "credit_code": site["credit_code"] if isinstance(site.get("credit_code"), str) else "",
-    }
-
-
 def build_roads(townships: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
                 seats: pd.DataFrame) -> gpd.GeoDataFrame:
     """A plausible road network: primary roads between neighbouring township seats,
@@ -464,122 +427,3 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     write_csv(alerts, data_dir / "demo_alerts.csv")
     return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()},
             "demo alerts": len(alerts)}
-
-
-TEAM_SPEED_KMH = 30.0
-
-
-def move_dispatched_teams(engine, seconds: float, metric: str, actor: str = "simulator") -> int:
-    """Demo feed: move each dispatched or en-route team toward its case by ``seconds`` of
-    driving (straight line at 30 km/h, in ``metric`` metres); a team arriving within 30 m
-    goes on scene. Returns how many teams moved."""
-    from sqlalchemy import select
-
-    from geo import store
-    from geo.cases import IllegalTransitionError
-    from geo.crs import to_metric, to_wgs84
-    from geo.store.dispatching import (
-        ACTIVE,
-        ConflictError,
-        add_positions,
-        set_team_status,
-        teams_frame,
-    )
-    from geo.store.models import Assignment, Case
-
-    scope = Scope("admin", actor=actor)
-    teams = teams_frame(engine, metric, scope=scope).set_index("team_id")
-    with store.sessions(engine)() as s:
-        jobs = s.execute(select(Assignment.team_id, Case.lon, Case.lat)
-                         .join(Case, Case.id == Assignment.case_id)
-                         .where(Assignment.status.in_(ACTIVE))).all()
-    now = store.utcnow()
-    fixes, moved = [], 0
-    for team_id, lon, lat in jobs:
-        team = teams.loc[team_id]
-        if team["status"] not in ("dispatched", "en_route"):
-            continue
-        version = int(team["version"])
-        try:
-            if team["status"] == "dispatched":
-                set_team_status(engine, team_id, version, "en_route", actor, scope=scope)
-                version += 1
-        except (ConflictError, IllegalTransitionError):
-            continue  # a dispatcher acted on this team meanwhile; next tick sees it
-        cx, cy = to_metric(lon, lat, metric)
-        dx, dy = cx - team["x"], cy - team["y"]
-        gap = float(np.hypot(dx, dy))
-        step = min(gap, TEAM_SPEED_KMH / 3.6 * seconds)
-        nx = team["x"] + dx / gap * step if gap else cx
-        ny = team["y"] + dy / gap * step if gap else cy
-        (wlon,), (wlat,) = to_wgs84(np.array([nx]), np.array([ny]), metric)
-        fixes.append({"team_id": team_id, "lon": float(wlon), "lat": float(wlat), "at": now})
-        moved += 1
-        if gap - step <= 30.0:
-            with contextlib.suppress(ConflictError, IllegalTransitionError):
-                set_team_status(engine, team_id, version, "on_scene", actor, scope=scope)
-    add_positions(engine, fixes, scope=scope)
-    return moved
-
-
-def demo_history(engine, rng: np.random.Generator, n: int, today: dt.date) -> int:
-    """A year of joint inspections ending ``today``, with findings, requirements and
-    re-inspections (about 3/4 of problems fixed at the first re-inspection), written in
-    bulk; only into an empty history. Returns the number of inspections added."""
-    from sqlalchemy import func, insert, select
-
-    from geo import store
-    from geo.inspections import rectification_plan
-    from geo.store.inspecting import checklists
-    from geo.store.models import Finding, Inspection, Reinspection
-
-    with store.sessions(engine)() as s:
-        if s.scalar(select(func.count()).select_from(Inspection)):
-            return 0
-    items = checklists(engine, scope=SYSTEM)
-    if items.empty:
-        raise LookupError("no checklists loaded (data/checklists.csv at init)")
-    sites = store.load_layers(engine, scope=SYSTEM).sites
-    weight = sites["risk"].map({"high": 6.0, "medium": 2.0, "low": 1.0}).to_numpy()
-    pick = rng.choice(len(sites), size=n, p=weight / weight.sum())
-    days = sorted(today - dt.timedelta(days=int(d)) for d in rng.integers(0, 365, n))
-    by_kind = {k: g for k, g in items.groupby("kind")}
-    inspections, findings = [], []
-    for k, (i, day) in enumerate(zip(pick, days, strict=True), start=1):
-        site = sites.iloc[int(i)]
-        checklist = by_kind.get(site["kind"])
-        if checklist is None:
-            continue
-        rate = {"high": 0.22, "medium": 0.12, "low": 0.06}[site["risk"]]
-        problem = rng.random(len(checklist)) < rate
-        departments = sorted(set(checklist["department"]))
-        inspections.append({"id": k, "site_id": site["site_id"], "day": day,
-                            "departments": ",".join(departments), "inspector": "demo"})
-        for code, bad in zip(checklist["item_code"], problem, strict=True):
-            findings.append({"inspection_id": k, "site_id": site["site_id"],
-                             "day": pd.Timestamp(day), "item_code": code,
-                             "result": "problem" if bad else "pass"})
-    frame = pd.DataFrame(findings)
-    plan = rectification_plan(frame, items).set_index(["inspection_id", "item_code"])
-    rows, reins = [], []
-    for fid, f in enumerate(findings, start=1):
-        key = (f["inspection_id"], f["item_code"])
-        p = plan.loc[key] if f["result"] == "problem" else None
-        deadline = None if p is None else p["deadline"].date()
-        rows.append({"id": fid, "inspection_id": f["inspection_id"], "item_code": f["item_code"],
-                     "result": f["result"], "note": "",
-                     "requirement": None if p is None else p["requirement"],
-                     "deadline": deadline})
-        if deadline is not None and deadline <= today:
-            first = deadline - dt.timedelta(days=int(rng.integers(0, 5)))
-            fixed = bool(rng.random() < 0.75)
-            reins.append({"finding_id": fid, "day": first, "fixed": fixed})
-            second = first + dt.timedelta(days=14)
-            if not fixed and second <= today and rng.random() < 0.8:
-                reins.append({"finding_id": fid, "day": second, "fixed": bool(rng.random() < 0.8)})
-    with store.sessions(engine).begin() as s:
-        s.execute(insert(Inspection), inspections)
-        s.execute(insert(Finding), rows)
-        if reins:
-            s.execute(insert(Reinspection), reins)
-    return len(inspections)
