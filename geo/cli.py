@@ -30,7 +30,8 @@ def _fail(message: str) -> int:
 def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str | None = None,
             gcj02: bool = False):
     """Router over ``layers_path`` (a folder or GeoPackage; ``assume_crs`` and ``gcj02`` as
-    in `geo.layers.check_layers`) or else the loaded layer set.
+    in `geo.layers.check_layers`), or else the loaded layer set's generations (a
+    `geo.generations.Timeline`).
 
     Routers are kept in ``settings.cache_path``, keyed by the layer files' bytes (or the
     database's layer import) with the catalogue and routing settings: a second run loads
@@ -88,6 +89,12 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
             from geo.routing import Router
 
             return Router(store.load_layers(engine, scope=SYSTEM), catalog, settings)
+
+        from geo.ingest import stored_timeline
+
+        # the loaded layers' generations: each alert routes with the boundaries of its day
+        current = cached_router_for(key, build, settings.cache_path)
+        return stored_timeline(engine, current, catalog, settings), catalog, engine
     return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
@@ -121,10 +128,17 @@ def district_catalog(folder: Path, township_codes, explicit: bool
 
 def cmd_init(args, settings: Settings) -> int:
     from geo import store
+    from geo.generations import GenerationError
     from geo.layers import check_layers
 
     layers_path = Path(args.layers or settings.layers_path)
     catalog_path = Path(args.catalog or settings.catalog_path)
+    try:
+        effective_from = (dt.date.fromisoformat(args.effective_from) if args.effective_from
+                          else local_today(ZoneInfo(settings.timezone)))
+    except ValueError:
+        return _fail(f"--effective-from {args.effective_from!r}: not a date (YYYY-MM-DD)"
+                     "\nnothing was imported")
     try:
         layers, report = check_layers(layers_path, args.assume_crs, gcj02=args.layers_gcj02)
     except CRSInputError as exc:
@@ -142,7 +156,12 @@ def cmd_init(args, settings: Settings) -> int:
         print(line)
     engine = store.connect(settings.database_url)
     store.migrate(engine)
-    store.import_reference(engine, layers, catalog, str(layers_path), scope=SYSTEM)
+    try:
+        generation = store.import_reference(engine, layers, catalog, str(layers_path),
+                                            scope=SYSTEM, effective_from=effective_from,
+                                            report=report)
+    except GenerationError as exc:
+        return _fail(str(exc))
     checklist_path = catalog_path / "checklists.csv"
     if catalog.loaded and checklist_path.is_file():
         import pandas as pd
@@ -162,7 +181,7 @@ def cmd_init(args, settings: Settings) -> int:
             f"{len(catalog.empowerment)} empowerment entries" if catalog.loaded
             else "no catalogue loaded")
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
-          f"{what}")
+          f"{what}; layer generation {generation} in force from {effective_from.isoformat()}")
     return 0
 
 
@@ -278,6 +297,8 @@ def cmd_route(args, settings: Settings) -> int:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
                                      args.assume_crs, args.layers_gcj02)
+        # bulk routing takes one router: the loaded layers in force now
+        router = getattr(router, "current", router)
         rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
                       matters=frozenset(catalog.matters["code"]) if catalog.loaded else None,
                       earliest=settings.earliest, severity_words=catalog.severity_words,
@@ -688,6 +709,10 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--layers", help="layer folder or GeoPackage (default: layers/)")
     init.add_argument("--catalog", help="folder with matters/bodies/empowerment CSV")
     init.add_argument("--assume-crs", help="CRS for layer files that declare none")
+    init.add_argument("--effective-from", metavar="DATE",
+                      help="first day (YYYY-MM-DD, the district's calendar) the layers' "
+                      "boundaries are in force; the layers loaded before stay in force until "
+                      "then, for alerts reported earlier (default: today)")
     init.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     init.set_defaults(func=cmd_init)
 

@@ -56,6 +56,7 @@ from geo.calls import SOURCE as CALL_SOURCE
 from geo.calls import CallError, PhoneReport, check_report, preview, record_of
 from geo.catalog import SEVERITY_WORDS, Catalog
 from geo.crs import parse_crs
+from geo.generations import Timeline, routers_of
 from geo.routing import BORDER, NEAR_BORDER, Router, Routing
 from geo.settings import Settings
 from geo.store.bulkinsert import row_dicts
@@ -126,10 +127,21 @@ def deadlines(catalog: Catalog, matter: np.ndarray, severity: np.ndarray,
     return np.asarray(opened, dtype="datetime64[us]") + allowed[inverse]
 
 
-def case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog,
+def case_frame(alerts: pd.DataFrame, routers: Router | Timeline, catalog: Catalog,
                tz: ZoneInfo) -> pd.DataFrame:
     """Route stored alerts (columns ``id``, ``lon``, ``lat``, ``crs``, ``matter_code``,
-    ``severity``, ``reported_at``, ``credit_code``) into case rows, all at once."""
+    ``severity``, ``reported_at``, ``credit_code``) into case rows, all at once; with a
+    `geo.generations.Timeline`, each alert with the boundaries in force on its reported
+    day (the alerts grouped by generation, each group routed with its router)."""
+    parts = []
+    for router, rows in routers_of(routers, alerts["reported_at"]):
+        parts += _case_parts(alerts.iloc[rows], router, catalog, tz)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _case_parts(alerts: pd.DataFrame, router: Router, catalog: Catalog,
+                tz: ZoneInfo) -> list[pd.DataFrame]:
+    """`case_frame` of alerts of one layer generation: a frame per CRS."""
     parts = []
     for _, group in alerts.groupby("crs", sort=True):
         batch, columns = route_checked(router, group.assign(external_id=group["id"]), tz)
@@ -156,7 +168,7 @@ def case_frame(alerts: pd.DataFrame, router: Router, catalog: Catalog,
             "deadline_at": deadlines(catalog, group["matter_code"].to_numpy(dtype=object),
                                      group["severity"].to_numpy(dtype=object), opened),
         }))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return parts
 
 
 def _triage_frame(alerts: pd.DataFrame, router: Router, reason: str,
@@ -646,15 +658,41 @@ def intake_group(engine: Engine, calls: list[tuple[list[dict], str, str]], route
 
 
 # ---------------------------------------------------------------------------- phone calls
-def stored_routing(engine: Engine, settings: Settings) -> tuple[Router, Catalog]:
-    """The router and catalogue of the loaded layer set, the router from
-    ``settings.cache_path`` where built before (`geo.routercache.cached_router`). The
-    router knows every site: where a report routes does not depend on who asks."""
+def stored_routing(engine: Engine, settings: Settings) -> tuple[Timeline, Catalog]:
+    """The routers and catalogue of the loaded layer set: a `geo.generations.Timeline` of
+    the layer generations (`stored_timeline`), its routers from ``settings.cache_path``
+    where built before (`geo.routercache.cached_router`). The routers know every site:
+    where a report routes does not depend on who asks."""
     from geo.routercache import cached_router
 
     catalog = store.load_catalog(engine, scope=SYSTEM)
-    return cached_router(store.load_layers(engine, scope=SYSTEM), catalog, settings,
-                         settings.cache_path), catalog
+    current = cached_router(store.load_layers(engine, scope=SYSTEM), catalog, settings,
+                            settings.cache_path)
+    return stored_timeline(engine, current, catalog, settings), catalog
+
+
+def stored_timeline(engine: Engine, current: Router, catalog: Catalog | None,
+                    settings: Settings) -> Timeline:
+    """The layer generations of the store as a `geo.generations.Timeline` whose latest
+    generation routes with ``current`` (the router of the loaded layers). An earlier
+    generation's router is built (or read from ``settings.cache_path``) when an alert of
+    its time first comes: its townships and units with today's sites and catalogue."""
+    from geo.layers import LayerSet
+    from geo.routercache import cached_router
+    from geo.store.generations import generation_layers, list_generations
+
+    gens = list_generations(engine, scope=SYSTEM)
+    if len(gens) <= 1:
+        return Timeline.single(current)
+
+    def build(generation_id: int) -> Router:
+        old = generation_layers(engine, generation_id, scope=SYSTEM)
+        sites = store.load_layers(engine, scope=SYSTEM).sites
+        return cached_router(LayerSet(townships=old.townships, units=old.units, sites=sites),
+                             catalog, settings, settings.cache_path)
+
+    return Timeline(gens["id"].tolist(), gens["effective_from"].tolist(), current, build,
+                    ZoneInfo(settings.timezone))
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,8 @@ def render() -> None:
                       _cells(url, version)) if len(cases) else pd.DataFrame(columns=["hot"])
     high = status["overdue"] & (status["risk"] == "high")
 
-    township_names = dict(zip(layers.townships["code"], layers.townships["name"],
-                              strict=True))
+    # every generation's townships: cases keep the township they were routed to
+    township_names = state.names(url, version, scope).townships
     # one section at a time: the page draws (and the browser loads) only what is looked at
     section = st.radio(t("section", lang), SECTIONS, key="c_section", horizontal=True,
                        label_visibility="collapsed", format_func=lambda v: t(f"sec_{v}", lang))

@@ -525,6 +525,29 @@ LABELS: dict[str, dict[str, str]] = {
     "sitekind_shop": {"zh": "沿街商铺", "en": "Shop"},
     "sitekind_warehouse": {"zh": "仓储物流", "en": "Warehouse"},
     "sitekind_workshop": {"zh": "小作坊", "en": "Workshop"},
+    # branch generations: layer generations on the 图层 page
+    "generations": {"zh": "图层版本", "en": "Layer generations"},
+    "gen_id": {"zh": "版本", "en": "Generation"},
+    "gen_from": {"zh": "生效日期", "en": "In force from"},
+    "gen_to": {"zh": "失效日期", "en": "In force until"},
+    "gen_in_force": {"zh": "现行", "en": "in force"},
+    "gen_source": {"zh": "来源", "en": "Source"},
+    "gen_townships_n": {"zh": "镇街数", "en": "Townships"},
+    "gen_units_n": {"zh": "单元数", "en": "Units"},
+    "gen_findings_n": {"zh": "导入提示数", "en": "Import findings"},
+    "gen_changes": {"zh": "与上一版本的差异", "en": "Changes from the generation before"},
+    "gen_added": {"zh": "新增", "en": "Added"},
+    "gen_removed": {"zh": "撤销", "en": "Removed"},
+    "gen_renamed": {"zh": "更名", "en": "Renamed"},
+    "gen_redrawn": {"zh": "边界调整", "en": "Redrawn"},
+    "gen_no_changes": {"zh": "各版本的镇街和单元均无变化。",
+                       "en": "No township or unit changed between generations."},
+    "gen_findings": {"zh": "版本 {id} 导入时的校验提示", "en": "Findings when generation {id} "
+                     "was imported"},
+    "gen_not_recorded": {"zh": "该版本导入时未保存校验结果（早于版本记录），"
+                                "以下为重新校验来源文件的结果。",
+                         "en": "The findings of this import were not kept (it predates "
+                               "generations); below, the source checked again."},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}

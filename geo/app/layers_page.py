@@ -1,4 +1,5 @@
-"""图层: the loaded layer set: counts, sources, the validation report, a small map per layer."""
+"""图层: the loaded layer set: counts, sources, the findings of its import, the layer
+generations with what changed from one to the next, a small map per layer."""
 
 from __future__ import annotations
 
@@ -16,18 +17,21 @@ from geo.app.assets import local_assets
 from geo.app.labels import t
 from geo.app.lightmap import dots_at, simplified
 from geo.app.safe import md
-from geo.layers import KINDS, check_layers
+from geo.generations import differences, shown_codes
+from geo.layers import KINDS, LayerReport, Problem, check_layers
 from geo.settings import PROJECT_ROOT
+from geo.store.generations import generation_layers, generation_problems, list_generations
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _report(source: str, version: str) -> tuple[list[tuple[str, str]], str | None]:
-    """(level, message) per problem of the source layer set, or the reason it is unreadable."""
+def _report(source: str, version: str) -> tuple[list[Problem], str | None]:
+    """The problems of the source layer set checked again (for layers imported before
+    their findings were kept), or the reason it is unreadable."""
     path = Path(source)
     if not path.exists():
         return [], f"{source}: no such file or folder"
     _, report = check_layers(path)
-    return [(p.level, str(p)) for p in report.problems], None
+    return list(report.problems), None
 
 
 def shown_source(source: str, admin: bool) -> str:
@@ -65,11 +69,84 @@ def _shown(url: str, version: str, scope, kind: str):
     return simplified(state.layers(url, version, scope).get(kind)[["geometry"]])
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _generations(url: str, version: str, scope) -> tuple[pd.DataFrame, dict, list]:
+    """The layer generations (`geo.store.generations.list_generations`), the findings of
+    each import by generation id (`LayerReport`, None where not kept) and what changed
+    from each generation to the next (`geo.generations.differences`), per layer import."""
+    engine = state.engine(url)
+    gens = list_generations(engine, scope=scope)
+    findings = {g: generation_problems(engine, g, scope=scope) for g in gens["id"]}
+    metric = state.metric(url, version)
+    changes, before = [], None
+    for g in gens["id"]:
+        now = generation_layers(engine, int(g), scope=scope)
+        if before is not None:
+            changes.append((int(g), differences(
+                {"townships": before.townships, "units": before.units},
+                {"townships": now.townships, "units": now.units}, metric)))
+        before = now
+    return gens, findings, changes
+
+
+def finding_lines(report: LayerReport) -> tuple[list[str], str]:
+    """An import's findings as `LayerReport.render` summarises them (one line per problem,
+    repeated ones counted), and its closing count line."""
+    lines = report.render().splitlines()
+    return lines[:-1], lines[-1]
+
+
+def _findings(report: LayerReport | None, source: str, version: str, lang: str) -> None:
+    """The findings an import was kept with; where none were kept, the source checked
+    again (if it can still be read)."""
+    if report is None:
+        st.caption(t("gen_not_recorded", lang))
+        problems, unreadable = _report(source, version)
+        if unreadable:
+            st.info(f"{t('source_unavailable', lang)} {md(unreadable)}")
+            return
+        report = LayerReport(problems=list(problems))
+    lines, total = finding_lines(report)
+    if not lines:
+        st.success(t("no_problems", lang))
+        return
+    st.dataframe(pd.DataFrame({t("problem_message", lang): lines}), hide_index=True)
+    st.caption(total)
+
+
+def _generation_table(gens: pd.DataFrame, findings: dict, admin: bool,
+                      lang: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        t("gen_id", lang): gens["id"],
+        t("gen_from", lang): gens["effective_from"].map(str),
+        t("gen_to", lang): gens["effective_to"].map(
+            lambda d: t("gen_in_force", lang) if d is None else str(d)),
+        t("gen_source", lang): gens["source"].map(lambda s: shown_source(s, admin)),
+        t("imported_at", lang): gens["imported_at"].map(lambda d: f"{d:%Y-%m-%d %H:%M} UTC"),
+        t("gen_townships_n", lang): gens["townships"],
+        t("gen_units_n", lang): gens["units"],
+        t("gen_findings_n", lang): [
+            "-" if findings[g] is None else len(findings[g].problems) for g in gens["id"]],
+    })
+
+
+def _change_table(changes: list, lang: str) -> pd.DataFrame:
+    """One row per generation and layer kind that changed: counts with the first codes."""
+    return pd.DataFrame([{
+        t("gen_id", lang): g, t("kind", lang): t("kind_" + c.kind, lang),
+        t("gen_added", lang): shown_codes(c.added),
+        t("gen_removed", lang): shown_codes(c.removed),
+        t("gen_renamed", lang): shown_codes(c.renamed),
+        t("gen_redrawn", lang): shown_codes(c.redrawn),
+    } for g, kinds in changes for c in kinds if c.any])
+
+
 def render() -> None:
     page = state.open_page("layers_page")
     if page is None:
         return
     lang, url, engine, version = page.lang, page.url, page.engine, page.version
+    admin = page.scope.role == "admin"
     layers = state.layers(url, version, page.scope)
     meta = store.get_meta(engine)
     source = meta.get("layers_source", "-")
@@ -77,19 +154,25 @@ def render() -> None:
     st.dataframe(pd.DataFrame(
         [{t("kind", lang): t("kind_" + k, lang), t("features", lang): n}
          for k, n in layers.counts().items()]), hide_index=True)
-    st.caption(f"{t('file', lang)}: {md(shown_source(source, page.scope.role == 'admin'))}"
+    st.caption(f"{t('file', lang)}: {md(shown_source(source, admin))}"
                f" · {t('imported_at', lang)}: "
                f"{md(meta.get('imported_at'))} (UTC)")
+    gens, findings, changes = _generations(url, version, page.scope)
     st.subheader(t("validation", lang))
-    problems, unreadable = _report(source, version)
-    if unreadable:
-        st.info(f"{t('source_unavailable', lang)} {md(unreadable)}")
-    elif not problems:
-        st.success(t("no_problems", lang))
-    else:
-        st.dataframe(pd.DataFrame(problems, columns=[t("problem_level", lang),
-                                                     t("problem_message", lang)]),
-                     hide_index=True)
+    if len(gens):
+        _findings(findings[gens["id"].iloc[-1]], source, version, lang)
+    st.subheader(t("generations", lang))
+    st.dataframe(_generation_table(gens, findings, admin, lang), hide_index=True)
+    if len(gens) > 1:
+        st.markdown(f"**{t('gen_changes', lang)}**")
+        table = _change_table(changes, lang)
+        if table.empty:
+            st.info(t("gen_no_changes", lang))
+        else:
+            st.dataframe(table, hide_index=True)
+        for g, src in zip(gens["id"].iloc[:-1], gens["source"].iloc[:-1], strict=True):
+            with st.expander(t("gen_findings", lang).format(id=g)):
+                _findings(findings[g], src, version, lang)
     local_assets()
     mapview.fill_viewport()
     kinds = [k for k in KINDS if layers.get(k) is not None]

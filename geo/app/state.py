@@ -84,16 +84,20 @@ def catalog(url: str, version: str):
 @st.cache_resource(max_entries=64, show_spinner=False)
 def names(url: str, version: str, scope: Scope):
     """Display names by code of the bodies, townships, units, and the sites and teams
-    ``scope`` may read (`geo.app.wording.Names`), per import; shared, never modified."""
+    ``scope`` may read (`geo.app.wording.Names`), per import; shared, never modified.
+    Townships of earlier layer generations (merged away since) keep their names: cases
+    routed before keep their township's code."""
     from geo.app.wording import Names
+    from geo.store.generations import township_names
 
     mine = layers(url, version, scope)
 
     def pairs(frame, key: str) -> dict[str, str]:
         return {} if frame is None else dict(zip(frame[key], frame["name"], strict=True))
 
+    towns = {**township_names(engine(url), scope=scope), **pairs(mine.townships, "code")}
     return Names(bodies=catalog(url, version).body_names(),
-                 townships=pairs(mine.townships, "code"), teams=pairs(mine.teams, "team_id"),
+                 townships=towns, teams=pairs(mine.teams, "team_id"),
                  units=pairs(mine.units, "code"), sites=pairs(mine.sites, "site_id"))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from geo.access import AccessDeniedError, Scope
 from geo.catalog import Catalog, validate_catalog
 from geo.crs import WGS84
-from geo.layers import LayerSet
+from geo.layers import LayerReport, LayerSet
 from geo.store.models import (
     Alert,
     AuditLog,
@@ -129,15 +129,36 @@ def _rows(gdf: gpd.GeoDataFrame | None, columns: Sequence[str]) -> list[dict]:
 
 
 def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source: str, *,
-                     scope: Scope) -> None:
-    """Replace layers and catalogues in one transaction (all or nothing), audited.
+                     scope: Scope, effective_from: dt.date | None = None,
+                     report: LayerReport | None = None) -> int:
+    """Replace layers and catalogues in one transaction (all or nothing), audited, keeping
+    the boundaries replaced as an earlier layer generation.
 
+    The townships and units become a new generation (`geo.store.generations`) in force from
+    ``effective_from`` (a calendar day in the district's time zone; default today in UTC:
+    callers that know the district pass its local day, as ``init`` does), with the
+    warnings and repairs of ``report``; the generation in force until now ends that day.
     A layer set without a teams layer leaves the stored teams (and their position history)
     as they are.
+
+    Returns
+    -------
+    int
+        The new generation's id.
+
+    Raises
+    ------
+    geo.generations.GenerationError
+        ``effective_from`` is earlier than the start of the generation in force; nothing
+        is changed.
     """
+    from geo.store.generations import add_generation
+
     scope.require("layers", "change")
     scope.require("catalogues", "change")
     with sessions(engine).begin() as s:
+        generation = add_generation(s, layers, source, effective_from or utcnow().date(),
+                                    report, scope=scope)
         for model in (Empowerment, Matter, Unit, Site, Road, Township):
             s.execute(delete(model))
         body_codes = set(catalog.bodies["code"])
@@ -178,7 +199,9 @@ def import_reference(engine: Engine, layers: LayerSet, catalog: Catalog, source:
             catalog.severity_words, sort_keys=True, ensure_ascii=False)))
         s.merge(Meta(key="layers_source", value=source))
         s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
-        audit(s, scope.actor, "layers", "reference", "import", detail=source)
+        audit(s, scope.actor, "layers", "reference", "import",
+              detail=f"{source} (generation {generation})")
+    return generation
 
 
 def has_reference(engine: Engine) -> bool:

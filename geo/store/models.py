@@ -49,6 +49,45 @@ class Unit(Base):
     geom: Mapped[bytes] = mapped_column(WKBGeometry())
 
 
+class Generation(Base):
+    """One imported layer set's boundaries, in force from ``effective_from`` (a calendar day
+    in the district's time zone) until ``effective_to`` (the next generation's start; None
+    while it is the latest), with where it came from, when it was imported (UTC) and the
+    validation findings it was imported with (``problems``: warnings and repairs, as
+    `geo.layers.Problem` fields; None for layers imported before generations were kept)."""
+
+    __tablename__ = "generations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    problems: Mapped[list | None] = mapped_column(JSON)
+
+
+class GenerationTownship(Base):
+    """A township as a generation drew it (WGS84)."""
+
+    __tablename__ = "generation_townships"
+    __table_args__ = (gist_index("generation_townships"),)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
+
+
+class GenerationUnit(Base):
+    """A unit as a generation drew it (WGS84), with its township of that generation."""
+
+    __tablename__ = "generation_units"
+    __table_args__ = (gist_index("generation_units"),)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    township_code: Mapped[str] = mapped_column(String(12))
+    geom: Mapped[bytes] = mapped_column(WKBGeometry())
+
+
 class Site(Base):
     __tablename__ = "sites"
     __table_args__ = (gist_index("sites"),)

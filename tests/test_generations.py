@@ -1,0 +1,341 @@
+"""Boundaries that change over time (issue 13, items 2 and 5): every layer import is a
+generation with its effective dates and import findings; alerts route with the generation
+of their reported day; reports name townships merged away since; 图层 lists the
+generations and what changed between them.
+
+The second generation of the made-up district (`tests.district`) merges 柳林乡 into 河东镇
+(the code of 河东镇 keeps the union), redraws the merged township's units (north and south
+halves of the union) and has two sites far outside every township (import warnings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import func, select
+
+from geo import store
+from geo.access import SYSTEM, AccessDeniedError, Scope
+from geo.cli import main
+from geo.crs import WGS84
+from geo.generations import (
+    GenerationError,
+    Timeline,
+    check_effective_from,
+    differences,
+    generation_at,
+    shown_codes,
+)
+from geo.store.generations import (
+    generation_layers,
+    generation_problems,
+    list_generations,
+    township_names,
+)
+from tests.district import DISTRICT_CRS, SIDE, TOWNSHIPS, X0, Y0, district_frames, write_district
+
+(HEDONG, _), (LIULIN, LIULIN_NAME), (SHIQIAO, _) = TOWNSHIPS
+GEN1_FROM, GEN2_FROM = dt.date(2026, 1, 1), dt.date(2026, 6, 1)
+
+
+def _day(text: str) -> np.datetime64:
+    return np.datetime64(text, "D")
+
+
+# ---------------------------------------------------------------------------- pure rules
+def test_generation_at_takes_the_last_generation_started_on_or_before_the_day():
+    starts = np.array(["2026-01-01", "2026-06-01", "2026-06-01", "2026-09-01"],
+                      dtype="datetime64[D]")
+    days = np.array(["2025-12-31", "2026-01-01", "2026-05-31", "2026-06-01", "2026-08-31",
+                     "2026-09-01", "2030-01-01", "NaT"], dtype="datetime64[D]")
+    got = generation_at(starts, days, today=dt.date(2026, 7, 1))
+    # before the first: the oldest known; a day with two starts: the later import; no
+    # reported time: today's
+    assert got.tolist() == [0, 0, 0, 2, 2, 3, 3, 2]
+    with pytest.raises(ValueError, match="no layer generation"):
+        generation_at(np.array([], dtype="datetime64[D]"), days, dt.date(2026, 7, 1))
+
+
+def test_an_effective_date_before_the_generation_in_force_is_refused():
+    check_effective_from(GEN1_FROM, None)
+    check_effective_from(GEN2_FROM, GEN2_FROM)  # a corrected import of the same day
+    with pytest.raises(GenerationError, match="2026-05-31 is earlier than the start of the "
+                       "layer generation in force \\(2026-06-01\\)"):
+        check_effective_from(dt.date(2026, 5, 31), GEN2_FROM)
+
+
+def _frame(rows, crs=DISTRICT_CRS):
+    codes, names, geoms = zip(*rows, strict=True)
+    return gpd.GeoDataFrame({"code": codes, "name": names}, geometry=list(geoms), crs=crs)
+
+
+def test_differences_name_added_removed_renamed_and_redrawn_codes():
+    box = shapely.box
+    old = _frame([("A", "甲", box(0, 0, 1000, 1000)), ("B", "乙", box(1000, 0, 2000, 1000)),
+                  ("C", "丙", box(2000, 0, 3000, 1000))])
+    new = _frame([("A", "甲", box(0, 0, 2000, 1000)), ("C", "丙镇", box(2000, 0, 3000, 1000)),
+                  ("D", "丁", box(3000, 0, 4000, 1000))]).to_crs(WGS84)  # any CRS
+    towns, units = differences({"townships": old}, {"townships": new, "units": None},
+                               DISTRICT_CRS)
+    assert (towns.added, towns.removed, towns.renamed, towns.redrawn) == (
+        ("D",), ("B",), ("C",), ("A",))  # C's boundary came back from WGS84 unmoved
+    assert towns.any and not units.any
+    assert shown_codes(list("ABCDEFG")) == "7: A, B, C, D, E, …"
+    assert shown_codes(["A"]) == "1: A" and shown_codes([]) == "0"
+
+
+# ---------------------------------------------------------------------------- two imports
+def _second_generation(folder):
+    """The district after 柳林乡 merged into 河东镇 (WGS84 GeoJSON folder)."""
+    frames = district_frames()
+    towns = frames["townships"].set_index("code")
+    merged = shapely.union_all([towns.geometry[HEDONG], towns.geometry[LIULIN]])
+    townships = gpd.GeoDataFrame(
+        {"code": [HEDONG, SHIQIAO], "name": [towns.loc[HEDONG, "name"], towns.loc[SHIQIAO,
+                                                                               "name"]]},
+        geometry=[merged, towns.geometry[SHIQIAO]], crs=DISTRICT_CRS)
+    x0, y0, x1, y1 = merged.bounds
+    units = frames["units"]
+    units = pd.concat([
+        gpd.GeoDataFrame({"code": [f"{HEDONG}001", f"{HEDONG}002"],
+                          "name": ["河东镇北网格", "河东镇南网格"],
+                          "township_code": [HEDONG, HEDONG]},
+                         geometry=[shapely.box(x0, (y0 + y1) / 2, x1, y1),
+                                   shapely.box(x0, y0, x1, (y0 + y1) / 2)], crs=DISTRICT_CRS),
+        units[units["township_code"] == SHIQIAO]], ignore_index=True)
+    # no township_code column: each site takes the township it lies in (a null code in a
+    # GeoJSON file reads as NaN, which `geo.layers.check_parents` takes for a code)
+    sites = frames["sites"].drop(columns="township_code")
+    far = gpd.GeoDataFrame(  # 20 km west: in no township (an import warning each)
+        {"site_id": ["HX8", "HX9"], "name": ["远处仓库", "远处工厂"], "kind": "warehouse",
+         "risk": "low"},
+        geometry=[shapely.Point(X0 - 20_000, Y0), shapely.Point(X0 - 20_000, Y0 + 100)],
+        crs=DISTRICT_CRS)
+    sites = pd.concat([sites, far], ignore_index=True)
+    folder.mkdir(parents=True)
+    for kind, gdf in (("townships", townships), ("units", units), ("sites", sites)):
+        gdf.to_crs(WGS84).to_file(folder / f"{kind}.geojson")
+    return folder
+
+
+@pytest.fixture
+def two_generations(store_settings, tmp_path):
+    """Settings on a database holding generation 1 (from `GEN1_FROM`) and generation 2
+    (from `GEN2_FROM`), and the two layer folders."""
+    settings = dataclasses.replace(store_settings, cache_path=tmp_path / "cache")
+    first = write_district(tmp_path / "gen1")
+    second = _second_generation(tmp_path / "gen2")
+    assert main(["init", "--layers", str(first), "--effective-from", str(GEN1_FROM)],
+                settings) == 0
+    assert main(["init", "--layers", str(second), "--effective-from", str(GEN2_FROM)],
+                settings) == 0
+    return settings, first, second
+
+
+def _point(x: float, y: float) -> tuple[float, float]:
+    pt = gpd.GeoSeries([shapely.Point(x, y)], crs=DISTRICT_CRS).to_crs(WGS84)
+    return round(pt.x.iloc[0], 7), round(pt.y.iloc[0], 7)
+
+
+#: the middle of 柳林乡's north half: 柳林乡 until `GEN2_FROM`, 河东镇 (north) after
+LIULIN_NORTH = _point(X0 + 1.5 * SIDE, Y0 + 0.75 * SIDE)
+#: the middle of 石桥街道's south half: unchanged
+SHIQIAO_SOUTH = _point(X0 + 2.5 * SIDE, Y0 + 0.25 * SIDE)
+
+
+def test_imports_keep_each_generation_with_its_dates_and_boundaries(two_generations,
+                                                                     capsys):
+    settings, first, second = two_generations
+    engine = store.connect(settings.database_url)
+    gens = list_generations(engine, scope=SYSTEM)
+    assert gens["id"].tolist() == [1, 2]
+    assert gens["effective_from"].tolist() == [GEN1_FROM, GEN2_FROM]
+    assert gens["effective_to"].tolist() == [GEN2_FROM, None]
+    assert gens["source"].tolist() == [str(first), str(second)]
+    assert gens["townships"].tolist() == [3, 2] and gens["units"].tolist() == [6, 4]
+    old = generation_layers(engine, 1, scope=SYSTEM)
+    assert old.townships["code"].tolist() == [HEDONG, LIULIN, SHIQIAO]
+    assert set(old.units["township_code"]) == {HEDONG, LIULIN, SHIQIAO}
+    # the tables of the layers in force hold the latest generation
+    now = store.load_layers(engine, scope=SYSTEM)
+    assert now.townships["code"].tolist() == [HEDONG, SHIQIAO]
+    assert generation_layers(engine, 2, scope=SYSTEM).townships["code"].tolist() == [
+        HEDONG, SHIQIAO]
+    with pytest.raises(LookupError, match="no layer generation 7"):
+        generation_layers(engine, 7, scope=SYSTEM)
+
+
+def test_the_import_warnings_are_kept_with_the_generation(two_generations):
+    settings, _, _ = two_generations
+    engine = store.connect(settings.database_url)
+    assert generation_problems(engine, 1, scope=SYSTEM).problems == []
+    kept = generation_problems(engine, 2, scope=SYSTEM)
+    assert [(p.level, p.kind, p.field, p.key) for p in kept.problems] == [
+        ("warning", "sites", "township_code", "site_id=HX8"),
+        ("warning", "sites", "township_code", "site_id=HX9")]
+    # summarised as `layers check` summarises them: one line for the repeated warning
+    lines = kept.render().splitlines()
+    assert len(lines) == 2 and "(2 features: " in lines[0] and "HX8" in lines[0]
+
+
+def test_an_effective_date_before_the_current_one_is_refused_and_nothing_changes(
+        two_generations, tmp_path, capsys):
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    before = (list_generations(engine, scope=SYSTEM), store.get_meta(engine),
+              store.load_layers(engine, scope=SYSTEM).townships)
+    capsys.readouterr()
+    assert main(["init", "--layers", str(first), "--effective-from", "2026-05-31"],
+                settings) == 1
+    err = capsys.readouterr().err
+    assert "effective date 2026-05-31 is earlier than the start of the layer generation in " \
+           "force (2026-06-01)" in err and "nothing was imported" in err
+    after = (list_generations(engine, scope=SYSTEM), store.get_meta(engine),
+             store.load_layers(engine, scope=SYSTEM).townships)
+    pd.testing.assert_frame_equal(before[0], after[0])
+    assert before[1] == after[1]
+    assert after[2]["code"].tolist() == [HEDONG, SHIQIAO]
+    with store.sessions(engine)() as s:
+        from geo.store.models import GenerationTownship
+        assert s.scalar(select(func.count()).select_from(GenerationTownship)) == 5
+    assert main(["init", "--layers", str(first), "--effective-from", "2026-13-01"],
+                settings) == 1
+    assert "--effective-from '2026-13-01': not a date" in capsys.readouterr().err
+
+
+def test_generation_store_functions_check_the_scope(two_generations):
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    nobody = Scope("township", township=HEDONG, actor="t")
+    assert list_generations(engine, scope=nobody)["id"].tolist() == [1, 2]  # reads layers
+    planner = Scope("planner", actor="p")
+    from geo.catalog import placeholder_catalog
+    from geo.layers import load_layers
+    with pytest.raises(AccessDeniedError):
+        store.import_reference(engine, load_layers(first), placeholder_catalog(), "x",
+                               scope=planner, effective_from=dt.date(2026, 7, 1))
+    assert len(list_generations(engine, scope=SYSTEM)) == 2
+
+
+def test_alerts_route_with_the_boundaries_of_their_reported_day(two_generations, tmp_path):
+    settings, _, _ = two_generations
+    alerts = tmp_path / "alerts.csv"
+    (lon, lat), (lon2, lat2) = LIULIN_NORTH, SHIQIAO_SOUTH
+    pd.DataFrame({  # one file, so one batch that spans both generations
+        "id": ["before", "after", "still", "day-of"],
+        "lon": [lon, lon, lon2, lon],
+        "lat": [lat, lat, lat2, lat],
+        # 2026-05-31T23:30+08:00 is still 31 May in the district: before the change
+        "reported_at": ["2026-03-10T09:00:00+08:00", "2026-07-10T09:00:00+08:00",
+                        "2026-03-10T10:00:00+08:00", "2026-05-31T23:30:00+08:00"],
+        "source": "grid"}).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    engine = store.connect(settings.database_url)
+    cases = store.cases_frame(engine, scope=SYSTEM).set_index("external_id")
+    assert cases.loc["before", "township_code"] == LIULIN
+    assert cases.loc["before", "township_name"] == LIULIN_NAME
+    assert cases.loc["before", "unit_code"] == f"{LIULIN}001"
+    assert cases.loc["day-of", "township_code"] == LIULIN
+    assert cases.loc["after", "township_code"] == HEDONG
+    assert cases.loc["after", "unit_code"] == f"{HEDONG}001"  # the redrawn north unit
+    assert cases.loc["still", "township_code"] == SHIQIAO
+    assert cases.loc["still", "unit_code"] == f"{SHIQIAO}002"
+
+
+def test_a_timeline_routes_one_report_by_its_day(two_generations):
+    from geo.ingest import stored_routing
+
+    settings, _, _ = two_generations
+    engine = store.connect(settings.database_url)
+    timeline, _ = stored_routing(engine, settings)
+    assert isinstance(timeline, Timeline) and list(timeline.ids) == [1, 2]
+    lon, lat = LIULIN_NORTH
+    assert timeline.route(lon, lat, at=dt.date(2026, 5, 31)).township_code == LIULIN
+    assert timeline.route(lon, lat, at=dt.date(2026, 6, 1)).township_code == HEDONG
+    assert timeline.route(lon, lat).township_code == HEDONG  # no time: today's
+    aware = dt.datetime(2026, 5, 31, 16, 30, tzinfo=dt.UTC)  # 1 June 00:30 in the district
+    assert timeline.route(lon, lat, at=aware).township_code == HEDONG
+    # the earlier generation's router is built once
+    assert timeline.at(dt.date(2026, 2, 1)) is timeline.at(dt.date(2026, 3, 1))
+
+
+def test_reports_name_the_township_merged_away(two_generations, tmp_path, monkeypatch):
+    settings, _, _ = two_generations
+    alerts = tmp_path / "alerts.csv"
+    lon, lat = LIULIN_NORTH
+    pd.DataFrame({"id": ["a", "b", "c"], "lon": lon, "lat": lat,
+                  "reported_at": ["2026-03-10T09:00:00+08:00", "2026-03-11T09:00:00+08:00",
+                                  "2026-07-10T09:00:00+08:00"],
+                  "source": "grid"}).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    engine = store.connect(settings.database_url)
+    names = township_names(engine, scope=SYSTEM)
+    assert names[LIULIN] == LIULIN_NAME and names[HEDONG] == "河东镇"
+    from geo.app import state
+
+    monkeypatch.setenv("GEO_DATABASE_URL", settings.database_url)
+    version = state.reference_version(engine)
+    shown = state.names(settings.database_url, version, Scope("command", actor="c"))
+    cases = store.cases_frame(engine, scope=SYSTEM)
+    by_township = cases.groupby("township_code").size()
+    report = {shown.township(code): n for code, n in by_township.items()}
+    assert report == {LIULIN_NAME: 2, "河东镇": 1}
+
+
+# ---------------------------------------------------------------------------- 图层 page
+def _layers_page():
+    from geo.app import layers_page
+    layers_page.render()
+
+
+def _page(settings, monkeypatch, lang="zh"):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GEO_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("GEO_CACHE", str(settings.cache_path))
+    at = AppTest.from_function(_layers_page, default_timeout=60)
+    at.session_state["onemap_scope"] = Scope("admin", actor="admin")
+    at.session_state["lang"] = lang
+    return at.run()
+
+
+def test_the_layers_page_lists_the_generations_their_changes_and_warnings(
+        two_generations, monkeypatch):
+    settings, first, second = two_generations
+    at = _page(settings, monkeypatch)
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    # the current generation's findings, summarised
+    findings = frames[1]["说明"].tolist()
+    assert len(findings) == 1 and "in no township" in findings[0] and "HX8" in findings[0]
+    assert any("0 error(s), 2 warning(s)" in c.value for c in at.caption)
+    gens = frames[2]
+    assert gens["版本"].tolist() == [1, 2]
+    assert gens["生效日期"].tolist() == ["2026-01-01", "2026-06-01"]
+    assert gens["失效日期"].tolist() == ["2026-06-01", "现行"]
+    assert gens["来源"].tolist() == [str(first), str(second)]
+    assert gens["镇街数"].tolist() == [3, 2] and gens["单元数"].tolist() == [6, 4]
+    assert gens["导入提示数"].tolist() == [0, 2]
+    changes = frames[3].set_index("图层")
+    assert changes.loc["镇街", "撤销"] == f"1: {LIULIN}"
+    assert changes.loc["镇街", "边界调整"] == f"1: {HEDONG}"
+    assert changes.loc["镇街", "新增"] == "0" and changes.loc["镇街", "更名"] == "0"
+    assert changes.loc["单元", "撤销"] == f"2: {LIULIN}001, {LIULIN}002"
+    assert changes.loc["单元", "边界调整"] == f"2: {HEDONG}001, {HEDONG}002"
+    # the earlier generation's findings, in its own expander
+    assert at.expander[0].label == "版本 1 导入时的校验提示"
+    assert at.expander[0].success[0].value == "未发现问题。"
+
+
+def test_the_layers_page_in_english(two_generations, monkeypatch):
+    settings, _, _ = two_generations
+    at = _page(settings, monkeypatch, lang="en")
+    assert not at.exception
+    gens = at.dataframe[2].value
+    assert gens["In force until"].tolist() == ["2026-06-01", "in force"]
+    assert at.expander[0].label == "Findings when generation 1 was imported"
