@@ -210,7 +210,8 @@ def _as_text(series: pd.Series) -> pd.Series:
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v).strip()
-    return series.map(convert).astype(object)
+    # not Series.map: it turns the None of a missing value back into NaN
+    return pd.Series([convert(v) for v in series], index=series.index, dtype=object)
 
 
 def _polygonal(geom):
@@ -432,7 +433,7 @@ def check_parents(layers: dict[str, gpd.GeoDataFrame], report: LayerReport) -> N
             continue
         schema = SCHEMAS[kind]
         for i, parent in enumerate(gdf["township_code"]):
-            if parent is not None and parent not in known:
+            if not pd.isna(parent) and parent not in known:
                 report.add("error", kind, f"unknown parent township {parent}",
                            feature=i + 1, key=_feature_key(gdf, schema, i),
                            field="township_code")

@@ -101,6 +101,22 @@ def test_unknown_parent_township_is_an_error(small_dirs):
                for m in _messages(report))
 
 
+def test_a_site_without_township_code_in_a_geojson_file_takes_its_township(tmp_path):
+    """GeoJSON reads a null township_code as NaN: the site is placed by location, not
+    refused as "unknown parent township nan"."""
+    from tests.district import TOWNSHIPS, write_district
+
+    folder = write_district(tmp_path / "d")
+    sites = gpd.read_file(folder / "sites.geojson")
+    sites.loc[0, "township_code"] = None
+    _rewrite(folder, "sites", sites)
+    assert gpd.read_file(folder / "sites.geojson")["township_code"].isna()[0]
+    layers, report = check_layers(folder)
+    assert report.errors == [] and "nan" not in " ".join(_messages(report))
+    first = layers.sites.set_index("site_id").loc["HX1"]
+    assert first["township_code"] == TOWNSHIPS[0][0]
+
+
 def test_overlap_gap_and_unit_outside_are_listed(tmp_path):
     folder = tmp_path / "l"
     write_small_layers(folder)
