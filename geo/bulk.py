@@ -46,6 +46,7 @@ from geo.alerts import (
     pairs,
 )
 from geo.days import local_days
+from geo.generations import Timeline, routers_of
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -167,14 +168,14 @@ def csv_bytes(columns: dict, header: bool) -> bytes:
     return sink.getvalue()
 
 
-def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router, rules: Rules,
+def route_chunk(frame: pd.DataFrame, rows: np.ndarray, router: Router | Timeline, rules: Rules,
                 seen: SeenIds) -> tuple[Checked, RoutingBatch | None, dict]:
     """Check and route one chunk: the check, the batch and the output columns."""
     checked = check(frame, rows, rules, seen)
     return checked, *route_checked_or_empty(router, checked, rules)
 
 
-def route_file(path: Path, out: Path, router: Router, rules: Rules,
+def route_file(path: Path, out: Path, router: Router | Timeline, rules: Rules,
                chunk_rows: int = ROUTE_CHUNK_ROWS, progress: bool = False,
                rejects: Path | None = None) -> Tally:
     """Route a CSV, GeoJSON or JSON-lines file into a CSV or GeoJSON file, in one process.
@@ -205,8 +206,8 @@ def route_file(path: Path, out: Path, router: Router, rules: Rules,
     return tally
 
 
-def _route_chunks(chunks: Iterator, out: Path, router: Router, rules: Rules, geojson: bool,
-                  tally: Tally, bar, bad: RejectsFile) -> None:
+def _route_chunks(chunks: Iterator, out: Path, router: Router | Timeline, rules: Rules,
+                  geojson: bool, tally: Tally, bar, bad: RejectsFile) -> None:
     """The stages of `route_file` over ``chunks``, adding up ``tally``: the next chunk is
     read and checked, this one routed, the one before rendered and written, all at once
     (pyarrow, numpy, shapely and the file write let go of the GIL)."""
@@ -233,7 +234,7 @@ def _route_chunks(chunks: Iterator, out: Path, router: Router, rules: Rules, geo
         _write_geojson(out, frames, points)
 
 
-def _routed(chunks: Iterator, router: Router, rules: Rules, seen: SeenIds,
+def _routed(chunks: Iterator, router: Router | Timeline, rules: Rules, seen: SeenIds,
             pool: ThreadPoolExecutor) -> Iterator[tuple[Checked, RoutingBatch | None, dict]]:
     """Check, then route, chunk after chunk, with the next chunk read and checked by a
     thread of ``pool`` while this one is routed (much of both runs without the GIL)."""
@@ -247,11 +248,41 @@ def _routed(chunks: Iterator, router: Router, rules: Rules, seen: SeenIds,
         yield checked, *route_checked_or_empty(router, checked, rules)
 
 
-def route_checked_or_empty(router: Router, checked: Checked, rules: Rules
-                           ) -> tuple[RoutingBatch | None, dict]:
-    if len(checked.alerts):
-        return route_checked(router, checked.alerts, rules.tz)
-    return None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
+@dataclass(frozen=True)
+class Routed:
+    """What the tally and the GeoJSON output read of a chunk routed with several layer
+    generations: WGS84 lon/lat (degrees) and routing flags per row, in the chunk's order."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    flags: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+
+def route_checked_or_empty(router: Router | Timeline, checked: Checked, rules: Rules
+                           ) -> tuple[RoutingBatch | Routed | None, dict]:
+    """`route_checked` of a checked chunk; with a `geo.generations.Timeline`, each row
+    with the boundaries in force on its reported day (rows without one: today's)."""
+    alerts = checked.alerts
+    if not len(alerts):
+        return None, {c: np.array([], dtype=object) for c in OUTPUT_COLUMNS}
+    groups = routers_of(router, alerts["reported_at"])
+    if len(groups) == 1:
+        return route_checked(groups[0][0], alerts, rules.tz)
+    n = len(alerts)
+    columns = {c: np.empty(n, dtype=object) for c in OUTPUT_COLUMNS}
+    lon, lat = np.empty(n), np.empty(n)
+    flags = None
+    for one, rows in groups:
+        batch, part = route_checked(one, alerts.iloc[rows], rules.tz)
+        for c in OUTPUT_COLUMNS:
+            columns[c][rows] = np.asarray(part[c], dtype=object)
+        lon[rows], lat[rows] = batch.lon, batch.lat
+        flags = np.zeros(n, dtype=batch.flags.dtype) if flags is None else flags
+        flags[rows] = batch.flags
+    return Routed(lon, lat, flags), columns
 
 
 def _write(sink, columns: dict, header: bool) -> None:
@@ -308,7 +339,7 @@ def pair_hashes(frame: pd.DataFrame, source: str | None) -> np.ndarray:
 
 
 def route_part(frame: pd.DataFrame, rows: np.ndarray, earlier: pd.DataFrame | None,
-               earlier_rows: np.ndarray | None, router: Router, rules: Rules,
+               earlier_rows: np.ndarray | None, router: Router | Timeline, rules: Rules,
                header: bool) -> tuple[bytes, Tally]:
     """One chunk on a worker: check ``earlier`` (the earlier rows of the file that share a
     (source, id) pair with this chunk) to learn which of them were accepted, then check,
@@ -348,7 +379,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None
         yield client
 
 
-def route_file_dask(path: Path, out: Path, router: Router, rules: Rules, *,
+def route_file_dask(path: Path, out: Path, router: Router | Timeline, rules: Rules, *,
                     client: Client | None = None, scheduler: str | None = None,
                     workers: int | None = None, partition_rows: int = PARTITION_ROWS,
                     progress: bool = False, rejects: Path | None = None) -> Tally:
@@ -361,7 +392,9 @@ def route_file_dask(path: Path, out: Path, router: Router, rules: Rules, *,
     out
         The output CSV: exactly what `route_file` writes.
     router
-        The router; pickled once and broadcast to the workers.
+        The router, or a `geo.generations.Timeline` of the layer generations (each row
+        routed with the boundaries of its reported day); pickled once and broadcast to
+        the workers.
     rules
         The checks of the run (see `bulk_rules`).
     client
@@ -401,13 +434,15 @@ def route_file_dask(path: Path, out: Path, router: Router, rules: Rules, *,
                          bad)
 
 
-def _route_on(client: Client, path: Path, out: Path, router: Router, rules: Rules,
+def _route_on(client: Client, path: Path, out: Path, router: Router | Timeline, rules: Rules,
               repeated: np.ndarray, partition_rows: int, progress: bool,
               bad: RejectsFile) -> Tally:
     from distributed import as_completed
     from tqdm import tqdm
 
-    shared = client.scatter(router, broadcast=True)
+    # a timeline's earlier routers are built here, once, not by every worker
+    shared = client.scatter(router.built() if isinstance(router, Timeline) else router,
+                            broadcast=True)
     tally = Tally()
     futures = []
     held: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []  # earlier repeated rows

@@ -297,8 +297,6 @@ def cmd_route(args, settings: Settings) -> int:
         crs = parse_crs(args.crs)
         router, catalog, _ = _router(settings, Path(args.layers) if args.layers else None,
                                      args.assume_crs, args.layers_gcj02)
-        # bulk routing takes one router: the loaded layers in force now
-        router = getattr(router, "current", router)
         rules = Rules(crs=crs, tz=ZoneInfo(settings.timezone), now=store.utcnow(),
                       matters=frozenset(catalog.matters["code"]) if catalog.loaded else None,
                       earliest=settings.earliest, severity_words=catalog.severity_words,

@@ -202,6 +202,13 @@ class Timeline:
     def command_center(self) -> str | None:
         return self.current.command_center
 
+    def built(self) -> Timeline:
+        """This timeline with every generation's router built and no ``build`` (which may
+        hold a database connection): what can be pickled and sent to other processes."""
+        for position in range(len(self.ids)):
+            self.router(position)
+        return Timeline(self.ids, self.starts, self.current, None, self.tz, dict(self._built))
+
     def router(self, position: int) -> Router:
         """The router of the generation at ``position`` (the latest: `current`)."""
         if position == len(self.ids) - 1:

@@ -264,6 +264,39 @@ def test_a_timeline_routes_one_report_by_its_day(two_generations):
     assert timeline.at(dt.date(2026, 2, 1)) is timeline.at(dt.date(2026, 3, 1))
 
 
+@pytest.mark.parametrize("engine", ["local", "geojson", "dask"])
+def test_bulk_route_uses_the_boundaries_of_each_rows_day(two_generations, tmp_path, engine,
+                                                         monkeypatch):
+    """`route` over the loaded layers: each row with the generation of its reported day,
+    a row without one with today's; both engines, CSV and GeoJSON output."""
+    import sys
+    import types
+
+    settings, _, _ = two_generations
+    (lon, lat), (lon2, lat2) = LIULIN_NORTH, SHIQIAO_SOUTH
+    src = tmp_path / "points.csv"
+    pd.DataFrame({"id": ["before", "after", "still", "undated"],
+                  "lon": [lon, lon, lon2, lon], "lat": [lat, lat, lat2, lat],
+                  "reported_at": ["2026-03-10T09:00:00+08:00", "2026-07-10T09:00:00+08:00",
+                                  "2026-03-10T10:00:00+08:00", ""]}).to_csv(src, index=False)
+    out = tmp_path / ("routed.geojson" if engine == "geojson" else "routed.csv")
+    args = ["route", str(src), "--out", str(out)]
+    if engine == "dask":  # workers start from a bare __main__ (see tests/test_bulk.py)
+        monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+        args += ["--engine", "dask", "--workers", "1"]
+    assert main(args, settings) == 0
+    routed = (gpd.read_file(out) if engine == "geojson"
+              else pd.read_csv(out, dtype=str, keep_default_na=False)).set_index("id")
+    assert routed.loc["before", "township_code"] == LIULIN
+    assert routed.loc["before", "unit_code"] == f"{LIULIN}001"
+    assert routed.loc["after", "township_code"] == HEDONG
+    assert routed.loc["undated", "township_code"] == HEDONG
+    assert routed.loc["still", "unit_code"] == f"{SHIQIAO}002"
+    if engine == "geojson":  # the points are where each row's own routing put them
+        assert routed.loc["before"].geometry.x == pytest.approx(lon, abs=1e-7)
+        assert routed.loc["still"].geometry.y == pytest.approx(lat2, abs=1e-7)
+
+
 def test_reports_name_the_township_merged_away(two_generations, tmp_path, monkeypatch):
     settings, _, _ = two_generations
     alerts = tmp_path / "alerts.csv"
