@@ -128,17 +128,22 @@ def district_catalog(folder: Path, township_codes, explicit: bool
 
 def cmd_init(args, settings: Settings) -> int:
     from geo import store
-    from geo.generations import GenerationError
+    from geo.generations import GenerationError, check_effective_from
     from geo.layers import check_layers
 
     layers_path = Path(args.layers or settings.layers_path)
     catalog_path = Path(args.catalog or settings.catalog_path)
+    today = local_today(ZoneInfo(settings.timezone))
     try:
         effective_from = (dt.date.fromisoformat(args.effective_from) if args.effective_from
-                          else local_today(ZoneInfo(settings.timezone)))
+                          else today)
     except ValueError:
         return _fail(f"--effective-from {args.effective_from!r}: not a date (YYYY-MM-DD)"
                      "\nnothing was imported")
+    try:
+        check_effective_from(effective_from, None, today)
+    except GenerationError as exc:
+        return _fail(str(exc))
     try:
         layers, report = check_layers(layers_path, args.assume_crs, gcj02=args.layers_gcj02)
     except CRSInputError as exc:

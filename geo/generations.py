@@ -41,8 +41,12 @@ class GenerationError(ValueError):
     """A new generation may not start on the day asked for; nothing was imported."""
 
 
-def check_effective_from(effective_from: dt.date, current_from: dt.date | None) -> None:
-    """Refuse a generation starting before the one in force.
+def check_effective_from(effective_from: dt.date, current_from: dt.date | None,
+                         today: dt.date | None = None) -> None:
+    """Refuse a generation starting before the one in force, or (given ``today``) after
+    today: the loaded layers are the ones in force now, on every page and for every
+    alert without a reported time, so boundaries announced for a later day are imported
+    on that day.
 
     Parameters
     ----------
@@ -50,14 +54,21 @@ def check_effective_from(effective_from: dt.date, current_from: dt.date | None) 
         First day (district's local calendar) of the new generation.
     current_from : datetime.date or None
         First day of the latest stored generation; ``None`` when there is none.
+    today : datetime.date, optional
+        The district's local day; ``None``: not checked.
 
     Raises
     ------
     GenerationError
         ``effective_from`` is earlier than ``current_from``: the boundaries in force
         between the two days would be lost. The same day is allowed (a corrected import
-        replaces the generation of that day).
+        replaces the generation of that day). Or ``effective_from`` is after ``today``.
     """
+    if today is not None and effective_from > today:
+        raise GenerationError(
+            f"effective date {effective_from.isoformat()} is in the future (today is "
+            f"{today.isoformat()}): the loaded layers are the ones in force now, so import "
+            "boundaries on or after the day they take effect; nothing was imported")
     if current_from is not None and effective_from < current_from:
         raise GenerationError(
             f"effective date {effective_from.isoformat()} is earlier than the start of the "

@@ -67,6 +67,10 @@ def test_an_effective_date_before_the_generation_in_force_is_refused():
     with pytest.raises(GenerationError, match="2026-05-31 is earlier than the start of the "
                        "layer generation in force \\(2026-06-01\\)"):
         check_effective_from(dt.date(2026, 5, 31), GEN2_FROM)
+    today = dt.date(2026, 7, 1)
+    check_effective_from(today, GEN2_FROM, today)
+    with pytest.raises(GenerationError, match="2026-07-02 is in the future"):
+        check_effective_from(dt.date(2026, 7, 2), GEN2_FROM, today)
 
 
 def _frame(rows, crs=DISTRICT_CRS):
@@ -206,6 +210,10 @@ def test_an_effective_date_before_the_current_one_is_refused_and_nothing_changes
     assert main(["init", "--layers", str(first), "--effective-from", "2026-13-01"],
                 settings) == 1
     assert "--effective-from '2026-13-01': not a date" in capsys.readouterr().err
+    assert main(["init", "--layers", str(first), "--effective-from", "9999-12-31"],
+                settings) == 1
+    assert "9999-12-31 is in the future" in capsys.readouterr().err
+    assert list_generations(engine, scope=SYSTEM)["id"].tolist() == [1, 2]
 
 
 def test_generation_store_functions_check_the_scope(two_generations):
