@@ -112,8 +112,7 @@ def _second_generation(folder):
                          geometry=[shapely.box(x0, (y0 + y1) / 2, x1, y1),
                                    shapely.box(x0, y0, x1, (y0 + y1) / 2)], crs=DISTRICT_CRS),
         units[units["township_code"] == SHIQIAO]], ignore_index=True)
-    # no township_code column: each site takes the township it lies in (a null code in a
-    # GeoJSON file reads as NaN, which `geo.layers.check_parents` takes for a code)
+    # no township_code column: each site takes the township it lies in
     sites = frames["sites"].drop(columns="township_code")
     far = gpd.GeoDataFrame(  # 20 km west: in no township (an import warning each)
         {"site_id": ["HX8", "HX9"], "name": ["远处仓库", "远处工厂"], "kind": "warehouse",

@@ -32,8 +32,8 @@ from geo.store import accounts
 from geo.store.models import Alert, Case, Meta
 
 if TYPE_CHECKING:
+    from geo.generations import Timeline
     from geo.ingest import Reject
-    from geo.routing import Router
 
 API_PREFIX = "/api/v1"
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
@@ -75,7 +75,7 @@ class _Call:
     records: list[dict]
     source: str
     crs: str
-    router: Router
+    router: Timeline
     catalog: Catalog
     outcome: tuple | None = None
     error: BaseException | None = None
@@ -99,7 +99,7 @@ class Service:
     _wake: threading.Condition = field(default_factory=threading.Condition)
     _writing: bool = False
 
-    def fresh_routing(self) -> tuple[Router, Catalog] | None:
+    def fresh_routing(self) -> tuple[Timeline, Catalog] | None:
         """`routing` while it needs no look at the store, or while another request looks;
         None: the caller is to run `routing` (which looks), in a worker thread."""
         cached = self._routing
@@ -110,7 +110,7 @@ class Service:
             return None
         return cached[1], cached[2]
 
-    def routing(self) -> tuple[Router, Catalog]:
+    def routing(self) -> tuple[Timeline, Catalog]:
         """(router, catalog) for the loaded layer set, built once per import.
 
         Whether the layers were re-imported is read from the store at most every
@@ -135,7 +135,7 @@ class Service:
         finally:
             self._checking = False
 
-    def intake(self, records: list[dict], source: str, crs: str, router: Router,
+    def intake(self, records: list[dict], source: str, crs: str, router: Timeline,
                catalog: Catalog) -> tuple[list[Reject], list[dict]]:
         """`geo.ingest.intake` of one request, run together with the requests that arrive
         meanwhile (group commit).
@@ -155,7 +155,7 @@ class Service:
             raise call.error
         return call.outcome
 
-    async def intake_async(self, records: list[dict], source: str, crs: str, router: Router,
+    async def intake_async(self, records: list[dict], source: str, crs: str, router: Timeline,
                            catalog: Catalog) -> tuple[list[Reject], list[dict]]:
         """`intake` awaited in the event loop (no worker thread waits for the writer)."""
         call = _Call(records, source, crs, router, catalog,
