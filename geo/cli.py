@@ -448,8 +448,9 @@ def cmd_teams_position(args, settings: Settings) -> int:
 
 
 def cmd_demo_history(args, settings: Settings) -> int:
-    """Fill an empty inspection history with a year of demo inspections, and take the
-    routed cases through their lifecycle up to now (once)."""
+    """Fill an empty inspection history with a year of demo inspections, take the routed
+    cases through their lifecycle up to now, and add the joint operation from a big-data
+    alert (each once)."""
     import numpy as np
 
     from geo import store
@@ -467,6 +468,13 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
           f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
           "no case without a history; no case changed")
+    # issue 14: joint operation from a big-data alert, end to end
+    from geo.demo.jointops import add_joint_operation
+
+    joint = add_joint_operation(engine, settings, store.utcnow())
+    print(f"added the joint operation on case {joint['case_id']}: {joint['lines']} lines "
+          f"seized, {joint['value_fen'] / 100:,.2f} yuan" if joint else
+          "the demo joint operation is there already (or the layers lack 织里); none added")
     return 0
 
 

@@ -560,6 +560,8 @@ LABELS: dict[str, dict[str, str]] = {
     "jo_observers": {"zh": "配合单位", "en": "Observers"},
     "jo_none": {"zh": "无", "en": "none"},
     "jo_teams": {"zh": "派出队伍", "en": "Teams sent"},
+    "jo_a_cleared": {"zh": "已完成", "en": "Done"},
+    "jo_a_cancelled": {"zh": "已撤回", "en": "Withdrawn"},
     "jo_no_teams": {"zh": "尚无参与单位的队伍。", "en": "No participating body's team yet."},
     "jo_team_row": {"zh": "{team}（{body}）· {status}", "en": "{team} ({body}) · {status}"},
     "jo_invite": {"zh": "邀请参与单位", "en": "Invite a body"},
