@@ -218,7 +218,8 @@ def _items(page: state.Page, op: dict, names: Names) -> None:
         c4.number_input(t("jo_value_yuan", lang), min_value=0.0, value=0.0, step=1000.0,
                         format="%.2f", key=f"jo_val_{cid}")
         st.text_input(t("jo_note", lang), key=f"jo_note_{cid}", max_chars=200)
-        st.form_submit_button(t("jo_save_item", lang), on_click=_seize,
+        st.form_submit_button(t("jo_save_item", lang), key=f"jo_item_save_{cid}",
+                              on_click=_seize,
                               kwargs={"page": page, "cid": cid, "names": names})
 
 
