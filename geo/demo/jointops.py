@@ -53,23 +53,23 @@ def add_joint_operation(engine, settings, now: dt.datetime) -> dict | None:
     now : datetime
         The time of the build (naive UTC): the alert came in `AGO` earlier.
     """
+    import shapely
     from sqlalchemy import select
 
     from geo import store
     from geo.ingest import intake, stored_routing
     from geo.store import dispatching, jointops
-    from geo.store.models import Alert, Site
+    from geo.store.models import Alert, Case, Site
 
     with store.sessions(engine)() as s:
         if s.scalar(select(Alert.id).where(Alert.external_id == EXTERNAL_ID)) is not None:
             return None
-        site = s.execute(select(Site.site_id, Site.name).where(
+        site = s.execute(select(Site.site_id, Site.name, Site.geom).where(
             Site.township_code == TOWNSHIP, Site.kind == "warehouse")
             .order_by(Site.site_id)).first()
     if site is None:
         return None
-    sites = store.load_layers(engine, scope=SYSTEM).sites
-    point = sites.loc[sites["site_id"] == site[0]].geometry.iloc[0].representative_point()
+    point = shapely.from_wkb(site[2]).representative_point()  # WGS84
     tz = ZoneInfo(settings.timezone)
     reported = (now - AGO).replace(minute=40, second=0, microsecond=0)
     router, catalog = stored_routing(engine, settings)
@@ -85,8 +85,8 @@ def add_joint_operation(engine, settings, now: dt.datetime) -> dict | None:
     clock = _Clock(engine, cid, reported, now)
 
     def case_version() -> int:
-        frame = store.cases_frame(engine, scope=SYSTEM)
-        return int(frame.loc[frame["id"] == cid, "version"].iloc[0])
+        with store.sessions(engine)() as s:
+            return int(s.scalar(select(Case.version).where(Case.id == cid)))
 
     def free_team(body: str, skill: str | None = None) -> tuple[str, int] | None:
         teams = dispatching.teams_frame(engine, None, scope=SYSTEM)
@@ -143,10 +143,13 @@ def add_joint_operation(engine, settings, now: dt.datetime) -> dict | None:
 
 
 def _version(engine, team_id: str) -> int:
-    from geo.store import dispatching
+    from sqlalchemy import select
 
-    teams = dispatching.teams_frame(engine, None, scope=SYSTEM)
-    return int(teams.loc[teams["team_id"] == team_id, "version"].iloc[0])
+    from geo import store
+    from geo.store.models import Team
+
+    with store.sessions(engine)() as s:
+        return int(s.scalar(select(Team.version).where(Team.team_id == team_id)))
 
 
 class _Clock:
