@@ -213,6 +213,11 @@ class Timeline:
     def command_center(self) -> str | None:
         return self.current.command_center
 
+    @property
+    def metric(self) -> str:
+        """The district's metric CRS (`geo.routing.Router.metric` of the layers in force)."""
+        return self.current.metric
+
     def built(self) -> Timeline:
         """This timeline with every generation's router built and no ``build`` (which may
         hold a database connection): what can be pickled and sent to other processes."""
