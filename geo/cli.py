@@ -98,12 +98,13 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
     return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
-def district_catalog(folder: Path, township_codes, explicit: bool
+def district_catalog(folder: Path, township_codes, explicit: bool, earlier=()
                      ) -> tuple[object | None, list[str], list[str]]:
     """The catalogue to use with a layer set: (catalogue or None, notes, problems).
 
     A catalogue named on the command line (``explicit``) must match the layers: every row
-    naming a township the layers lack is a problem. The default catalogue folder is left
+    naming a township that neither the layers nor an ``earlier`` layer generation has is a
+    problem. The default catalogue folder is left
     out, with a note, when it is missing or names none of the layers' townships (another
     district's, e.g. the bundled demo's): the district then starts with layers alone
     (`geo.catalog.placeholder_catalog`).
@@ -123,7 +124,7 @@ def district_catalog(folder: Path, township_codes, explicit: bool
         return placeholder_catalog(), [
             f"note: the catalogue in {folder} names none of the layers' townships (another "
             f"district's): it was not imported; {how}"], []
-    return catalog, [], layer_mismatches(catalog, township_codes, str(folder))
+    return catalog, [], layer_mismatches(catalog, township_codes, str(folder), earlier)
 
 
 def cmd_init(args, settings: Settings) -> int:
@@ -152,7 +153,8 @@ def cmd_init(args, settings: Settings) -> int:
     if layers is None:
         return _fail("the layer set has errors (above)\nnothing was imported")
     catalog, notes, problems = district_catalog(catalog_path, layers.townships["code"],
-                                                explicit=args.catalog is not None)
+                                                explicit=args.catalog is not None,
+                                                earlier=_earlier_townships(settings))
     if catalog is not None:
         problems += check_references(layers, catalog)
     if problems:
@@ -187,6 +189,56 @@ def cmd_init(args, settings: Settings) -> int:
             else "no catalogue loaded")
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
           f"{what}; layer generation {generation} in force from {effective_from.isoformat()}")
+    return 0
+
+
+def _earlier_townships(settings: Settings) -> set[str]:
+    """Township codes of the stored layer generations (none before the first import)."""
+    from geo import store
+    from geo.store.generations import township_names
+
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return set()
+    engine = store.connect(url)
+    store.migrate(engine)
+    return set(township_names(engine, scope=SYSTEM))
+
+
+def cmd_layers_generations(args, settings: Settings) -> int:
+    from geo import store
+    from geo.store.generations import list_generations
+
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    gens = list_generations(engine, scope=SYSTEM)
+    if gens.empty:
+        return _fail("no layers loaded: run `python -m geo init` first")
+    for g in gens.itertuples(index=False):
+        until = "in force" if g.effective_to is None else f"until {g.effective_to} (excl.)"
+        print(f"generation {g.id}: from {g.effective_from}, {until}; {g.townships} "
+              f"townships, {g.units} units; {g.source}")
+    return 0
+
+
+def cmd_layers_move_start(args, settings: Settings) -> int:
+    from geo import store
+    from geo.generations import GenerationError
+    from geo.store.generations import move_start
+
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        return _fail(f"{args.date!r}: not a date (YYYY-MM-DD); nothing was changed")
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    try:
+        gid, former = move_start(engine, day, local_today(ZoneInfo(settings.timezone)),
+                                 scope=SYSTEM)
+    except (GenerationError, LookupError) as exc:
+        return _fail(str(exc))
+    print(f"layer generation {gid} now in force from {day.isoformat()} (was "
+          f"{former.isoformat()})")
     return 0
 
 
@@ -735,6 +787,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--assume-crs", help="CRS for layer files that declare none")
     check.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     check.set_defaults(func=cmd_layers_check)
+    gens = layers.add_parser("generations", help="list the layer generations and their dates")
+    gens.set_defaults(func=cmd_layers_generations)
+    move = layers.add_parser("move-start", help="move the start of the generation in force "
+                             "(a mistyped init --effective-from), and the end of the one "
+                             "before; cases keep the township they were routed to")
+    move.add_argument("date", help="the new first day (YYYY-MM-DD, the district's calendar)")
+    move.set_defaults(func=cmd_layers_move_start)
 
     ingest = sub.add_parser("ingest", help="store and route alerts from a file")
     ingest.add_argument("file", help="CSV, GeoJSON or JSON lines")

@@ -62,7 +62,8 @@ def check_effective_from(effective_from: dt.date, current_from: dt.date | None,
     GenerationError
         ``effective_from`` is earlier than ``current_from``: the boundaries in force
         between the two days would be lost. The same day is allowed (a corrected import
-        replaces the generation of that day). Or ``effective_from`` is after ``today``.
+        replaces the generation of that day: `geo.store.generations.add_generation`).
+        Or ``effective_from`` is after ``today``.
     """
     if today is not None and effective_from > today:
         raise GenerationError(
@@ -74,7 +75,31 @@ def check_effective_from(effective_from: dt.date, current_from: dt.date | None,
             f"effective date {effective_from.isoformat()} is earlier than the start of the "
             f"layer generation in force ({current_from.isoformat()}): a new generation must "
             f"start on or after {current_from.isoformat()} (--effective-from); nothing was "
-            "imported")
+            "imported (if the start of the generation in force was mistyped, `python -m geo "
+            "layers move-start DATE` corrects it)")
+
+
+def check_moved_start(new_from: dt.date, previous_from: dt.date | None,
+                      today: dt.date) -> None:
+    """Refuse moving the start of the generation in force to ``new_from`` (a mistyped
+    ``--effective-from`` corrected) unless it falls after the start of the generation
+    before it (which would never be in force otherwise) and not after ``today`` (local
+    calendar days).
+
+    Raises
+    ------
+    GenerationError
+        ``new_from`` is on or before ``previous_from``, or after ``today``.
+    """
+    if new_from > today:
+        raise GenerationError(
+            f"{new_from.isoformat()} is in the future (today is {today.isoformat()}); "
+            "nothing was changed")
+    if previous_from is not None and new_from <= previous_from:
+        raise GenerationError(
+            f"{new_from.isoformat()} is not after the start of the generation before "
+            f"({previous_from.isoformat()}), which would then never be in force; nothing "
+            "was changed")
 
 
 def generation_at(starts: np.ndarray, days: np.ndarray, today: dt.date) -> np.ndarray:

@@ -215,6 +215,52 @@ def test_an_effective_date_before_the_current_one_is_refused_and_nothing_changes
     assert list_generations(engine, scope=SYSTEM)["id"].tolist() == [1, 2]
 
 
+def test_a_corrected_import_of_the_same_day_replaces_that_days_generation(
+        two_generations, capsys):
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    assert main(["init", "--layers", str(first), "--effective-from", str(GEN2_FROM)],
+                settings) == 0
+    gens = list_generations(engine, scope=SYSTEM)
+    assert gens["id"].tolist() == [1, 2]  # generation 2 replaced, not a third one
+    assert gens["townships"].tolist() == [3, 3] and gens["effective_to"].tolist() == [
+        GEN2_FROM, None]
+    with store.sessions(engine)() as s:
+        from geo.store.models import GenerationTownship
+        assert s.scalar(select(func.count()).select_from(GenerationTownship)) == 6
+
+
+def test_a_mistyped_start_is_moved_and_routing_follows(two_generations, tmp_path, capsys):
+    settings, _, _ = two_generations
+    engine = store.connect(settings.database_url)
+    for bad, why in (("2026-01-01", "not after the start of the generation before"),
+                     ("2999-01-01", "is in the future"), ("June", "not a date")):
+        assert main(["layers", "move-start", bad], settings) == 1
+        assert why in capsys.readouterr().err
+    assert list_generations(engine, scope=SYSTEM)["effective_from"].tolist() == [
+        GEN1_FROM, GEN2_FROM]
+    assert main(["layers", "move-start", "2026-04-01"], settings) == 0
+    assert "generation 2 now in force from 2026-04-01 (was 2026-06-01)" in \
+        capsys.readouterr().out
+    gens = list_generations(engine, scope=SYSTEM)
+    assert gens["effective_from"].tolist() == [GEN1_FROM, dt.date(2026, 4, 1)]
+    assert gens["effective_to"].tolist() == [dt.date(2026, 4, 1), None]
+    assert main(["layers", "generations"], settings) == 0
+    assert "generation 1: from 2026-01-01, until 2026-04-01 (excl.)" in \
+        capsys.readouterr().out
+    (lon, lat) = LIULIN_NORTH
+    alerts = tmp_path / "may.csv"
+    pd.DataFrame({"id": ["may"], "lon": [lon], "lat": [lat], "source": "grid",
+                  "reported_at": ["2026-05-10T09:00:00+08:00"]}).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    cases = store.cases_frame(engine, scope=SYSTEM).set_index("external_id")
+    assert cases.loc["may", "township_code"] == HEDONG  # the new boundaries from April
+    with store.sessions(engine)() as s:
+        from geo.store.models import AuditLog
+        moved = s.scalars(select(AuditLog).where(AuditLog.action == "move_start")).all()
+    assert [m.detail for m in moved] == ["2026-06-01 -> 2026-04-01"]
+
+
 def test_generation_store_functions_check_the_scope(two_generations):
     settings, first, _ = two_generations
     engine = store.connect(settings.database_url)
@@ -252,6 +298,38 @@ def test_alerts_route_with_the_boundaries_of_their_reported_day(two_generations,
     assert cases.loc["after", "unit_code"] == f"{HEDONG}001"  # the redrawn north unit
     assert cases.loc["still", "township_code"] == SHIQIAO
     assert cases.loc["still", "unit_code"] == f"{SHIQIAO}002"
+
+
+def test_a_catalogue_keeps_the_center_and_powers_of_a_township_merged_away(
+        store_settings, tmp_path, capsys):
+    """The catalogue may still name a township of an earlier generation: its alerts of
+    that time go to its own center, with the powers it held."""
+    from tests.unseen_district import CENTERS, MARKET, write_catalog
+
+    settings = dataclasses.replace(store_settings, cache_path=tmp_path / "cache")
+    catalog = write_catalog(tmp_path / "catalog")
+    second = _second_generation(tmp_path / "gen2")
+    # before any generation has it, a township the layers lack is refused, naming the rows
+    assert main(["init", "--layers", str(second), "--catalog", str(catalog)], settings) == 1
+    assert f"field township_code: township {LIULIN} is not in the townships layer" in \
+        capsys.readouterr().err
+    assert main(["init", "--layers", str(write_district(tmp_path / "gen1")), "--catalog",
+                 str(catalog), "--effective-from", str(GEN1_FROM)], settings) == 0
+    assert main(["init", "--layers", str(second), "--catalog", str(catalog),
+                 "--effective-from", str(GEN2_FROM)], settings) == 0
+    (lon, lat) = LIULIN_NORTH
+    alerts = tmp_path / "alerts.csv"
+    pd.DataFrame({"id": ["before", "after"], "lon": [lon, lon], "lat": [lat, lat],
+                  "matter": MARKET, "source": "grid",
+                  "reported_at": ["2026-03-10T09:00:00+08:00", "2026-07-10T09:00:00+08:00"]}
+                 ).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    cases = store.cases_frame(store.connect(settings.database_url),
+                              scope=SYSTEM).set_index("external_id")
+    assert cases.loc["before", ["township_code", "body_code"]].tolist() == [
+        LIULIN, CENTERS[LIULIN]]  # 柳林乡 held the matter from 2026-01-01
+    assert cases.loc["after", ["township_code", "body_code"]].tolist() == [
+        HEDONG, CENTERS[HEDONG]]
 
 
 def test_a_timeline_routes_one_report_by_its_day(two_generations):
