@@ -344,7 +344,7 @@ def cmd_route(args, settings: Settings) -> int:
 
     out = Path(args.out)
     problem = bulk.usage_problem(args.engine, out, args.scheduler, args.workers,
-                                 args.partition_rows)
+                                 args.partition_rows) or _layer_flags_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -379,6 +379,16 @@ def cmd_route(args, settings: Settings) -> int:
         print(line, file=sys.stderr)
     print(tally.summary(str(out)))
     return 0 if tally.routed else 1
+
+
+def _layer_flags_problem(args) -> str | None:
+    """Flags about layer files given without ``--layers`` (the loaded layers are WGS84)."""
+    for flag, given in (("--layers-gcj02", args.layers_gcj02), ("--assume-crs",
+                                                                 args.assume_crs)):
+        if given and not args.layers:
+            return (f"{flag} applies to the files of --layers; the loaded layers are "
+                    "stored in WGS84 already")
+    return None
 
 
 def cmd_cases_list(args, settings: Settings) -> int:
