@@ -15,7 +15,7 @@ first needed. No database: the store and the intake (`geo.ingest.stored_routing`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -142,10 +142,14 @@ class Change:
     removed: tuple[str, ...] = ()
     renamed: tuple[str, ...] = ()
     redrawn: tuple[str, ...] = ()
+    #: (removed code, the new code covering most of its area): merged into, or taken over
+    merged: tuple[tuple[str, str], ...] = ()
+    #: units kept under the same code in another township (``township_code`` changed)
+    moved: tuple[str, ...] = ()
 
     @property
     def any(self) -> bool:
-        return bool(self.added or self.removed or self.renamed or self.redrawn)
+        return bool(self.added or self.removed or self.renamed or self.redrawn or self.moved)
 
 
 def _changed(kind: str, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None,
@@ -163,9 +167,34 @@ def _changed(kind: str, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | No
         gb = gpd.GeoSeries(b.loc[both].geometry.to_numpy(), crs=new.crs).to_crs(metric)
         moved = shapely.area(shapely.symmetric_difference(ga.to_numpy(), gb.to_numpy()))
         redrawn = [c for c, m in zip(both, moved, strict=True) if m > REDRAWN_MIN_M2]
-    return Change(kind, tuple(sorted(b.index.difference(a.index))),
-                  tuple(sorted(a.index.difference(b.index))), tuple(sorted(renamed)),
-                  tuple(sorted(redrawn)))
+    parents: list[str] = []
+    if "township_code" in a.columns and "township_code" in b.columns and len(both):
+        parents = list(both[a.loc[both, "township_code"].to_numpy()
+                            != b.loc[both, "township_code"].to_numpy()])
+    removed = a.index.difference(b.index)
+    return Change(kind, tuple(sorted(b.index.difference(a.index))), tuple(sorted(removed)),
+                  tuple(sorted(renamed)), tuple(sorted(redrawn)),
+                  _successors(a.loc[removed], b, old.crs, new.crs, metric),
+                  tuple(sorted(parents)))
+
+
+def _successors(gone: pd.DataFrame, new: pd.DataFrame, old_crs, new_crs,
+                metric: str) -> tuple[tuple[str, str], ...]:
+    """(code, successor) for each feature of ``gone``: the feature of ``new`` that covers
+    the largest share of its area (none where nothing covers it)."""
+    if gone.empty or new.empty:
+        return ()
+    ga = gpd.GeoSeries(gone.geometry.to_numpy(), crs=old_crs).to_crs(metric).to_numpy()
+    gb = gpd.GeoSeries(new.geometry.to_numpy(), crs=new_crs).to_crs(metric).to_numpy()
+    i, j = shapely.STRtree(gb).query(ga, predicate="intersects")
+    if not len(i):
+        return ()
+    shared = pd.DataFrame({"i": i, "j": j,
+                           "m2": shapely.area(shapely.intersection(ga[i], gb[j]))})
+    best = shared[shared["m2"] > 0].sort_values(["i", "m2"], ascending=[True, False])
+    best = best.drop_duplicates("i")
+    return tuple(sorted((str(gone.index[r.i]), str(new.index[r.j]))
+                        for r in best.itertuples(index=False)))
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -193,12 +222,16 @@ def differences(old: dict[str, gpd.GeoDataFrame | None],
             for kind in ("townships", "units")]
 
 
-def shown_codes(codes: Sequence[str], limit: int = SHOWN_CODES) -> str:
-    """``3: A, B, C``, or ``12: A, B, C, D, E, …`` (the count, then the first codes)."""
+def shown_codes(codes: Sequence[str], limit: int = SHOWN_CODES,
+                names: Mapping[str, str] | None = None) -> str:
+    """``3: A, B, C``, or ``12: A, B, C, D, E, …`` (the count, then the first codes; each
+    as ``name (code)`` where ``names`` has it)."""
     if not codes:
         return "0"
     more = ", …" if len(codes) > limit else ""
-    return f"{len(codes)}: {', '.join(codes[:limit])}{more}"
+    names = names or {}
+    shown = [f"{names[c]} ({c})" if c in names else c for c in codes[:limit]]
+    return f"{len(codes)}: {', '.join(shown)}{more}"
 
 
 # ---------------------------------------------------------------------------- routing

@@ -88,9 +88,16 @@ def test_differences_name_added_removed_renamed_and_redrawn_codes():
                                DISTRICT_CRS)
     assert (towns.added, towns.removed, towns.renamed, towns.redrawn) == (
         ("D",), ("B",), ("C",), ("A",))  # C's boundary came back from WGS84 unmoved
+    assert towns.merged == (("B", "A"),)  # B's area went into A
     assert towns.any and not units.any
     assert shown_codes(list("ABCDEFG")) == "7: A, B, C, D, E, …"
     assert shown_codes(["A"]) == "1: A" and shown_codes([]) == "0"
+    assert shown_codes(["A", "X"], names={"A": "甲"}) == "2: 甲 (A), X"
+    # a unit kept under its code in another township is listed as moved
+    units_old = _frame([("U1", "一", box(0, 0, 10, 10))]).assign(township_code="A")
+    units_new = units_old.assign(township_code="C")
+    moved = differences({"units": units_old}, {"units": units_new}, DISTRICT_CRS)[1]
+    assert moved.moved == ("U1",) and moved.any
 
 
 # ---------------------------------------------------------------------------- two imports
@@ -411,13 +418,13 @@ def _layers_page():
     layers_page.render()
 
 
-def _page(settings, monkeypatch, lang="zh"):
+def _page(settings, monkeypatch, lang="zh", scope=None):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("GEO_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("GEO_CACHE", str(settings.cache_path))
     at = AppTest.from_function(_layers_page, default_timeout=60)
-    at.session_state["onemap_scope"] = Scope("admin", actor="admin")
+    at.session_state["onemap_scope"] = scope or Scope("admin", actor="admin")
     at.session_state["lang"] = lang
     return at.run()
 
@@ -435,16 +442,23 @@ def test_the_layers_page_lists_the_generations_their_changes_and_warnings(
     gens = frames[2]
     assert gens["版本"].tolist() == [1, 2]
     assert gens["生效日期"].tolist() == ["2026-01-01", "2026-06-01"]
-    assert gens["失效日期"].tolist() == ["2026-06-01", "现行"]
+    assert gens["最后生效日"].tolist() == ["2026-05-31", "现行"]  # the day before 2's first
     assert gens["来源"].tolist() == [str(first), str(second)]
     assert gens["镇街数"].tolist() == [3, 2] and gens["单元数"].tolist() == [6, 4]
     assert gens["导入提示数"].tolist() == [0, 2]
     changes = frames[3].set_index("图层")
-    assert changes.loc["镇街", "撤销"] == f"1: {LIULIN}"
-    assert changes.loc["镇街", "边界调整"] == f"1: {HEDONG}"
+    hedong, liulin = TOWNSHIPS[0][1], LIULIN_NAME
+    assert changes.loc["镇街", "撤销"] == f"1: {liulin} ({LIULIN})"
+    assert changes.loc["镇街", "撤销后并入"] == f"{liulin} → {hedong}"
+    assert changes.loc["镇街", "边界调整"] == f"1: {hedong} ({HEDONG})"
     assert changes.loc["镇街", "新增"] == "0" and changes.loc["镇街", "更名"] == "0"
-    assert changes.loc["单元", "撤销"] == f"2: {LIULIN}001, {LIULIN}002"
-    assert changes.loc["单元", "边界调整"] == f"2: {HEDONG}001, {HEDONG}002"
+    assert changes.loc["单元", "撤销"] == (f"2: {liulin}北网格 ({LIULIN}001), "
+                                          f"{liulin}南网格 ({LIULIN}002)")
+    # each of 柳林乡's halves went into the redrawn unit of the same half
+    assert changes.loc["单元", "撤销后并入"] == (f"{liulin}北网格 → 河东镇北网格; "
+                                              f"{liulin}南网格 → 河东镇南网格")
+    assert changes.loc["单元", "边界调整"].startswith(f"2: 河东镇北网格 ({HEDONG}001)")
+    assert changes.loc["单元", "改属镇街"] == "0"
     # the earlier generation's findings, in its own expander
     assert at.expander[0].label == "版本 1 导入时的校验提示"
     assert at.expander[0].success[0].value == "未发现问题。"
@@ -455,5 +469,27 @@ def test_the_layers_page_in_english(two_generations, monkeypatch):
     at = _page(settings, monkeypatch, lang="en")
     assert not at.exception
     gens = at.dataframe[2].value
-    assert gens["In force until"].tolist() == ["2026-06-01", "in force"]
+    assert gens["Last day in force"].tolist() == ["2026-05-31", "in force"]
     assert at.expander[0].label == "Findings when generation 1 was imported"
+
+
+def test_an_unreadable_source_is_named_without_the_servers_folders(two_generations,
+                                                                   monkeypatch):
+    """A generation imported before findings were kept is checked again from its source;
+    when that is gone, a planner is told its name, not the server's path."""
+    import shutil
+
+    from sqlalchemy import update
+
+    from geo.store.models import Generation
+
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    with store.sessions(engine).begin() as s:
+        s.execute(update(Generation).where(Generation.id == 1).values(problems=None))
+    shutil.rmtree(first)
+    at = _page(settings, monkeypatch, scope=Scope("planner", actor="p"))
+    assert not at.exception
+    shown = [i.value for i in at.expander[0].info]
+    assert len(shown) == 1 and shown[0].endswith(first.name)
+    assert str(first.parent) not in shown[0]

@@ -529,7 +529,7 @@ LABELS: dict[str, dict[str, str]] = {
     "generations": {"zh": "图层版本", "en": "Layer generations"},
     "gen_id": {"zh": "版本", "en": "Generation"},
     "gen_from": {"zh": "生效日期", "en": "In force from"},
-    "gen_to": {"zh": "失效日期", "en": "In force until"},
+    "gen_to": {"zh": "最后生效日", "en": "Last day in force"},
     "gen_in_force": {"zh": "现行", "en": "in force"},
     "gen_source": {"zh": "来源", "en": "Source"},
     "gen_townships_n": {"zh": "镇街数", "en": "Townships"},
@@ -540,6 +540,8 @@ LABELS: dict[str, dict[str, str]] = {
     "gen_removed": {"zh": "撤销", "en": "Removed"},
     "gen_renamed": {"zh": "更名", "en": "Renamed"},
     "gen_redrawn": {"zh": "边界调整", "en": "Redrawn"},
+    "gen_merged": {"zh": "撤销后并入", "en": "Went into"},
+    "gen_moved": {"zh": "改属镇街", "en": "Moved to another township"},
     "gen_no_changes": {"zh": "各版本的镇街和单元均无变化。",
                        "en": "No township or unit changed between generations."},
     "gen_findings": {"zh": "版本 {id} 导入时的校验提示", "en": "Findings when generation {id} "
