@@ -189,7 +189,38 @@ def cmd_init(args, settings: Settings) -> int:
             else "no catalogue loaded")
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
           f"{what}; layer generation {generation} in force from {effective_from.isoformat()}")
+    for line in _generation_changes(engine, generation):
+        print(line)
     return 0
+
+
+def _generation_changes(engine, generation: int) -> list[str]:
+    """What changed from the generation before ``generation`` (none for the first): one
+    line per kind that changed, names with codes, where removed ones went."""
+    from geo.crs import metric_crs_of
+    from geo.generations import differences, shown_codes
+    from geo.store.generations import generation_layers, list_generations
+
+    ids = list_generations(engine, scope=SYSTEM)["id"].tolist()
+    if generation not in ids or ids.index(generation) == 0:
+        return []
+    old = generation_layers(engine, ids[ids.index(generation) - 1], scope=SYSTEM)
+    new = generation_layers(engine, generation, scope=SYSTEM)
+    names = {c: n for gdf in (old.townships, old.units, new.townships, new.units)
+             if gdf is not None for c, n in zip(gdf["code"], gdf["name"], strict=True)}
+    lines = []
+    for c in differences({"townships": old.townships, "units": old.units},
+                         {"townships": new.townships, "units": new.units},
+                         metric_crs_of(new.townships)):
+        if not c.any:
+            continue
+        went = "; ".join(f"{names.get(a, a)} -> {names.get(b, b)}" for a, b in c.merged)
+        parts = [f"{label} {shown_codes(codes, names=names)}" for label, codes in (
+            ("added", c.added), ("removed", c.removed), ("renamed", c.renamed),
+            ("redrawn", c.redrawn), ("moved township", c.moved)) if codes]
+        lines.append(f"changes in {c.kind} from the generation before: " + ", ".join(parts)
+                     + (f" (went into: {went})" if went else ""))
+    return lines or ["no township or unit changed from the generation before"]
 
 
 def _earlier_townships(settings: Settings) -> set[str]:

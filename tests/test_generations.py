@@ -178,6 +178,15 @@ def test_imports_keep_each_generation_with_its_dates_and_boundaries(two_generati
         HEDONG, SHIQIAO]
     with pytest.raises(LookupError, match="no layer generation 7"):
         generation_layers(engine, 7, scope=SYSTEM)
+    # what init says after importing generation 2
+    from geo.cli import _generation_changes
+
+    towns, units = _generation_changes(engine, 2)
+    assert towns.startswith("changes in townships from the generation before: removed 1: "
+                            f"{LIULIN_NAME} ({LIULIN}), redrawn 1: 河东镇 ({HEDONG})")
+    assert towns.endswith(f"(went into: {LIULIN_NAME} -> 河东镇)")
+    assert units.startswith("changes in units from the generation before: removed 2")
+    assert _generation_changes(engine, 1) == []
 
 
 def test_the_import_warnings_are_kept_with_the_generation(two_generations):
