@@ -528,7 +528,12 @@ class EvaluationRules:
         evaluation's ``often_returned`` flag, `geo.coverage.empowerment_evaluation`).
     slow_ratio : float
         The township's median days to close over the district teams' median for the
-        same matter in the year, above which: train.
+        same matter in the year, above which: train (when also at least `slow_min_days`
+        more, over at least `slow_min_cases` cases handled).
+    slow_min_days : float
+        Days by which the township's median must exceed the district team's to be slow.
+    slow_min_cases : int
+        Cases handled, at least, for the median days to be judged.
     extend_min_cases : int
         Cases a township handled in the year, at least, for the matter to be proposed to
         other townships.
@@ -537,20 +542,29 @@ class EvaluationRules:
     extend_demand : int
         Cases of the matter in the year in a township without it, at least, for that
         township to be named.
+    idle_years : int
+        A matter is taken back for want of use only when no case was handled or returned
+        in this many years up to the evaluated one (1: that year alone); idle in the year
+        but used before: keep.
     """
 
     grace_days: int = 180
     take_back_returned: float = 0.5
     often_returned: float = 0.3
     slow_ratio: float = 1.5
+    slow_min_days: float = 2.0
+    slow_min_cases: int = 3
     extend_min_cases: int = 5
     extend_max_returned: float = 0.1
     extend_demand: int = 3
+    idle_years: int = 2
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"EvaluationRules.{name}: {value!r} must be a number >= 0")
+        if self.idle_years < 1:
+            raise ValueError("EvaluationRules.idle_years must be 1 or more")
         if self.often_returned > self.take_back_returned:
             raise ValueError("EvaluationRules.often_returned must not exceed "
                              "take_back_returned")
@@ -598,9 +612,10 @@ def decision_paper(cases: pd.DataFrame, events: pd.DataFrame, empowerment: pd.Da
         latest delegation in force), ``returned_share``, ``district_median_days`` (the
         district team's median for the matter), ``extend_to`` (townships without the
         matter with at least ``extend_demand`` cases of it, most first, comma-separated),
-        ``demand`` (their cases, comma-separated), ``action`` (one of `ACTIONS`) and
-        ``reason`` (``too_recent``, ``returned_most``, ``never_used``, ``returned_often``,
-        ``slow``, ``used_well``, ``used``; `suggest`).
+        ``demand`` (their cases, comma-separated), ``idle_window_cases`` (cases handled or
+        returned in the ``idle_years`` up to ``year``), ``action`` (one of `ACTIONS`) and
+        ``reason`` (``too_recent``, ``returned_most``, ``never_used``, ``idle``,
+        ``returned_often``, ``slow``, ``used_well``, ``used``; `suggest`).
     """
     rules = rules or EvaluationRules()
     start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
@@ -617,6 +632,13 @@ def decision_paper(cases: pd.DataFrame, events: pd.DataFrame, empowerment: pd.Da
     since = live.groupby(["township_code", "matter_code"])["effective_from"].max()
     paper = paper.join(since.rename("effective_from"), on=["township_code", "matter_code"])
     total = paper["handled"] + paper["returned"]
+    earlier = empowerment_evaluation(
+        local_cases, local_events, empowerment, dict(centers),
+        dt.date(year - rules.idle_years + 1, 1, 1), end).set_index(
+        ["township_code", "matter_code"])
+    used = earlier["handled"] + earlier["returned"]
+    paper["idle_window_cases"] = [int(used.get(k, 0)) for k in zip(
+        paper["township_code"], paper["matter_code"], strict=True)]
     paper["returned_share"] = paper["returned"] / total.where(total > 0)
     # the district teams' median days to close per matter in the year: the benchmark
     period = local_cases[(local_cases["opened_at"] >= s) & (local_cases["opened_at"] < e)]
@@ -648,7 +670,7 @@ def decision_paper(cases: pd.DataFrame, events: pd.DataFrame, empowerment: pd.Da
                              paper["median_days_to_close"].to_numpy(dtype=float),
                              paper["district_median_days"].to_numpy(dtype=float),
                              delegated_days.to_numpy(), paper["extend_to"].to_numpy() != "",
-                             rules)
+                             rules, paper["idle_window_cases"].to_numpy())
     paper["action"], paper["reason"] = action, reason
     paper["effective_from"] = paper["effective_from"].dt.date
     return paper
@@ -656,16 +678,20 @@ def decision_paper(cases: pd.DataFrame, events: pd.DataFrame, empowerment: pd.Da
 
 def suggest(handled: np.ndarray, returned: np.ndarray, median_days: np.ndarray,
             district_median: np.ndarray, delegated_days: np.ndarray, demand: np.ndarray,
-            rules: EvaluationRules) -> tuple[np.ndarray, np.ndarray]:
+            rules: EvaluationRules, idle_window_cases: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """The suggested action and its reason for each delegated matter, first rule that
     applies:
 
     1. delegated fewer than ``grace_days`` before the year's end -> keep (``too_recent``);
     2. more than ``take_back_returned`` of its cases returned -> take back
        (``returned_most``);
-    3. no case handled or returned in the year -> take back (``never_used``);
+    3. no case handled or returned in the year, nor in the ``idle_years`` up to it
+       (``idle_window_cases``; None: the year's alone) -> take back (``never_used``);
+    3b. none in the year, but some in the years before -> keep (``idle``);
     4. more than ``often_returned`` returned -> train (``returned_often``);
-    5. median days to close above ``slow_ratio`` x the district team's -> train (``slow``);
+    5. median days to close above ``slow_ratio`` x the district team's, and by at least
+       ``slow_min_days``, over at least ``slow_min_cases`` handled -> train (``slow``);
     6. at least ``extend_min_cases`` handled, at most ``extend_max_returned`` returned, and
        townships without it have its cases (``demand``) -> extend (``used_well``);
     7. otherwise keep (``used``).
@@ -676,21 +702,25 @@ def suggest(handled: np.ndarray, returned: np.ndarray, median_days: np.ndarray,
     total = handled + np.asarray(returned, dtype=float)
     share = np.divide(np.asarray(returned, dtype=float), total, out=np.zeros_like(total),
                       where=total > 0)
+    own = np.nan_to_num(np.asarray(median_days, dtype=float), nan=0.0)
+    bench = np.nan_to_num(np.asarray(district_median, dtype=float), nan=np.inf)
     with np.errstate(invalid="ignore"):
-        slow = (np.nan_to_num(median_days, nan=0.0) >
-                rules.slow_ratio * np.nan_to_num(district_median, nan=np.inf))
+        slow = ((own > rules.slow_ratio * bench) & (own - bench >= rules.slow_min_days)
+                & (handled >= rules.slow_min_cases))
+    window = total if idle_window_cases is None else np.asarray(idle_window_cases, dtype=float)
     conditions = [
         np.asarray(delegated_days, dtype=float) < rules.grace_days,
         share > rules.take_back_returned,
+        (total == 0) & (window == 0),
         total == 0,
         share > rules.often_returned,
         slow,
         (handled >= rules.extend_min_cases) & (share <= rules.extend_max_returned)
         & np.asarray(demand, dtype=bool),
     ]
-    actions = np.select(conditions, ["keep", "take_back", "take_back", "train", "train",
-                                     "extend"], "keep").astype(object)
-    reasons = np.select(conditions, ["too_recent", "returned_most", "never_used",
+    actions = np.select(conditions, ["keep", "take_back", "take_back", "keep", "train",
+                                     "train", "extend"], "keep").astype(object)
+    reasons = np.select(conditions, ["too_recent", "returned_most", "never_used", "idle",
                                      "returned_often", "slow", "used_well"],
                         "used").astype(object)
     return actions, reasons

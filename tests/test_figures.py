@@ -163,8 +163,19 @@ def test_the_suggested_action_follows_its_rules_in_order():
                          "used_well", "used", "used"]
     assert list(act) == ["keep", "take_back", "take_back", "train", "train", "extend", "keep",
                          "keep"]
+    # idle this year but used the year before: keep; a slow median needs enough cases and
+    # enough days more than the district team's
+    act, why = suggest(handled=np.array([0, 0, 2, 6]), returned=np.array([0, 0, 0, 0]),
+                       median_days=np.array([np.nan, np.nan, 9, 2.5]),
+                       district_median=np.array([np.nan, np.nan, 3, 1.0]),
+                       delegated_days=np.array([400] * 4), demand=np.array([False] * 4),
+                       rules=rules, idle_window_cases=np.array([0, 4, 2, 6]))
+    assert list(why) == ["never_used", "idle", "used", "used"]
+    assert list(act) == ["take_back", "keep", "keep", "keep"]
     with pytest.raises(ValueError, match="slow_ratio"):
         EvaluationRules(slow_ratio=float("nan"))
+    with pytest.raises(ValueError, match="idle_years"):
+        EvaluationRules(idle_years=0)
     with pytest.raises(ValueError, match="often_returned"):
         EvaluationRules(often_returned=0.6)
 
