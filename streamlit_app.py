@@ -56,6 +56,13 @@ def layers() -> None:
         page.render()
 
 
+def reform() -> None:
+    with state.working("reform"):  # from the import on: a cold start imports the libraries
+        from geo.app import reform_page as page
+
+        page.render()
+
+
 st.set_page_config(page_title=t("app_title"), layout="wide")
 # less blank space above the page's title: operators' screens are 768 px high
 st.html('<style>[data-testid="stMainBlockContainer"] {padding-top: 2.5rem;}</style>')
@@ -70,6 +77,7 @@ page = st.navigation([
     st.Page(teams, title=t("teams_page", lang), url_path="teams"),
     st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
+    st.Page(reform, title=t("reform", lang), url_path="reform"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),
 ], position="sidebar" if signed_in else "hidden")
 if not signed_in:

@@ -27,6 +27,7 @@ layers: change          -        -           -         -        all    -
 catalogues: read        all      all         all       all      all    -
 catalogues: change      -        -           -         -        all    -
 accounts: read, change  -        -           -         -        all    -
+figures: read           all      -           own twp   all      all    -
 ======================  =======  ==========  ========  =======  =====  ======
 
 "own twp": objects of the caller's township (a team by its body's township, an inspection
@@ -35,11 +36,12 @@ alerts. Opening a case (a call taken on the 接警 page) is checked on where the
 routes: township staff open cases only in their own township; a dispatcher takes a call
 wherever it routes (the case goes to the body the routing rule names). Teams' changes are
 their status and positions; readouts are coverage and the empowerment evaluation, computed
-from what the caller may read. Layers (township and unit boundaries, roads) and catalogues
-are read by everyone signed in; their sites and teams follow their own rows. Evidence
-(photos, documents) follows the case or the finding's inspection it is attached to: read
-to list and download it, change to attach it; an administrator
-sweeps the evidence folder of files no attachment has. The command line and the intake
+from what the caller may read; so are the figures, the reform's figures (改革成效) and the
+evaluation's decision paper, which a dispatcher does not read. Layers (township and unit
+boundaries, roads) and catalogues are read by everyone signed in; their sites and teams
+follow their own rows. Evidence (photos, documents) follows the case or the finding's
+inspection it is attached to: read to list and download it, change to attach it; an
+administrator sweeps the evidence folder of files no attachment has. The command line and the intake
 act as `SYSTEM`, explicitly.
 """
 
@@ -85,6 +87,8 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("accounts", "read"): ADMIN,
     ("accounts", "change"): ADMIN,
     ("evidence", "sweep"): ADMIN,
+    # issue 14: reform figures (the reform's figures and the empowerment evaluation)
+    ("figures", "read"): frozenset({"command", "township", "planner", "admin"}),
 }
 
 OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
@@ -94,7 +98,7 @@ OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
 _MATCH: dict[str, dict[str, str]] = {
     "township": {"cases": "township_code", "teams": "township_code",
                  "sites": "township_code", "inspections": "township_code",
-                 "readouts": "township_code"},
+                 "readouts": "township_code", "figures": "township_code"},
     "dispatcher": {"cases": "body_code", "teams": "body_code", "readouts": "body_code"},
     "source": {"cases": "source"},
 }

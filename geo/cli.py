@@ -181,6 +181,9 @@ def cmd_init(args, settings: Settings) -> int:
         except ValueError as exc:
             return _fail(f"{exc}\nlayers and catalogues were imported; checklists were not")
         replace_checklists(engine, items, scope=SYSTEM)
+    problem = _load_staff(engine, catalog, catalog_path)
+    if problem:
+        return _fail(problem)
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
@@ -560,7 +563,7 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
           f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
           "no case without a history; no case changed")
-    return 0
+    return _demo_reform_history(args, settings)
 
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
@@ -792,6 +795,203 @@ def cmd_demo_build(args, settings: Settings) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- branch figures (issue 14)
+def _load_staff(engine, catalog, catalog_path: Path) -> str | None:
+    """Load the catalogue folder's ``staff.csv`` (optional) into the store; the problem,
+    naming row and field, or None."""
+    staff_path = catalog_path / "staff.csv"
+    if not catalog.loaded or not staff_path.is_file():
+        return None
+    import pandas as pd
+
+    from geo.figures import StaffError, validate_staff
+    from geo.store.figures import replace_staff
+
+    try:
+        roster = validate_staff(pd.read_csv(staff_path, dtype=str, keep_default_na=False,
+                                            encoding="utf-8"), catalog.bodies, str(staff_path))
+    except (StaffError, ValueError, UnicodeDecodeError) as exc:
+        return f"{exc}\nlayers and catalogues were imported; the staff roster was not"
+    replace_staff(engine, roster, scope=SYSTEM)
+    return None
+
+
+def _demo_reform_history(args, settings: Settings) -> int:
+    """The years of closed cases before the live demo (`geo.demo.reform`), once."""
+    if getattr(args, "no_reform", False):
+        return 0
+    from geo import store
+    from geo.demo.reform import add_reform_history
+
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    made = add_reform_history(engine, router, catalog, ZoneInfo(settings.timezone),
+                              store.utcnow())
+    print(f"added {made} closed demo case(s) of the years before, for 改革成效" if made else
+          "the reform history is there (or there are no sites); nothing added")
+    return 0
+
+
+def _report_inputs(args, settings: Settings):
+    """(figures inputs, catalogue, township names, tz, today) for ``report``."""
+    from geo import store
+    from geo.store.figures import figure_inputs
+    from geo.store.generations import township_names
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        raise LookupError("no layers loaded: run `python -m geo init` first")
+    store.migrate(engine)
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    towns = {**township_names(engine, scope=SYSTEM), **dict(zip(
+        *store.load_layers(engine, scope=SYSTEM).townships[["code", "name"]].T.to_numpy(),
+        strict=True))}
+    if args.township and args.township not in towns:
+        raise LookupError(f"--township {args.township}: no such township (codes: "
+                          f"{', '.join(sorted(towns)[:5])}, …)")
+    tz = ZoneInfo(settings.timezone)
+    return figure_inputs(engine, scope=SYSTEM), catalog, towns, tz, local_today(tz)
+
+
+def _report_out(args) -> tuple[Path, str] | int:
+    out = Path(args.out)
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in ("xlsx", "html"):
+        print(f"error: --out {args.out}: give a .xlsx or .html file", file=sys.stderr)
+        return 2
+    if args.year < 2000 or args.year > 2100:
+        print(f"error: --year {args.year}: not a year", file=sys.stderr)
+        return 2
+    return out, kind
+
+
+def cmd_report_reform(args, settings: Settings) -> int:
+    """The reform's figures year on year (the district, or one township) as Excel or a
+    print-ready HTML report."""
+    from geo.app.reform_report import area_name, reform_html, reform_report, workbook
+    from geo.figures import DISTRICT, reform_figures
+
+    where = _report_out(args)
+    if isinstance(where, int):
+        return where
+    out, kind = where
+    try:
+        inputs, catalog, towns, tz, today = _report_inputs(args, settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    first = _first_year(inputs.cases, tz, args.year)
+    figures = reform_figures(
+        inputs.cases, catalog.empowerment, inputs.roster, catalog.bodies,
+        range(first, args.year + 1), tz, townships=sorted(catalog.township_bodies()),
+        domains=dict(zip(catalog.matters["code"], catalog.matters["domain"], strict=True)),
+        as_of=today)
+    area = args.township or DISTRICT
+    matters = dict(zip(catalog.matters["code"], catalog.matters["name"], strict=True))
+    sheets = reform_report(figures, args.year, area, towns, matters, args.lang)
+    try:
+        if kind == "xlsx":
+            out.write_bytes(workbook(sheets))
+        else:
+            out.write_text(reform_html(sheets, args.year, area_name(area, towns, args.lang),
+                                       args.lang, store_now(), tz), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    row = figures.yearly[(figures.yearly["township_code"] == area)
+                         & (figures.yearly["year"] == args.year)].iloc[0]
+    print(f"wrote {out}: {area_name(area, towns, 'en')} {args.year}: {row['cases']} new "
+          f"cases, {row['dormant_activated']} dormant clause(s) activated, {row['staff']} "
+          "staff at the year's end")
+    return 0
+
+
+def cmd_report_evaluation(args, settings: Settings) -> int:
+    """The annual empowerment evaluation of a year as a decision paper (Excel or HTML)."""
+    from geo.app.reform_report import area_name, evaluation_html, paper_table, workbook
+    from geo.figures import DISTRICT, EvaluationRules, decision_paper
+
+    where = _report_out(args)
+    if isinstance(where, int):
+        return where
+    out, kind = where
+    try:
+        rules = EvaluationRules(**{k: v for k, v in (
+            ("grace_days", args.grace_days), ("take_back_returned", args.take_back),
+            ("often_returned", args.often_returned), ("slow_ratio", args.slow_ratio))
+            if v is not None})
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        inputs, catalog, towns, tz, _ = _report_inputs(args, settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    paper = decision_paper(inputs.cases, inputs.events, catalog.empowerment,
+                           catalog.township_bodies(), dict(zip(
+                               catalog.matters["code"], catalog.matters["district_body"],
+                               strict=True)), args.year, tz, rules)
+    if args.township:
+        paper = paper[paper["township_code"] == args.township]
+    matters = dict(zip(catalog.matters["code"], catalog.matters["name"], strict=True))
+    table = paper_table(paper, rules, towns, matters, args.lang)
+    area = area_name(args.township or DISTRICT, towns, args.lang)
+    try:
+        if kind == "xlsx":
+            out.write_bytes(workbook({str(args.year): table}))
+        else:
+            out.write_text(evaluation_html(table, rules, args.year, area, args.lang,
+                                           store_now(), tz), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    counts = paper["action"].value_counts()
+    print(f"wrote {out}: {len(paper)} delegated matter(s) in {args.year}: " + ", ".join(
+        f"{counts.get(a, 0)} {a.replace('_', ' ')}" for a in ("keep", "train", "take_back",
+                                                               "extend")))
+    return 0
+
+
+def store_now() -> dt.datetime:
+    """Now, naive UTC (when a report is made)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _first_year(cases, tz, year: int) -> int:
+    """The first year with a case (at most ``year``)."""
+    from geo.figures import figure_years
+
+    return min(figure_years(cases, tz, dt.date(year, 12, 31))[0], year)
+
+
+def _report_parser(sub) -> None:
+    rep = sub.add_parser("report", help="reports: the reform's figures, the empowerment "
+                         "evaluation (Excel or print-ready HTML)").add_subparsers(
+        dest="sub", required=True)
+    for name, func, text in (
+            ("reform", cmd_report_reform, "the reform's figures year on year (改革成效): new "
+             "case sources, newly delegated matters, dormant clauses activated, staff moved "
+             "to the townships"),
+            ("evaluation", cmd_report_evaluation, "the annual empowerment evaluation as a "
+             "decision paper: per township and delegated matter, cases, returns, median "
+             "days, and the suggested action (keep, train, take back, extend) with its "
+             "reason")):
+        one = rep.add_parser(name, help=text)
+        one.add_argument("--year", type=int, required=True, help="the calendar year")
+        one.add_argument("--out", required=True, help="FILE.xlsx or FILE.html")
+        one.add_argument("--township", help="one township's code (default: the district)")
+        one.add_argument("--lang", choices=("zh", "en"), default="zh")
+        if name == "evaluation":
+            one.add_argument("--grace-days", type=int, help="too recent to judge below "
+                             "(default 180)")
+            one.add_argument("--take-back", type=float, help="share returned above which: "
+                             "take back (default 0.5)")
+            one.add_argument("--often-returned", type=float, help="share returned above "
+                             "which: train (default 0.3)")
+            one.add_argument("--slow-ratio", type=float, help="median days over the "
+                             "district team's, above which: train (default 1.5)")
+        one.set_defaults(func=func)
+
+
 #: help of ``--layers-gcj02`` (init, route, layers check, catalog template)
 LAYERS_GCJ02 = ("the layer files' lon/lat are GCJ-02 (traced on a Chinese phone map app; such "
                 "files declare WGS84 or no CRS): they are converted to WGS84")
@@ -917,6 +1117,9 @@ def parser() -> argparse.ArgumentParser:
                           "cases' lifecycle up to now (if none yet)")
     hist.add_argument("--inspections", type=int, default=3000)
     hist.add_argument("--seed", type=int, default=SEED_HISTORY)
+    hist.add_argument("--no-reform", action="store_true",
+                      help="leave out the years of closed cases before the live demo "
+                      "(shown on 改革成效)")
     hist.set_defaults(func=cmd_demo_history)
     dusers = demo.add_parser("users", help="add the demo users (one per role, public "
                              "passwords; see README) to the bundled demo database")
@@ -969,6 +1172,8 @@ def parser() -> argparse.ArgumentParser:
         one = sources.add_parser(name, help=text)
         one.add_argument("code")
         one.set_defaults(func=func)
+
+    _report_parser(sub)
 
     api = sub.add_parser("api", help="serve the intake API (FastAPI, Open311)")
     api.add_argument("--host", default="127.0.0.1")

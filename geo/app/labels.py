@@ -550,6 +550,101 @@ LABELS: dict[str, dict[str, str]] = {
                                 "以下为重新校验来源文件的结果。",
                          "en": "The findings of this import were not kept (it predates "
                                "generations); below, the source checked again."},
+    # branch figures (issue 14: the reform's figures and the evaluation as a decision paper)
+    "reform": {"zh": "改革成效", "en": "Reform results"},
+    "working_reform": {"zh": "正在统计改革成效…", "en": "Counting the reform's results…"},
+    "rf_not_for_role": {"zh": "改革成效面向指挥中心、规划法制和镇街执法中心。",
+                        "en": "Reform results are for the command center, planners and "
+                              "township centers."},
+    "rf_year": {"zh": "年度", "en": "Year"},
+    "rf_area": {"zh": "范围", "en": "Area"},
+    "rf_district": {"zh": "全区", "en": "Whole district"},
+    "rf_figures": {"zh": "逐年成效", "en": "Year on year"},
+    "rf_sources": {"zh": "案件来源（按来源、年度）", "en": "Case sources by source and year"},
+    "rf_townships": {"zh": "各镇街当年成效", "en": "Each township in the year"},
+    "rf_clauses": {"zh": "激活的睡眠条款", "en": "Dormant clauses activated"},
+    "rf_evaluation": {"zh": "赋权事项年度评估（决策表）",
+                      "en": "Annual empowerment evaluation (decision paper)"},
+    "rf_rules": {"zh": "评估规则", "en": "Evaluation rules"},
+    "rf_rules_text": {
+        "zh": "按顺序取第一条适用的规则：① 赋权不足{grace}天：保留（暂不评价）；② 退回比例超过"
+              "{take_back}：收回（接不住）；③ 近{idle}年未办理也未退回：收回（用不上）；"
+              "④ 当年未办理但近{idle}年内有案件：保留；⑤ 退回比例超过{often}：培训；"
+              "⑥ 办结天数中位数超过区级队伍同事项的{slow}倍：培训；⑦ 办理不少于{min_cases}件、"
+              "退回不超过{max_returned}，且未赋权的镇街当年有该事项案件不少于{demand}件："
+              "推广至这些镇街；⑧ 其余：保留。",
+        "en": "The first rule that applies, in order: 1. delegated fewer than {grace} days "
+              "ago: keep (too recent to judge); 2. more than {take_back} of its cases "
+              "returned: take back; 3. no case handled or returned in the last {idle} "
+              "years: take back; 4. none in the year but some in the last {idle} years: "
+              "keep; 5. more than {often} returned: train; 6. median days to close over "
+              "{slow} times the district team's for the matter: train; 7. at least "
+              "{min_cases} handled, at most {max_returned} returned, and townships without "
+              "it had at least {demand} of its cases: extend to them; 8. otherwise keep."},
+    "rf_col_year": {"zh": "年度", "en": "Year"},
+    "rf_cases": {"zh": "新增案件", "en": "New cases"},
+    "rf_change": {"zh": "同比", "en": "Change on the year before"},
+    "rf_previous": {"zh": "上年", "en": "Year before"},
+    "rf_source": {"zh": "来源", "en": "Source"},
+    "rf_all_sources": {"zh": "全部来源", "en": "All sources"},
+    "rf_newly_delegated": {"zh": "当年新赋权事项", "en": "Matters newly delegated"},
+    "rf_new_matter_cases": {"zh": "新赋权事项案件", "en": "Cases under them"},
+    "rf_dormant_activated": {"zh": "激活睡眠条款", "en": "Dormant clauses activated"},
+    "rf_dormant_cases": {"zh": "睡眠条款案件", "en": "Cases under activated clauses"},
+    "rf_dormant_matters": {"zh": "涉及事项", "en": "Matters"},
+    "rf_dormant_domains": {"zh": "涉及领域", "en": "Domains"},
+    "rf_staff": {"zh": "执法人员（年末）", "en": "Enforcement staff (year end)"},
+    "rf_staff_change": {"zh": "人员增减", "en": "Staff change"},
+    "rf_township_staff": {"zh": "镇街执法人员", "en": "Staff in township centers"},
+    "rf_staff_share": {"zh": "镇街人员占比", "en": "Share in township centers"},
+    "rf_staff_moved": {"zh": "下沉人员（改革以来）", "en": "Staff moved to townships (since "
+                                                      "the reform began)"},
+    "rf_since": {"zh": "赋权日期", "en": "Delegated on"},
+    "rf_first_case": {"zh": "首件案件", "en": "First case"},
+    "rf_returned_share": {"zh": "退回比例", "en": "Share returned"},
+    "rf_district_median": {"zh": "区级队伍办结天数中位数", "en": "District team's median days"},
+    "rf_action": {"zh": "建议", "en": "Suggested action"},
+    "rf_reason": {"zh": "理由", "en": "Reason"},
+    "rf_extend_to": {"zh": "可推广镇街", "en": "Extend to"},
+    "rf_action_keep": {"zh": "保留", "en": "Keep"},
+    "rf_action_train": {"zh": "加强培训", "en": "Train"},
+    "rf_action_take_back": {"zh": "收回", "en": "Take back"},
+    "rf_action_extend": {"zh": "推广至其他镇街", "en": "Extend to other townships"},
+    "rf_reason_too_recent": {"zh": "{since}起赋权，不足{grace}天，暂不评价",
+                             "en": "delegated on {since}, fewer than {grace} days: too "
+                                   "recent to judge"},
+    "rf_reason_returned_most": {"zh": "{total}件中退回区级{returned}件（{share}），超过{limit}，"
+                                      "接不住",
+                                "en": "{returned} of {total} cases returned to the district "
+                                      "({share}), more than {limit}"},
+    "rf_reason_never_used": {"zh": "近{idle}年未办理、也未退回一件",
+                             "en": "no case handled or returned in the last {idle} years"},
+    "rf_reason_idle": {"zh": "当年未办理，近{idle}年共{window}件",
+                       "en": "none in the year; {window} in the last {idle} years"},
+    "rf_reason_returned_often": {"zh": "{total}件中退回{returned}件（{share}），超过{limit}",
+                                 "en": "{returned} of {total} cases returned ({share}), more "
+                                       "than {limit}"},
+    "rf_reason_slow": {"zh": "办结天数中位数{days}天，区级队伍同事项{bench}天",
+                       "en": "median {days} days to close; the district team's {bench}"},
+    "rf_reason_used_well": {"zh": "办理{handled}件、退回{share}；未赋权的{towns}当年有该事项案件",
+                            "en": "{handled} handled, {share} returned; {towns} (not "
+                                  "empowered) had cases of it"},
+    "rf_reason_used": {"zh": "办理{handled}件、退回{returned}件", "en": "{handled} handled, "
+                                                                     "{returned} returned"},
+    "rf_download_xlsx": {"zh": "下载 Excel 报表", "en": "Download the Excel report"},
+    "rf_download_html": {"zh": "下载打印版报告（HTML，可另存为 PDF）",
+                         "en": "Download the print report (HTML; print to PDF)"},
+    "rf_report_title": {"zh": "综合行政执法改革成效报告", "en": "Enforcement reform results"},
+    "rf_eval_title": {"zh": "赋权事项年度评估报告", "en": "Annual empowerment evaluation"},
+    "rf_printed": {"zh": "生成时间", "en": "Made"},
+    "rf_no_roster": {"zh": "未加载执法人员名册（staff.csv），人员数为 0。",
+                     "en": "No staff roster loaded (staff.csv): staff figures are 0."},
+    "rf_note": {"zh": "说明：案件按受理日（本地时间）计入年度；睡眠条款指赋权前一年内本镇街"
+                      "无该事项案件、赋权后一年内有案件的事项；人员为年末（当年为今日）名册人数。",
+                "en": "Notes: cases count in the year of their local day; a dormant clause is "
+                      "a delegated matter without a case in the township in the year before "
+                      "and with one in the year after; staff are the roster's at the year's "
+                      "end (this year: today)."},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}

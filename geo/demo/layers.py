@@ -425,5 +425,8 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     for name, frame in catalog.items():
         write_csv(frame, data_dir / f"{name}.csv")
     write_csv(alerts, data_dir / "demo_alerts.csv")
+    from geo.demo.reform import build_staff  # it reads this module's alert sources
+
+    write_csv(build_staff(catalog["bodies"], catalog["empowerment"]), data_dir / "staff.csv")
     return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()},
             "demo alerts": len(alerts)}

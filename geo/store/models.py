@@ -360,3 +360,17 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# issue 14: reform figures
+class StaffRoster(Base):
+    """Enforcement staff of one body over a period (``staff.csv``): ``count`` people from
+    ``effective_from`` until the day before ``effective_to`` (None: still there). A plain
+    body code, not a foreign key: re-importing the catalogue keeps the roster's history."""
+
+    __tablename__ = "staff_roster"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body_code: Mapped[str] = mapped_column(String(40), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
