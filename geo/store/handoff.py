@@ -86,8 +86,8 @@ def powers_frame(engine: Engine, *, scope: Scope) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------ approvals
 def ingest_approvals(engine: Engine, records: list[dict], rows: list[int], source: str,
-                     today: dt.date, earliest: dt.date, *, scope: Scope
-                     ) -> tuple[list[dict], list[ApprovalReject]]:
+                     today: dt.date, earliest: dt.date, *, scope: Scope,
+                     all_or_none: bool = False) -> tuple[list[dict], list[ApprovalReject]]:
     """Check approval events (`geo.handoff.check_approvals`) and store the good ones, each
     with the supervision task it opens, in one transaction; an event of ``source`` already
     stored (same id) is left as it is.
@@ -100,6 +100,9 @@ def ingest_approvals(engine: Engine, records: list[dict], rows: list[int], sourc
         Who sent them (the API source's code, or the CLI's ``--source``).
     today, earliest : datetime.date
         Bounds of ``granted_on`` (the district's calendar).
+
+    all_or_none : bool
+        Store nothing where any event is refused (the API's batches).
 
     Returns
     -------
@@ -120,6 +123,8 @@ def ingest_approvals(engine: Engine, records: list[dict], rows: list[int], sourc
             columns=["matter_code", "permit", "approving_department",
                      "supervising_department", "supervision_days"])
     good, rejects = check_approvals(records, rows, powers, matters, sites, today, earliest)
+    if rejects and all_or_none:
+        return [], rejects
     row_of = {r.get("id", ""): n for r, n in zip(records, rows, strict=True)}
     results = []
     with sessions(engine).begin() as s:
