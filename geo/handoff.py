@@ -175,7 +175,7 @@ def template_powers(matters: pd.DataFrame, powers: pd.DataFrame | None = None
         out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{float(v):g}")
     out["supervision_days"] = out["supervision_days"].map(
         lambda v: str(DEFAULT_SUPERVISION_DAYS) if pd.isna(v) else str(int(v)))
-    return out.fillna("").astype(str)
+    return out.astype(object).where(out.notna(), "").astype(str)
 
 
 def twin_list(catalog: Catalog, powers: pd.DataFrame | None, township_code: str,
