@@ -67,7 +67,7 @@ def test_a_bad_powers_row_is_named_by_row_and_field(row, field, reason):
 
 
 def test_missing_columns_and_long_text_are_refused():
-    with pytest.raises(CatalogError, match="missing column.*supervision_days"):
+    with pytest.raises(CatalogError, match=r"missing column.*supervision_days"):
         validate_powers(powers_frame().drop(columns="supervision_days"), {"M1", "M2"})
     frame = powers_frame()
     frame.loc[0, "permit"] = "许" * 201
