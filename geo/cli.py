@@ -929,9 +929,16 @@ def _write_powers_template(settings: Settings, folder: Path, base) -> Path:
 
 def _demo_handoff(settings: Settings) -> int:
     """The demo's approvals, supervision tasks, referrals and notice (once)."""
+    from sqlalchemy import func, select
+
     from geo import store
     from geo.demo.handoff import add_handoff_history
+    from geo.store.models import Approval
 
+    with store.sessions(store.connect(settings.database_url))() as s:
+        if s.scalar(select(func.count()).select_from(Approval)):
+            print("the demo hand-off is there already; nothing added")
+            return 0
     try:
         router, catalog, engine = _router(settings)
     except LookupError as exc:
