@@ -63,6 +63,13 @@ def reform() -> None:
         page.render()
 
 
+def handoff() -> None:  # issue 14: 两单融合, approvals → supervision → enforcement, 移送
+    with state.working("handoff"):
+        from geo.app import handoff_page as page
+
+        page.render()
+
+
 st.set_page_config(page_title=t("app_title"), layout="wide")
 # less blank space above the page's title: operators' screens are 768 px high
 st.html('<style>[data-testid="stMainBlockContainer"] {padding-top: 2.5rem;}</style>')
@@ -79,6 +86,7 @@ page = st.navigation([
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
     st.Page(reform, title=t("reform", lang), url_path="reform"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),
+    st.Page(handoff, title=t("handoff", lang), url_path="handoff"),
 ], position="sidebar" if signed_in else "hidden")
 if not signed_in:
     st.stop()

@@ -28,6 +28,11 @@ catalogues: read        all      all         all       all      all    -
 catalogues: change      -        -           -         -        all    -
 accounts: read, change  -        -           -         -        all    -
 figures: read           all      -           own twp   all      all    -
+approvals: post         -        -           -         -        yes    yes
+supervision: read       all      all         own twp   all      all    -
+supervision: change     all      all         own twp   -        all    -
+referrals: read         all      own body    own twp   all      all    -
+referrals: escalate     all      -           -         -        all    -
 ======================  =======  ==========  ========  =======  =====  ======
 
 "own twp": objects of the caller's township (a team by its body's township, an inspection
@@ -89,6 +94,12 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("evidence", "sweep"): ADMIN,
     # issue 14: reform figures (the reform's figures and the empowerment evaluation)
     ("figures", "read"): frozenset({"command", "township", "planner", "admin"}),
+    # issue 14: 两单融合 and the 审批—监管—执法 hand-off, referrals (移送)
+    ("approvals", "post"): frozenset({"source", "admin"}),
+    ("supervision", "read"): STAFF,
+    ("supervision", "change"): ACTING,
+    ("referrals", "read"): STAFF,
+    ("referrals", "escalate"): frozenset({"command", "admin"}),
 }
 
 OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
@@ -98,7 +109,8 @@ OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
 _MATCH: dict[str, dict[str, str]] = {
     "township": {"cases": "township_code", "teams": "township_code",
                  "sites": "township_code", "inspections": "township_code",
-                 "readouts": "township_code", "figures": "township_code"},
+                 "readouts": "township_code", "figures": "township_code",
+                 "supervision": "township_code"},  # issue 14: hand-off
     "dispatcher": {"cases": "body_code", "teams": "body_code", "readouts": "body_code"},
     "source": {"cases": "source"},
 }

@@ -157,6 +157,7 @@ def cmd_init(args, settings: Settings) -> int:
                                                 earlier=_earlier_townships(settings))
     if catalog is not None:
         problems += check_references(layers, catalog)
+    powers = _read_powers(catalog, catalog_path, problems)  # issue 14: powers.csv
     if problems:
         return _fail("\n".join(problems) + "\nnothing was imported")
     for line in notes:
@@ -184,6 +185,9 @@ def cmd_init(args, settings: Settings) -> int:
     problem = _load_staff(engine, catalog, catalog_path)
     if problem:
         return _fail(problem)
+    from geo.store.handoff import replace_powers
+
+    replace_powers(engine, powers, scope=SYSTEM)
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
@@ -314,6 +318,7 @@ def cmd_catalog_template(args, settings: Settings) -> int:
         except CatalogError:
             base = None
     paths = write_template(Path(args.out), layers.townships[["code", "name"]], base)
+    paths.append(_write_powers_template(settings, Path(args.out), base))  # issue 14
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}: one center per township "
           f"({len(layers.townships)}), an empty empowerment list and "
           f"{0 if base is None else len(base.matters)} matters to adapt; fill them in, then "
@@ -563,7 +568,8 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
           f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
           "no case without a history; no case changed")
-    return _demo_reform_history(args, settings)
+    made = _demo_reform_history(args, settings)
+    return made or _demo_handoff(settings)  # issue 14: approvals, supervision, referrals
 
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
@@ -1174,6 +1180,7 @@ def parser() -> argparse.ArgumentParser:
         one.set_defaults(func=func)
 
     _report_parser(sub)
+    _handoff_parsers(sub)  # issue 14
 
     api = sub.add_parser("api", help="serve the intake API (FastAPI, Open311)")
     api.add_argument("--host", default="127.0.0.1")
@@ -1182,6 +1189,150 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     api.set_defaults(func=cmd_api)
     return p
+
+
+# ------------------------------------------------------------ issue 14: hand-off (handoff)
+def _read_powers(catalog, folder: Path, problems: list[str]):
+    """``powers.csv`` of the catalogue folder being imported (`geo.handoff.read_powers`),
+    its first problem added to ``problems``; None where there is none (or no catalogue)."""
+    from geo.handoff import read_powers
+
+    if catalog is None or not catalog.loaded:
+        return None
+    try:
+        return read_powers(folder, catalog.matters["code"])
+    except CatalogError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _write_powers_template(settings: Settings, folder: Path, base) -> Path:
+    """Write ``powers.csv`` to fill in beside the other template files: one row per matter
+    of ``base``, with the powers loaded (else those of the catalogue folder)."""
+    from geo import store
+    from geo.handoff import read_powers, template_powers
+
+    powers = None
+    if base is not None and base.loaded:
+        engine = store.connect(settings.database_url)
+        if store.has_reference(engine):
+            from geo.store.handoff import powers_frame
+
+            powers = powers_frame(engine, scope=SYSTEM)
+        if powers is None or powers.empty:
+            try:
+                powers = read_powers(Path(settings.catalog_path), base.matters["code"])
+            except CatalogError:
+                powers = None
+    import pandas as pd
+
+    matters = base.matters if base is not None else pd.DataFrame(columns=["code"])
+    path = folder / "powers.csv"
+    template_powers(matters, powers).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _demo_handoff(settings: Settings) -> int:
+    """The demo's approvals, supervision tasks, referrals and notice (once)."""
+    from sqlalchemy import func, select
+
+    from geo import store
+    from geo.demo.handoff import add_handoff_history
+    from geo.store.models import Approval
+
+    with store.sessions(store.connect(settings.database_url))() as s:
+        if s.scalar(select(func.count()).select_from(Approval)):
+            print("the demo hand-off is there already; nothing added")
+            return 0
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    tz = ZoneInfo(settings.timezone)
+    made = add_handoff_history(engine, router, catalog, local_today(tz), tz, store.utcnow(),
+                               settings.referral_ack_days)
+    print("added the demo hand-off: {approvals} approvals with their supervision tasks, "
+          "{escalated} escalated and closed, {referrals} referrals".format(**made) if made
+          else "the demo hand-off is there already; nothing added")
+    return 0
+
+
+def cmd_approvals_ingest(args, settings: Settings) -> int:
+    """Store approvals (审批) from a CSV file, each opening its supervision task; bad rows
+    are reported by row and field, the good ones kept. Idempotent on (source, id)."""
+    import pandas as pd
+
+    from geo import store
+    from geo.store.handoff import ingest_approvals
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    try:
+        frame = pd.read_csv(args.file, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        return _fail(f"{args.file}: file not found")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.file}: not a readable UTF-8 CSV ({exc})")
+    if "id" not in frame.columns:
+        return _fail(f"{args.file}: missing column id")
+    tz = ZoneInfo(settings.timezone)
+    records = frame.to_dict("records")
+    results, rejects = ingest_approvals(
+        engine, records, list(range(2, len(records) + 2)), args.source, local_today(tz),
+        settings.earliest_alert, scope=SYSTEM)
+    for r in rejects[:20]:
+        print(f"{args.file}, {r} (value {r.value!r})", file=sys.stderr)
+    if len(rejects) > 20:
+        print(f"… and {len(rejects) - 20} more rejected rows", file=sys.stderr)
+    new = sum(r["created"] for r in results)
+    print(f"{new} approval(s) stored, each with its supervision task; "
+          f"{len(results) - new} already stored; {len(rejects)} rejected")
+    if records and not results:
+        return _fail(f"{args.file}: every row was rejected")
+    return 0
+
+
+def cmd_referrals_escalate(args, settings: Settings) -> int:
+    """Flag referrals left unacknowledged past their deadline (run daily; idempotent)."""
+    from geo import store
+    from geo.store.handoff import escalate_referrals
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    if args.now:
+        try:
+            local = dt.datetime.fromisoformat(args.now)
+        except ValueError:
+            return _fail(f"--now {args.now!r}: not an ISO date and time")
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=ZoneInfo(settings.timezone))
+        now = local.astimezone(dt.UTC).replace(tzinfo=None)
+    else:
+        now = store.utcnow()
+    done = escalate_referrals(engine, now, scope=SYSTEM)
+    print(f"escalated {len(done)} referral(s) left unacknowledged past their deadline"
+          + (f": {', '.join(map(str, done))}" if done else ""))
+    return 0
+
+
+def _handoff_parsers(sub) -> None:
+    appr = sub.add_parser("approvals", help="approvals (审批) that open supervision tasks"
+                          ).add_subparsers(dest="sub", required=True)
+    ing = appr.add_parser("ingest", help="store approvals from a CSV file (id, site_id or "
+                          "credit_code, matter, permit, department, granted_on); each opens "
+                          "a supervision task for the supervising department")
+    ing.add_argument("file")
+    ing.add_argument("--source", default="approvals",
+                     help="the approving system the file comes from (default approvals)")
+    ing.set_defaults(func=cmd_approvals_ingest)
+    refs = sub.add_parser("referrals", help="referrals (移送) between bodies"
+                          ).add_subparsers(dest="sub", required=True)
+    esc = refs.add_parser("escalate", help="flag referrals unacknowledged past their deadline "
+                          "for the command center (run daily; idempotent)")
+    esc.add_argument("--now", help="the time to judge deadlines by (ISO; local if no offset)")
+    esc.set_defaults(func=cmd_referrals_escalate)
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:

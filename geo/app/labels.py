@@ -645,6 +645,95 @@ LABELS: dict[str, dict[str, str]] = {
                       "a delegated matter without a case in the township in the year before "
                       "and with one in the year after; staff are the roster's at the year's "
                       "end (this year: today)."},
+    # branch handoff (issue 14): 两单融合, 审批—监管—执法 hand-off, referrals (移送)
+    "handoff": {"zh": "审批监管", "en": "Approval & supervision"},
+    "working_handoff": {"zh": "正在加载审批监管…", "en": "Loading approval & supervision…"},
+    "ho_twin": {"zh": "两单", "en": "Power & responsibility lists"},
+    "ho_tasks": {"zh": "监管任务", "en": "Supervision tasks"},
+    "ho_referrals": {"zh": "移送", "en": "Referrals"},
+    "ho_notices": {"zh": "抄告", "en": "Notices"},
+    "ho_twin_help": {"zh": "每个事项一条记录：权力清单（法律依据、审批部门、处罚幅度）与责任清单"
+                           "（监管部门、所选镇街在所选日期的执法主体及赋权起始日）合一。",
+                     "en": "One record per matter: the power list (legal basis, approving "
+                           "department, penalty range) joined with the responsibility list "
+                           "(supervising department, and who enforces in the township on "
+                           "the day, since when)."},
+    "ho_day": {"zh": "日期", "en": "Day"},
+    "ho_no_powers": {"zh": "尚未导入权力清单（powers.csv）：仅显示责任清单。",
+                     "en": "No power list loaded (powers.csv): the responsibility list only."},
+    "ho_permit": {"zh": "审批事项", "en": "Permit"},
+    "ho_basis": {"zh": "法律依据", "en": "Legal basis"},
+    "ho_approving": {"zh": "审批部门", "en": "Approving department"},
+    "ho_penalty": {"zh": "处罚幅度（元）", "en": "Penalty (yuan)"},
+    "ho_supervising": {"zh": "监管部门", "en": "Supervising department"},
+    "ho_sup_days": {"zh": "监管时限（天）", "en": "Days to supervise"},
+    "ho_enforcing": {"zh": "执法主体", "en": "Enforcing body"},
+    "ho_since": {"zh": "赋权起始", "en": "Empowered since"},
+    "ho_district": {"zh": "区级队伍", "en": "district team"},
+    "ho_granted": {"zh": "审批日期", "en": "Granted on"},
+    "ho_due": {"zh": "监管期限", "en": "Due"},
+    "ho_state": {"zh": "进展", "en": "Progress"},
+    "ho_cases": {"zh": "转执法案件", "en": "Enforcement cases"},
+    "ho_task_open": {"zh": "待检查", "en": "To visit"},
+    "ho_task_overdue": {"zh": "逾期未检查", "en": "Overdue"},
+    "ho_task_passed": {"zh": "检查合格", "en": "Passed"},
+    "ho_task_rectifying": {"zh": "整改中", "en": "Under rectification"},
+    "ho_task_fixed": {"zh": "整改到位", "en": "Fixed"},
+    "ho_task_escalated": {"zh": "已转执法", "en": "Escalated to a case"},
+    "ho_task_closed": {"zh": "执法办结并抄告", "en": "Case closed, notice sent"},
+    "ho_no_tasks": {"zh": "暂无监管任务：审批系统推送审批信息后自动生成。",
+                    "en": "No supervision task yet: approvals from the approving system "
+                          "open them."},
+    "ho_visit": {"zh": "登记监管检查", "en": "Record the supervision visit"},
+    "ho_pick_task": {"zh": "监管任务", "en": "Task"},
+    "ho_visit_saved": {"zh": "已登记任务 #{task} 的检查（检查 #{id}），发现问题 {problems} 项；"
+                             "逾期未整改的问题将转为执法案件。",
+                       "en": "Recorded the visit of task #{task} (inspection #{id}), "
+                             "{problems} problem(s) found; those left unfixed after their "
+                             "deadline become cases."},
+    "ho_no_items": {"zh": "该监管对象类型没有检查清单。", "en": "No checklist for this site "
+                    "kind."},
+    "ho_from": {"zh": "移出主体", "en": "From"},
+    "ho_to": {"zh": "接收主体", "en": "To"},
+    "ho_reason": {"zh": "移送理由", "en": "Reason"},
+    "ho_referred_at": {"zh": "移送时间", "en": "Referred at"},
+    "ho_ack_due": {"zh": "签收期限", "en": "Acknowledge by"},
+    "ho_acked": {"zh": "签收", "en": "Acknowledged"},
+    "ho_ref_pending": {"zh": "待签收", "en": "Awaiting acknowledgement"},
+    "ho_ref_acknowledged": {"zh": "已签收", "en": "Acknowledged"},
+    "ho_ref_overdue": {"zh": "逾期未签收", "en": "Overdue"},
+    "ho_ref_escalated": {"zh": "逾期已上报指挥中心", "en": "Escalated to the command center"},
+    "ho_ref_superseded": {"zh": "已失效（案件已离开接收主体）",
+                          "en": "Moot (the case left the receiving body)"},
+    "ho_escalated_banner": {"zh": "{n} 件移送逾期未签收，已上报指挥中心：请督促接收主体签收。",
+                            "en": "{n} referral(s) left unacknowledged past their deadline "
+                                  "are escalated: have the receiving body acknowledge them."},
+    "ho_no_referrals": {"zh": "暂无移送。", "en": "No referral yet."},
+    "ho_acknowledge": {"zh": "签收", "en": "Acknowledge"},
+    "ho_ack_pick": {"zh": "待本主体签收的移送", "en": "Referrals awaiting your acknowledgement"},
+    "ho_ack_saved": {"zh": "已签收移送 #{id}（案件 #{case}）。",
+                     "en": "Acknowledged referral #{id} (case #{case})."},
+    "ho_refer": {"zh": "移送案件", "en": "Refer a case"},
+    "ho_refer_case": {"zh": "案件", "en": "Case"},
+    "ho_refer_to": {"zh": "移送至", "en": "Refer to"},
+    "ho_refer_saved": {"zh": "已将案件 #{case} 移送 {body}，须在 {due} 前签收。",
+                       "en": "Case #{case} referred to {body}, to be acknowledged by {due}."},
+    "ho_no_referable": {"zh": "没有可移送的案件（仅已分拨、已核查的案件可移送）。",
+                        "en": "No case to refer (only routed or verified cases can be)."},
+    "ho_notice_to": {"zh": "抄告部门", "en": "Notified department"},
+    "ho_notice_at": {"zh": "抄告时间", "en": "Sent at"},
+    "ho_no_notices": {"zh": "暂无抄告：由监管转执法的案件办结后自动抄告审批部门。",
+                      "en": "No notice yet: closing a case escalated from supervision "
+                            "notifies the approving department."},
+    "ho_case": {"zh": "案件", "en": "Case"},
+    "ho_task": {"zh": "监管任务", "en": "Task"},
+    "tl_refer": {"zh": "移送 {body}", "en": "referred to {body}"},
+    "tl_referral_acknowledged": {"zh": "{body} 签收移送", "en": "{body} acknowledged the "
+                                 "referral"},
+    "tl_referral_escalated": {"zh": "移送逾期未签收（{body}），已上报指挥中心",
+                              "en": "referral to {body} unacknowledged past its deadline, "
+                                    "escalated"},
+    "tl_copy_notice": {"zh": "已抄告 {department}", "en": "notice sent to {department}"},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}

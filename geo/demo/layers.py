@@ -23,6 +23,7 @@ from stdnum.cn import uscc
 from geo.crs import METRIC, WGS84
 from geo.demo.catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
 from geo.demo.checklists import CHECKLISTS
+from geo.demo.handoff import demo_powers
 from geo.settings import PROJECT_ROOT
 
 SEED = 20231101
@@ -268,7 +269,8 @@ def build_catalog(rng, townships: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:
         for kind, items in CHECKLISTS.items() for k, (item, dept, matter) in enumerate(items)])
     intervals = pd.DataFrame({"risk": ["high", "medium", "low"], "days": [30, 90, 365]})
     return {"matters": matters, "bodies": pd.DataFrame(bodies), "empowerment": pd.DataFrame(emp),
-            "checklists": checklists, "inspection_intervals": intervals}
+            "checklists": checklists, "inspection_intervals": intervals,
+            "powers": demo_powers(matters)}  # issue 14: 两单融合
 
 
 def build_teams(rng, townships: gpd.GeoDataFrame, seats: pd.DataFrame,
