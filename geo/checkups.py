@@ -282,7 +282,7 @@ def propose_joint_visits(status: pd.DataFrame, today: dt.date,
     -------
     pandas.DataFrame
         One row per proposal, by day then site: site_id, the site columns of ``status``,
-        ``day`` (the first due day, not before today), ``last_due`` (the last), 
+        ``day`` (the first due day, not before today), ``last_due`` (the last),
         ``departments`` (list), ``separate_visits`` (one per department) and ``saved``
         (separate visits minus the one joint visit).
     """
@@ -382,8 +382,8 @@ def calendar(visits: pd.DataFrame, start: dt.date, days: int, by: str = "day"
     bucket = frame["day"] if by == "day" else frame["day"].map(
         lambda d: d - dt.timedelta(days=d.weekday()))
     frame = frame.assign(bucket=bucket, township_code=frame["township_code"].fillna(""))
-    cells = (frame.sort_values(["day", "label"]).groupby(["township_code", "bucket"])["label"]
-             .agg("\n".join).unstack("bucket"))
-    cells = cells.reindex(columns=every).fillna("")
+    cells = frame.sort_values(["day", "label"]).pivot_table(
+        index="township_code", columns="bucket", values="label", aggfunc="\n".join)
+    cells = cells.reindex(columns=every).astype(object).fillna("")
     cells.columns = list(cells.columns)
     return cells.reset_index()

@@ -27,8 +27,7 @@ def demo_checkups(engine, today: dt.date) -> int:
     from sqlalchemy import func, select
 
     from geo import store
-    from geo.checkups import bodies_for, department_status, propose_joint_visits, \
-        visit_checklist
+    from geo.checkups import bodies_for, department_status, propose_joint_visits, visit_checklist
     from geo.store.checkups import (
         book_checkup,
         complete_visit,

@@ -268,7 +268,7 @@ def list_visits(engine: Engine, *, scope: Scope, visit_id: int | None = None,
          "inspectors": list(v.inspectors), "note": v.note, "status": v.status,
          "inspection_id": v.inspection_id, "scheduled_by": v.scheduled_by,
          "request_id": rid, "observers": watching.get(v.id, [])} for v, rid in rows],
-        columns=columns)
+        columns=columns, dtype=object)
 
 
 def requests_frame(engine: Engine, *, scope: Scope) -> pd.DataFrame:
