@@ -118,7 +118,7 @@ def test_a_visit_carries_the_items_of_the_departments_concerned():
         check_visit_findings([{"item_code": "S1"}, {"item_code": "S2"}], items)
     with pytest.raises(CheckupError, match=r"^findings 2: item 'S1' is given twice"):
         check_visit_findings([{"item_code": "S1"}, {"item_code": "S1"}], items)
-    with pytest.raises(CheckupError, match="no finding for item.* S3"):
+    with pytest.raises(CheckupError, match=r"no finding for item.* S3"):
         check_visit_findings([{"item_code": "S1"}], items)
 
 

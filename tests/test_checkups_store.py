@@ -76,7 +76,7 @@ def test_booking_is_refused_outside_the_scope_or_the_role(engine):
         book_checkup(engine, "S2", "沈", today=TODAY, scope=TOWN_A)
     with pytest.raises(AccessDeniedError):
         book_checkup(engine, "S2", "沈", today=TODAY, scope=PLANNER)
-    with pytest.raises(CheckupError, match="^field contact: empty"):
+    with pytest.raises(CheckupError, match=r"^field contact: empty"):
         book_checkup(engine, "S2", " ", today=TODAY, scope=PORTAL)
     assert list_requests(engine, scope=SYSTEM)[0] == 0
 
@@ -102,7 +102,7 @@ def test_a_visit_answers_a_request_and_is_done_as_an_inspection(engine):
     assert request["status"] == "scheduled" and request["visit_day"] == TODAY - dt.timedelta(1)
     items = visit_items(engine, vid, scope=TOWN_B)
     assert items["item_code"].tolist() == ["ENT-01", "ENT-02"]
-    with pytest.raises(CheckupError, match="^findings 1: item 'CON-01' is not on"):
+    with pytest.raises(CheckupError, match=r"^findings 1: item 'CON-01' is not on"):
         complete_visit(engine, vid, [{"item_code": "CON-01", "result": "pass"}],
                        today=TODAY, scope=TOWN_B)
     iid = complete_visit(engine, vid, [{"item_code": "ENT-01", "result": "problem",
@@ -120,9 +120,9 @@ def test_a_visit_answers_a_request_and_is_done_as_an_inspection(engine):
     assert len(inspection_tables(engine, scope=SYSTEM)[1]) == 1
     v = list_visits(engine, scope=SYSTEM).iloc[0]
     assert v["status"] == "done" and v["inspection_id"] == iid
-    with pytest.raises(CheckupError, match="^field status: visit .* is done"):
+    with pytest.raises(CheckupError, match=r"^field status: visit .* is done"):
         complete_visit(engine, vid, [], today=TODAY, scope=TOWN_B)
-    with pytest.raises(CheckupError, match="^field request_id: request .* is scheduled"):
+    with pytest.raises(CheckupError, match=r"^field request_id: request .* is scheduled"):
         schedule(engine, request_id=rid)
 
 
@@ -130,7 +130,7 @@ def test_a_visit_in_the_future_or_with_a_bad_finding_records_nothing(engine):
     vid = schedule(engine, day=TODAY + dt.timedelta(days=3))
     findings = [{"item_code": "ENT-01", "result": "pass"},
                 {"item_code": "ENT-02", "result": "maybe"}]
-    with pytest.raises(CheckupError, match="^field day: .* after today"):
+    with pytest.raises(CheckupError, match=r"^field day: .* after today"):
         complete_visit(engine, vid, findings, today=TODAY, scope=OFFICE)
     with pytest.raises(FindingError, match="field result"):
         complete_visit(engine, vid, findings, today=TODAY + dt.timedelta(days=3),
@@ -156,18 +156,18 @@ def test_visits_follow_the_township_scope(engine):
     with pytest.raises(LookupError, match=f"no visit {vid}"):
         cancel_visit(engine, vid, "x", scope=TOWN_A)
     # township A's staff invite no observer from a site they cannot read
-    with pytest.raises(CheckupError, match="^observers 1: unknown site 'S2'"):
+    with pytest.raises(CheckupError, match=r"^observers 1: unknown site 'S2'"):
         schedule_visit(engine, "S1", TODAY, "TC-A", ["陈明"],
                        observers=[{"name": "王", "site_id": "S2"}], today=TODAY, scope=TOWN_A)
 
 
 def test_a_request_of_another_site_or_out_of_scope_is_refused(engine):
     rid = book_checkup(engine, "S3", "杨老板", today=TODAY, scope=PORTAL)
-    with pytest.raises(CheckupError, match="^field request_id: request .* is for site S3"):
+    with pytest.raises(CheckupError, match=r"^field request_id: request .* is for site S3"):
         schedule(engine, request_id=rid)
     with pytest.raises(LookupError, match="no check-up request 999"):
         schedule(engine, request_id=999)
-    with pytest.raises(CheckupError, match="^field lead_body: unknown body"):
+    with pytest.raises(CheckupError, match=r"^field lead_body: unknown body"):
         schedule_visit(engine, "S3", TODAY, "NOPE", ["陈明"], today=TODAY, scope=OFFICE)
 
 
