@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from geo.coverage import DEFAULT_INTERVALS, site_status
@@ -300,26 +301,32 @@ def propose_joint_visits(status: pd.DataFrame, today: dt.date,
         due = due.merge(taken.drop_duplicates(), on=["site_id", "department"], how="left")
         due = due[due["_taken"].isna()].drop(columns="_taken")
     extra = [c for c in ("township_code", "name", "kind", "risk") if c in due.columns]
-    rows = []
-    for site, group in due.sort_values(["site_id", "when", "department"]).groupby(
-            "site_id", sort=True):
-        when, depts = group["when"].tolist(), group["department"].tolist()
-        i = 0
-        while i < len(when):
-            j = i
-            while j + 1 < len(when) and (when[j + 1] - when[i]).days <= window_days:
-                j += 1
-            if j > i:
-                first = group.iloc[i]
-                rows.append({"site_id": site, **{c: first[c] for c in extra},
-                             "day": when[i].date(), "last_due": when[j].date(),
-                             "departments": depts[i:j + 1], "separate_visits": j - i + 1,
-                             "saved": j - i})
-            i = j + 1
     columns = ["site_id", *extra, "day", "last_due", "departments", "separate_visits",
                "saved"]
-    out = pd.DataFrame(rows, columns=columns)
-    return out.sort_values(["day", "site_id"]).reset_index(drop=True)
+    due = due.sort_values(["site_id", "when", "department"]).reset_index(drop=True)
+    # greedy per site, a round at a time over every site at once: each round's visit starts
+    # at the site's first due day left and joins what is due within the window after it
+    group = np.full(len(due), -1)
+    left = np.ones(len(due), dtype=bool)
+    rounds = 0
+    while left.any():
+        rest = due[left]
+        first = rest.groupby("site_id")["when"].transform("min")
+        joined = rest.index[((rest["when"] - first).dt.days <= window_days).to_numpy()]
+        group[joined] = rounds
+        left[joined] = False
+        rounds += 1
+    due["_group"] = group
+    out = due.groupby(["site_id", "_group"], sort=False).agg(
+        **{c: (c, "first") for c in extra}, day=("when", "min"), last_due=("when", "max"),
+        departments=("department", list), separate_visits=("department", "size"))
+    out = out[out["separate_visits"] >= 2].reset_index()
+    if out.empty:
+        return pd.DataFrame(columns=columns)
+    out["day"] = out["day"].dt.date
+    out["last_due"] = out["last_due"].dt.date
+    out["saved"] = out["separate_visits"] - 1
+    return out[columns].sort_values(["day", "site_id"]).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------- counts

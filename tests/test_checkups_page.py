@@ -2,16 +2,18 @@
 the calendar per township (township staff: theirs only), the requests, the proposals,
 scheduling a visit with observers and recording a visit done as an inspection."""
 
-import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from geo import store
 from geo.access import SYSTEM
 from geo.cli import main
+from geo.days import local_today
+from geo.settings import PROJECT_ROOT, Settings
 from geo.store.checkups import list_visits
 from geo.store.inspecting import list_inspections
-from tests.test_app import demo_db, signed_in  # noqa: F401  (fixture)
+from tests.test_app import signed_in
 
 ZHILI = "330502100000"
 
@@ -22,10 +24,22 @@ def _checkups_page():
     checkups_page.render()
 
 
-@pytest.fixture
-def history_db(demo_db):  # noqa: F811
-    assert main(["demo", "history", "--inspections", "300"], demo_db) == 0
-    return demo_db
+@pytest.fixture(scope="module")
+def history_db(tmp_path_factory):
+    """The demo district with 80 alerts, the demo users and a small demo history (and its
+    check-ups), built once for this module: the tests that change it come last."""
+    folder = tmp_path_factory.mktemp("checkups")
+    settings = Settings(database_url=f"sqlite:///{folder / 'demo.sqlite'}")
+    assert main(["init"], settings) == 0
+    lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8")
+    (folder / "alerts.csv").write_text("\n".join(lines.splitlines()[:81]) + "\n",
+                                       encoding="utf-8")
+    assert main(["ingest", str(folder / "alerts.csv")], settings) == 0
+    assert main(["demo", "users", "--yes"], settings) == 0
+    assert main(["demo", "history", "--inspections", "300"], settings) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_DATABASE_URL", settings.database_url)
+        yield settings
 
 
 def test_the_page_shows_counts_calendar_requests_and_proposals(history_db):
@@ -37,11 +51,16 @@ def test_the_page_shows_counts_calendar_requests_and_proposals(history_db):
     assert int(metrics["观摩人次"]) >= 3 and int(metrics["联合检查减少入企次数"]) > 0
     frames = [d.value for d in at.dataframe]
     counts, week, requests, proposals = frames[:4]
-    assert "2026" in set(counts["年度"]) or len(counts)
-    # the calendar: townships by name, one column per day of this week
+    today = local_today(ZoneInfo(Settings().timezone))
+    assert str(today.year) in set(counts["年度"])
+    # the calendar: townships by name, one column per day of the week shown
     assert week.columns[0] == "镇街" and len(week.columns) == 8
     assert not week["镇街"].str.fullmatch(r"\d{12}").any()
-    assert {"织里镇", "月河街道"} & set(week["镇街"]) or week.iloc[:, 1:].eq("").all().all()
+    at.date_input(key="k_start_week").set_value(today).run()  # the demo's visit in 2 days
+    week = at.dataframe[1].value.set_index("镇街")
+    cells = "".join(week.loc["月河街道"])
+    assert "观摩 2 人" in cells and not any(ch.isascii() and ch.isdigit() for ch in
+                                          cells.replace("观摩 2 人", ""))
     assert len(requests) == 5 and set(requests["状态"]) == {"待安排", "已安排"}
     assert "浙里办（企业端）" in set(requests["预约渠道"])
     assert len(proposals) and not proposals["检查对象"].str.fullmatch(r"S\d+").any()
@@ -73,6 +92,22 @@ def test_township_staff_see_their_township_only(history_db):
                for s in offered)
 
 
+def test_a_bad_visit_says_why_and_stores_nothing(history_db):
+    engine = store.connect(history_db.database_url)
+    before = len(list_visits(engine, scope=SYSTEM))
+    at = signed_in(_checkups_page, timeout=120).run()
+    at.button(key="k_schedule").click().run()  # no inspector named
+    assert not at.exception and at.error
+    assert len(list_visits(engine, scope=SYSTEM)) == before
+
+
+def test_a_planner_reads_but_schedules_nothing(history_db):
+    at = signed_in(_checkups_page, "planner", timeout=120).run()
+    assert not at.exception
+    keys = {w.key for w in (*at.button, *at.selectbox)}
+    assert at.metric and not {"k_schedule", "k_done", "k_site"} & keys
+
+
 def test_the_office_schedules_a_visit_with_observers_and_records_it_done(history_db):
     engine = store.connect(history_db.database_url)
     before = list_visits(engine, scope=SYSTEM)
@@ -84,7 +119,7 @@ def test_the_office_schedules_a_visit_with_observers_and_records_it_done(history
     observers.select(other).run()
     obs_key = next(w.key for w in at.text_input if w.key.startswith(f"k_obs_{site}_"))
     at.text_input(key=obs_key).input("王建国").run()
-    at.date_input(key="k_day").set_value(dt.date.today()).run()
+    at.date_input(key="k_day").set_value(local_today(ZoneInfo(Settings().timezone))).run()
     at.button(key="k_schedule").click().run()
     assert not at.exception
     assert at.success, [e.value for e in at.error]
@@ -105,19 +140,3 @@ def test_the_office_schedules_a_visit_with_observers_and_records_it_done(history
                                        inspection_id=int(visit["inspection_id"]))
     assert sum(f["result"] == "problem" for f in inspection["findings"]) == 1
     assert len(inspection["findings"]) == len(boxes)
-
-
-def test_a_bad_visit_says_why_and_stores_nothing(history_db):
-    engine = store.connect(history_db.database_url)
-    before = len(list_visits(engine, scope=SYSTEM))
-    at = signed_in(_checkups_page, timeout=120).run()
-    at.button(key="k_schedule").click().run()  # no inspector named
-    assert not at.exception and at.error
-    assert len(list_visits(engine, scope=SYSTEM)) == before
-
-
-def test_a_planner_reads_but_schedules_nothing(history_db):
-    at = signed_in(_checkups_page, "planner", timeout=120).run()
-    assert not at.exception
-    keys = {w.key for w in (*at.button, *at.selectbox)}
-    assert at.metric and not {"k_schedule", "k_done", "k_site"} & keys
