@@ -316,15 +316,21 @@ def propose_joint_visits(status: pd.DataFrame, today: dt.date,
         group[joined] = rounds
         left[joined] = False
         rounds += 1
-    due["_group"] = group
-    out = due.groupby(["site_id", "_group"], sort=False).agg(
-        **{c: (c, "first") for c in extra}, day=("when", "min"), last_due=("when", "max"),
-        departments=("department", list), separate_visits=("department", "size"))
-    out = out[out["separate_visits"] >= 2].reset_index()
+    # the rows are by site then due day, so each visit's rows are consecutive
+    sites = due["site_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, (sites[1:] != sites[:-1]) | (group[1:] != group[:-1])]
+                            ) if len(due) else np.array([], dtype=int)
+    sizes = np.diff(np.r_[starts, len(due)])
+    when = due["when"].to_numpy()
+    out = due.iloc[starts][["site_id", *extra]].reset_index(drop=True)
+    out["day"] = pd.to_datetime(when[starts]).date
+    out["last_due"] = pd.to_datetime(when[starts + sizes - 1]).date
+    out["departments"] = [list(d) for d in np.split(due["department"].to_numpy(),
+                                                     starts[1:])] if len(due) else []
+    out["separate_visits"] = sizes
+    out = out[out["separate_visits"] >= 2].copy()
     if out.empty:
         return pd.DataFrame(columns=columns)
-    out["day"] = out["day"].dt.date
-    out["last_due"] = out["last_due"].dt.date
     out["saved"] = out["separate_visits"] - 1
     return out[columns].sort_values(["day", "site_id"]).reset_index(drop=True)
 
