@@ -29,7 +29,7 @@ import pandas as pd
 
 from geo.coverage import DEFAULT_INTERVALS, site_status
 
-REQUEST_STATES = ("open", "scheduled", "declined")
+REQUEST_STATES = ("open", "scheduled")
 VISIT_STATES = ("scheduled", "done", "cancelled")
 #: longest text of a request's contact and a person's name (characters)
 MAX_NAME = 100

@@ -580,7 +580,6 @@ LABELS: dict[str, dict[str, str]] = {
     "ck_visit_day": {"zh": "检查日期", "en": "Visit day"},
     "ck_req_open": {"zh": "待安排", "en": "open"},
     "ck_req_scheduled": {"zh": "已安排", "en": "scheduled"},
-    "ck_req_declined": {"zh": "已婉拒", "en": "declined"},
     "ck_visit_scheduled": {"zh": "待检查", "en": "scheduled"},
     "ck_visit_done": {"zh": "已检查", "en": "done"},
     "ck_visit_cancelled": {"zh": "已取消", "en": "cancelled"},
