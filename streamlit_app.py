@@ -49,6 +49,13 @@ def inspections() -> None:
         page.render()
 
 
+def checkups() -> None:  # issue 14: check-ups by appointment (预约体检)
+    with state.working("checkups"):
+        from geo.app import checkups_page as page
+
+        page.render()
+
+
 def layers() -> None:
     with state.working("layers"):  # from the import on: a cold start imports the libraries
         from geo.app import layers_page as page
@@ -85,6 +92,7 @@ page = st.navigation([
     st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
     st.Page(reform, title=t("reform", lang), url_path="reform"),
+    st.Page(checkups, title=t("checkups", lang), url_path="checkups"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),
     st.Page(handoff, title=t("handoff", lang), url_path="handoff"),
 ], position="sidebar" if signed_in else "hidden")

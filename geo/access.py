@@ -100,6 +100,14 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("supervision", "change"): ACTING,
     ("referrals", "read"): STAFF,
     ("referrals", "escalate"): frozenset({"command", "admin"}),
+    # issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次): a site's
+    # request is booked by staff or by a source (a business portal), read by staff and by
+    # the source that booked it; visits are scheduled and done by acting staff
+    ("checkups", "read"): STAFF | {"source"},
+    ("checkups", "open"): ACTING | {"source"},
+    ("checkups", "change"): ACTING,
+    ("visits", "read"): STAFF,
+    ("visits", "change"): ACTING,
 }
 
 OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
@@ -114,6 +122,10 @@ _MATCH: dict[str, dict[str, str]] = {
     "dispatcher": {"cases": "body_code", "teams": "body_code", "readouts": "body_code"},
     "source": {"cases": "source"},
 }
+# issue 14: check-ups by appointment: township staff have their township's requests and
+# visits; a source the requests it booked
+_MATCH["township"].update({"checkups": "township_code", "visits": "township_code"})
+_MATCH["source"].update({"checkups": "source"})
 
 
 #: (object, action) -> the roles that take the action on any object of that kind, though

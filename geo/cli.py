@@ -568,6 +568,11 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
           f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
           "no case without a history; no case changed")
+    from geo.demo.checkups import demo_checkups
+
+    visits = demo_checkups(engine, local_today(ZoneInfo(settings.timezone)))
+    print(f"added {visits} demo joint visit(s) and their check-up requests" if visits else
+          "joint visits are already stored; none added")
     made = _demo_reform_history(args, settings)
     return made or _demo_handoff(settings)  # issue 14: approvals, supervision, referrals
 
@@ -596,6 +601,78 @@ def cmd_evidence_sweep(args, settings: Settings) -> int:
     removed = sweep(engine, settings.evidence_path, scope=SYSTEM,
                     older_than=dt.timedelta(minutes=args.older_than_min))
     print(f"removed {len(removed)} evidence file(s) no attachment has")
+    return 0
+
+
+# issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+def _checkup_inputs(settings: Settings, today: dt.date):
+    """(engine, department status, catalogue, booked visits) of the loaded district."""
+    from geo import store
+    from geo.checkups import department_status
+    from geo.store.checkups import inspection_departments, list_visits
+    from geo.store.inspecting import checklists
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        raise LookupError("no layers loaded: run `python -m geo init` first")
+    sites = store.load_layers(engine, scope=SYSTEM).sites
+    if sites is None or sites.empty:
+        raise LookupError("the loaded layer set has no sites")
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    status = department_status(sites.drop(columns="geometry"),
+                               inspection_departments(engine, scope=SYSTEM),
+                               checklists(engine, scope=SYSTEM), today,
+                               catalog.inspection_intervals)
+    return engine, status, catalog, list_visits(engine, scope=SYSTEM)
+
+
+def cmd_checkups_propose(args, settings: Settings) -> int:
+    """Print (and with --out, write as CSV) the joint visits to propose: sites due for
+    several departments' inspections within --window-days of each other."""
+    from geo.checkups import propose_joint_visits
+
+    tz = ZoneInfo(settings.timezone)
+    try:
+        today = dt.date.fromisoformat(args.today) if args.today else local_today(tz)
+    except ValueError:
+        return _fail(f"--today: {args.today!r} is not an ISO date (YYYY-MM-DD)")
+    if args.window_days < 0 or args.horizon_days < 0:
+        return _fail("--window-days and --horizon-days must not be negative")
+    try:
+        _, status, _, booked = _checkup_inputs(settings, today)
+    except LookupError as exc:
+        return _fail(str(exc))
+    out = propose_joint_visits(status, today, args.window_days, args.horizon_days, booked)
+    table = out.assign(departments=out["departments"].map("、".join))
+    if args.out:
+        try:
+            table.to_csv(args.out, index=False, encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"{args.out}: {exc.strerror or exc}")
+    for row in table.head(args.limit).itertuples(index=False):
+        print(f"{row.day:%Y-%m-%d}  {row.site_id}  {row.name}  {row.township_code}  "
+              f"{row.departments}  (saves {row.saved})")
+    more = f" ({len(table) - args.limit} more not shown)" if len(table) > args.limit else ""
+    print(f"{len(table)} joint visit(s) proposed within {args.window_days} days, due in the "
+          f"next {args.horizon_days} days; {int(table['saved'].sum())} separate visit(s) "
+          f"saved{more}" + (f"; written to {args.out}" if args.out else ""))
+    return 0
+
+
+def cmd_checkups_counts(args, settings: Settings) -> int:
+    """Per year: joint inspections, visits saved by joining, check-ups booked by businesses
+    and visits scheduled by the office, observers, requests."""
+    from geo.checkups import yearly_counts
+    from geo.store.checkups import inspection_departments, requests_frame
+
+    try:
+        engine, _, _, visits = _checkup_inputs(settings, local_today(
+            ZoneInfo(settings.timezone)))
+    except LookupError as exc:
+        return _fail(str(exc))
+    counts = yearly_counts(inspection_departments(engine, scope=SYSTEM), visits,
+                           requests_frame(engine, scope=SYSTEM))
+    print(counts.to_string(index=False) if len(counts) else "no inspection or visit yet")
     return 0
 
 
@@ -1105,6 +1182,23 @@ def parser() -> argparse.ArgumentParser:
                           "cases (run daily; idempotent)")
     esc.add_argument("--today", help="the day to judge deadlines by (ISO date)")
     esc.set_defaults(func=cmd_inspections_escalate)
+
+    # issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+    chk = sub.add_parser("checkups", help="check-ups by appointment and joint visits"
+                         ).add_subparsers(dest="sub", required=True)
+    prop = chk.add_parser("propose", help="propose one joint visit for each site due for "
+                          "several departments' inspections within the same weeks")
+    prop.add_argument("--window-days", type=int, default=21,
+                      help="most days between the due inspections joined (default 21)")
+    prop.add_argument("--horizon-days", type=int, default=60,
+                      help="only inspections due within this many days (default 60)")
+    prop.add_argument("--today", help="the day to judge what is due by (ISO date)")
+    prop.add_argument("--out", help="write every proposal to this CSV file")
+    prop.add_argument("--limit", type=int, default=30, help="proposals printed (default 30)")
+    prop.set_defaults(func=cmd_checkups_propose)
+    chk.add_parser("counts", help="per year: visits saved by joining, check-ups booked by "
+                   "businesses, visits scheduled by the office").set_defaults(
+        func=cmd_checkups_counts)
 
     evid = sub.add_parser("evidence", help="evidence files").add_subparsers(
         dest="sub", required=True)

@@ -34,7 +34,10 @@ RESOURCES = ["GET /api/v1/teams", "POST /api/v1/teams/{team_id}/status",
              "POST /api/v1/inspections/{inspection_id}/reinspections",
              "POST /api/v1/cases/{case_id}/transitions",
              "POST /api/v1/cases/{case_id}/evidence", "GET /api/v1/cases/{case_id}/evidence",
-             "GET /api/v1/cases/{case_id}/evidence/{evidence_id}"]
+             "GET /api/v1/cases/{case_id}/evidence/{evidence_id}",
+             # issue 14: check-ups by appointment (geo/api/checkups.py)
+             "POST /api/v1/checkups", "GET /api/v1/checkups", "POST /api/v1/visits",
+             "GET /api/v1/visits", "POST /api/v1/visits/{visit_id}/findings"]
 SEMANTIC_CHECKS.update({label: [positive_data_acceptance] for label in RESOURCES})
 OPERATIONS = ["POST /api/v1/alerts", "GET /api/v1/cases", "GET /api/v1/cases/{case_id}",
               "GET /open311/v2/services.json", "POST /open311/v2/requests.json",

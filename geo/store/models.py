@@ -460,3 +460,57 @@ class Referral(Base):
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+class JointVisit(Base):
+    """One joint visit of a site scheduled by the office (综合查一次): its day, the lead
+    body, the bodies (codes) and departments (names) joining, the inspectors (names); the
+    request it answers (None: scheduled by the office itself); once done, the inspection
+    its findings were recorded as. ``township_code`` is the site's when scheduled."""
+
+    __tablename__ = "joint_visits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # plain codes, not foreign keys: re-importing layers or catalogues keeps the history
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    lead_body: Mapped[str] = mapped_column(String(40))
+    bodies: Mapped[list] = mapped_column(JSON, default=list)
+    departments: Mapped[list] = mapped_column(JSON, default=list)
+    inspectors: Mapped[list] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="scheduled", index=True)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
+    scheduled_by: Mapped[str] = mapped_column(String(100))
+    scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CheckupRequest(Base):
+    """A site's request for a check-up (预约体检): who asks (``contact``), why, the days it
+    would like, when it asked, who entered it (a user, or the source whose token booked
+    it: ``source``), and the visit that answers it once scheduled."""
+
+    __tablename__ = "checkup_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    contact: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    wanted_from: Mapped[dt.date | None] = mapped_column(Date)
+    wanted_until: Mapped[dt.date | None] = mapped_column(Date)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("joint_visits.id"), index=True)
+
+
+class VisitObserver(Base):
+    """A member of a visit's 观摩团: a manager of another site, by name, invited to watch."""
+
+    __tablename__ = "visit_observers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("joint_visits.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    site_id: Mapped[str] = mapped_column(String(40))

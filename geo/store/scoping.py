@@ -10,7 +10,16 @@ from __future__ import annotations
 from sqlalchemy import and_, select, true
 
 from geo.access import AccessDeniedError, Scope
-from geo.store.models import Alert, Body, Case, Inspection, Site, Team
+from geo.store.models import (
+    Alert,
+    Body,
+    Case,
+    CheckupRequest,
+    Inspection,
+    JointVisit,
+    Site,
+    Team,
+)
 
 #: object -> field of `Scope.match` -> a function of the value giving the SQL condition
 _CONDITIONS = {
@@ -27,6 +36,10 @@ _CONDITIONS = {
     "sites": {"township_code": lambda v: Site.township_code == v},
     "inspections": {"township_code": lambda v: Inspection.site_id.in_(
         select(Site.site_id).where(Site.township_code == v))},
+    # issue 14: check-ups by appointment (预约体检) and joint visits
+    "checkups": {"township_code": lambda v: CheckupRequest.township_code == v,
+                 "source": lambda v: CheckupRequest.source == v},
+    "visits": {"township_code": lambda v: JointVisit.township_code == v},
 }
 
 

@@ -3,7 +3,7 @@ the supervision tasks they open, notices (抄告) of closed cases to the approvi
 department, and referrals (移送) between bodies with their acknowledgement (签收).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
