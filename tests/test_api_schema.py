@@ -37,7 +37,10 @@ RESOURCES = ["GET /api/v1/teams", "POST /api/v1/teams/{team_id}/status",
              "GET /api/v1/cases/{case_id}/evidence/{evidence_id}",
              # issue 14: check-ups by appointment (geo/api/checkups.py)
              "POST /api/v1/checkups", "GET /api/v1/checkups", "POST /api/v1/visits",
-             "GET /api/v1/visits", "POST /api/v1/visits/{visit_id}/findings"]
+             "GET /api/v1/visits", "POST /api/v1/visits/{visit_id}/findings",
+             # issue 14: approvals and referrals (geo/api/handoff.py)
+             "POST /api/v1/approvals",
+             "POST /api/v1/referrals/{referral_id}/acknowledgement"]
 SEMANTIC_CHECKS.update({label: [positive_data_acceptance] for label in RESOURCES})
 OPERATIONS = ["POST /api/v1/alerts", "GET /api/v1/cases", "GET /api/v1/cases/{case_id}",
               "GET /open311/v2/services.json", "POST /open311/v2/requests.json",
