@@ -49,9 +49,30 @@ def inspections() -> None:
         page.render()
 
 
+def checkups() -> None:  # issue 14: check-ups by appointment (预约体检)
+    with state.working("checkups"):
+        from geo.app import checkups_page as page
+
+        page.render()
+
+
 def layers() -> None:
     with state.working("layers"):  # from the import on: a cold start imports the libraries
         from geo.app import layers_page as page
+
+        page.render()
+
+
+def reform() -> None:
+    with state.working("reform"):  # from the import on: a cold start imports the libraries
+        from geo.app import reform_page as page
+
+        page.render()
+
+
+def handoff() -> None:  # issue 14: 两单融合, approvals → supervision → enforcement, 移送
+    with state.working("handoff"):
+        from geo.app import handoff_page as page
 
         page.render()
 
@@ -70,7 +91,10 @@ page = st.navigation([
     st.Page(teams, title=t("teams_page", lang), url_path="teams"),
     st.Page(coverage, title=t("coverage", lang), url_path="coverage"),
     st.Page(inspections, title=t("inspections", lang), url_path="inspections"),
+    st.Page(reform, title=t("reform", lang), url_path="reform"),
+    st.Page(checkups, title=t("checkups", lang), url_path="checkups"),
     st.Page(layers, title=t("layers_page", lang), url_path="layers"),
+    st.Page(handoff, title=t("handoff", lang), url_path="handoff"),
 ], position="sidebar" if signed_in else "hidden")
 if not signed_in:
     st.stop()

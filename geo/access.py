@@ -27,6 +27,12 @@ layers: change          -        -           -         -        all    -
 catalogues: read        all      all         all       all      all    -
 catalogues: change      -        -           -         -        all    -
 accounts: read, change  -        -           -         -        all    -
+figures: read           all      -           own twp   all      all    -
+approvals: post         -        -           -         -        yes    yes
+supervision: read       all      all         own twp   all      all    -
+supervision: change     all      all         own twp   -        all    -
+referrals: read         all      own body    own twp   all      all    -
+referrals: escalate     all      -           -         -        all    -
 ======================  =======  ==========  ========  =======  =====  ======
 
 "own twp": objects of the caller's township (a team by its body's township, an inspection
@@ -35,11 +41,12 @@ alerts. Opening a case (a call taken on the 接警 page) is checked on where the
 routes: township staff open cases only in their own township; a dispatcher takes a call
 wherever it routes (the case goes to the body the routing rule names). Teams' changes are
 their status and positions; readouts are coverage and the empowerment evaluation, computed
-from what the caller may read. Layers (township and unit boundaries, roads) and catalogues
-are read by everyone signed in; their sites and teams follow their own rows. Evidence
-(photos, documents) follows the case or the finding's inspection it is attached to: read
-to list and download it, change to attach it; an administrator
-sweeps the evidence folder of files no attachment has. The command line and the intake
+from what the caller may read; so are the figures, the reform's figures (改革成效) and the
+evaluation's decision paper, which a dispatcher does not read. Layers (township and unit
+boundaries, roads) and catalogues are read by everyone signed in; their sites and teams
+follow their own rows. Evidence (photos, documents) follows the case or the finding's
+inspection it is attached to: read to list and download it, change to attach it; an
+administrator sweeps the evidence folder of files no attachment has. The command line and the intake
 act as `SYSTEM`, explicitly.
 """
 
@@ -85,6 +92,22 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("accounts", "read"): ADMIN,
     ("accounts", "change"): ADMIN,
     ("evidence", "sweep"): ADMIN,
+    # issue 14: reform figures (the reform's figures and the empowerment evaluation)
+    ("figures", "read"): frozenset({"command", "township", "planner", "admin"}),
+    # issue 14: 两单融合 and the 审批—监管—执法 hand-off, referrals (移送)
+    ("approvals", "post"): frozenset({"source", "admin"}),
+    ("supervision", "read"): STAFF,
+    ("supervision", "change"): ACTING,
+    ("referrals", "read"): STAFF,
+    ("referrals", "escalate"): frozenset({"command", "admin"}),
+    # issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次): a site's
+    # request is booked by staff or by a source (a business portal), read by staff and by
+    # the source that booked it; visits are scheduled and done by acting staff
+    ("checkups", "read"): STAFF | {"source"},
+    ("checkups", "open"): ACTING | {"source"},
+    ("checkups", "change"): ACTING,
+    ("visits", "read"): STAFF,
+    ("visits", "change"): ACTING,
     # issue 14: joint operation (participants, observers, participating teams, seized
     # items of a case: read with the case; changed by the lead, or by a participating body
     # for its own teams and seizures, `geo.store.jointops`)
@@ -99,10 +122,15 @@ OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))
 _MATCH: dict[str, dict[str, str]] = {
     "township": {"cases": "township_code", "teams": "township_code",
                  "sites": "township_code", "inspections": "township_code",
-                 "readouts": "township_code"},
+                 "readouts": "township_code", "figures": "township_code",
+                 "supervision": "township_code"},  # issue 14: hand-off
     "dispatcher": {"cases": "body_code", "teams": "body_code", "readouts": "body_code"},
     "source": {"cases": "source"},
 }
+# issue 14: check-ups by appointment: township staff have their township's requests and
+# visits; a source the requests it booked
+_MATCH["township"].update({"checkups": "township_code", "visits": "township_code"})
+_MATCH["source"].update({"checkups": "source"})
 
 
 #: (object, action) -> the roles that take the action on any object of that kind, though

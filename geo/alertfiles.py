@@ -343,9 +343,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
 
 def _geojson_records(path: Path) -> Iterator[tuple[int, dict]]:
     try:
-        doc = _loads(path.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        # bytes that are not UTF-8 stay in their value, for the check to judge
+        doc = _loads(path.read_bytes().decode("utf-8-sig", errors="surrogateescape"))
     except RecursionError as exc:
         raise IngestError(f"{path}: not valid JSON (nested too deeply)") from exc
     except json.JSONDecodeError as exc:

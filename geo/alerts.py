@@ -48,15 +48,21 @@ _CONTROL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{7f}-\x{9f}]"  # `_CONTROL` for py
 def excerpt(value: object, limit: int = EXCERPT) -> str:
     """A short, printable, always-encodable excerpt of a rejected value for messages.
 
-    Lone surrogates and control characters are shown escaped; text beyond ``limit``
-    characters is cut with an ellipsis and the full length.
+    Bytes that were not UTF-8 (kept as ``surrogateescape`` surrogates) are shown as
+    ``\\xNN``, other lone surrogates as ``\\uNNNN`` and control characters as ``\\xNN``;
+    text beyond ``limit`` characters is cut with an ellipsis and the full length.
     """
     text = value if isinstance(value, str) else repr(value)
     size = len(text)
     text = text[:limit]
-    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = _SURROGATE.sub(_escaped_surrogate, text)
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text if size <= limit else f"{text}… ({size} characters)"
+
+
+def _escaped_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def text_problem(value: str, field: str) -> str | None:
@@ -115,7 +121,8 @@ class Reject:
     record: dict
 
     def __str__(self) -> str:
-        return f"row {self.row}, field {self.field}: {self.reason} (value {self.value!r})"
+        # the excerpt is printable already: quoted, not repr'd (which doubles its escapes)
+        return f"row {self.row}, field {self.field}: {self.reason} (value '{self.value}')"
 
 
 @dataclass(frozen=True)
@@ -276,10 +283,14 @@ class _Verdict:
 
 
 def _shown(shown: dict[str, pa.Array], name: str, i: int, rec: dict):
-    if name in shown:
-        return shown[name][i].as_py()
+    """The value of field ``name`` to show for a rejected row: as checked, or as sent where
+    the check could not read it as text (e.g. bytes that were not UTF-8)."""
     value = rec.get(name)
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    raw = "" if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    if name in shown:
+        checked = shown[name][i].as_py()
+        return raw if checked == "" and isinstance(raw, str) else checked
+    return raw
 
 
 def _np(mask) -> np.ndarray:

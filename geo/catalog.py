@@ -270,14 +270,16 @@ def fits_layers(catalog: Catalog, township_codes) -> bool:
 SHOWN_ROWS = 5
 
 
-def layer_mismatches(catalog: Catalog, township_codes, folder: str = "") -> list[str]:
-    """Rows of the catalogue that name a township the layers do not have: one line per file
-    and township, with its rows (CSV lines; the first `SHOWN_ROWS`, then a count), the
-    field and what to fix. Empty when the catalogue matches the layers."""
-    known = set(township_codes)
+def layer_mismatches(catalog: Catalog, township_codes, folder: str = "",
+                     earlier=()) -> list[str]:
+    """Rows of the catalogue that name a township neither the layers nor an ``earlier``
+    layer generation has (a township merged away keeps its center and empowerment rows,
+    for the alerts of its time): one line per file and township, with its rows (CSV lines;
+    the first `SHOWN_ROWS`, then a count), the field and what to fix. Empty when the
+    catalogue matches the layers."""
+    known = set(township_codes) | set(earlier)
     prefix = f"{folder.rstrip('/')}/" if folder else ""
-    fix = ("use a township code of the townships layer (`python -m geo catalog template` "
-           "lists them) or remove the row")
+    fix = ("use a code of the townships layer's `code` column, or remove the row")
     out = []
     bodies = catalog.bodies
     for name, codes in (

@@ -98,12 +98,13 @@ def _router(settings: Settings, layers_path: Path | None = None, assume_crs: str
     return cached_router_for(key, build, settings.cache_path), catalog, engine
 
 
-def district_catalog(folder: Path, township_codes, explicit: bool
+def district_catalog(folder: Path, township_codes, explicit: bool, earlier=()
                      ) -> tuple[object | None, list[str], list[str]]:
     """The catalogue to use with a layer set: (catalogue or None, notes, problems).
 
     A catalogue named on the command line (``explicit``) must match the layers: every row
-    naming a township the layers lack is a problem. The default catalogue folder is left
+    naming a township that neither the layers nor an ``earlier`` layer generation has is a
+    problem. The default catalogue folder is left
     out, with a note, when it is missing or names none of the layers' townships (another
     district's, e.g. the bundled demo's): the district then starts with layers alone
     (`geo.catalog.placeholder_catalog`).
@@ -123,7 +124,7 @@ def district_catalog(folder: Path, township_codes, explicit: bool
         return placeholder_catalog(), [
             f"note: the catalogue in {folder} names none of the layers' townships (another "
             f"district's): it was not imported; {how}"], []
-    return catalog, [], layer_mismatches(catalog, township_codes, str(folder))
+    return catalog, [], layer_mismatches(catalog, township_codes, str(folder), earlier)
 
 
 def cmd_init(args, settings: Settings) -> int:
@@ -152,9 +153,11 @@ def cmd_init(args, settings: Settings) -> int:
     if layers is None:
         return _fail("the layer set has errors (above)\nnothing was imported")
     catalog, notes, problems = district_catalog(catalog_path, layers.townships["code"],
-                                                explicit=args.catalog is not None)
+                                                explicit=args.catalog is not None,
+                                                earlier=_earlier_townships(settings))
     if catalog is not None:
         problems += check_references(layers, catalog)
+    powers = _read_powers(catalog, catalog_path, problems)  # issue 14: powers.csv
     if problems:
         return _fail("\n".join(problems) + "\nnothing was imported")
     for line in notes:
@@ -179,6 +182,12 @@ def cmd_init(args, settings: Settings) -> int:
         except ValueError as exc:
             return _fail(f"{exc}\nlayers and catalogues were imported; checklists were not")
         replace_checklists(engine, items, scope=SYSTEM)
+    problem = _load_staff(engine, catalog, catalog_path)
+    if problem:
+        return _fail(problem)
+    from geo.store.handoff import replace_powers
+
+    replace_powers(engine, powers, scope=SYSTEM)
     if layers.teams is None:
         print("note: the layer set has no teams layer; stored teams are kept as they are")
     counts = ", ".join(f"{n} {k}" for k, n in layers.counts().items())
@@ -187,6 +196,87 @@ def cmd_init(args, settings: Settings) -> int:
             else "no catalogue loaded")
     print(f"database ready at {engine.url.render_as_string(hide_password=True)}: {counts}; "
           f"{what}; layer generation {generation} in force from {effective_from.isoformat()}")
+    for line in _generation_changes(engine, generation):
+        print(line)
+    return 0
+
+
+def _generation_changes(engine, generation: int) -> list[str]:
+    """What changed from the generation before ``generation`` (none for the first): one
+    line per kind that changed, names with codes, where removed ones went."""
+    from geo.crs import metric_crs_of
+    from geo.generations import differences, shown_codes
+    from geo.store.generations import generation_layers, list_generations
+
+    ids = list_generations(engine, scope=SYSTEM)["id"].tolist()
+    if generation not in ids or ids.index(generation) == 0:
+        return []
+    old = generation_layers(engine, ids[ids.index(generation) - 1], scope=SYSTEM)
+    new = generation_layers(engine, generation, scope=SYSTEM)
+    names = {c: n for gdf in (old.townships, old.units, new.townships, new.units)
+             if gdf is not None for c, n in zip(gdf["code"], gdf["name"], strict=True)}
+    lines = []
+    for c in differences({"townships": old.townships, "units": old.units},
+                         {"townships": new.townships, "units": new.units},
+                         metric_crs_of(new.townships)):
+        if not c.any:
+            continue
+        went = "; ".join(f"{names.get(a, a)} -> {names.get(b, b)}" for a, b in c.merged)
+        parts = [f"{label} {shown_codes(codes, names=names)}" for label, codes in (
+            ("added", c.added), ("removed", c.removed), ("renamed", c.renamed),
+            ("redrawn", c.redrawn), ("moved township", c.moved)) if codes]
+        lines.append(f"changes in {c.kind} from the generation before: " + ", ".join(parts)
+                     + (f" (went into: {went})" if went else ""))
+    return lines or ["no township or unit changed from the generation before"]
+
+
+def _earlier_townships(settings: Settings) -> set[str]:
+    """Township codes of the stored layer generations (none before the first import)."""
+    from geo import store
+    from geo.store.generations import township_names
+
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return set()
+    engine = store.connect(url)
+    store.migrate(engine)
+    return set(township_names(engine, scope=SYSTEM))
+
+
+def cmd_layers_generations(args, settings: Settings) -> int:
+    from geo import store
+    from geo.store.generations import list_generations
+
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    gens = list_generations(engine, scope=SYSTEM)
+    if gens.empty:
+        return _fail("no layers loaded: run `python -m geo init` first")
+    for g in gens.itertuples(index=False):
+        until = "in force" if g.effective_to is None else f"until {g.effective_to} (excl.)"
+        print(f"generation {g.id}: from {g.effective_from}, {until}; {g.townships} "
+              f"townships, {g.units} units; {g.source}")
+    return 0
+
+
+def cmd_layers_move_start(args, settings: Settings) -> int:
+    from geo import store
+    from geo.generations import GenerationError
+    from geo.store.generations import move_start
+
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        return _fail(f"{args.date!r}: not a date (YYYY-MM-DD); nothing was changed")
+    engine = store.connect(settings.database_url)
+    store.migrate(engine)
+    try:
+        gid, former = move_start(engine, day, local_today(ZoneInfo(settings.timezone)),
+                                 scope=SYSTEM)
+    except (GenerationError, LookupError) as exc:
+        return _fail(str(exc))
+    print(f"layer generation {gid} now in force from {day.isoformat()} (was "
+          f"{former.isoformat()})")
     return 0
 
 
@@ -228,6 +318,7 @@ def cmd_catalog_template(args, settings: Settings) -> int:
         except CatalogError:
             base = None
     paths = write_template(Path(args.out), layers.townships[["code", "name"]], base)
+    paths.append(_write_powers_template(settings, Path(args.out), base))  # issue 14
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}: one center per township "
           f"({len(layers.townships)}), an empty empowerment list and "
           f"{0 if base is None else len(base.matters)} matters to adapt; fill them in, then "
@@ -292,7 +383,7 @@ def cmd_route(args, settings: Settings) -> int:
 
     out = Path(args.out)
     problem = bulk.usage_problem(args.engine, out, args.scheduler, args.workers,
-                                 args.partition_rows)
+                                 args.partition_rows) or _layer_flags_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -327,6 +418,16 @@ def cmd_route(args, settings: Settings) -> int:
         print(line, file=sys.stderr)
     print(tally.summary(str(out)))
     return 0 if tally.routed else 1
+
+
+def _layer_flags_problem(args) -> str | None:
+    """Flags about layer files given without ``--layers`` (the loaded layers are WGS84)."""
+    for flag, given in (("--layers-gcj02", args.layers_gcj02), ("--assume-crs",
+                                                                 args.assume_crs)):
+        if given and not args.layers:
+            return (f"{flag} applies to the files of --layers; the loaded layers are "
+                    "stored in WGS84 already")
+    return None
 
 
 def cmd_cases_list(args, settings: Settings) -> int:
@@ -468,6 +569,11 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"took {mix['cases']} demo case(s) through their lifecycle: {mix['closed']:.0%} "
           f"closed, {mix['overdue_of_open']:.0%} of the open ones overdue" if mix else
           "no case without a history; no case changed")
+    from geo.demo.checkups import demo_checkups
+
+    visits = demo_checkups(engine, local_today(ZoneInfo(settings.timezone)))
+    print(f"added {visits} demo joint visit(s) and their check-up requests" if visits else
+          "joint visits are already stored; none added")
     # issue 14: joint operation from a big-data alert, end to end
     from geo.demo.jointops import add_joint_operation
 
@@ -475,7 +581,8 @@ def cmd_demo_history(args, settings: Settings) -> int:
     print(f"added the joint operation on case {joint['case_id']}: {joint['lines']} lines "
           f"seized, {joint['value_fen'] / 100:,.2f} yuan" if joint else
           "the demo joint operation is there already (or the layers lack 织里); none added")
-    return 0
+    made = _demo_reform_history(args, settings)
+    return made or _demo_handoff(settings)  # issue 14: approvals, supervision, referrals
 
 
 def cmd_inspections_escalate(args, settings: Settings) -> int:
@@ -502,6 +609,78 @@ def cmd_evidence_sweep(args, settings: Settings) -> int:
     removed = sweep(engine, settings.evidence_path, scope=SYSTEM,
                     older_than=dt.timedelta(minutes=args.older_than_min))
     print(f"removed {len(removed)} evidence file(s) no attachment has")
+    return 0
+
+
+# issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+def _checkup_inputs(settings: Settings, today: dt.date):
+    """(engine, department status, catalogue, booked visits) of the loaded district."""
+    from geo import store
+    from geo.checkups import department_status
+    from geo.store.checkups import inspection_departments, list_visits
+    from geo.store.inspecting import checklists
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        raise LookupError("no layers loaded: run `python -m geo init` first")
+    sites = store.load_layers(engine, scope=SYSTEM).sites
+    if sites is None or sites.empty:
+        raise LookupError("the loaded layer set has no sites")
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    status = department_status(sites.drop(columns="geometry"),
+                               inspection_departments(engine, scope=SYSTEM),
+                               checklists(engine, scope=SYSTEM), today,
+                               catalog.inspection_intervals)
+    return engine, status, catalog, list_visits(engine, scope=SYSTEM)
+
+
+def cmd_checkups_propose(args, settings: Settings) -> int:
+    """Print (and with --out, write as CSV) the joint visits to propose: sites due for
+    several departments' inspections within --window-days of each other."""
+    from geo.checkups import propose_joint_visits
+
+    tz = ZoneInfo(settings.timezone)
+    try:
+        today = dt.date.fromisoformat(args.today) if args.today else local_today(tz)
+    except ValueError:
+        return _fail(f"--today: {args.today!r} is not an ISO date (YYYY-MM-DD)")
+    if args.window_days < 0 or args.horizon_days < 0:
+        return _fail("--window-days and --horizon-days must not be negative")
+    try:
+        _, status, _, booked = _checkup_inputs(settings, today)
+    except LookupError as exc:
+        return _fail(str(exc))
+    out = propose_joint_visits(status, today, args.window_days, args.horizon_days, booked)
+    table = out.assign(departments=out["departments"].map("、".join))
+    if args.out:
+        try:
+            table.to_csv(args.out, index=False, encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"{args.out}: {exc.strerror or exc}")
+    for row in table.head(args.limit).itertuples(index=False):
+        print(f"{row.day:%Y-%m-%d}  {row.site_id}  {row.name}  {row.township_code}  "
+              f"{row.departments}  (saves {row.saved})")
+    more = f" ({len(table) - args.limit} more not shown)" if len(table) > args.limit else ""
+    print(f"{len(table)} joint visit(s) proposed within {args.window_days} days, due in the "
+          f"next {args.horizon_days} days; {int(table['saved'].sum())} separate visit(s) "
+          f"saved{more}" + (f"; written to {args.out}" if args.out else ""))
+    return 0
+
+
+def cmd_checkups_counts(args, settings: Settings) -> int:
+    """Per year: joint inspections, visits saved by joining, check-ups booked by businesses
+    and visits scheduled by the office, observers, requests."""
+    from geo.checkups import yearly_counts
+    from geo.store.checkups import inspection_departments, requests_frame
+
+    try:
+        engine, _, _, visits = _checkup_inputs(settings, local_today(
+            ZoneInfo(settings.timezone)))
+    except LookupError as exc:
+        return _fail(str(exc))
+    counts = yearly_counts(inspection_departments(engine, scope=SYSTEM), visits,
+                           requests_frame(engine, scope=SYSTEM))
+    print(counts.to_string(index=False) if len(counts) else "no inspection or visit yet")
     return 0
 
 
@@ -707,6 +886,203 @@ def cmd_demo_build(args, settings: Settings) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- branch figures (issue 14)
+def _load_staff(engine, catalog, catalog_path: Path) -> str | None:
+    """Load the catalogue folder's ``staff.csv`` (optional) into the store; the problem,
+    naming row and field, or None."""
+    staff_path = catalog_path / "staff.csv"
+    if not catalog.loaded or not staff_path.is_file():
+        return None
+    import pandas as pd
+
+    from geo.figures import StaffError, validate_staff
+    from geo.store.figures import replace_staff
+
+    try:
+        roster = validate_staff(pd.read_csv(staff_path, dtype=str, keep_default_na=False,
+                                            encoding="utf-8"), catalog.bodies, str(staff_path))
+    except (StaffError, ValueError, UnicodeDecodeError) as exc:
+        return f"{exc}\nlayers and catalogues were imported; the staff roster was not"
+    replace_staff(engine, roster, scope=SYSTEM)
+    return None
+
+
+def _demo_reform_history(args, settings: Settings) -> int:
+    """The years of closed cases before the live demo (`geo.demo.reform`), once."""
+    if getattr(args, "no_reform", False):
+        return 0
+    from geo import store
+    from geo.demo.reform import add_reform_history
+
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    made = add_reform_history(engine, router, catalog, ZoneInfo(settings.timezone),
+                              store.utcnow())
+    print(f"added {made} closed demo case(s) of the years before, for 改革成效" if made else
+          "the reform history is there (or there are no sites); nothing added")
+    return 0
+
+
+def _report_inputs(args, settings: Settings):
+    """(figures inputs, catalogue, township names, tz, today) for ``report``."""
+    from geo import store
+    from geo.store.figures import figure_inputs
+    from geo.store.generations import township_names
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        raise LookupError("no layers loaded: run `python -m geo init` first")
+    store.migrate(engine)
+    catalog = store.load_catalog(engine, scope=SYSTEM)
+    towns = {**township_names(engine, scope=SYSTEM), **dict(zip(
+        *store.load_layers(engine, scope=SYSTEM).townships[["code", "name"]].T.to_numpy(),
+        strict=True))}
+    if args.township and args.township not in towns:
+        raise LookupError(f"--township {args.township}: no such township (codes: "
+                          f"{', '.join(sorted(towns)[:5])}, …)")
+    tz = ZoneInfo(settings.timezone)
+    return figure_inputs(engine, scope=SYSTEM), catalog, towns, tz, local_today(tz)
+
+
+def _report_out(args) -> tuple[Path, str] | int:
+    out = Path(args.out)
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in ("xlsx", "html"):
+        print(f"error: --out {args.out}: give a .xlsx or .html file", file=sys.stderr)
+        return 2
+    if args.year < 2000 or args.year > 2100:
+        print(f"error: --year {args.year}: not a year", file=sys.stderr)
+        return 2
+    return out, kind
+
+
+def cmd_report_reform(args, settings: Settings) -> int:
+    """The reform's figures year on year (the district, or one township) as Excel or a
+    print-ready HTML report."""
+    from geo.app.reform_report import area_name, reform_html, reform_report, workbook
+    from geo.figures import DISTRICT, reform_figures
+
+    where = _report_out(args)
+    if isinstance(where, int):
+        return where
+    out, kind = where
+    try:
+        inputs, catalog, towns, tz, today = _report_inputs(args, settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    first = _first_year(inputs.cases, tz, args.year)
+    figures = reform_figures(
+        inputs.cases, catalog.empowerment, inputs.roster, catalog.bodies,
+        range(first, args.year + 1), tz, townships=sorted(catalog.township_bodies()),
+        domains=dict(zip(catalog.matters["code"], catalog.matters["domain"], strict=True)),
+        as_of=today)
+    area = args.township or DISTRICT
+    matters = dict(zip(catalog.matters["code"], catalog.matters["name"], strict=True))
+    sheets = reform_report(figures, args.year, area, towns, matters, args.lang)
+    try:
+        if kind == "xlsx":
+            out.write_bytes(workbook(sheets))
+        else:
+            out.write_text(reform_html(sheets, args.year, area_name(area, towns, args.lang),
+                                       args.lang, store_now(), tz), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    row = figures.yearly[(figures.yearly["township_code"] == area)
+                         & (figures.yearly["year"] == args.year)].iloc[0]
+    print(f"wrote {out}: {area_name(area, towns, 'en')} {args.year}: {row['cases']} new "
+          f"cases, {row['dormant_activated']} dormant clause(s) activated, {row['staff']} "
+          "staff at the year's end")
+    return 0
+
+
+def cmd_report_evaluation(args, settings: Settings) -> int:
+    """The annual empowerment evaluation of a year as a decision paper (Excel or HTML)."""
+    from geo.app.reform_report import area_name, evaluation_html, paper_table, workbook
+    from geo.figures import DISTRICT, EvaluationRules, decision_paper
+
+    where = _report_out(args)
+    if isinstance(where, int):
+        return where
+    out, kind = where
+    try:
+        rules = EvaluationRules(**{k: v for k, v in (
+            ("grace_days", args.grace_days), ("take_back_returned", args.take_back),
+            ("often_returned", args.often_returned), ("slow_ratio", args.slow_ratio))
+            if v is not None})
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        inputs, catalog, towns, tz, _ = _report_inputs(args, settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    paper = decision_paper(inputs.cases, inputs.events, catalog.empowerment,
+                           catalog.township_bodies(), dict(zip(
+                               catalog.matters["code"], catalog.matters["district_body"],
+                               strict=True)), args.year, tz, rules)
+    if args.township:
+        paper = paper[paper["township_code"] == args.township]
+    matters = dict(zip(catalog.matters["code"], catalog.matters["name"], strict=True))
+    table = paper_table(paper, rules, towns, matters, args.lang)
+    area = area_name(args.township or DISTRICT, towns, args.lang)
+    try:
+        if kind == "xlsx":
+            out.write_bytes(workbook({str(args.year): table}))
+        else:
+            out.write_text(evaluation_html(table, rules, args.year, area, args.lang,
+                                           store_now(), tz), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    counts = paper["action"].value_counts()
+    print(f"wrote {out}: {len(paper)} delegated matter(s) in {args.year}: " + ", ".join(
+        f"{counts.get(a, 0)} {a.replace('_', ' ')}" for a in ("keep", "train", "take_back",
+                                                               "extend")))
+    return 0
+
+
+def store_now() -> dt.datetime:
+    """Now, naive UTC (when a report is made)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _first_year(cases, tz, year: int) -> int:
+    """The first year with a case (at most ``year``)."""
+    from geo.figures import figure_years
+
+    return min(figure_years(cases, tz, dt.date(year, 12, 31))[0], year)
+
+
+def _report_parser(sub) -> None:
+    rep = sub.add_parser("report", help="reports: the reform's figures, the empowerment "
+                         "evaluation (Excel or print-ready HTML)").add_subparsers(
+        dest="sub", required=True)
+    for name, func, text in (
+            ("reform", cmd_report_reform, "the reform's figures year on year (改革成效): new "
+             "case sources, newly delegated matters, dormant clauses activated, staff moved "
+             "to the townships"),
+            ("evaluation", cmd_report_evaluation, "the annual empowerment evaluation as a "
+             "decision paper: per township and delegated matter, cases, returns, median "
+             "days, and the suggested action (keep, train, take back, extend) with its "
+             "reason")):
+        one = rep.add_parser(name, help=text)
+        one.add_argument("--year", type=int, required=True, help="the calendar year")
+        one.add_argument("--out", required=True, help="FILE.xlsx or FILE.html")
+        one.add_argument("--township", help="one township's code (default: the district)")
+        one.add_argument("--lang", choices=("zh", "en"), default="zh")
+        if name == "evaluation":
+            one.add_argument("--grace-days", type=int, help="too recent to judge below "
+                             "(default 180)")
+            one.add_argument("--take-back", type=float, help="share returned above which: "
+                             "take back (default 0.5)")
+            one.add_argument("--often-returned", type=float, help="share returned above "
+                             "which: train (default 0.3)")
+            one.add_argument("--slow-ratio", type=float, help="median days over the "
+                             "district team's, above which: train (default 1.5)")
+        one.set_defaults(func=func)
+
+
 #: help of ``--layers-gcj02`` (init, route, layers check, catalog template)
 LAYERS_GCJ02 = ("the layer files' lon/lat are GCJ-02 (traced on a Chinese phone map app; such "
                 "files declare WGS84 or no CRS): they are converted to WGS84")
@@ -743,6 +1119,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--assume-crs", help="CRS for layer files that declare none")
     check.add_argument("--layers-gcj02", action="store_true", help=LAYERS_GCJ02)
     check.set_defaults(func=cmd_layers_check)
+    gens = layers.add_parser("generations", help="list the layer generations and their dates")
+    gens.set_defaults(func=cmd_layers_generations)
+    move = layers.add_parser("move-start", help="move the start of the generation in force "
+                             "(a mistyped init --effective-from), and the end of the one "
+                             "before; cases keep the township they were routed to")
+    move.add_argument("date", help="the new first day (YYYY-MM-DD, the district's calendar)")
+    move.set_defaults(func=cmd_layers_move_start)
 
     ingest = sub.add_parser("ingest", help="store and route alerts from a file")
     ingest.add_argument("file", help="CSV, GeoJSON or JSON lines")
@@ -808,6 +1191,23 @@ def parser() -> argparse.ArgumentParser:
     esc.add_argument("--today", help="the day to judge deadlines by (ISO date)")
     esc.set_defaults(func=cmd_inspections_escalate)
 
+    # issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+    chk = sub.add_parser("checkups", help="check-ups by appointment and joint visits"
+                         ).add_subparsers(dest="sub", required=True)
+    prop = chk.add_parser("propose", help="propose one joint visit for each site due for "
+                          "several departments' inspections within the same weeks")
+    prop.add_argument("--window-days", type=int, default=21,
+                      help="most days between the due inspections joined (default 21)")
+    prop.add_argument("--horizon-days", type=int, default=60,
+                      help="only inspections due within this many days (default 60)")
+    prop.add_argument("--today", help="the day to judge what is due by (ISO date)")
+    prop.add_argument("--out", help="write every proposal to this CSV file")
+    prop.add_argument("--limit", type=int, default=30, help="proposals printed (default 30)")
+    prop.set_defaults(func=cmd_checkups_propose)
+    chk.add_parser("counts", help="per year: visits saved by joining, check-ups booked by "
+                   "businesses, visits scheduled by the office").set_defaults(
+        func=cmd_checkups_counts)
+
     evid = sub.add_parser("evidence", help="evidence files").add_subparsers(
         dest="sub", required=True)
     swp = evid.add_parser("sweep", help="remove evidence files no attachment has (left by "
@@ -825,6 +1225,9 @@ def parser() -> argparse.ArgumentParser:
                           "cases' lifecycle up to now (if none yet)")
     hist.add_argument("--inspections", type=int, default=3000)
     hist.add_argument("--seed", type=int, default=SEED_HISTORY)
+    hist.add_argument("--no-reform", action="store_true",
+                      help="leave out the years of closed cases before the live demo "
+                      "(shown on 改革成效)")
     hist.set_defaults(func=cmd_demo_history)
     dusers = demo.add_parser("users", help="add the demo users (one per role, public "
                              "passwords; see README) to the bundled demo database")
@@ -878,6 +1281,9 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("code")
         one.set_defaults(func=func)
 
+    _report_parser(sub)
+    _handoff_parsers(sub)  # issue 14
+
     api = sub.add_parser("api", help="serve the intake API (FastAPI, Open311)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
@@ -885,6 +1291,150 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     api.set_defaults(func=cmd_api)
     return p
+
+
+# ------------------------------------------------------------ issue 14: hand-off (handoff)
+def _read_powers(catalog, folder: Path, problems: list[str]):
+    """``powers.csv`` of the catalogue folder being imported (`geo.handoff.read_powers`),
+    its first problem added to ``problems``; None where there is none (or no catalogue)."""
+    from geo.handoff import read_powers
+
+    if catalog is None or not catalog.loaded:
+        return None
+    try:
+        return read_powers(folder, catalog.matters["code"])
+    except CatalogError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _write_powers_template(settings: Settings, folder: Path, base) -> Path:
+    """Write ``powers.csv`` to fill in beside the other template files: one row per matter
+    of ``base``, with the powers loaded (else those of the catalogue folder)."""
+    from geo import store
+    from geo.handoff import read_powers, template_powers
+
+    powers = None
+    if base is not None and base.loaded:
+        engine = store.connect(settings.database_url)
+        if store.has_reference(engine):
+            from geo.store.handoff import powers_frame
+
+            powers = powers_frame(engine, scope=SYSTEM)
+        if powers is None or powers.empty:
+            try:
+                powers = read_powers(Path(settings.catalog_path), base.matters["code"])
+            except CatalogError:
+                powers = None
+    import pandas as pd
+
+    matters = base.matters if base is not None else pd.DataFrame(columns=["code"])
+    path = folder / "powers.csv"
+    template_powers(matters, powers).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _demo_handoff(settings: Settings) -> int:
+    """The demo's approvals, supervision tasks, referrals and notice (once)."""
+    from sqlalchemy import func, select
+
+    from geo import store
+    from geo.demo.handoff import add_handoff_history
+    from geo.store.models import Approval
+
+    with store.sessions(store.connect(settings.database_url))() as s:
+        if s.scalar(select(func.count()).select_from(Approval)):
+            print("the demo hand-off is there already; nothing added")
+            return 0
+    try:
+        router, catalog, engine = _router(settings)
+    except LookupError as exc:
+        return _fail(str(exc))
+    tz = ZoneInfo(settings.timezone)
+    made = add_handoff_history(engine, router, catalog, local_today(tz), tz, store.utcnow(),
+                               settings.referral_ack_days)
+    print("added the demo hand-off: {approvals} approvals with their supervision tasks, "
+          "{escalated} escalated and closed, {referrals} referrals".format(**made) if made
+          else "the demo hand-off is there already; nothing added")
+    return 0
+
+
+def cmd_approvals_ingest(args, settings: Settings) -> int:
+    """Store approvals (审批) from a CSV file, each opening its supervision task; bad rows
+    are reported by row and field, the good ones kept. Idempotent on (source, id)."""
+    import pandas as pd
+
+    from geo import store
+    from geo.store.handoff import ingest_approvals
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    try:
+        frame = pd.read_csv(args.file, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        return _fail(f"{args.file}: file not found")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.file}: not a readable UTF-8 CSV ({exc})")
+    if "id" not in frame.columns:
+        return _fail(f"{args.file}: missing column id")
+    tz = ZoneInfo(settings.timezone)
+    records = frame.to_dict("records")
+    results, rejects = ingest_approvals(
+        engine, records, list(range(2, len(records) + 2)), args.source, local_today(tz),
+        settings.earliest_alert, scope=SYSTEM)
+    for r in rejects[:20]:
+        print(f"{args.file}, {r} (value {r.value!r})", file=sys.stderr)
+    if len(rejects) > 20:
+        print(f"… and {len(rejects) - 20} more rejected rows", file=sys.stderr)
+    new = sum(r["created"] for r in results)
+    print(f"{new} approval(s) stored, each with its supervision task; "
+          f"{len(results) - new} already stored; {len(rejects)} rejected")
+    if records and not results:
+        return _fail(f"{args.file}: every row was rejected")
+    return 0
+
+
+def cmd_referrals_escalate(args, settings: Settings) -> int:
+    """Flag referrals left unacknowledged past their deadline (run daily; idempotent)."""
+    from geo import store
+    from geo.store.handoff import escalate_referrals
+
+    engine = store.connect(settings.database_url)
+    if not store.has_reference(engine):
+        return _fail("no layers loaded: run `python -m geo init` first")
+    if args.now:
+        try:
+            local = dt.datetime.fromisoformat(args.now)
+        except ValueError:
+            return _fail(f"--now {args.now!r}: not an ISO date and time")
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=ZoneInfo(settings.timezone))
+        now = local.astimezone(dt.UTC).replace(tzinfo=None)
+    else:
+        now = store.utcnow()
+    done = escalate_referrals(engine, now, scope=SYSTEM)
+    print(f"escalated {len(done)} referral(s) left unacknowledged past their deadline"
+          + (f": {', '.join(map(str, done))}" if done else ""))
+    return 0
+
+
+def _handoff_parsers(sub) -> None:
+    appr = sub.add_parser("approvals", help="approvals (审批) that open supervision tasks"
+                          ).add_subparsers(dest="sub", required=True)
+    ing = appr.add_parser("ingest", help="store approvals from a CSV file (id, site_id or "
+                          "credit_code, matter, permit, department, granted_on); each opens "
+                          "a supervision task for the supervising department")
+    ing.add_argument("file")
+    ing.add_argument("--source", default="approvals",
+                     help="the approving system the file comes from (default approvals)")
+    ing.set_defaults(func=cmd_approvals_ingest)
+    refs = sub.add_parser("referrals", help="referrals (移送) between bodies"
+                          ).add_subparsers(dest="sub", required=True)
+    esc = refs.add_parser("escalate", help="flag referrals unacknowledged past their deadline "
+                          "for the command center (run daily; idempotent)")
+    esc.add_argument("--now", help="the time to judge deadlines by (ISO; local if no offset)")
+    esc.set_defaults(func=cmd_referrals_escalate)
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:

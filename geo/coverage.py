@@ -13,7 +13,6 @@ import h3
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.stats import poisson
 
 from geo.catalog import DEFAULT_INSPECTION_INTERVALS
 
@@ -104,6 +103,8 @@ def hot_spots(lon: np.ndarray, lat: np.ndarray, district_cells: int, resolution:
     a cell is a hot spot when P(X >= count) is below ``alpha`` after a Bonferroni
     correction over the district's cells. Returns cell, count, expected, p, hot.
     """
+    from scipy.stats import poisson  # here: scipy.stats takes seconds to import
+
     cells = pd.Series([h3.latlng_to_cell(y, x, resolution) for x, y in zip(lon, lat,
                                                                              strict=True)])
     counts = cells.value_counts()

@@ -8,6 +8,7 @@ pipeline (`geo.ingest`): at the level of `geo.ingest`, so that the store imports
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -22,13 +23,17 @@ from geo.store.inspecting import checklists, inspection_tables
 
 
 def escalate_unfixed(engine: Engine, router: Router, catalog: Catalog, today: dt.date,
-                     tz: ZoneInfo, *, scope: Scope) -> IngestReport | None:
+                     tz: ZoneInfo, *, scope: Scope, only: Iterable[int] | None = None
+                     ) -> IngestReport | None:
     """Turn problems unfixed after their deadline at sites in ``scope`` into cases.
 
     Each becomes an alert of source ``inspection`` with external id
     ``INSP-<inspection>-<item>`` (so running it again adds nothing), at the site's
     representative point (WGS84), matter of the checklist item, severity ``medium``,
     reported at 09:00 local time (``tz``) on ``today``, routed by ``router``.
+
+    ``only``: the ids of the inspections to look at (default: every one in ``scope``), e.g.
+    the visit of one supervision task (`geo.store.handoff`).
 
     Returns the ingest report, or None when no problem is past its deadline unfixed.
     Raises `geo.access.AccessDeniedError` unless ``scope`` may change inspections.
@@ -37,6 +42,8 @@ def escalate_unfixed(engine: Engine, router: Router, catalog: Catalog, today: dt
     findings, re = inspection_tables(engine, scope=scope)
     plan = rectification_plan(findings, checklists(engine, scope=scope))
     late = unfixed_after_deadline(plan, re, today)
+    if only is not None:
+        late = late[late["inspection_id"].isin(set(only))]
     if late.empty:
         return None
     sites = load_layers(engine, scope=scope).sites.set_index("site_id")

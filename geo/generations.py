@@ -15,7 +15,7 @@ first needed. No database: the store and the intake (`geo.ingest.stored_routing`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -62,7 +62,8 @@ def check_effective_from(effective_from: dt.date, current_from: dt.date | None,
     GenerationError
         ``effective_from`` is earlier than ``current_from``: the boundaries in force
         between the two days would be lost. The same day is allowed (a corrected import
-        replaces the generation of that day). Or ``effective_from`` is after ``today``.
+        replaces the generation of that day: `geo.store.generations.add_generation`).
+        Or ``effective_from`` is after ``today``.
     """
     if today is not None and effective_from > today:
         raise GenerationError(
@@ -74,7 +75,31 @@ def check_effective_from(effective_from: dt.date, current_from: dt.date | None,
             f"effective date {effective_from.isoformat()} is earlier than the start of the "
             f"layer generation in force ({current_from.isoformat()}): a new generation must "
             f"start on or after {current_from.isoformat()} (--effective-from); nothing was "
-            "imported")
+            "imported (if the start of the generation in force was mistyped, `python -m geo "
+            "layers move-start DATE` corrects it)")
+
+
+def check_moved_start(new_from: dt.date, previous_from: dt.date | None,
+                      today: dt.date) -> None:
+    """Refuse moving the start of the generation in force to ``new_from`` (a mistyped
+    ``--effective-from`` corrected) unless it falls after the start of the generation
+    before it (which would never be in force otherwise) and not after ``today`` (local
+    calendar days).
+
+    Raises
+    ------
+    GenerationError
+        ``new_from`` is on or before ``previous_from``, or after ``today``.
+    """
+    if new_from > today:
+        raise GenerationError(
+            f"{new_from.isoformat()} is in the future (today is {today.isoformat()}); "
+            "nothing was changed")
+    if previous_from is not None and new_from <= previous_from:
+        raise GenerationError(
+            f"{new_from.isoformat()} is not after the start of the generation before "
+            f"({previous_from.isoformat()}), which would then never be in force; nothing "
+            "was changed")
 
 
 def generation_at(starts: np.ndarray, days: np.ndarray, today: dt.date) -> np.ndarray:
@@ -117,10 +142,14 @@ class Change:
     removed: tuple[str, ...] = ()
     renamed: tuple[str, ...] = ()
     redrawn: tuple[str, ...] = ()
+    #: (removed code, the new code covering most of its area): merged into, or taken over
+    merged: tuple[tuple[str, str], ...] = ()
+    #: units kept under the same code in another township (``township_code`` changed)
+    moved: tuple[str, ...] = ()
 
     @property
     def any(self) -> bool:
-        return bool(self.added or self.removed or self.renamed or self.redrawn)
+        return bool(self.added or self.removed or self.renamed or self.redrawn or self.moved)
 
 
 def _changed(kind: str, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None,
@@ -138,9 +167,34 @@ def _changed(kind: str, old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | No
         gb = gpd.GeoSeries(b.loc[both].geometry.to_numpy(), crs=new.crs).to_crs(metric)
         moved = shapely.area(shapely.symmetric_difference(ga.to_numpy(), gb.to_numpy()))
         redrawn = [c for c, m in zip(both, moved, strict=True) if m > REDRAWN_MIN_M2]
-    return Change(kind, tuple(sorted(b.index.difference(a.index))),
-                  tuple(sorted(a.index.difference(b.index))), tuple(sorted(renamed)),
-                  tuple(sorted(redrawn)))
+    parents: list[str] = []
+    if "township_code" in a.columns and "township_code" in b.columns and len(both):
+        parents = list(both[a.loc[both, "township_code"].to_numpy()
+                            != b.loc[both, "township_code"].to_numpy()])
+    removed = a.index.difference(b.index)
+    return Change(kind, tuple(sorted(b.index.difference(a.index))), tuple(sorted(removed)),
+                  tuple(sorted(renamed)), tuple(sorted(redrawn)),
+                  _successors(a.loc[removed], b, old.crs, new.crs, metric),
+                  tuple(sorted(parents)))
+
+
+def _successors(gone: pd.DataFrame, new: pd.DataFrame, old_crs, new_crs,
+                metric: str) -> tuple[tuple[str, str], ...]:
+    """(code, successor) for each feature of ``gone``: the feature of ``new`` that covers
+    the largest share of its area (none where nothing covers it)."""
+    if gone.empty or new.empty:
+        return ()
+    ga = gpd.GeoSeries(gone.geometry.to_numpy(), crs=old_crs).to_crs(metric).to_numpy()
+    gb = gpd.GeoSeries(new.geometry.to_numpy(), crs=new_crs).to_crs(metric).to_numpy()
+    i, j = shapely.STRtree(gb).query(ga, predicate="intersects")
+    if not len(i):
+        return ()
+    shared = pd.DataFrame({"i": i, "j": j,
+                           "m2": shapely.area(shapely.intersection(ga[i], gb[j]))})
+    best = shared[shared["m2"] > 0].sort_values(["i", "m2"], ascending=[True, False])
+    best = best.drop_duplicates("i")
+    return tuple(sorted((str(gone.index[r.i]), str(new.index[r.j]))
+                        for r in best.itertuples(index=False)))
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -168,12 +222,16 @@ def differences(old: dict[str, gpd.GeoDataFrame | None],
             for kind in ("townships", "units")]
 
 
-def shown_codes(codes: Sequence[str], limit: int = SHOWN_CODES) -> str:
-    """``3: A, B, C``, or ``12: A, B, C, D, E, …`` (the count, then the first codes)."""
+def shown_codes(codes: Sequence[str], limit: int = SHOWN_CODES,
+                names: Mapping[str, str] | None = None) -> str:
+    """``3: A, B, C``, or ``12: A, B, C, D, E, …`` (the count, then the first codes; each
+    as ``name (code)`` where ``names`` has it)."""
     if not codes:
         return "0"
     more = ", …" if len(codes) > limit else ""
-    return f"{len(codes)}: {', '.join(codes[:limit])}{more}"
+    names = names or {}
+    shown = [f"{names[c]} ({c})" if c in names else c for c in codes[:limit]]
+    return f"{len(codes)}: {', '.join(shown)}{more}"
 
 
 # ---------------------------------------------------------------------------- routing
@@ -212,6 +270,11 @@ class Timeline:
     @property
     def command_center(self) -> str | None:
         return self.current.command_center
+
+    @property
+    def metric(self) -> str:
+        """The district's metric CRS (`geo.routing.Router.metric` of the layers in force)."""
+        return self.current.metric
 
     def built(self) -> Timeline:
         """This timeline with every generation's router built and no ``build`` (which may

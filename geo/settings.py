@@ -54,6 +54,9 @@ class Settings:
     evidence_max_mb
         Largest evidence file accepted, in megabytes of 2**20 bytes
         (``GEO_EVIDENCE_MAX_MB``).
+    referral_ack_days
+        Working days (Monday to Friday) a body has to acknowledge (签收) a case referred to
+        it (``GEO_REFERRAL_ACK_DAYS``), before the referral is escalated.
     """
 
     database_url: str = field(
@@ -74,12 +77,13 @@ class Settings:
     cache_path: Path = PROJECT_ROOT / "data" / "cache"
     evidence_path: Path = PROJECT_ROOT / "data" / "evidence"
     evidence_max_mb: float = 20.0
+    referral_ack_days: int = 3
 
     def __post_init__(self) -> None:
         for name in ("border_buffer_m", "snap_tolerance_m", "site_match_m"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GEO_{name.upper()} must be a distance of 0 or more metres")
-        for name in ("grid_cell_m", "refresh_s", "evidence_max_mb"):
+        for name in ("grid_cell_m", "refresh_s", "evidence_max_mb", "referral_ack_days"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"GEO_{name.upper()} must be positive")
 
@@ -105,6 +109,7 @@ class Settings:
             cache_path=Path(env.get("GEO_CACHE", base.cache_path)),
             evidence_path=Path(env.get("GEO_EVIDENCE_DIR", base.evidence_path)),
             evidence_max_mb=float(env.get("GEO_EVIDENCE_MAX_MB", base.evidence_max_mb)),
+            referral_ack_days=int(env.get("GEO_REFERRAL_ACK_DAYS", base.referral_ack_days)),
         )
 
     @property

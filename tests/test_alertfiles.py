@@ -53,6 +53,15 @@ def test_a_quote_left_open_and_bytes_that_are_not_utf8(tmp_path):
     assert got[3][0] == 5 and "a quote is left open" in got[3][2] and len(got) == 4
 
 
+def test_bytes_that_are_not_utf8_in_a_geojson_property_stay_in_it(tmp_path):
+    path = tmp_path / "a.geojson"
+    path.write_bytes(b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                     b'"geometry": {"type": "Point", "coordinates": [120.1, 30.8]}, '
+                     b'"properties": {"id": "A", "note": "caf\xe9"}}]}')
+    frame = next(iter(read_chunks(path)))[0]
+    assert frame["id"].tolist() == ["A"] and frame["note"].tolist() == ["caf\udce9"]
+
+
 def test_header_only_files_and_missing_columns(tmp_path):
     for text in ("id,lon,lat\n", "id,lon,lat\n\n\n"):
         (tmp_path / "h.csv").write_text(text, encoding="utf-8")

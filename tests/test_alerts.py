@@ -87,6 +87,16 @@ def test_excerpt_is_short_and_always_encodable():
     text.encode("utf-8")
 
 
+def test_rejected_bytes_that_were_not_utf8_are_shown_as_the_bytes_sent():
+    assert excerpt("A\udce93") == "A\\xe93"  # a byte kept by surrogateescape
+    frame = pd.DataFrame({"id": ["A\udce93", "B"], "lon": ["120.1", "120.1"],
+                          "lat": ["30.8", "30.8"]}, dtype=object)  # as files are read
+    checked = check(frame, np.array([2, 3]), RULES, SeenIds())
+    assert len(checked.alerts) == 1
+    assert str(checked.rejects[0]).startswith("row 2, field id: not UTF-8 text")
+    assert str(checked.rejects[0]).endswith("(value 'A\\xe93')")
+
+
 _hostile = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),

@@ -35,6 +35,12 @@ RESOURCES = ["GET /api/v1/teams", "POST /api/v1/teams/{team_id}/status",
              "POST /api/v1/cases/{case_id}/transitions",
              "POST /api/v1/cases/{case_id}/evidence", "GET /api/v1/cases/{case_id}/evidence",
              "GET /api/v1/cases/{case_id}/evidence/{evidence_id}",
+             # issue 14: check-ups by appointment (geo/api/checkups.py)
+             "POST /api/v1/checkups", "GET /api/v1/checkups", "POST /api/v1/visits",
+             "GET /api/v1/visits", "POST /api/v1/visits/{visit_id}/findings",
+             # issue 14: approvals and referrals (geo/api/handoff.py)
+             "POST /api/v1/approvals",
+             "POST /api/v1/referrals/{referral_id}/acknowledgement",
              # issue 14: joint operation (403 where the admin neither leads nor takes part
              # is not a case here: an admin leads every case; 422 for a case's state)
              "GET /api/v1/cases/{case_id}/participants",

@@ -214,3 +214,9 @@ def test_gcj02_layers_must_be_declared(tmp_path, capsys):
     capsys.readouterr()
     assert main(["layers", "check", str(gpkg), "--layers-gcj02"], settings) == 1
     assert "declares EPSG:4552, not lon/lat" in capsys.readouterr().out
+    # flags about layer files mean nothing without --layers: refused, not ignored
+    for flag in (["--layers-gcj02"], ["--assume-crs", "EPSG:4552"]):
+        assert main(["route", str(tmp_path / "p.csv"), "--out", str(tmp_path / "x.csv"),
+                     *flag], settings) == 2
+        assert f"{flag[0]} applies to the files of --layers" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -88,9 +88,16 @@ def test_differences_name_added_removed_renamed_and_redrawn_codes():
                                DISTRICT_CRS)
     assert (towns.added, towns.removed, towns.renamed, towns.redrawn) == (
         ("D",), ("B",), ("C",), ("A",))  # C's boundary came back from WGS84 unmoved
+    assert towns.merged == (("B", "A"),)  # B's area went into A
     assert towns.any and not units.any
     assert shown_codes(list("ABCDEFG")) == "7: A, B, C, D, E, …"
     assert shown_codes(["A"]) == "1: A" and shown_codes([]) == "0"
+    assert shown_codes(["A", "X"], names={"A": "甲"}) == "2: 甲 (A), X"
+    # a unit kept under its code in another township is listed as moved
+    units_old = _frame([("U1", "一", box(0, 0, 10, 10))]).assign(township_code="A")
+    units_new = units_old.assign(township_code="C")
+    moved = differences({"units": units_old}, {"units": units_new}, DISTRICT_CRS)[1]
+    assert moved.moved == ("U1",) and moved.any
 
 
 # ---------------------------------------------------------------------------- two imports
@@ -171,6 +178,15 @@ def test_imports_keep_each_generation_with_its_dates_and_boundaries(two_generati
         HEDONG, SHIQIAO]
     with pytest.raises(LookupError, match="no layer generation 7"):
         generation_layers(engine, 7, scope=SYSTEM)
+    # what init says after importing generation 2
+    from geo.cli import _generation_changes
+
+    towns, units = _generation_changes(engine, 2)
+    assert towns.startswith("changes in townships from the generation before: removed 1: "
+                            f"{LIULIN_NAME} ({LIULIN}), redrawn 1: 河东镇 ({HEDONG})")
+    assert towns.endswith(f"(went into: {LIULIN_NAME} -> 河东镇)")
+    assert units.startswith("changes in units from the generation before: removed 2")
+    assert _generation_changes(engine, 1) == []
 
 
 def test_the_import_warnings_are_kept_with_the_generation(two_generations):
@@ -215,6 +231,52 @@ def test_an_effective_date_before_the_current_one_is_refused_and_nothing_changes
     assert list_generations(engine, scope=SYSTEM)["id"].tolist() == [1, 2]
 
 
+def test_a_corrected_import_of_the_same_day_replaces_that_days_generation(
+        two_generations, capsys):
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    assert main(["init", "--layers", str(first), "--effective-from", str(GEN2_FROM)],
+                settings) == 0
+    gens = list_generations(engine, scope=SYSTEM)
+    assert gens["id"].tolist() == [1, 2]  # generation 2 replaced, not a third one
+    assert gens["townships"].tolist() == [3, 3] and gens["effective_to"].tolist() == [
+        GEN2_FROM, None]
+    with store.sessions(engine)() as s:
+        from geo.store.models import GenerationTownship
+        assert s.scalar(select(func.count()).select_from(GenerationTownship)) == 6
+
+
+def test_a_mistyped_start_is_moved_and_routing_follows(two_generations, tmp_path, capsys):
+    settings, _, _ = two_generations
+    engine = store.connect(settings.database_url)
+    for bad, why in (("2026-01-01", "not after the start of the generation before"),
+                     ("2999-01-01", "is in the future"), ("June", "not a date")):
+        assert main(["layers", "move-start", bad], settings) == 1
+        assert why in capsys.readouterr().err
+    assert list_generations(engine, scope=SYSTEM)["effective_from"].tolist() == [
+        GEN1_FROM, GEN2_FROM]
+    assert main(["layers", "move-start", "2026-04-01"], settings) == 0
+    assert "generation 2 now in force from 2026-04-01 (was 2026-06-01)" in \
+        capsys.readouterr().out
+    gens = list_generations(engine, scope=SYSTEM)
+    assert gens["effective_from"].tolist() == [GEN1_FROM, dt.date(2026, 4, 1)]
+    assert gens["effective_to"].tolist() == [dt.date(2026, 4, 1), None]
+    assert main(["layers", "generations"], settings) == 0
+    assert "generation 1: from 2026-01-01, until 2026-04-01 (excl.)" in \
+        capsys.readouterr().out
+    (lon, lat) = LIULIN_NORTH
+    alerts = tmp_path / "may.csv"
+    pd.DataFrame({"id": ["may"], "lon": [lon], "lat": [lat], "source": "grid",
+                  "reported_at": ["2026-05-10T09:00:00+08:00"]}).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    cases = store.cases_frame(engine, scope=SYSTEM).set_index("external_id")
+    assert cases.loc["may", "township_code"] == HEDONG  # the new boundaries from April
+    with store.sessions(engine)() as s:
+        from geo.store.models import AuditLog
+        moved = s.scalars(select(AuditLog).where(AuditLog.action == "move_start")).all()
+    assert [m.detail for m in moved] == ["2026-06-01 -> 2026-04-01"]
+
+
 def test_generation_store_functions_check_the_scope(two_generations):
     settings, first, _ = two_generations
     engine = store.connect(settings.database_url)
@@ -252,6 +314,38 @@ def test_alerts_route_with_the_boundaries_of_their_reported_day(two_generations,
     assert cases.loc["after", "unit_code"] == f"{HEDONG}001"  # the redrawn north unit
     assert cases.loc["still", "township_code"] == SHIQIAO
     assert cases.loc["still", "unit_code"] == f"{SHIQIAO}002"
+
+
+def test_a_catalogue_keeps_the_center_and_powers_of_a_township_merged_away(
+        store_settings, tmp_path, capsys):
+    """The catalogue may still name a township of an earlier generation: its alerts of
+    that time go to its own center, with the powers it held."""
+    from tests.unseen_district import CENTERS, MARKET, write_catalog
+
+    settings = dataclasses.replace(store_settings, cache_path=tmp_path / "cache")
+    catalog = write_catalog(tmp_path / "catalog")
+    second = _second_generation(tmp_path / "gen2")
+    # before any generation has it, a township the layers lack is refused, naming the rows
+    assert main(["init", "--layers", str(second), "--catalog", str(catalog)], settings) == 1
+    assert f"field township_code: township {LIULIN} is not in the townships layer" in \
+        capsys.readouterr().err
+    assert main(["init", "--layers", str(write_district(tmp_path / "gen1")), "--catalog",
+                 str(catalog), "--effective-from", str(GEN1_FROM)], settings) == 0
+    assert main(["init", "--layers", str(second), "--catalog", str(catalog),
+                 "--effective-from", str(GEN2_FROM)], settings) == 0
+    (lon, lat) = LIULIN_NORTH
+    alerts = tmp_path / "alerts.csv"
+    pd.DataFrame({"id": ["before", "after"], "lon": [lon, lon], "lat": [lat, lat],
+                  "matter": MARKET, "source": "grid",
+                  "reported_at": ["2026-03-10T09:00:00+08:00", "2026-07-10T09:00:00+08:00"]}
+                 ).to_csv(alerts, index=False)
+    assert main(["ingest", str(alerts)], settings) == 0
+    cases = store.cases_frame(store.connect(settings.database_url),
+                              scope=SYSTEM).set_index("external_id")
+    assert cases.loc["before", ["township_code", "body_code"]].tolist() == [
+        LIULIN, CENTERS[LIULIN]]  # 柳林乡 held the matter from 2026-01-01
+    assert cases.loc["after", ["township_code", "body_code"]].tolist() == [
+        HEDONG, CENTERS[HEDONG]]
 
 
 def test_a_timeline_routes_one_report_by_its_day(two_generations):
@@ -333,13 +427,13 @@ def _layers_page():
     layers_page.render()
 
 
-def _page(settings, monkeypatch, lang="zh"):
+def _page(settings, monkeypatch, lang="zh", scope=None):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("GEO_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("GEO_CACHE", str(settings.cache_path))
     at = AppTest.from_function(_layers_page, default_timeout=60)
-    at.session_state["onemap_scope"] = Scope("admin", actor="admin")
+    at.session_state["onemap_scope"] = scope or Scope("admin", actor="admin")
     at.session_state["lang"] = lang
     return at.run()
 
@@ -357,16 +451,23 @@ def test_the_layers_page_lists_the_generations_their_changes_and_warnings(
     gens = frames[2]
     assert gens["版本"].tolist() == [1, 2]
     assert gens["生效日期"].tolist() == ["2026-01-01", "2026-06-01"]
-    assert gens["失效日期"].tolist() == ["2026-06-01", "现行"]
+    assert gens["最后生效日"].tolist() == ["2026-05-31", "现行"]  # the day before 2's first
     assert gens["来源"].tolist() == [str(first), str(second)]
     assert gens["镇街数"].tolist() == [3, 2] and gens["单元数"].tolist() == [6, 4]
     assert gens["导入提示数"].tolist() == [0, 2]
     changes = frames[3].set_index("图层")
-    assert changes.loc["镇街", "撤销"] == f"1: {LIULIN}"
-    assert changes.loc["镇街", "边界调整"] == f"1: {HEDONG}"
+    hedong, liulin = TOWNSHIPS[0][1], LIULIN_NAME
+    assert changes.loc["镇街", "撤销"] == f"1: {liulin} ({LIULIN})"
+    assert changes.loc["镇街", "撤销后并入"] == f"{liulin} → {hedong}"
+    assert changes.loc["镇街", "边界调整"] == f"1: {hedong} ({HEDONG})"
     assert changes.loc["镇街", "新增"] == "0" and changes.loc["镇街", "更名"] == "0"
-    assert changes.loc["单元", "撤销"] == f"2: {LIULIN}001, {LIULIN}002"
-    assert changes.loc["单元", "边界调整"] == f"2: {HEDONG}001, {HEDONG}002"
+    assert changes.loc["单元", "撤销"] == (f"2: {liulin}北网格 ({LIULIN}001), "
+                                          f"{liulin}南网格 ({LIULIN}002)")
+    # each of 柳林乡's halves went into the redrawn unit of the same half
+    assert changes.loc["单元", "撤销后并入"] == (f"{liulin}北网格 → 河东镇北网格; "
+                                              f"{liulin}南网格 → 河东镇南网格")
+    assert changes.loc["单元", "边界调整"].startswith(f"2: 河东镇北网格 ({HEDONG}001)")
+    assert changes.loc["单元", "改属镇街"] == "0"
     # the earlier generation's findings, in its own expander
     assert at.expander[0].label == "版本 1 导入时的校验提示"
     assert at.expander[0].success[0].value == "未发现问题。"
@@ -377,5 +478,27 @@ def test_the_layers_page_in_english(two_generations, monkeypatch):
     at = _page(settings, monkeypatch, lang="en")
     assert not at.exception
     gens = at.dataframe[2].value
-    assert gens["In force until"].tolist() == ["2026-06-01", "in force"]
+    assert gens["Last day in force"].tolist() == ["2026-05-31", "in force"]
     assert at.expander[0].label == "Findings when generation 1 was imported"
+
+
+def test_an_unreadable_source_is_named_without_the_servers_folders(two_generations,
+                                                                   monkeypatch):
+    """A generation imported before findings were kept is checked again from its source;
+    when that is gone, a planner is told its name, not the server's path."""
+    import shutil
+
+    from sqlalchemy import update
+
+    from geo.store.models import Generation
+
+    settings, first, _ = two_generations
+    engine = store.connect(settings.database_url)
+    with store.sessions(engine).begin() as s:
+        s.execute(update(Generation).where(Generation.id == 1).values(problems=None))
+    shutil.rmtree(first)
+    at = _page(settings, monkeypatch, scope=Scope("planner", actor="p"))
+    assert not at.exception
+    shown = [i.value for i in at.expander[0].info]
+    assert len(shown) == 1 and shown[0].endswith(first.name)
+    assert str(first.parent) not in shown[0]

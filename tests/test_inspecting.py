@@ -100,8 +100,13 @@ def test_demo_history_and_escalate_command(db, capsys):
     before = (problems["deadline"].min() - dt.timedelta(days=1)).isoformat()
     assert main(["inspections", "escalate", "--today", before], db) == 0
     assert capsys.readouterr().out.strip() == "no problem is past its deadline unfixed"
+    # the demo hand-off (issue 14) escalated its supervision visit's problem already
+    done = store.cases_frame(engine, scope=SYSTEM)
+    done = int((done["source"] == "inspection").sum())
+    assert done == 1
     assert main(["inspections", "escalate", "--today", today.isoformat()], db) == 0
-    assert f"{len(late)} row(s) read, {len(late)} new alert(s) stored" in capsys.readouterr().out
+    assert (f"{len(late)} row(s) read, {len(late) - done} new alert(s) stored, {done} already"
+            in capsys.readouterr().out)
     cases = store.cases_frame(engine, scope=SYSTEM)
     assert sorted(cases.loc[cases["source"] == "inspection", "external_id"]) == sorted(
         f"INSP-{i}-{c}" for i, c in late)

@@ -9,7 +9,7 @@ from geo import store
 from geo.access import SYSTEM
 from geo.catalog import load_catalog
 from geo.layers import load_layers
-from geo.store.models import Site, Township
+from geo.store.models import Meta, Site, Township
 
 
 @pytest.fixture
@@ -43,6 +43,12 @@ def test_reference_round_trip(engine, small_dirs):
     back = store.load_catalog(engine, scope=SYSTEM)
     assert back.inspection_intervals == {"high": 7, "medium": 60, "low": 400}
     assert back.severity_words == custom.severity_words  # the district's own words kept
+    # an older release let a catalogue map low/medium/high to another severity: such a
+    # database still loads, with the words meaning themselves
+    with store.sessions(engine).begin() as s:
+        s.merge(Meta(key="severity_words", value='{"high": "medium", "p1": "high"}'))
+    assert store.load_catalog(engine, scope=SYSTEM).severity_words == {
+        "low": "low", "medium": "medium", "high": "high", "p1": "high"}
 
 
 def test_import_is_all_or_nothing(engine, small_dirs):

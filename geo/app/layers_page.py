@@ -3,6 +3,7 @@ generations with what changed from one to the next, a small map per layer."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import folium
@@ -70,23 +71,30 @@ def _shown(url: str, version: str, scope, kind: str):
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _generations(url: str, version: str, scope) -> tuple[pd.DataFrame, dict, list]:
+def _generations(url: str, version: str) -> tuple[pd.DataFrame, dict, list, dict]:
     """The layer generations (`geo.store.generations.list_generations`), the findings of
-    each import by generation id (`LayerReport`, None where not kept) and what changed
-    from each generation to the next (`geo.generations.differences`), per layer import."""
-    engine = state.engine(url)
+    each import by generation id (`LayerReport`, None where not kept), what changed from
+    each generation to the next (`geo.generations.differences`) and the name of every
+    township and unit code of any generation (the latest name), per layer import.
+
+    The same for every role that may read layers (the caller's scope is checked by
+    `render` before): computed once per import, not once per user."""
+    engine, scope = state.engine(url), state.REFERENCE
     gens = list_generations(engine, scope=scope)
     findings = {g: generation_problems(engine, g, scope=scope) for g in gens["id"]}
     metric = state.metric(url, version)
-    changes, before = [], None
+    changes, names, before = [], {}, None
     for g in gens["id"]:
         now = generation_layers(engine, int(g), scope=scope)
+        for gdf in (now.townships, now.units):
+            if gdf is not None:
+                names.update(zip(gdf["code"], gdf["name"], strict=True))
         if before is not None:
             changes.append((int(g), differences(
                 {"townships": before.townships, "units": before.units},
                 {"townships": now.townships, "units": now.units}, metric)))
         before = now
-    return gens, findings, changes
+    return gens, findings, changes, names
 
 
 def finding_lines(report: LayerReport) -> tuple[list[str], str]:
@@ -96,14 +104,15 @@ def finding_lines(report: LayerReport) -> tuple[list[str], str]:
     return lines[:-1], lines[-1]
 
 
-def _findings(report: LayerReport | None, source: str, version: str, lang: str) -> None:
+def _findings(report: LayerReport | None, source: str, version: str, admin: bool,
+              lang: str) -> None:
     """The findings an import was kept with; where none were kept, the source checked
-    again (if it can still be read)."""
+    again (if it can still be read; its path as `shown_source` shows it)."""
     if report is None:
         st.caption(t("gen_not_recorded", lang))
         problems, unreadable = _report(source, version)
         if unreadable:
-            st.info(f"{t('source_unavailable', lang)} {md(unreadable)}")
+            st.info(f"{t('source_unavailable', lang)} {md(shown_source(source, admin))}")
             return
         report = LayerReport(problems=list(problems))
     lines, total = finding_lines(report)
@@ -114,15 +123,27 @@ def _findings(report: LayerReport | None, source: str, version: str, lang: str) 
     st.caption(total)
 
 
-def _generation_table(gens: pd.DataFrame, findings: dict, admin: bool,
+def local_time(utc, tz) -> str:
+    """A naive-UTC time (datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in ``tz``."""
+    if utc is None or utc == "":
+        return "-"
+    stamp = pd.Timestamp(utc)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return f"{stamp.tz_convert(tz):%Y-%m-%d %H:%M}"
+
+
+def _generation_table(gens: pd.DataFrame, findings: dict, admin: bool, tz,
                       lang: str) -> pd.DataFrame:
+    """One row per generation; its last day in force is the day before the next one's
+    first (``effective_to`` is that first day)."""
     return pd.DataFrame({
         t("gen_id", lang): gens["id"],
         t("gen_from", lang): gens["effective_from"].map(str),
         t("gen_to", lang): gens["effective_to"].map(
-            lambda d: t("gen_in_force", lang) if d is None else str(d)),
+            lambda d: t("gen_in_force", lang) if d is None
+            else str(d - dt.timedelta(days=1))),
         t("gen_source", lang): gens["source"].map(lambda s: shown_source(s, admin)),
-        t("imported_at", lang): gens["imported_at"].map(lambda d: f"{d:%Y-%m-%d %H:%M} UTC"),
+        t("imported_at", lang): gens["imported_at"].map(lambda d: local_time(d, tz)),
         t("gen_townships_n", lang): gens["townships"],
         t("gen_units_n", lang): gens["units"],
         t("gen_findings_n", lang): [
@@ -130,14 +151,20 @@ def _generation_table(gens: pd.DataFrame, findings: dict, admin: bool,
     })
 
 
-def _change_table(changes: list, lang: str) -> pd.DataFrame:
-    """One row per generation and layer kind that changed: counts with the first codes."""
+def _change_table(changes: list, names: dict, lang: str) -> pd.DataFrame:
+    """One row per generation and layer kind that changed: counts with the first names
+    (and codes); where a township or unit went, the one that took most of its area."""
+    def merged(pairs) -> str:
+        return "; ".join(f"{names.get(a, a)} → {names.get(b, b)}" for a, b in pairs) or "-"
+
     return pd.DataFrame([{
         t("gen_id", lang): g, t("kind", lang): t("kind_" + c.kind, lang),
-        t("gen_added", lang): shown_codes(c.added),
-        t("gen_removed", lang): shown_codes(c.removed),
-        t("gen_renamed", lang): shown_codes(c.renamed),
-        t("gen_redrawn", lang): shown_codes(c.redrawn),
+        t("gen_added", lang): shown_codes(c.added, names=names),
+        t("gen_removed", lang): shown_codes(c.removed, names=names),
+        t("gen_merged", lang): merged(c.merged),
+        t("gen_renamed", lang): shown_codes(c.renamed, names=names),
+        t("gen_redrawn", lang): shown_codes(c.redrawn, names=names),
+        t("gen_moved", lang): shown_codes(c.moved, names=names),
     } for g, kinds in changes for c in kinds if c.any])
 
 
@@ -150,29 +177,31 @@ def render() -> None:
     layers = state.layers(url, version, page.scope)
     meta = store.get_meta(engine)
     source = meta.get("layers_source", "-")
-    st.subheader(t("layer_counts", lang))
+    tz = page.tz
+    gens, findings, changes, names = _generations(url, version)
+    current = f" · {t('gen_id', lang)} {gens['id'].iloc[-1]}" if len(gens) else ""
+    st.subheader(t("layer_counts", lang) + current)
     st.dataframe(pd.DataFrame(
         [{t("kind", lang): t("kind_" + k, lang), t("features", lang): n}
          for k, n in layers.counts().items()]), hide_index=True)
     st.caption(f"{t('file', lang)}: {md(shown_source(source, admin))}"
                f" · {t('imported_at', lang)}: "
-               f"{md(meta.get('imported_at'))} (UTC)")
-    gens, findings, changes = _generations(url, version, page.scope)
+               f"{md(local_time(meta.get('imported_at'), tz))}")
     st.subheader(t("validation", lang))
     if len(gens):
-        _findings(findings[gens["id"].iloc[-1]], source, version, lang)
+        _findings(findings[gens["id"].iloc[-1]], source, version, admin, lang)
     st.subheader(t("generations", lang))
-    st.dataframe(_generation_table(gens, findings, admin, lang), hide_index=True)
+    st.dataframe(_generation_table(gens, findings, admin, tz, lang), hide_index=True)
     if len(gens) > 1:
         st.markdown(f"**{t('gen_changes', lang)}**")
-        table = _change_table(changes, lang)
+        table = _change_table(changes, names, lang)
         if table.empty:
             st.info(t("gen_no_changes", lang))
         else:
             st.dataframe(table, hide_index=True)
         for g, src in zip(gens["id"].iloc[:-1], gens["source"].iloc[:-1], strict=True):
             with st.expander(t("gen_findings", lang).format(id=g)):
-                _findings(findings[g], src, version, lang)
+                _findings(findings[g], src, version, admin, lang)
     local_assets()
     mapview.fill_viewport()
     kinds = [k for k in KINDS if layers.get(k) is not None]

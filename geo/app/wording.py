@@ -210,6 +210,11 @@ def _detail(raw: str | None) -> dict:
     return {"reason": raw}
 
 
+#: audit actions of the hand-off (`geo.store.handoff`), each worded by its ``tl_`` label
+HANDOFF_ACTIONS = frozenset({"refer", "referral_acknowledged", "referral_escalated",
+                             "copy_notice"})
+
+
 def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
     """One audit entry of a case as a sentence, e.g. ``dispatcher-sc：已分拨 → 已退回，退回
     指挥中心，理由：不属本中心事项``.
@@ -248,6 +253,11 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         parts.append(t("tl_evidence", lang).format(file=md(detail["file"])))
     elif entry.action == "acknowledged":
         parts.append(t("tl_acknowledged", lang))
+    elif entry.action in HANDOFF_ACTIONS:  # issue 14: referrals (移送) and notices (抄告)
+        parts.append(t(f"tl_{entry.action}", lang).format(
+            body=names.body(detail.get("body")), department=md(detail.get("department", ""))))
+        if detail.get("reason"):
+            parts.append(t("tl_reason", lang).format(reason=md(detail["reason"])))
     else:
         if "township" in detail:
             parts.append(t("tl_transfer", lang).format(township=names.township(

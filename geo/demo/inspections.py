@@ -71,4 +71,12 @@ def demo_history(engine, rng: np.random.Generator, n: int, today: dt.date) -> in
         s.execute(insert(Finding), rows)
         if reins:
             s.execute(insert(Reinspection), reins)
+        if engine.dialect.name == "postgresql":
+            # the ids were given: move PostgreSQL's sequences past them, so that the next
+            # inspection recorded (a page, the API, a joint visit done) gets a free id
+            from sqlalchemy import text
+
+            for table in ("inspections", "findings"):
+                s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT max(id) FROM {table}))"))
     return len(inspections)

@@ -23,6 +23,7 @@ from stdnum.cn import uscc
 from geo.crs import METRIC, WGS84
 from geo.demo.catalog import COMMAND_CENTER, DISTRICT_TEAMS, MATTERS
 from geo.demo.checklists import CHECKLISTS
+from geo.demo.handoff import demo_powers
 from geo.settings import PROJECT_ROOT
 
 SEED = 20231101
@@ -268,7 +269,8 @@ def build_catalog(rng, townships: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:
         for kind, items in CHECKLISTS.items() for k, (item, dept, matter) in enumerate(items)])
     intervals = pd.DataFrame({"risk": ["high", "medium", "low"], "days": [30, 90, 365]})
     return {"matters": matters, "bodies": pd.DataFrame(bodies), "empowerment": pd.DataFrame(emp),
-            "checklists": checklists, "inspection_intervals": intervals}
+            "checklists": checklists, "inspection_intervals": intervals,
+            "powers": demo_powers(matters)}  # issue 14: 两单融合
 
 
 def build_teams(rng, townships: gpd.GeoDataFrame, seats: pd.DataFrame,
@@ -425,5 +427,8 @@ def build_demo(layers_dir: Path, data_dir: Path, sources: Path = SOURCES) -> dic
     for name, frame in catalog.items():
         write_csv(frame, data_dir / f"{name}.csv")
     write_csv(alerts, data_dir / "demo_alerts.csv")
+    from geo.demo.reform import build_staff  # it reads this module's alert sources
+
+    write_csv(build_staff(catalog["bodies"], catalog["empowerment"]), data_dir / "staff.csv")
     return {**{k: len(v) for k, v in out.items()}, **{k: len(v) for k, v in catalog.items()},
             "demo alerts": len(alerts)}

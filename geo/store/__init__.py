@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.access import AccessDeniedError, Scope
-from geo.catalog import Catalog, validate_catalog
+from geo.catalog import SEVERITIES, Catalog, validate_catalog
 from geo.crs import WGS84
 from geo.layers import LayerReport, LayerSet
 from geo.store.models import (
@@ -277,6 +277,9 @@ def load_catalog(engine: Engine, *, scope: Scope) -> Catalog:
         list(json.loads(stored.value).items()), columns=["risk", "days"]).astype(str)
     severities = None if words is None else pd.DataFrame(
         list(json.loads(words.value).items()), columns=["word", "severity"])
+    if severities is not None:  # low/medium/high mean themselves (an older release let a
+        # catalogue map them to another severity: that mapping is no longer kept)
+        severities = severities[~severities["word"].str.lower().isin(SEVERITIES)]
     return validate_catalog(matters.sort_values("code"), bodies.sort_values("code"), emp,
                             intervals=intervals, severities=severities)
 

@@ -155,6 +155,10 @@ def transition_case(engine: Engine, case_id: int, version: int, target: str, act
               json.dumps({**said, **(detail or {})}, ensure_ascii=False))
         if target in RELEASES_TEAMS:
             _release_teams(s, case_id, actor, f"case {target}")
+        if target == "closed":  # issue 14: 抄告 to the approving department, where due
+            from geo.store.handoff import record_copy_notice
+
+            record_copy_notice(s, case_id, scope=scope)
 
 
 def _release_teams(s, case_id: int, actor: str, why: str) -> None:

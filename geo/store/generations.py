@@ -13,13 +13,13 @@ import datetime as dt
 from dataclasses import asdict
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from geo.access import Scope
-from geo.generations import check_effective_from
+from geo.generations import check_effective_from, check_moved_start
 from geo.layers import LayerReport, LayerSet, Problem
-from geo.store.models import Generation, GenerationTownship, GenerationUnit, utcnow
+from geo.store.models import Generation, GenerationTownship, GenerationUnit, Meta, utcnow
 
 GENERATION_COLUMNS = ("id", "effective_from", "effective_to", "source", "imported_at",
                       "townships", "units")
@@ -40,13 +40,21 @@ def add_generation(s: Session, layers: LayerSet, source: str, effective_from: dt
     current = s.scalars(select(Generation).where(Generation.effective_to.is_(None))
                         .order_by(Generation.id.desc()).with_for_update()).first()
     check_effective_from(effective_from, current.effective_from if current else None)
-    if current is not None:
-        current.effective_to = effective_from
     kept = [] if report is None else [_plain(p) for p in report.problems
                                       if p.level != "error"]
-    generation = Generation(effective_from=effective_from, source=source,
-                            imported_at=utcnow(), problems=kept)
-    s.add(generation)
+    if current is not None and current.effective_from == effective_from:
+        # a corrected import of the same day replaces that day's generation
+        generation = current
+        generation.source, generation.imported_at, generation.problems = (
+            source, utcnow(), kept)
+        for model in (GenerationUnit, GenerationTownship):
+            s.execute(delete(model).where(model.generation_id == current.id))
+    else:
+        if current is not None:
+            current.effective_to = effective_from
+        generation = Generation(effective_from=effective_from, source=source,
+                                imported_at=utcnow(), problems=kept)
+        s.add(generation)
     s.flush()
     gid = generation.id
     s.execute(insert(GenerationTownship), [
@@ -55,6 +63,42 @@ def add_generation(s: Session, layers: LayerSet, source: str, effective_from: dt
     if units:
         s.execute(insert(GenerationUnit), [{**r, "generation_id": gid} for r in units])
     return gid
+
+
+def move_start(engine: Engine, effective_from: dt.date, today: dt.date, *,
+               scope: Scope) -> tuple[int, dt.date]:
+    """Move the start of the generation in force to ``effective_from`` (a mistyped
+    ``init --effective-from`` corrected; `geo.generations.check_moved_start` says which
+    days may be chosen), and the end of the one before with it; audited. Cases stay with
+    the township they were routed to. Returns (generation id, its former start).
+
+    Raises
+    ------
+    LookupError
+        No layers have been imported.
+    geo.generations.GenerationError
+        The day may not be chosen; nothing is changed.
+    """
+    from geo.store import audit, sessions
+
+    scope.require("layers", "change")
+    with sessions(engine).begin() as s:
+        latest = s.scalars(select(Generation).order_by(Generation.id.desc()).limit(2)
+                           .with_for_update()).all()
+        if not latest:
+            raise LookupError("no layers loaded: run `python -m geo init` first")
+        current, previous = latest[0], (latest[1] if len(latest) > 1 else None)
+        check_moved_start(effective_from, previous.effective_from if previous else None,
+                          today)
+        former = current.effective_from
+        current.effective_from = effective_from
+        if previous is not None:
+            previous.effective_to = effective_from
+        # routers and pages keyed by the import see the new dates
+        s.merge(Meta(key="imported_at", value=utcnow().isoformat(timespec="seconds")))
+        audit(s, scope.actor, "layers", str(current.id), "move_start",
+              detail=f"{former.isoformat()} -> {effective_from.isoformat()}")
+    return current.id, former
 
 
 def _plain(problem: Problem) -> dict:

@@ -61,27 +61,36 @@ def record_inspection(engine: Engine, site_id: str, day: dt.date, departments: l
     15 days). Returns its id. `LookupError` for a site out of scope,
     `AccessDeniedError` for a role that may not record inspections."""
     with sessions(engine).begin() as s:
-        kind = _site_kind(s, site_id, scope)
-        items = checklists(engine, scope=scope)
-        frame = pd.DataFrame(findings).assign(site_id=site_id, day=pd.Timestamp(day),
-                                              inspection_id=0)
-        check_findings(frame, items, {site_id: kind})
-        plan = rectification_plan(frame, items, fix_days).set_index("item_code")
-        inspection_id = s.execute(insert(Inspection).values(
-            site_id=site_id, day=day, departments=",".join(departments),
-            inspector=scope.actor).returning(Inspection.id)).scalar_one()
-        rows = []
-        for f in findings:
-            p = plan.loc[f["item_code"]] if f["item_code"] in plan.index else None
-            rows.append({"inspection_id": inspection_id, "item_code": f["item_code"],
-                         "result": f["result"], "note": f.get("note", ""),
-                         "photo": f.get("photo"),
-                         "requirement": None if p is None else p["requirement"],
-                         "deadline": None if p is None else p["deadline"].date()})
-        s.execute(insert(Finding), rows)
-        audit(s, scope.actor, "inspection", str(inspection_id), "record",
-              detail=f"site {site_id}, {len(rows)} findings")
-        return inspection_id
+        return insert_inspection(s, engine, site_id, day, departments, findings, fix_days,
+                                 scope=scope)
+
+
+def insert_inspection(s, engine: Engine, site_id: str, day: dt.date, departments: list[str],
+                      findings: list[dict], fix_days: dict[str, float] | None = None, *,
+                      scope: Scope) -> int:
+    """`record_inspection` in the open session ``s`` (the caller commits), for a write that
+    records an inspection together with something else (a joint visit done)."""
+    kind = _site_kind(s, site_id, scope)
+    items = checklists(engine, scope=scope)
+    frame = pd.DataFrame(findings).assign(site_id=site_id, day=pd.Timestamp(day),
+                                          inspection_id=0)
+    check_findings(frame, items, {site_id: kind})
+    plan = rectification_plan(frame, items, fix_days).set_index("item_code")
+    inspection_id = s.execute(insert(Inspection).values(
+        site_id=site_id, day=day, departments=",".join(departments),
+        inspector=scope.actor).returning(Inspection.id)).scalar_one()
+    rows = []
+    for f in findings:
+        p = plan.loc[f["item_code"]] if f["item_code"] in plan.index else None
+        rows.append({"inspection_id": inspection_id, "item_code": f["item_code"],
+                     "result": f["result"], "note": f.get("note", ""),
+                     "photo": f.get("photo"),
+                     "requirement": None if p is None else p["requirement"],
+                     "deadline": None if p is None else p["deadline"].date()})
+    s.execute(insert(Finding), rows)
+    audit(s, scope.actor, "inspection", str(inspection_id), "record",
+          detail=f"site {site_id}, {len(rows)} findings")
+    return inspection_id
 
 
 def _site_kind(s, site_id: str, scope: Scope) -> str:

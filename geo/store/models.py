@@ -363,6 +363,158 @@ class Evidence(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+# issue 14: reform figures
+class StaffRoster(Base):
+    """Enforcement staff of one body over a period (``staff.csv``): ``count`` people from
+    ``effective_from`` until the day before ``effective_to`` (None: still there). A plain
+    body code, not a foreign key: re-importing the catalogue keeps the roster's history."""
+
+    __tablename__ = "staff_roster"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body_code: Mapped[str] = mapped_column(String(40), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+# issue 14: 两单融合, the 审批—监管—执法 hand-off and referrals (移送)
+class Power(Base):
+    """The power list's side of a matter (`geo.handoff`, ``powers.csv``): the permit, legal
+    basis, approving department and penalty range (yuan), with the department that
+    supervises holders and the days it has to visit after an approval. A plain matter code,
+    not a foreign key: re-importing the matters keeps it (as checklists)."""
+
+    __tablename__ = "powers"
+    matter_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    permit: Mapped[str] = mapped_column(String(200), default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    approving_department: Mapped[str] = mapped_column(String(100), default="")
+    penalty_min_yuan: Mapped[float | None] = mapped_column(Float)
+    penalty_max_yuan: Mapped[float | None] = mapped_column(Float)
+    supervising_department: Mapped[str] = mapped_column(String(100), default="")
+    supervision_days: Mapped[int] = mapped_column(Integer)
+
+
+class Approval(Base):
+    """A permit granted to a site (审批), as the approving system sent it; unique on
+    (source, external id)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_approval_source_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(100))
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    matter_code: Mapped[str] = mapped_column(String(40))
+    permit: Mapped[str] = mapped_column(String(200), default="")
+    approving_department: Mapped[str] = mapped_column(String(100))
+    granted_on: Mapped[dt.date] = mapped_column(Date)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SupervisionTask(Base):
+    """The supervision (监管) an approval opens: the department visits the site by
+    ``due_on``; the visit is an inspection (``inspection_id``), whose unfixed problems
+    become cases through `geo.escalation`."""
+
+    __tablename__ = "supervision_tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id"), unique=True)
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    matter_code: Mapped[str] = mapped_column(String(40))
+    department: Mapped[str] = mapped_column(String(100))
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"),
+                                                      unique=True)
+
+
+class CopyNotice(Base):
+    """A notice (抄告) to the approving department that a case escalated from its approval's
+    supervision was closed: one per case."""
+
+    __tablename__ = "copy_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("supervision_tasks.id"), index=True)
+    department: Mapped[str] = mapped_column(String(100))
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class Referral(Base):
+    """A case referred (移送) from one body to another, to be acknowledged (签收) by the
+    receiving body by ``due_at`` (naive UTC); escalated to the command center when not."""
+
+    __tablename__ = "referrals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    from_body: Mapped[str] = mapped_column(String(40), index=True)
+    to_body: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    referred_by: Mapped[str] = mapped_column(String(100))
+    referred_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# issue 14: check-ups by appointment (预约体检) and joint visits (综合查一次)
+class JointVisit(Base):
+    """One joint visit of a site scheduled by the office (综合查一次): its day, the lead
+    body, the bodies (codes) and departments (names) joining, the inspectors (names); the
+    request it answers (None: scheduled by the office itself); once done, the inspection
+    its findings were recorded as. ``township_code`` is the site's when scheduled."""
+
+    __tablename__ = "joint_visits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # plain codes, not foreign keys: re-importing layers or catalogues keeps the history
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    lead_body: Mapped[str] = mapped_column(String(40))
+    bodies: Mapped[list] = mapped_column(JSON, default=list)
+    departments: Mapped[list] = mapped_column(JSON, default=list)
+    inspectors: Mapped[list] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="scheduled", index=True)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
+    scheduled_by: Mapped[str] = mapped_column(String(100))
+    scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CheckupRequest(Base):
+    """A site's request for a check-up (预约体检): who asks (``contact``), why, the days it
+    would like, when it asked, who entered it (a user, or the source whose token booked
+    it: ``source``), and the visit that answers it once scheduled."""
+
+    __tablename__ = "checkup_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    contact: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    wanted_from: Mapped[dt.date | None] = mapped_column(Date)
+    wanted_until: Mapped[dt.date | None] = mapped_column(Date)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("joint_visits.id"), index=True)
+
+
+class VisitObserver(Base):
+    """A member of a visit's 观摩团: a manager of another site, by name, invited to watch."""
+
+    __tablename__ = "visit_observers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("joint_visits.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    site_id: Mapped[str] = mapped_column(String(40))
 # issue 14: joint operation
 class JointParticipant(Base):
     """A body taking part in the joint operation on a case (`geo.jointops`), or an

@@ -10,7 +10,17 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select, true
 
 from geo.access import AccessDeniedError, Scope
-from geo.store.models import Alert, Body, Case, Inspection, JointParticipant, Site, Team
+from geo.store.models import (
+    Alert,
+    Body,
+    Case,
+    CheckupRequest,
+    Inspection,
+    JointParticipant,
+    JointVisit,
+    Site,
+    Team,
+)
 
 
 def _joined_by(bodies):
@@ -36,6 +46,10 @@ _CONDITIONS = {
     "sites": {"township_code": lambda v: Site.township_code == v},
     "inspections": {"township_code": lambda v: Inspection.site_id.in_(
         select(Site.site_id).where(Site.township_code == v))},
+    # issue 14: check-ups by appointment (预约体检) and joint visits
+    "checkups": {"township_code": lambda v: CheckupRequest.township_code == v,
+                 "source": lambda v: CheckupRequest.source == v},
+    "visits": {"township_code": lambda v: JointVisit.township_code == v},
 }
 
 

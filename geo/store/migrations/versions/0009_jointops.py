@@ -3,7 +3,7 @@ case and the named observers (`joint_participants`), and the items seized on a c
 their quantity, unit and estimated value in fen (`seized_items`).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
