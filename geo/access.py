@@ -108,6 +108,11 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("checkups", "change"): ACTING,
     ("visits", "read"): STAFF,
     ("visits", "change"): ACTING,
+    # issue 14: joint operation (participants, observers, participating teams, seized
+    # items of a case: read with the case; changed by the lead, or by a participating body
+    # for its own teams and seizures, `geo.store.jointops`)
+    ("jointops", "read"): STAFF,
+    ("jointops", "change"): ACTING,
 }
 
 OBJECTS = tuple(dict.fromkeys(obj for obj, _ in PERMISSIONS))

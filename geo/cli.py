@@ -549,8 +549,9 @@ def cmd_teams_position(args, settings: Settings) -> int:
 
 
 def cmd_demo_history(args, settings: Settings) -> int:
-    """Fill an empty inspection history with a year of demo inspections, and take the
-    routed cases through their lifecycle up to now (once)."""
+    """Fill an empty inspection history with a year of demo inspections, take the routed
+    cases through their lifecycle up to now, and add the joint operation from a big-data
+    alert (each once)."""
     import numpy as np
 
     from geo import store
@@ -573,6 +574,13 @@ def cmd_demo_history(args, settings: Settings) -> int:
     visits = demo_checkups(engine, local_today(ZoneInfo(settings.timezone)))
     print(f"added {visits} demo joint visit(s) and their check-up requests" if visits else
           "joint visits are already stored; none added")
+    # issue 14: joint operation from a big-data alert, end to end
+    from geo.demo.jointops import add_joint_operation
+
+    joint = add_joint_operation(engine, settings, store.utcnow())
+    print(f"added the joint operation on case {joint['case_id']}: {joint['lines']} lines "
+          f"seized, {joint['value_fen'] / 100:,.2f} yuan" if joint else
+          "the demo joint operation is there already (or the layers lack 织里); none added")
     made = _demo_reform_history(args, settings)
     return made or _demo_handoff(settings)  # issue 14: approvals, supervision, referrals
 

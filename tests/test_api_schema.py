@@ -40,7 +40,12 @@ RESOURCES = ["GET /api/v1/teams", "POST /api/v1/teams/{team_id}/status",
              "GET /api/v1/visits", "POST /api/v1/visits/{visit_id}/findings",
              # issue 14: approvals and referrals (geo/api/handoff.py)
              "POST /api/v1/approvals",
-             "POST /api/v1/referrals/{referral_id}/acknowledgement"]
+             "POST /api/v1/referrals/{referral_id}/acknowledgement",
+             # issue 14: joint operation (403 where the admin neither leads nor takes part
+             # is not a case here: an admin leads every case; 422 for a case's state)
+             "GET /api/v1/cases/{case_id}/participants",
+             "POST /api/v1/cases/{case_id}/participants",
+             "GET /api/v1/cases/{case_id}/seizures", "POST /api/v1/cases/{case_id}/seizures"]
 SEMANTIC_CHECKS.update({label: [positive_data_acceptance] for label in RESOURCES})
 OPERATIONS = ["POST /api/v1/alerts", "GET /api/v1/cases", "GET /api/v1/cases/{case_id}",
               "GET /open311/v2/services.json", "POST /open311/v2/requests.json",

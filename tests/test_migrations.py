@@ -22,7 +22,7 @@ def test_head_matches_the_models(store_settings):
             "include_object": store.schema_filter(engine.dialect.name)})
         assert compare_metadata(ctx, Base.metadata) == []
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0008"
+    assert version == "0009"
     if engine.dialect.name == "postgresql":
         indexes = {i["name"] for i in inspect(engine).get_indexes("cases")}
         assert "ix_cases_geom_gist" in indexes

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from geo import store
 from geo.alerts import query_time
-from geo.api import checkups, evidence, handoff, open311, resources
+from geo.api import checkups, evidence, handoff, jointops, open311, resources
 from geo.api.core import (
     API_PREFIX,
     LIMITED,
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(resources.router)
     app.include_router(evidence.router)
+    app.include_router(jointops.router)  # issue 14: joint operation
     app.include_router(open311.router)
     app.include_router(handoff.router)  # issue 14: approvals, referral acknowledgement
     app.include_router(checkups.router)  # issue 14: check-ups by appointment

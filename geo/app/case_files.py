@@ -24,7 +24,7 @@ from geo.app.safe import md
 from geo.app.sheet import SheetNames, assignment_sheet
 from geo.app.wording import Names, error_text, file_size
 from geo.evidence import FORMATS, TYPES
-from geo.store import dispatching
+from geo.store import dispatching, jointops
 from geo.store.evidence import attach, list_evidence, missing, read_evidence
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,15 @@ def sheet(page: state.Page, case: pd.Series, records: list[dict], names: Names) 
     active = [a for a in done if a.status in dispatching.ACTIVE] or done[-1:]
     teams = [f"{names.teams.get(a.team_id, a.team_id)}（{a.team_id}）"
              if a.team_id in names.teams else a.team_id for a in active]
+    op = jointops.operation(page.engine, cid, scope=page.scope)  # issue 14: joint operation
     html = assignment_sheet(
         case.to_dict(), records, SheetNames(
             body=names.bodies.get(str(case["body_code"]), ""),
             unit=units.get(str(case["unit_code"]), ""),
-            site=sites.get(str(case["site_id"]), ""), teams=teams),
-        tz=page.tz, lang=lang, printed_at=utcnow())
+            site=sites.get(str(case["site_id"]), ""), teams=teams,
+            participants=[p["name"] for p in op["participants"]],
+            observers=[o["name"] for o in op["observers"]]),
+        tz=page.tz, lang=lang, printed_at=utcnow(), seized=op["items"])
     st.download_button(t("sheet_download", lang), data=html.encode("utf-8"),
                        file_name=f"{t('sheet', lang)}-{cid}.html", mime="text/html",
                        key=f"d_sheet_{cid}", on_click="ignore", icon=":material/print:")

@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 
 from geo import store
 from geo.access import Scope
-from geo.app import auth, case_files, mapview, state
+from geo.app import auth, case_files, jointops_section, mapview, state
 from geo.app.assets import local_assets
 from geo.app.labels import t, text
 from geo.app.safe import html_text, md
@@ -160,6 +160,7 @@ def render() -> None:
     shown = _case_from_url([int(i) for i in todo["id"]], [int(i) for i in cases["id"]], lang)
     if shown is not None:
         _read_only(page, cases[cases["id"] == shown].iloc[0], names)
+    jointops_section.mine(page, cases, names)  # issue 14: joint operations led by others
     st.subheader(t("queue", lang))
     if todo.empty:
         _show_notice(lang, [])
@@ -278,6 +279,8 @@ def render() -> None:
                               team=names.team(row["team_id"]),
                               state=t("team_" + target, lang))})
 
+    jointops_section.section(page, case, names, team_steps=False)  # issue 14
+
     st.subheader(t("evidence", lang))
     records = case_files.evidence(page, key=f"d_ev_{case_id}", may_attach=scope.may_change,
                                   case_id=case_id)
@@ -329,6 +332,7 @@ def _read_only(page: state.Page, case: pd.Series, names: Names) -> None:
                                                                  "ro_elsewhere")
         st.info(t(why, lang).format(body=names.body(case["body_code"])))
         _summary(case, names, lang)
+        jointops_section.section(page, case, names, team_steps=True)  # issue 14
         st.markdown(f"**{t('evidence', lang)}**")
         case_files.evidence(page, key=f"d_ro_ev_{cid}", may_attach=False, case_id=cid)
         st.markdown(f"**{t('timeline', lang)}**")

@@ -56,6 +56,9 @@ class SheetNames:
     unit: str = ""
     site: str = ""
     teams: Sequence[str] = field(default_factory=tuple)
+    # issue 14: joint operation: the participating bodies' and the observers' names
+    participants: Sequence[str] = field(default_factory=tuple)
+    observers: Sequence[str] = field(default_factory=tuple)
 
 
 def _local(value: object, tz: ZoneInfo) -> str:
@@ -80,7 +83,8 @@ def _named(name: object, code: object) -> str:
 
 
 def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNames, *,
-                     tz: ZoneInfo, lang: str = "zh", printed_at: dt.datetime) -> str:
+                     tz: ZoneInfo, lang: str = "zh", printed_at: dt.datetime,
+                     seized: Sequence[Mapping] = ()) -> str:
     """The 交办单 of a case as a print-ready HTML page.
 
     Parameters
@@ -101,6 +105,9 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         The language of the sheet.
     printed_at : datetime
         When it is made (naive UTC), printed on it.
+    seized : sequence of Mapping, optional
+        The items seized on the case (`geo.store.jointops.list_seizures`: ``item, quantity,
+        unit, value_fen, note``): listed with their totals where there are any.
 
     Returns
     -------
@@ -140,6 +147,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         _row(label("reasons"), reason_list),
         _row(label("body"), _named(names.body, case.get("body_code"))),
         _row(label("sheet_team"), teams),
+        *_joint(names, lang),
         _row(label("deadline"), html_text(_local(case.get("deadline_at"), tz))),
         _row(label("description"), html_text(case.get("description")), "text"),
     ]
@@ -155,6 +163,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         f"{html_text(_number(case, tz))}</span><span>{html_text(label('sheet_printed'))}："
         f"{html_text(_local(printed_at, tz))}</span></div>"
         f'<table class="case">{"".join(rows)}</table>'
+        f"{_seized(seized, lang)}"
         f"<h2>{html_text(label('evidence'))}</h2>{_evidence(evidence, tz, lang)}"
         f"<h2>{html_text(label('sheet_receipt'))}</h2>{_receipt(lang)}"
         f'<p class="note">{html_text(label("sheet_note"))}</p>'
@@ -196,3 +205,43 @@ def _receipt(lang: str) -> str:
     return (f'<table class="receipt">{cells("sheet_issuer")}{cells("sheet_receiver")}'
             f"<tr><th>{html_text(t('sheet_result', lang))}</th>"
             '<td colspan="3" class="sign"></td></tr></table>')
+
+
+# issue 14: joint operation
+def _joint(names: SheetNames, lang: str) -> list[str]:
+    """The row naming the joint operation's participating bodies and observers (none
+    without an operation)."""
+    if not names.participants and not names.observers:
+        return []
+    parts = []
+    for key, who in (("jo_participants", names.participants),
+                     ("jo_observers", names.observers)):
+        if who:
+            parts.append(f"{html_text(t(key, lang))}：" + "、".join(html_text(n) for n in who))
+    return [_row(t("sheet_jo", lang), "<br>".join(parts))]
+
+
+def _seized(items: Sequence[Mapping], lang: str) -> str:
+    """The seized items as a table with their totals (nothing where there are none)."""
+    from geo.jointops import quantity_text, totals, yuan_text
+
+    if not items:
+        return ""
+    head = "".join(f"<th>{html_text(t(k, lang))}</th>" for k in (
+        "jo_item", "jo_quantity", "sheet_value", "jo_note"))
+    rows = "".join(
+        f"<tr><td>{n}</td><td>{html_text(i.get('item'))}</td>"
+        f"<td>{html_text(quantity_text(i.get('quantity')))} {html_text(i.get('unit'))}</td>"
+        f"<td>{html_text(yuan_text(int(i.get('value_fen') or 0), lang))}</td>"
+        f"<td>{html_text(i.get('note') or '')}</td></tr>"
+        for n, i in enumerate(items, start=1))
+    total = totals(items)
+    quantities = "、".join(f"{quantity_text(q)} {u}" for u, q in total.by_unit.items())
+    summary = t("jo_total", lang).format(lines=total.lines, quantities=quantities,
+                                         value=yuan_text(total.value_fen, lang))
+    widths = "".join(f'<col style="width:{w}">' for w in ("8mm", "62mm", "24mm", "48mm",
+                                                          "auto"))
+    return (f"<h2>{html_text(t('jo_seized', lang))}</h2>"
+            f'<table class="evidence"><colgroup>{widths}</colgroup><tr><th>#</th>{head}</tr>'
+            f'{rows}<tr><td></td><td colspan="4"><b>{html_text(summary)}</b></td></tr>'
+            "</table>")

@@ -17,6 +17,7 @@ from geo.app.safe import md
 from geo.calls import CallError
 from geo.cases import IllegalTransitionError
 from geo.evidence import FORMATS, EvidenceError
+from geo.jointops import JointOpError, quantity_text, yuan_text
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def error_text(exc: Exception, lang: str, names: Names | None = None) -> str:
             return t("err_dispatch_by_assigning", lang)
     if isinstance(exc, CallError):
         return call_error_text(exc, lang)
+    if isinstance(exc, JointOpError):  # issue 14: joint operation
+        return jointop_error_text(exc, lang, names)
     if isinstance(exc, OutsideScopeError):
         got = exc.params.get("got")
         return t("err_outside_scope", lang).format(
@@ -240,6 +243,10 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         parts.append(t("tl_route", lang))
     elif entry.action == "assign" and "team" in detail:
         parts.append(t("tl_assign", lang).format(team=names.team(detail["team"])))
+        if detail.get("joint"):  # issue 14: a participating body's team (joint operation)
+            parts.append(t("tl_joint_team", lang).format(body=names.body(detail["joint"])))
+    elif entry.action in ("join", "observer", "seize"):  # issue 14: joint operation
+        parts.append(joint_entry(entry.action, detail, lang, names))
     elif entry.action == "recall" and "team" in detail:
         parts.append(t("tl_recall", lang).format(team=names.team(detail["team"])))
     elif entry.action == "evidence" and "file" in detail:
@@ -266,3 +273,37 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
             parts.append(t("tl_reason", lang).format(reason=md(detail["reason"])))
     sentence = t("tl_sep", lang).join(parts)
     return f"{md(entry.actor)}{t('tl_colon', lang)}{sentence}" if actor else sentence
+
+
+# issue 14: joint operation
+def joint_entry(action: str, detail: dict, lang: str, names: Names) -> str:
+    """A joint operation's audit entry (``join``, ``observer``, ``seize``) in words, as
+    Markdown."""
+    if action == "join":
+        return t("tl_join", lang).format(body=names.body(detail.get("joined")))
+    if action == "observer":
+        return t("tl_observer", lang).format(name=md(detail.get("observer")))
+    try:
+        value = yuan_text(round(float(detail.get("value_yuan")) * 100), lang)
+        quantity = quantity_text(detail.get("quantity"))
+    except (TypeError, ValueError, ArithmeticError):
+        value, quantity = md(detail.get("value_yuan")), md(detail.get("quantity"))
+    return t("tl_seize", lang).format(item=md(detail.get("item")), quantity=quantity,
+                                      unit=md(detail.get("unit")), value=value,
+                                      body=names.body(detail.get("by")))
+
+
+def jointop_error_text(exc: JointOpError, lang: str, names: Names | None = None) -> str:
+    """A refusal of `geo.jointops` in ``lang``, naming the row and field, as Markdown."""
+    names = names or Names()
+    p = exc.params
+    key = f"err_jo_{exc.code}"
+    said = t(key, lang) if key in LABELS else md(exc)
+    said = said.format(status=state(p.get("status"), lang), body=names.body(p.get("body")),
+                       limit=md(p.get("limit")), name=md(p.get("name")),
+                       places=md(p.get("places")), units="、".join(p.get("allowed", ())))
+    field = t(f"jo_{exc.field}", lang) if exc.field and f"jo_{exc.field}" in LABELS else (
+        md(exc.field) if exc.field else "")
+    where = (t("jo_row", lang).format(row=exc.row) if exc.row is not None else "") + (
+        f"{field}{t('tl_colon', lang)}" if field else "")
+    return where + said

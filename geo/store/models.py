@@ -10,6 +10,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Float,
@@ -514,3 +515,38 @@ class VisitObserver(Base):
     visit_id: Mapped[int] = mapped_column(ForeignKey("joint_visits.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     site_id: Mapped[str] = mapped_column(String(40))
+# issue 14: joint operation
+class JointParticipant(Base):
+    """A body taking part in the joint operation on a case (`geo.jointops`), or an
+    observer: an organisation that is not an enforcement body (``body_code`` None), by name.
+    The case's responsible body leads the operation and has no row here."""
+
+    __tablename__ = "joint_participants"
+    __table_args__ = (UniqueConstraint("case_id", "body_code", name="uq_joint_case_body"),
+                      UniqueConstraint("case_id", "name", name="uq_joint_case_name"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # a plain code, not a foreign key: re-importing the catalogue keeps the history
+    body_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SeizedItem(Base):
+    """One line of items seized on a case: ``quantity`` in ``unit`` (`geo.jointops.UNITS`),
+    the estimated value of the whole line in fen (1/100 yuan, exact), the body that
+    recorded it, who and when."""
+
+    __tablename__ = "seized_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    item: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(10))
+    value_fen: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    body_code: Mapped[str | None] = mapped_column(String(40))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -7,7 +7,7 @@ role's match on a field this module does not know is refused rather than ignored
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select, true
+from sqlalchemy import and_, or_, select, true
 
 from geo.access import AccessDeniedError, Scope
 from geo.store.models import (
@@ -16,16 +16,26 @@ from geo.store.models import (
     Case,
     CheckupRequest,
     Inspection,
+    JointParticipant,
     JointVisit,
     Site,
     Team,
 )
 
+
+def _joined_by(bodies):
+    """Cases on whose joint operation one of ``bodies`` (a select of body codes) takes part
+    (issue 14: a participating body sees the case)."""
+    return Case.id.in_(select(JointParticipant.case_id).where(
+        JointParticipant.body_code.in_(bodies)))
+
+
 #: object -> field of `Scope.match` -> a function of the value giving the SQL condition
 _CONDITIONS = {
     "cases": {
-        "township_code": lambda v: Case.township_code == v,
-        "body_code": lambda v: Case.body_code == v,
+        "township_code": lambda v: or_(Case.township_code == v, _joined_by(
+            select(Body.code).where(Body.township_code == v))),
+        "body_code": lambda v: or_(Case.body_code == v, _joined_by([v])),
         "source": lambda v: Case.alert_id.in_(select(Alert.id).where(Alert.source == v)),
     },
     "teams": {
