@@ -41,7 +41,7 @@ ACK_NOTICE_FOR = dt.timedelta(seconds=30)  # how long the panel says what 确认
 FOCUS_ZOOM = 16  # where 查看 takes the map: street level, the cases out of their clusters
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _cached_base_map(url: str, version: str, tiles: mapview.Tiles, lang: str,
                      scope: Scope) -> folium.Map:
     local_assets()

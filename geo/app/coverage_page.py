@@ -187,7 +187,7 @@ def _evaluation(page: state.Page, layers, catalog, cases: pd.DataFrame,
     st.caption(t("share_used", lang))
 
 
-@st.cache_resource(max_entries=32)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _sites(url: str, version: str, scope: Scope):
     """Sites in ``scope`` with their unit (the Router's rule, `geo.routing.site_units`) and
     township, and their representative points (per layer import; shared, never
@@ -199,7 +199,7 @@ def _sites(url: str, version: str, scope: Scope):
     return sites, shapely.point_on_surface(sites.geometry.to_numpy())
 
 
-@st.cache_resource(max_entries=8)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _areas(url: str, version: str, level: str):
     """Units or townships (``level``), simplified for display (per layer import)."""
     layers = state.layers(url, version, state.REFERENCE)
@@ -207,7 +207,7 @@ def _areas(url: str, version: str, level: str):
     return simplified(areas[["code", "name", "geometry"]])
 
 
-@st.cache_resource(max_entries=32)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _gaps(url: str, version: str, scope: Scope, own: str | None, minutes: int,
           bases: bytes):
     """Reach gaps (WGS84) of the district, or of township ``own``, for the team positions
@@ -224,7 +224,7 @@ def _gaps(url: str, version: str, scope: Scope, own: str | None, minutes: int,
     return gaps.set_crs(metric).to_crs(4326) if len(gaps) else gaps
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _cells(url: str, version: str) -> int:
     townships = state.layers(url, version, state.REFERENCE).townships
     return district_cell_count(shapely.union_all(townships.geometry.to_numpy()))

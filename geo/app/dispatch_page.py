@@ -36,7 +36,7 @@ from geo.store import dispatching
 from geo.store.dispatching import ConflictError
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _context(url: str, version: str) -> dict:
     """Per layer version: metric CRS, road graph, township adjacency and lookups."""
     layers, catalog = state.layers(url, version, state.REFERENCE), state.catalog(url, version)

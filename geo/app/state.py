@@ -37,7 +37,7 @@ def language_picker() -> str:
                                 key="lang")
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def engine(url: str):
     eng = store.connect(url)
     store.migrate(eng)
@@ -56,19 +56,19 @@ def reference_version(eng) -> str | None:
 REFERENCE = Scope("planner", actor="app")
 
 
-@st.cache_resource(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def layers(url: str, version: str, scope: Scope):
     """The layer set as ``scope`` may read it (its own sites and teams), per import."""
     return store.load_layers(engine(url), scope=scope)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def metric(url: str, version: str) -> str:
     """The district's metric CRS (`geo.crs.metric_crs_of` its townships)."""
     return metric_crs_of(layers(url, version, REFERENCE).townships)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def roads(url: str, version: str) -> RoadGraph | None:
     """The road graph of the loaded layer set, built once per import (None without roads)."""
     road_layer = layers(url, version, REFERENCE).roads
@@ -76,7 +76,7 @@ def roads(url: str, version: str) -> RoadGraph | None:
                                                                 metric(url, version))
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def catalog(url: str, version: str):
     return store.load_catalog(engine(url), scope=REFERENCE)
 

@@ -20,7 +20,7 @@ from geo.store.teamboard import team_activity
 from geo.teamboard import team_board
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _base_map(url: str, version: str, lang: str) -> folium.Map:
     """The teams map without the teams: township outlines and the team legend (shared:
     give streamlit-folium a copy, it adds the teams to the map it gets)."""
