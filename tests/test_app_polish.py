@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
+import pandas as pd
+
+from geo.app.labels import cells, text
 from geo.settings import PROJECT_ROOT
+from tests import test_app
+from tests.test_app import _coverage_page, signed_in
+
+# the demo databases of the page tests, as fixtures of this module too
+demo_db, history_db = test_app.demo_db, test_app.history_db
 
 APP_DIR = PROJECT_ROOT / "geo" / "app"
 #: cache decorators still showing Streamlit's English spinner, to be fixed by their owner
@@ -42,3 +51,34 @@ def test_no_cache_shows_streamlits_english_spinner():
     assert len(found) > 10  # the walk sees the decorators
     loud = {(f, n) for f, n, quiet in found if not quiet}
     assert loud - PENDING_SPINNERS == set(), f"cache decorators without show_spinner=False: {loud}"
+
+
+def test_missing_cells_show_a_dash_and_the_other_columns_keep_their_type():
+    frame = pd.DataFrame({"n": [1, 2], "days": [1.5, np.nan], "name": ["甲", None],
+                          "at": pd.to_datetime(["2024-01-01", None]),
+                          "na": pd.array([1, pd.NA], dtype="Int64")})
+    shown = cells(frame)
+    assert shown["n"].dtype == frame["n"].dtype  # nothing missing: untouched
+    assert list(shown["days"]) == ["1.5", "-"]
+    assert list(shown["name"]) == ["甲", "-"]
+    assert shown["at"].iloc[1] == "-" and shown["na"].iloc[1] == "-"
+    assert cells(frame[["n"]]) is not None and text(pd.NA) == text(pd.NaT) == "-"
+
+
+def _no_missing(frame: pd.DataFrame) -> None:
+    assert not frame.isna().any().any(), frame[frame.isna().any(axis=1)]
+    for column in frame.columns:
+        shown = frame[column].astype(str)
+        assert not shown.isin(["None", "nan", "NaN", "NaT", "<NA>"]).any(), column
+
+
+def test_the_evaluation_shows_a_dash_where_no_case_was_closed(history_db):
+    """办结天数中位数 of a delegated matter never used: ``-``, not ``None``."""
+    at = signed_in(_coverage_page, timeout=120).run()
+    for section in ["coverage_by", "overdue_sites", "hot_spots", "evaluation"]:
+        at.radio(key="c_section").set_value(section).run()
+        assert not at.exception
+        for table in at.dataframe:
+            _no_missing(table.value)
+    evaluation = at.dataframe[-1].value
+    assert (evaluation["办结天数中位数"] == "-").any()

@@ -19,7 +19,7 @@ from geo.access import Scope
 from geo.app import coverage_tables as tables
 from geo.app import mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t
+from geo.app.labels import cells, t
 from geo.app.lightmap import dots_at, shaded_areas, simplified
 from geo.app.safe import html_text
 from geo.coverage import (
@@ -146,7 +146,7 @@ def render() -> None:
         if len(gaps):
             gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
                                       t("sites_n", lang): gaps["site_ids"].map(len)})
-            st.dataframe(gap_table, hide_index=True)
+            st.dataframe(cells(gap_table), hide_index=True)
             downloads(gaps.drop(columns="geometry").assign(
                 site_ids=gaps["site_ids"].map(",".join)), "reach_gaps", lang)
         else:

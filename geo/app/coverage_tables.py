@@ -7,7 +7,7 @@ import h3
 import pandas as pd
 import streamlit as st
 
-from geo.app.labels import site_kind, t
+from geo.app.labels import cells, site_kind, t
 
 #: how the share columns are shown (st.dataframe column configuration)
 PERCENT = {"format": "percent"}
@@ -81,6 +81,7 @@ def evaluation(frame: pd.DataFrame, townships: dict[str, str], matters: dict[str
 
 
 def show(frame: pd.DataFrame, lang: str, percent: tuple[str, ...] = ()) -> None:
-    """The table, with the columns labelled ``percent`` as percentages."""
-    st.dataframe(frame, hide_index=True, column_config={
+    """The table, with the columns labelled ``percent`` as percentages and missing values
+    as ``-`` (`geo.app.labels.cells`)."""
+    st.dataframe(cells(frame), hide_index=True, column_config={
         t(key, lang): st.column_config.NumberColumn(**PERCENT) for key in percent})

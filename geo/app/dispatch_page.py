@@ -16,7 +16,7 @@ from geo import store
 from geo.access import Scope
 from geo.app import auth, case_files, mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t, text
+from geo.app.labels import cells, t, text
 from geo.app.safe import html_text, md
 from geo.app.wording import Names, describe, error_text
 from geo.cases import (
@@ -176,6 +176,7 @@ def render() -> None:
         .dt.strftime("%m-%d %H:%M"),
         t("overdue_flag", lang): todo["overdue"].map({True: "⚠", False: ""}),
     })
+    view = cells(view)  # an outside case has no township: "-", not None
     st.dataframe(view, hide_index=True, height=240)
     overdue = todo[todo["overdue"]]
     if len(overdue):
