@@ -82,3 +82,15 @@ def test_the_evaluation_shows_a_dash_where_no_case_was_closed(history_db):
             _no_missing(table.value)
     evaluation = at.dataframe[-1].value
     assert (evaluation["办结天数中位数"] == "-").any()
+
+
+def test_the_sidebar_names_the_users_township_and_body(demo_db):
+    """Township staff read their township's name, a dispatcher their body's: no code."""
+    from tests.test_app import APP
+
+    at = signed_in(APP, "yuehe").run()
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert "镇街执法中心 月河街道" in said and "330502001000" not in said, said
+    at = signed_in(APP, "dispatcher-sc").run()
+    said = " ".join(c.value for c in at.sidebar.caption)
+    assert "区市场监管执法队" in said and "DT\\-SC" not in said, said

@@ -185,10 +185,16 @@ def sign_out(engine, settings: Settings, lang: str) -> None:
         st.logout()
 
 
-def sidebar(user, engine, settings: Settings, lang: str) -> None:
-    """Who is signed in, in what role and scope, and a sign-out button."""
+def sidebar(user, engine, settings: Settings, lang: str, names=None) -> None:
+    """Who is signed in, in what role and scope (their township's or body's name, from
+    ``names``: `geo.app.wording.Names`), and a sign-out button."""
     scope = accounts.scope_of(user)
-    where = scope.township or scope.body or ""
+    if scope.township:
+        where = names.townships.get(scope.township, scope.township) if names else scope.township
+    elif scope.body:
+        where = names.bodies.get(scope.body, scope.body) if names else scope.body
+    else:
+        where = ""
     st.sidebar.caption(f"{t('signed_in_as', lang)}: {md(user.name)} ({md(user.username)}) · "
                        f"{t('role_' + user.role, lang)} {md(where, '')}")
     if st.sidebar.button(t("sign_out", lang), key="sign_out"):

@@ -138,8 +138,9 @@ def sign_in(lang: str):
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)
         return None
-    st.session_state[SCOPE_KEY] = scope_of(user)
-    auth.sidebar(user, eng, conf, lang)
+    scope = st.session_state[SCOPE_KEY] = scope_of(user)
+    auth.sidebar(user, eng, conf, lang,
+                 names(conf.database_url, reference_version(eng), scope))
     return user
 
 
