@@ -117,12 +117,28 @@ class FillFrame(branca.element.MacroElement):
         self._name = "FillFrame"
 
 
-def new_map(**kwargs) -> folium.Map:
+class MetricScale(branca.element.MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (folium's ``control_scale`` adds
+    miles and feet too)."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}""")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
+
+
+def new_map(control_scale: bool = False, **kwargs) -> folium.Map:
     """A ``folium.Map(**kwargs)`` with the project's map defaults: every map of the app is
     made here.
 
     Parameters
     ----------
+    control_scale : bool, default False
+        Show a scale bar, metric only (`MetricScale`).
     **kwargs
         Passed to `folium.Map`.
 
@@ -133,6 +149,8 @@ def new_map(**kwargs) -> folium.Map:
         (`FillFrame`).
     """
     m = folium.Map(**kwargs)
+    if control_scale:
+        MetricScale().add_to(m)
     _PlainAttribution().add_to(m)
     FillFrame().add_to(m)
     return m
