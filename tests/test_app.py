@@ -750,7 +750,7 @@ def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_pat
     assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
     assert _panel(at).label.endswith("(0)")
     assert not [b for b in at.button if b.key and b.key.startswith("ack_")]
-    assert any("command：已确认预警" in m.value for m in at.markdown)
+    assert any("指挥中心值班员：已确认预警" in m.value for m in at.markdown)  # the user's name
     at.run()  # the next refresh still says so, for a while
     assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
     kind, said, _ = at.session_state["ack_notice"]

@@ -87,7 +87,7 @@ def _conflict(engine, case_id: int, seen_at: dt.datetime, exc: ConflictError, sc
         return t("taken_gone", lang).format(case=case_id)
     latest = entries[-1] if entries else None
     if latest is not None and pd.Timestamp(latest.at) >= pd.Timestamp(seen_at):
-        return t("taken", lang).format(case=case_id, actor=md(latest.actor),
+        return t("taken", lang).format(case=case_id, actor=names.user(latest.actor, lang),
                                        what=describe(latest, lang, names, actor=False))
     if exc.entity == "team":
         return t("team_taken", lang).format(team=names.team(exc.entity_id))
@@ -148,7 +148,7 @@ def render() -> None:
     _watch(engine, scope, seen, settings.refresh_s)
     cases = store.cases_frame(engine, scope=scope)
     teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
-    names = state.names(url, version, scope)
+    names = state.people(url, version, scope)
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
     # a dispatcher's queue is their body's: no choice to offer; others may narrow it
     body = scope.body or st.sidebar.selectbox(

@@ -548,6 +548,8 @@ LABELS: dict[str, dict[str, str]] = {
                                 "以下为重新校验来源文件的结果。",
                          "en": "The findings of this import were not kept (it predates "
                                "generations); below, the source checked again."},
+    # branch polish: who acted, in timelines
+    "actor_system": {"zh": "系统", "en": "System"},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}

@@ -109,6 +109,24 @@ def routing(url: str, version: str):
     return stored_routing(engine(url), settings())
 
 
+@st.cache_resource(max_entries=64, ttl=60, show_spinner=False)
+def user_names(url: str, scope: Scope) -> dict[str, str]:
+    """Username -> display name of every user (`geo.store.accounts.user_names`), read
+    again after a minute (users are added without a new import); shared, never
+    modified."""
+    from geo.store.accounts import user_names as stored
+
+    return stored(engine(url), scope=scope)
+
+
+def people(url: str, version: str, scope: Scope):
+    """`names` with the users' display names too, for what names who did something (a
+    case's timeline)."""
+    from dataclasses import replace
+
+    return replace(names(url, version, scope), users=user_names(url, scope))
+
+
 SCOPE_KEY = "onemap_scope"
 
 
@@ -184,7 +202,7 @@ def show_timeline(page: Page, case_id: int) -> None:
     with the names of the bodies, townships and teams they refer to."""
     from geo.app.wording import describe
 
-    known = names(page.url, page.version, page.scope)
+    known = people(page.url, page.version, page.scope)
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, known)}")
