@@ -94,3 +94,51 @@ def test_the_sidebar_names_the_users_township_and_body(demo_db):
     at = signed_in(APP, "dispatcher-sc").run()
     said = " ".join(c.value for c in at.sidebar.caption)
     assert "区市场监管执法队" in said and "DT\\-SC" not in said, said
+
+
+def test_the_app_calls_no_deprecated_streamlit_api():
+    """``st.components.v1`` and ``use_container_width`` (Streamlit's: streamlit-folium's
+    own parameter of that name is not deprecated) flooded the server log."""
+    for path in [*APP_DIR.glob("*.py"), PROJECT_ROOT / "streamlit_app.py"]:
+        source = path.read_text(encoding="utf-8")
+        assert "components.v1" not in source, path.name
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and any(k.arg == "use_container_width"
+                                                  for k in node.keywords):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                assert name == "st_folium", f"{path.name}:{node.lineno} {name}"
+
+
+def _teams_page():
+    from geo.app import teams_page
+    teams_page.render()
+
+
+def test_pages_log_no_deprecation_warning(demo_db):
+    """Signed in through the form (the cookie's script) and on the pages with buttons,
+    popovers and tables: not one deprecation warning in the log."""
+    import logging
+
+    from tests.test_app import APP, AppTest, _dispatch_page, _sign_in_form
+
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+
+    log = logging.getLogger("streamlit.deprecation_util")
+    keep = Keep(logging.WARNING)
+    log.addHandler(keep)
+    try:
+        at = _sign_in_form(AppTest.from_file(APP, default_timeout=120).run(), "command",
+                           "command-demo")
+        assert at.session_state["onemap_cookie_job"][0] == "set"
+        at.run()
+        assert not at.exception
+        for render in (_dispatch_page, _teams_page):  # step buttons, popovers, tables
+            at = signed_in(render, "command").run()
+            assert not at.exception
+    finally:
+        log.removeHandler(keep)
+    assert not [s for s in said if "deprecat" in s.lower()], said

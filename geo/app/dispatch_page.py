@@ -368,9 +368,9 @@ def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) ->
     kwargs = {"case": case, "target": target, "ctx": ctx, **act}
     if target not in NEEDS_REASON and target not in ("routed", "rectification"):
         col.button(label, key=f"d_step_{cid}_{target}", on_click=_move, kwargs=kwargs,
-                   use_container_width=True)
+                   width="stretch")
         return
-    with col.popover(label, use_container_width=True):
+    with col.popover(label, width="stretch"):
         if target == "routed":
             bodies = ctx["names"]
             st.selectbox(t("reroute_to", lang), sorted(bodies), index=None,
