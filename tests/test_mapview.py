@@ -229,3 +229,11 @@ def test_scale_bars_are_metric_only(layers):
     assert "L.control.scale(" not in mapview.new_map(tiles=None).get_root().render()
     for path in (PROJECT_ROOT / "geo" / "app").glob("*.py"):  # every map goes through new_map
         assert "folium.Map(" not in path.read_text(encoding="utf-8") or path.name == "mapview.py"
+
+
+def test_the_legend_folds_under_its_title_and_opens_folded_on_low_screens():
+    html = _rendered(mapview.legend("zh"))
+    assert mapview.legend("zh").title == "图例"
+    assert "onemap-legend-toggle" in html and "onemap-legend-body" in html
+    assert f"window.innerHeight >= {mapview.LEGEND_FOLDED_BELOW_PX}" in html
+    assert mapview.team_legend("en").title == "Legend"

@@ -550,6 +550,9 @@ LABELS: dict[str, dict[str, str]] = {
                                "generations); below, the source checked again."},
     # branch polish: who acted, in timelines
     "actor_system": {"zh": "系统", "en": "System"},
+    "legend_title": {"zh": "图例", "en": "Legend"},
+    "demo_passwords_short": {"zh": "{n} 个账号仍在使用公开的演示密码",
+                             "en": "{n} accounts still have their public demo password"},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}

@@ -151,8 +151,13 @@ def sign_in(lang: str):
     warn = st.empty()
     user = auth.signed_in_user(eng, conf, lang)
     if weak:
-        (warn if user is None else st.sidebar).warning(
-            t("demo_passwords", lang).format(users=md(", ".join(weak))))
+        said = t("demo_passwords", lang).format(users=md(", ".join(weak)))
+        if user is None:
+            warn.warning(said)
+        else:  # one line in the sidebar, the whole text on hover: the filters stay in view
+            st.sidebar.markdown(":orange-badge[:material/warning: "
+                                f"{t('demo_passwords_short', lang).format(n=len(weak))}]",
+                                help=said)
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)
         return None
