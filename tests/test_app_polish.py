@@ -142,3 +142,40 @@ def test_pages_log_no_deprecation_warning(demo_db):
     finally:
         log.removeHandler(keep)
     assert not [s for s in said if "deprecat" in s.lower()], said
+
+
+def test_exports_hold_the_tables_as_shown(history_db, monkeypatch):
+    """The CSV and Excel files of 覆盖 have the screen's headers (in the user's language),
+    names next to codes, 是/否 and percentages: not raw columns, codes and True/False."""
+    from geo.app import coverage_page
+
+    made: list[pd.DataFrame] = []
+    exported = coverage_page.exported
+
+    def keep(frame, lang, percent=()):
+        out = exported(frame, lang, percent)
+        made.append(out)
+        return out
+
+    monkeypatch.setattr(coverage_page, "exported", keep)
+    at = signed_in(_coverage_page, timeout=120).run()
+    for section in ["coverage_by", "overdue_sites", "reach", "hot_spots", "evaluation"]:
+        at.radio(key="c_section").set_value(section).run()
+        assert not at.exception
+    assert len(made) >= 4
+    for frame in made:
+        assert not {c for c in frame.columns if c.isascii()}, frame.columns  # Chinese headers
+        _no_missing(frame)
+        for column in frame.columns:
+            assert not frame[column].astype(str).isin(["True", "False"]).any(), column
+    coverage = next(f for f in made if "按期率" in f.columns)
+    assert coverage["按期率"].str.fullmatch(r"\d+(\.\d)?%").all()
+    evaluation = next(f for f in made if "从未使用" in f.columns)
+    assert set(evaluation["从未使用"]) <= {"是", "否"} and "织里镇" in set(evaluation["镇街"])
+    assert not evaluation["镇街"].str.fullmatch(r"\d{12}").any()
+    # in English, English headers
+    made.clear()
+    at.session_state["lang"] = "en"
+    at.run()
+    evaluation = next(f for f in made if "Never used" in f.columns)
+    assert set(evaluation["Never used"]) <= {"yes", "no"}

@@ -551,6 +551,7 @@ LABELS: dict[str, dict[str, str]] = {
     # branch polish: who acted, in timelines
     "actor_system": {"zh": "系统", "en": "System"},
     "legend_title": {"zh": "图例", "en": "Legend"},
+    "no": {"zh": "否", "en": "no"},
     "demo_passwords_short": {"zh": "{n} 个账号仍在使用公开的演示密码",
                              "en": "{n} accounts still have their public demo password"},
 }
