@@ -476,9 +476,10 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         page.get_by_label("纬度").fill(f"{lat:.6f}")
         page.get_by_label("纬度").press("Enter")
         box = page.locator("[data-testid='stSelectbox']", has_text="事项")
-        # the preview names the district team once the matter is picked (the sidebar shows
-        # only its code)
-        chosen = "() => document.body.innerText.includes('区市场监管执法队')"
+        # the preview names the district team once the matter is picked (the sidebar names
+        # the dispatcher's body too: only the page's main part counts)
+        chosen = ("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                  ".innerText.includes('区市场监管执法队')")
         for _ in range(3):  # a pick made while the page reruns can be lost: pick again
             box.click()
             page.keyboard.type(matter_name)
