@@ -30,6 +30,13 @@ PAGES = [
     ("inspections", "zhili", "zhili-demo"),
     ("layers", "planner", "planner-demo"),
 ]
+#: the pages that draw a map at first sight: their screenshot waits for it (a live
+#: refresh of the command page can come between a finished run and the map)
+MAPS = {"", "calltaker", "teams", "coverage", "dispatch"}
+DRAWN = """() => Array.from(document.querySelectorAll(
+    'iframe[title="streamlit_folium.st_folium"]')).some(function (f) {
+        return f.contentDocument && f.contentDocument.querySelector('.leaflet-container');
+    })"""
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -47,12 +54,28 @@ def serve() -> Iterator[str]:
         running.close()
 
 
-def settle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the page and its maps have drawn."""
+#: true while Streamlit runs the page, the page shows a spinner or a placeholder (a cold
+#: start loads the layers under one), or a map frame has not drawn its map yet
+BUSY = """() => {
+    if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], '
+                               + '[data-testid="stSkeleton"], form[data-testid="stForm"]')) {
+        return true;
+    }
+    var maps = document.querySelectorAll('iframe[title="streamlit_folium.st_folium"]');
+    return Array.from(maps).some(function (f) {
+        var doc = f.contentDocument;
+        return !doc || !doc.querySelector('.leaflet-container');
+    });
+}"""
+
+
+def settle(page, timeout_ms: int = 180_000) -> None:
+    """Wait until the sign-in form has gone, Streamlit has finished running the page, no
+    spinner is left and its maps have drawn."""
     page.wait_for_timeout(1500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=timeout_ms)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=timeout_ms)
+    page.wait_for_timeout(1500)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=timeout_ms)
     page.wait_for_timeout(2500)
 
 
@@ -74,6 +97,9 @@ def shoot(url: str, out: Path) -> list[Path]:
                 page.get_by_label("密码").fill(password)
                 page.get_by_role("button", name="登录").click()
                 settle(page)
+                if path in MAPS:
+                    page.wait_for_function(DRAWN, timeout=180_000)
+                    settle(page)
                 target = out / f"{path or 'command'}-{width}x{height}.png"
                 page.screenshot(path=str(target))
                 written.append(target)

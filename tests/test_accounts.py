@@ -128,3 +128,11 @@ def test_a_sign_in_lasts_until_signed_out_disabled_or_a_new_password(engine):
     accounts.open_sign_in(engine, "zhili")  # and is cleared away by the next sign-in
     with store.sessions(engine)() as s:
         assert len(s.scalars(select(SignIn)).all()) == 1
+
+
+def test_user_names_name_every_user_for_whoever_reads_cases(engine):
+    accounts.add_user(engine, "boss", "值班长", "command", scope=SYSTEM)
+    accounts.add_user(engine, "gone", "老王", "planner", scope=SYSTEM)
+    accounts.set_user_active(engine, "gone", False, scope=SYSTEM)  # still named in timelines
+    staff = Scope("township", township="330502100000", actor="t1")
+    assert accounts.user_names(engine, scope=staff) == {"boss": "值班长", "gone": "老王"}

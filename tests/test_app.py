@@ -427,11 +427,14 @@ def test_every_page_warns_while_a_public_demo_password_is_active(demo_db, monkey
     # every page shows it, at every run
     at = _sign_in_form(at, "command", "command-demo")
     assert at.title[0].value == "指挥中心"
-    # signed in, it stays in the sidebar, leaving the page its height for the map
-    assert any("公开的演示密码" in w.value for w in at.sidebar.warning)
-    assert not any("公开的演示密码" in w.value for w in at.main.warning)
+    # signed in, it stays in the sidebar on one line (the whole text on hover), leaving
+    # the page its height for the map and the sidebar its filters
+    badge = [m for m in at.sidebar.markdown if "公开的演示密码" in m.value]
+    assert badge and f"{len(DEMO_USERS)} 个账号" in badge[0].value
+    assert "admin" in badge[0].proto.help and "users password" in badge[0].proto.help
+    assert not any("公开的演示密码" in w.value for w in at.warning)
     at.sidebar.selectbox(key="f_source").set_value("bigdata").run()
-    assert any("公开的演示密码" in w.value for w in at.warning)
+    assert any("公开的演示密码" in m.value for m in at.sidebar.markdown)
     # once every demo password is changed (or its user disabled), no warning
     monkeypatch.setenv("GEO_NEW_PASSWORD", "a-private-password")
     for username, *_ in DEMO_USERS:
@@ -750,7 +753,7 @@ def test_command_page_new_high_alert_is_viewed_and_acknowledged(demo_db, tmp_pat
     assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
     assert _panel(at).label.endswith("(0)")
     assert not [b for b in at.button if b.key and b.key.startswith("ack_")]
-    assert any("command：已确认预警" in m.value for m in at.markdown)
+    assert any("指挥中心值班员：已确认预警" in m.value for m in at.markdown)  # the user's name
     at.run()  # the next refresh still says so, for a while
     assert f"已确认 #{cid}" in " ".join(s.value for s in at.success)
     kind, said, _ = at.session_state["ack_notice"]

@@ -69,7 +69,7 @@ def test_dispatch_page_attaches_evidence_lists_it_and_offers_the_sheet(demo_db, 
     assert len(at.get("image")) == 1
     assert [b.key for b in at.get("download_button")] == [f"d_ev_{cid}_dl_{record['id']}",
                                                            f"d_sheet_{cid}"]
-    assert "command：上传证据 现场\\_照片\\.png" in _texts(at)
+    assert "指挥中心值班员：上传证据 现场\\_照片\\.png" in _texts(at)
     assert at.file_uploader(key=f"d_ev_{cid}_files_1").value in (None, [])
     # the same photo again is the attachment made before
     at.file_uploader(key=f"d_ev_{cid}_files_1").set_value(("again.png", photo, "image/png"))

@@ -416,7 +416,7 @@ def test_view_takes_the_map_to_a_new_high_alert_and_acknowledge_clears_it(app_ur
         frame.wait_for_function(centred, timeout=20_000)
         page.get_by_role("button", name="确认", exact=True).click()
         page.get_by_text("待确认的高危预警 (0)").wait_for(timeout=20_000)
-        page.wait_for_function("() => ['已确认 #', 'command：已确认预警'].every("
+        page.wait_for_function("() => ['已确认 #', '指挥中心值班员：已确认预警'].every("
                                "s => document.body.innerText.includes(s))", timeout=20_000)
         page.screenshot(path=str(tmp_path / "ack-done.png"))
         browser.close()
@@ -476,9 +476,10 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         page.get_by_label("纬度").fill(f"{lat:.6f}")
         page.get_by_label("纬度").press("Enter")
         box = page.locator("[data-testid='stSelectbox']", has_text="事项")
-        # the preview names the district team once the matter is picked (the sidebar shows
-        # only its code)
-        chosen = "() => document.body.innerText.includes('区市场监管执法队')"
+        # the preview names the district team once the matter is picked (the sidebar names
+        # the dispatcher's body too: only the page's main part counts)
+        chosen = ("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                  ".innerText.includes('区市场监管执法队')")
         for _ in range(3):  # a pick made while the page reruns can be lost: pick again
             box.click()
             page.keyboard.type(matter_name)
@@ -527,6 +528,7 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
         mine.click()
         theirs.click()
         told = re.compile(rf"案件 #{case_id} 刚刚已由 (\S+) 办理")
+        shown = {"dispatcher-sc": "市场监管派遣员", "command": "指挥中心值班员"}  # their names
         deadline = time.time() + 60
         while True:
             assignments = dispatching.assignments_of(engine, case_id, scope=SYSTEM)
@@ -540,7 +542,7 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
                     break
             assert time.time() < deadline, "the second assigner was not told"
             page.wait_for_timeout(250)
-        assert found[1] == winner and "派遣" in texts[loser]
+        assert found[1] == shown[winner] and "派遣" in texts[loser]
         assert len(dispatching.assignments_of(engine, case_id, scope=SYSTEM)) == 1
         (page if loser == "dispatcher-sc" else other).screenshot(
             path=str(tmp_path / "dispatch-told.png"))
@@ -557,8 +559,8 @@ def test_a_call_taken_is_dispatched_and_closed_and_a_second_assigner_is_told(app
                                timeout=60_000)
         body = page.inner_text("body")
         assert "已分拨 → 已派遣，派遣 " in body and "已派遣 → 处置中" in body
-        assert f"{winner}：已分拨 → 已派遣" in body
-        assert "dispatcher-sc：新线索 → 已分拨" in body  # the first entry: who took the call
+        assert f"{shown[winner]}：已分拨 → 已派遣" in body
+        assert "市场监管派遣员：新线索 → 已分拨" in body  # the first entry: who took the call
         page.get_by_role("button", name="办结").click()
         page.get_by_label("理由").fill("现场已处理完毕")
         page.get_by_role("button", name="确定办结").click()

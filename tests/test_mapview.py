@@ -218,3 +218,22 @@ def test_every_map_fills_its_frame_and_the_page_css_sizes_the_frame():
     css = mapview.viewport_css(120, 400)
     assert 'iframe[title="streamlit_folium.st_folium"]' in css
     assert "max(400px, calc(100vh - 120px)) !important" in css
+
+
+def test_scale_bars_are_metric_only(layers):
+    """Operators measure in km: no miles next to them, on every map with a scale."""
+    from geo.settings import PROJECT_ROOT
+    html = mapview.base_map(layers, mapview.Tiles(None)).get_root().render()
+    assert "L.control.scale({metric: true, imperial: false})" in html
+    assert "L.control.scale()" not in html
+    assert "L.control.scale(" not in mapview.new_map(tiles=None).get_root().render()
+    for path in (PROJECT_ROOT / "geo" / "app").glob("*.py"):  # every map goes through new_map
+        assert "folium.Map(" not in path.read_text(encoding="utf-8") or path.name == "mapview.py"
+
+
+def test_the_legend_folds_under_its_title_and_opens_folded_on_low_screens():
+    html = _rendered(mapview.legend("zh"))
+    assert mapview.legend("zh").title == "图例"
+    assert "onemap-legend-toggle" in html and "onemap-legend-body" in html
+    assert f"window.innerHeight >= {mapview.LEGEND_FOLDED_BELOW_PX}" in html
+    assert mapview.team_legend("en").title == "Legend"

@@ -53,7 +53,7 @@ def entry(action, before, after, detail, actor="d1"):
 
 @pytest.mark.parametrize(("e", "said"), [
     (entry("route", "new", "routed", '{"alert_id": 4}', "system"),
-     "system：新线索 → 已分拨，受理并分拨"),
+     "系统：新线索 → 已分拨，受理并分拨"),
     (entry("assign", "routed", "dispatched", '{"team": "T1"}'),
      "d1：已分拨 → 已派遣，派遣 一中队（T1）"),
     (entry("transition", "routed", "returned", '{"reason": "不属本单位", "body": "CC"}'),
@@ -102,3 +102,15 @@ def test_durations_read_as_people_say_them():
     assert [duration(m, "zh") for m in (None, float("nan"), 0, 35.4, 60, 200, 1440, 3125)] == [
         "-", "-", "0 分钟", "35 分钟", "1 小时", "3 小时 20 分", "1 天", "2 天 4 小时"]
     assert duration(200, "en") == "3 h 20 min" and duration(-3, "en") == "0 min"
+
+
+def test_who_acted_is_named_the_system_in_words_and_unknown_users_by_login():
+    names = Names(users={"d1": "市场监管派遣员", "x*": "星*号"})
+    said = describe(entry("acknowledged", None, None, "", "d1"), "zh", names)
+    assert said.startswith("市场监管派遣员：")
+    assert describe(entry("acknowledged", None, None, "", "system"), "zh", names).startswith(
+        "系统：")
+    assert describe(entry("acknowledged", None, None, "", "system"), "en", names).startswith(
+        "System: ")
+    assert names.user("demo") == "demo"  # no such user: the login name as it is
+    assert names.user("x*") == "星\\*号"  # a name is outside text: escaped

@@ -47,7 +47,8 @@ def _browser_cookie() -> None:
     """Set or delete the sign-in cookie in the browser, as this session last decided.
 
     Streamlit cannot send a cookie with its answers, so a script in the page writes it:
-    an empty HTML element in the sidebar, whose script runs once the script run's output
+    an empty HTML element in the sidebar (``st.html`` with its script allowed: the text is
+    ours, the cookie value random), whose script runs once the script run's output
     reaches the browser, and which sends nothing back (no rerun, which would disturb the
     page being drawn). It is rendered on every run of the session (the same element again
     changes nothing), so that a rerun right after it cannot lose it.
@@ -57,16 +58,13 @@ def _browser_cookie() -> None:
         return
     import json
 
-    from streamlit.components.v1 import html
-
     if job[0] == "set":
         expires = format_datetime(job[2], usegmt=True)
         cookie = f"{COOKIE}={job[1]}; Path=/; Expires={expires}; SameSite=Strict"
     else:
         cookie = f"{COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"
-    with st.sidebar:
-        html(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>",
-             height=0)
+    st.sidebar.html(f"<script>document.cookie = {json.dumps(cookie)};</script>",
+                    unsafe_allow_javascript=True)
 
 
 def _cookie_value() -> str | None:
@@ -185,10 +183,16 @@ def sign_out(engine, settings: Settings, lang: str) -> None:
         st.logout()
 
 
-def sidebar(user, engine, settings: Settings, lang: str) -> None:
-    """Who is signed in, in what role and scope, and a sign-out button."""
+def sidebar(user, engine, settings: Settings, lang: str, names=None) -> None:
+    """Who is signed in, in what role and scope (their township's or body's name, from
+    ``names``: `geo.app.wording.Names`), and a sign-out button."""
     scope = accounts.scope_of(user)
-    where = scope.township or scope.body or ""
+    if scope.township:
+        where = names.townships.get(scope.township, scope.township) if names else scope.township
+    elif scope.body:
+        where = names.bodies.get(scope.body, scope.body) if names else scope.body
+    else:
+        where = ""
     st.sidebar.caption(f"{t('signed_in_as', lang)}: {md(user.name)} ({md(user.username)}) · "
                        f"{t('role_' + user.role, lang)} {md(where, '')}")
     if st.sidebar.button(t("sign_out", lang), key="sign_out"):

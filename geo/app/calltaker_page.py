@@ -18,7 +18,7 @@ from geo.access import OutsideScopeError
 from geo.alerts import MAX_LEN
 from geo.app import mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t
+from geo.app.labels import cells, t
 from geo.app.safe import md
 from geo.app.wording import Names, error_text
 from geo.calls import (
@@ -282,7 +282,7 @@ def _search(page: state.Page, names: Names) -> None:
         t("reported_at", lang): opened.dt.strftime("%Y-%m-%d %H:%M"),
         t("search_link", lang): [f"dispatch?case={i}" for i in found["id"]],
     })
-    st.dataframe(view, hide_index=True, key="ct_found_table", column_config={
+    st.dataframe(cells(view), hide_index=True, key="ct_found_table", column_config={
         t("search_link", lang): st.column_config.LinkColumn(
             display_text=t("search_link", lang))})
     if len(found) >= SEARCH_LIMIT:

@@ -41,7 +41,7 @@ ACK_NOTICE_FOR = dt.timedelta(seconds=30)  # how long the panel says what 确认
 FOCUS_ZOOM = 16  # where 查看 takes the map: street level, the cases out of their clusters
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _cached_base_map(url: str, version: str, tiles: mapview.Tiles, lang: str,
                      scope: Scope) -> folium.Map:
     local_assets()
@@ -139,7 +139,8 @@ def _view(case_id: int, lat: float, lon: float) -> None:
     st.session_state["map_focus"] = ((lat + nudge, lon), FOCUS_ZOOM + nudge)
 
 
-def _acknowledge(engine, case_id: int, scope: Scope, lang: str, tz: ZoneInfo) -> None:
+def _acknowledge(engine, case_id: int, scope: Scope, lang: str, tz: ZoneInfo,
+                 people: wording.Names) -> None:
     """确认: acknowledge the case and select it (its timeline shows who did); the outcome
     is shown by the panel's next run."""
     until = dt.datetime.now() + ACK_NOTICE_FOR
@@ -152,7 +153,8 @@ def _acknowledge(engine, case_id: int, scope: Scope, lang: str, tz: ZoneInfo) ->
     if done.new:
         said = ("success", t("ack_done", lang).format(id=case_id))
     else:
-        said = ("info", t("ack_already", lang).format(id=case_id, actor=md(done.actor),
+        said = ("info", t("ack_already", lang).format(id=case_id,
+                                                      actor=people.user(done.actor, lang),
                                                       at=_local(done.at, tz)))
     st.session_state[ACK_NOTICE] = (*said, until)
 
@@ -187,7 +189,8 @@ def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
             if may_change:
                 cols[2].button(t("ack_confirm", lang), key=f"ack_do_{cid}", type="primary",
                                on_click=_acknowledge,
-                               args=(page.engine, cid, page.scope, lang, tz))
+                               args=(page.engine, cid, page.scope, lang, tz,
+                                     state.people(page.url, page.version, page.scope)))
         if len(pending) > ACK_ROWS:
             st.caption(t("ack_more", lang).format(n=len(pending) - ACK_ROWS))
 

@@ -19,7 +19,7 @@ from geo.access import Scope
 from geo.app import coverage_tables as tables
 from geo.app import mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t
+from geo.app.labels import cells, t
 from geo.app.lightmap import dots_at, shaded_areas, simplified
 from geo.app.safe import html_text
 from geo.coverage import (
@@ -42,8 +42,22 @@ SECTIONS = ["coverage_by", "overdue_sites", "reach", "hot_spots", "evaluation"]
 SHADES = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]
 
 
-def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
-    """CSV and Excel download buttons for a table (the files are made when clicked)."""
+def downloads(frame: pd.DataFrame, name: str, lang: str, percent: tuple[str, ...] = ()) -> None:
+    """CSV and Excel download buttons for a table as the screen shows it (`exported`; the
+    files are made when clicked).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as shown: headers in the user's language, names next to codes, 是/否.
+    name : str
+        The file name, without extension.
+    lang : str
+        The user's language.
+    percent : tuple of str
+        Label keys of the share columns (0 to 1), written as percentages.
+    """
+    frame = exported(frame, lang, percent)
     c1, c2 = st.columns(2)
     c1.download_button(t("download_csv", lang),
                        lambda: frame.to_csv(index=False).encode("utf-8-sig"),
@@ -51,6 +65,16 @@ def downloads(frame: pd.DataFrame, name: str, lang: str) -> None:
     c2.download_button(t("download_xlsx", lang), lambda: _xlsx(frame), f"{name}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key=f"xlsx_{name}")
+
+
+def exported(frame: pd.DataFrame, lang: str, percent: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A shown table as a download holds it: the share columns labelled ``percent`` as
+    percentages (``85.3%``) and missing cells as ``-`` (`geo.app.labels.cells`)."""
+    out = frame.copy()
+    for key in percent:
+        column = t(key, lang)
+        out[column] = out[column].map(lambda v: "-" if pd.isna(v) else f"{v:.1%}")
+    return cells(out)
 
 
 def _xlsx(frame: pd.DataFrame) -> bytes:
@@ -132,31 +156,35 @@ def render() -> None:
                   use_container_width=True)
         area_names = township_names if area_col == "township" else dict(
             zip(units["code"], units["name"], strict=True))
-        tables.show(tables.coverage(table, area_col, area_names, lang), lang,
-                    percent=("share_on_time",))
-        downloads(table, f"coverage_{area_col}", lang)
+        shown = tables.coverage(table, area_col, area_names, lang)
+        tables.show(shown, lang, percent=("share_on_time",))
+        downloads(shown, f"coverage_{area_col}", lang, percent=("share_on_time",))
     elif section == "overdue_sites":
         st.subheader(t("overdue_sites", lang))
         overdue = status.loc[high, ["site_id", "name", "kind", "township_code",
                                     "last_inspected", "due"]]
-        tables.show(tables.overdue_sites(overdue, township_names, lang), lang)
-        downloads(overdue, "overdue_high_risk_sites", lang)
+        shown = tables.overdue_sites(overdue, township_names, lang)
+        tables.show(shown, lang)
+        downloads(shown, "overdue_high_risk_sites", lang)
     elif section == "reach":
         st.subheader(t("reach", lang))
         if len(gaps):
             gap_table = pd.DataFrame({t("gap_area", lang): (gaps["area_m2"] / 1e6).round(2),
                                       t("sites_n", lang): gaps["site_ids"].map(len)})
-            st.dataframe(gap_table, hide_index=True)
-            downloads(gaps.drop(columns="geometry").assign(
-                site_ids=gaps["site_ids"].map(",".join)), "reach_gaps", lang)
+            st.dataframe(cells(gap_table), hide_index=True)
+            site_names = dict(zip(sites["site_id"], sites["name"], strict=True))
+            downloads(gap_table.assign(**{t("site", lang): gaps["site_ids"].map(
+                lambda ids: "、".join(f"{site_names.get(i, i)}（{i}）" for i in ids))}),
+                "reach_gaps", lang)
         else:
             st.success(t("no_gaps", lang))
     elif section == "hot_spots":
         st.subheader(t("hot_spots", lang))
         hot = spots[spots["hot"]] if len(spots) else spots
-        tables.show(tables.hot_spots(hot, lang), lang)
+        shown = tables.hot_spots(hot, lang)
+        tables.show(shown, lang)
         if len(hot):
-            downloads(hot, "hot_spots", lang)
+            downloads(shown, "hot_spots", lang)
         st.markdown(f"**{t('repeat_sites', lang)}**")
         tables.show(tables.repeat_sites(repeat_sites(cases["site_id"]), dict(
             zip(sites["site_id"], sites["name"], strict=True)), lang), lang)
@@ -177,9 +205,10 @@ def _evaluation(page: state.Page, layers, catalog, cases: pd.DataFrame,
     evaluation = scope.rows(empowerment_evaluation(
         cases, store.case_events(page.engine, scope=scope), catalog.empowerment,
         catalog.township_bodies(), start, end), "readouts")
-    tables.show(tables.evaluation(evaluation, township_names, dict(
-        zip(catalog.matters["code"], catalog.matters["name"], strict=True)), lang), lang)
-    downloads(evaluation, "empowerment_evaluation", lang)
+    shown = tables.evaluation(evaluation, township_names, dict(
+        zip(catalog.matters["code"], catalog.matters["name"], strict=True)), lang)
+    tables.show(shown, lang)
+    downloads(shown, "empowerment_evaluation", lang)
     per_town = evaluation_by_township(evaluation)
     used = dict(zip(per_town["township_code"], per_town["share_used"], strict=True))
     st_folium(_map(layers, _areas(url, version, "township"), used, [], pd.DataFrame(), [], lang),
@@ -187,7 +216,7 @@ def _evaluation(page: state.Page, layers, catalog, cases: pd.DataFrame,
     st.caption(t("share_used", lang))
 
 
-@st.cache_resource(max_entries=32)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _sites(url: str, version: str, scope: Scope):
     """Sites in ``scope`` with their unit (the Router's rule, `geo.routing.site_units`) and
     township, and their representative points (per layer import; shared, never
@@ -199,7 +228,7 @@ def _sites(url: str, version: str, scope: Scope):
     return sites, shapely.point_on_surface(sites.geometry.to_numpy())
 
 
-@st.cache_resource(max_entries=8)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _areas(url: str, version: str, level: str):
     """Units or townships (``level``), simplified for display (per layer import)."""
     layers = state.layers(url, version, state.REFERENCE)
@@ -207,7 +236,7 @@ def _areas(url: str, version: str, level: str):
     return simplified(areas[["code", "name", "geometry"]])
 
 
-@st.cache_resource(max_entries=32)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _gaps(url: str, version: str, scope: Scope, own: str | None, minutes: int,
           bases: bytes):
     """Reach gaps (WGS84) of the district, or of township ``own``, for the team positions
@@ -224,7 +253,7 @@ def _gaps(url: str, version: str, scope: Scope, own: str | None, minutes: int,
     return gaps.set_crs(metric).to_crs(4326) if len(gaps) else gaps
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _cells(url: str, version: str) -> int:
     townships = state.layers(url, version, state.REFERENCE).townships
     return district_cell_count(shapely.union_all(townships.geometry.to_numpy()))

@@ -1,5 +1,6 @@
 """The 覆盖 page's tables as operators read them: names, not codes; headers in the user's
-language; shares as percentages; dates as dates. The downloads keep the raw columns."""
+language; shares as percentages; dates as dates; 是/否 for yes and no. The downloads hold
+these tables as shown (`geo.app.coverage_page.downloads`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import h3
 import pandas as pd
 import streamlit as st
 
-from geo.app.labels import site_kind, t
+from geo.app.labels import cells, site_kind, t
 
 #: how the share columns are shown (st.dataframe column configuration)
 PERCENT = {"format": "percent"}
@@ -68,19 +69,20 @@ def repeat_sites(counts: pd.Series, sites: dict[str, str], lang: str) -> pd.Data
 def evaluation(frame: pd.DataFrame, townships: dict[str, str], matters: dict[str, str],
                lang: str) -> pd.DataFrame:
     """The empowerment evaluation per township and delegated matter, named."""
-    yes = t("yes", lang)
+    said = {True: t("yes", lang), False: t("no", lang)}
     return pd.DataFrame({
         t("township", lang): _named(frame["township_code"], townships),
         t("matter", lang): _named(frame["matter_code"], matters),
         t("handled_n", lang): frame["handled"],
         t("returned_n", lang): frame["returned"],
         t("median_days", lang): frame["median_days_to_close"].round(1),
-        t("never_used", lang): frame["never_used"].map({True: yes, False: ""}),
-        t("often_returned", lang): frame["often_returned"].map({True: yes, False: ""}),
+        t("never_used", lang): frame["never_used"].map(said),
+        t("often_returned", lang): frame["often_returned"].map(said),
     })
 
 
 def show(frame: pd.DataFrame, lang: str, percent: tuple[str, ...] = ()) -> None:
-    """The table, with the columns labelled ``percent`` as percentages."""
-    st.dataframe(frame, hide_index=True, column_config={
+    """The table, with the columns labelled ``percent`` as percentages and missing values
+    as ``-`` (`geo.app.labels.cells`)."""
+    st.dataframe(cells(frame), hide_index=True, column_config={
         t(key, lang): st.column_config.NumberColumn(**PERCENT) for key in percent})

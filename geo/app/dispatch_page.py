@@ -16,7 +16,7 @@ from geo import store
 from geo.access import Scope
 from geo.app import auth, case_files, jointops_section, mapview, state
 from geo.app.assets import local_assets
-from geo.app.labels import t, text
+from geo.app.labels import cells, t, text
 from geo.app.safe import html_text, md
 from geo.app.wording import Names, describe, error_text
 from geo.cases import (
@@ -36,7 +36,7 @@ from geo.store import dispatching
 from geo.store.dispatching import ConflictError
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _context(url: str, version: str) -> dict:
     """Per layer version: metric CRS, road graph, township adjacency and lookups."""
     layers, catalog = state.layers(url, version, state.REFERENCE), state.catalog(url, version)
@@ -87,7 +87,7 @@ def _conflict(engine, case_id: int, seen_at: dt.datetime, exc: ConflictError, sc
         return t("taken_gone", lang).format(case=case_id)
     latest = entries[-1] if entries else None
     if latest is not None and pd.Timestamp(latest.at) >= pd.Timestamp(seen_at):
-        return t("taken", lang).format(case=case_id, actor=md(latest.actor),
+        return t("taken", lang).format(case=case_id, actor=names.user(latest.actor, lang),
                                        what=describe(latest, lang, names, actor=False))
     if exc.entity == "team":
         return t("team_taken", lang).format(team=names.team(exc.entity_id))
@@ -148,7 +148,7 @@ def render() -> None:
     _watch(engine, scope, seen, settings.refresh_s)
     cases = store.cases_frame(engine, scope=scope)
     teams = dispatching.teams_frame(engine, ctx["metric"], scope=scope)
-    names = state.names(url, version, scope)
+    names = state.people(url, version, scope)
     mine_bodies = sorted(set(cases["body_code"].dropna()))  # the bodies of cases in scope
     # a dispatcher's queue is their body's: no choice to offer; others may narrow it
     body = scope.body or st.sidebar.selectbox(
@@ -177,6 +177,7 @@ def render() -> None:
         .dt.strftime("%m-%d %H:%M"),
         t("overdue_flag", lang): todo["overdue"].map({True: "⚠", False: ""}),
     })
+    view = cells(view)  # an outside case has no township: "-", not None
     st.dataframe(view, hide_index=True, height=240)
     overdue = todo[todo["overdue"]]
     if len(overdue):
@@ -371,9 +372,9 @@ def _step(col, case: pd.Series, target: str, act: dict, ctx: dict, lang: str) ->
     kwargs = {"case": case, "target": target, "ctx": ctx, **act}
     if target not in NEEDS_REASON and target not in ("routed", "rectification"):
         col.button(label, key=f"d_step_{cid}_{target}", on_click=_move, kwargs=kwargs,
-                   use_container_width=True)
+                   width="stretch")
         return
-    with col.popover(label, use_container_width=True):
+    with col.popover(label, width="stretch"):
         if target == "routed":
             bodies = ctx["names"]
             st.selectbox(t("reroute_to", lang), sorted(bodies), index=None,

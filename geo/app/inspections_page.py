@@ -10,7 +10,7 @@ import streamlit as st
 
 from geo.app import case_files, state
 from geo.app.coverage_page import downloads
-from geo.app.labels import site_kind, t
+from geo.app.labels import cells, site_kind, t
 from geo.app.safe import md
 from geo.app.wording import error_text
 from geo.inspections import (
@@ -57,7 +57,7 @@ def render() -> None:
             t("item", lang): top["item"] + "（" + top["item_code"] + "）",
             t("problems_n", lang): top["count"],
         })
-    st.dataframe(top, hide_index=True)
+    st.dataframe(cells(top), hide_index=True)
     if len(top):
         downloads(top, "frequent_problems", lang)
 

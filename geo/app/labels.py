@@ -899,6 +899,12 @@ LABELS: dict[str, dict[str, str]] = {
     "err_jo_too_many": {"zh": "最多 {limit} 个。", "en": "at most {limit}."},
     "err_jo_not_on": {"zh": "{body} 未参与本次联合行动。",
                       "en": "{body} does not take part in this operation."},
+    # branch polish: who acted, in timelines
+    "actor_system": {"zh": "系统", "en": "System"},
+    "legend_title": {"zh": "图例", "en": "Legend"},
+    "no": {"zh": "否", "en": "no"},
+    "demo_passwords_short": {"zh": "{n} 个账号仍在使用公开的演示密码",
+                             "en": "{n} accounts still have their public demo password"},
 }
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -922,8 +928,45 @@ def site_kind(kind: str, lang: str = "zh") -> str:
     return (entry.get(lang) or entry["zh"]) if entry else str(kind)
 
 
+def is_missing(value) -> bool:
+    """Whether a value is missing for display: None, NaN, NaT, ``pd.NA`` or empty text."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT differ from themselves
+    except TypeError:  # pd.NA: its truth is ambiguous
+        return True
+    except ValueError:  # an array
+        return False
+
+
 def text(value, missing: str = "-") -> str:
-    """A value for display: ``missing`` for None, NaN and empty text."""
-    if value is None or (isinstance(value, float) and value != value) or value == "":
-        return missing
-    return str(value)
+    """A value for display: ``missing`` for None, NaN, NaT, ``pd.NA`` and empty text."""
+    return missing if is_missing(value) else str(value)
+
+
+def cells(frame, missing: str = "-"):
+    """A table (`pandas.DataFrame`) for display: every missing cell (`is_missing`) shown
+    as ``missing`` instead of Streamlit's ``None`` (or pandas' ``nan``/``NaT`` in a
+    download). Columns without a missing cell keep their type; the others become text.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as the screen shows it (headers and values already for people).
+    missing : str, default "-"
+        What a missing cell shows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy (``frame`` itself when nothing is missing).
+    """
+    gaps = [c for c in frame.columns if frame[c].isna().any()
+            or (frame[c].dtype == object and frame[c].map(is_missing).any())]
+    if not gaps:
+        return frame
+    out = frame.copy()
+    for c in gaps:
+        out[c] = frame[c].map(lambda v: text(v, missing)).astype(object)
+    return out

@@ -64,7 +64,7 @@ def _small_map(gdf, kind: str, townships=None, lang: str = "zh") -> folium.Map:
     return m
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _shown(url: str, version: str, scope, kind: str):
     """The layer as drawn (outlines simplified, degrees rounded), per layer import."""
     return simplified(state.layers(url, version, scope).get(kind)[["geometry"]])

@@ -117,12 +117,28 @@ class FillFrame(branca.element.MacroElement):
         self._name = "FillFrame"
 
 
-def new_map(**kwargs) -> folium.Map:
+class MetricScale(branca.element.MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (folium's ``control_scale`` adds
+    miles and feet too)."""
+
+    _template = branca.element.Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}""")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
+
+
+def new_map(control_scale: bool = False, **kwargs) -> folium.Map:
     """A ``folium.Map(**kwargs)`` with the project's map defaults: every map of the app is
     made here.
 
     Parameters
     ----------
+    control_scale : bool, default False
+        Show a scale bar, metric only (`MetricScale`).
     **kwargs
         Passed to `folium.Map`.
 
@@ -133,6 +149,8 @@ def new_map(**kwargs) -> folium.Map:
         (`FillFrame`).
     """
     m = folium.Map(**kwargs)
+    if control_scale:
+        MetricScale().add_to(m)
     _PlainAttribution().add_to(m)
     FillFrame().add_to(m)
     return m
@@ -612,17 +630,31 @@ def legend(lang: str = "zh") -> Legend:
              for s, r in SEVERITY_RADIUS.items()]
     rows += [f"<b>{t('legend_sites', lang)}</b>"]
     rows += [f"{dot(c)}{t('risk_' + r, lang)}" for r, c in RISK_COLORS.items()]
-    return Legend("<br>".join(rows + _team_rows(lang)))
+    return Legend("<br>".join(rows + _team_rows(lang)), t("legend_title", lang))
 
 
 def team_legend(lang: str = "zh") -> Legend:
     """A legend of the team status colours alone (for maps of teams)."""
-    return Legend("<br>".join(_team_rows(lang)))
+    return Legend("<br>".join(_team_rows(lang)), t("legend_title", lang))
+
+
+#: a map frame lower than this (CSS pixels) opens with its legend folded: on a 768-px
+#: screen the open legend covered a quarter of the map
+LEGEND_FOLDED_BELOW_PX = 800
 
 
 class Legend(branca.element.MacroElement):
-    """A Leaflet control holding ``html`` at the bottom left (a script, which
-    streamlit-folium keeps, unlike extra page HTML)."""
+    """A Leaflet control holding ``html`` at the bottom left under a ``title`` that folds
+    and unfolds it (a script, which streamlit-folium keeps, unlike extra page HTML). It
+    opens folded in a frame lower than `LEGEND_FOLDED_BELOW_PX`.
+
+    Parameters
+    ----------
+    html : str
+        The legend's rows (HTML).
+    title : str
+        The toggle's text (plain text).
+    """
 
     _template = branca.element.Template("""
         {% macro script(this, kwargs) %}
@@ -630,17 +662,39 @@ class Legend(branca.element.MacroElement):
             var legend = L.control({position: "bottomleft"});
             legend.onAdd = function () {
                 var div = L.DomUtil.create("div", "onemap-legend");
-                div.style.cssText = "background:rgba(255,255,255,.92);padding:6px 8px;" +
+                div.style.cssText = "background:rgba(255,255,255,.92);padding:4px 8px;" +
                     "font-size:12px;border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,.3);" +
                     "line-height:1.5";
-                div.innerHTML = {{ this.legend_html|tojson }};
+                var head = L.DomUtil.create("a", "onemap-legend-toggle", div);
+                head.href = "#";
+                head.setAttribute("role", "button");
+                head.style.cssText = "display:block;font-weight:bold;color:#333;" +
+                    "text-decoration:none;cursor:pointer";
+                var body = L.DomUtil.create("div", "onemap-legend-body", div);
+                body.innerHTML = {{ this.legend_html|tojson }};
+                var open = window.innerHeight >= {{ this.folded_below }};
+                var show = function () {
+                    body.style.display = open ? "" : "none";
+                    head.textContent = {{ this.title|tojson }} + (open ? " \u25BE" : " \u25B8");
+                    head.setAttribute("aria-expanded", open ? "true" : "false");
+                };
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                L.DomEvent.on(head, "click", function (e) {
+                    L.DomEvent.preventDefault(e);
+                    open = !open;
+                    show();
+                });
+                show();
                 return div;
             };
             legend.addTo({{ this._parent.get_name() }});
         })();
         {% endmacro %}""")
 
-    def __init__(self, html: str):
+    def __init__(self, html: str, title: str = "图例"):
         super().__init__()
         self._name = "Legend"
         self.legend_html = html
+        self.title = title
+        self.folded_below = LEGEND_FOLDED_BELOW_PX

@@ -37,7 +37,7 @@ def language_picker() -> str:
                                 key="lang")
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def engine(url: str):
     eng = store.connect(url)
     store.migrate(eng)
@@ -56,19 +56,19 @@ def reference_version(eng) -> str | None:
 REFERENCE = Scope("planner", actor="app")
 
 
-@st.cache_resource(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def layers(url: str, version: str, scope: Scope):
     """The layer set as ``scope`` may read it (its own sites and teams), per import."""
     return store.load_layers(engine(url), scope=scope)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def metric(url: str, version: str) -> str:
     """The district's metric CRS (`geo.crs.metric_crs_of` its townships)."""
     return metric_crs_of(layers(url, version, REFERENCE).townships)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def roads(url: str, version: str) -> RoadGraph | None:
     """The road graph of the loaded layer set, built once per import (None without roads)."""
     road_layer = layers(url, version, REFERENCE).roads
@@ -76,7 +76,7 @@ def roads(url: str, version: str) -> RoadGraph | None:
                                                                 metric(url, version))
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def catalog(url: str, version: str):
     return store.load_catalog(engine(url), scope=REFERENCE)
 
@@ -109,6 +109,24 @@ def routing(url: str, version: str):
     return stored_routing(engine(url), settings())
 
 
+@st.cache_resource(max_entries=64, ttl=60, show_spinner=False)
+def user_names(url: str, scope: Scope) -> dict[str, str]:
+    """Username -> display name of every user (`geo.store.accounts.user_names`), read
+    again after a minute (users are added without a new import); shared, never
+    modified."""
+    from geo.store.accounts import user_names as stored
+
+    return stored(engine(url), scope=scope)
+
+
+def people(url: str, version: str, scope: Scope):
+    """`names` with the users' display names too, for what names who did something (a
+    case's timeline)."""
+    from dataclasses import replace
+
+    return replace(names(url, version, scope), users=user_names(url, scope))
+
+
 SCOPE_KEY = "onemap_scope"
 
 
@@ -133,13 +151,19 @@ def sign_in(lang: str):
     warn = st.empty()
     user = auth.signed_in_user(eng, conf, lang)
     if weak:
-        (warn if user is None else st.sidebar).warning(
-            t("demo_passwords", lang).format(users=md(", ".join(weak))))
+        said = t("demo_passwords", lang).format(users=md(", ".join(weak)))
+        if user is None:
+            warn.warning(said)
+        else:  # one line in the sidebar, the whole text on hover: the filters stay in view
+            st.sidebar.markdown(":orange-badge[:material/warning: "
+                                f"{t('demo_passwords_short', lang).format(n=len(weak))}]",
+                                help=said)
     if user is None:
         st.session_state.pop(SCOPE_KEY, None)
         return None
-    st.session_state[SCOPE_KEY] = scope_of(user)
-    auth.sidebar(user, eng, conf, lang)
+    scope = st.session_state[SCOPE_KEY] = scope_of(user)
+    auth.sidebar(user, eng, conf, lang,
+                 names(conf.database_url, reference_version(eng), scope))
     return user
 
 
@@ -183,7 +207,7 @@ def show_timeline(page: Page, case_id: int) -> None:
     with the names of the bodies, townships and teams they refer to."""
     from geo.app.wording import describe
 
-    known = names(page.url, page.version, page.scope)
+    known = people(page.url, page.version, page.scope)
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, known)}")

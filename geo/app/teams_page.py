@@ -20,7 +20,7 @@ from geo.store.teamboard import team_activity
 from geo.teamboard import team_board
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _base_map(url: str, version: str, lang: str) -> folium.Map:
     """The teams map without the teams: township outlines and the team legend (shared:
     give streamlit-folium a copy, it adds the teams to the map it gets)."""
@@ -99,8 +99,7 @@ def render() -> None:
             st.info(t("no_teams", lang))
             return
         st.caption(t("teams_shown", lang).format(n=len(shown), total=len(board)))
-        st.dataframe(board_view(shown, body_names, lang), hide_index=True,
-                     use_container_width=True)
+        st.dataframe(board_view(shown, body_names, lang), hide_index=True, width="stretch")
         st_folium(copy.deepcopy(_base_map(url, version, lang)), key="teams_map", height=560,
                   feature_group_to_add=[mapview.team_layer(
                       shown, lang, body_names, z_index=mapview.TEAMS_ON_TOP)],

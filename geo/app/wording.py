@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from geo.access import AccessDeniedError, OutsideScopeError
+from geo.access import SYSTEM, AccessDeniedError, OutsideScopeError
 from geo.app.labels import LABELS, source_name, t
 from geo.app.safe import md
 from geo.calls import CallError
@@ -39,6 +39,15 @@ class Names:
 
     units: dict[str, str] = field(default_factory=dict)
     sites: dict[str, str] = field(default_factory=dict)
+    #: username -> display name (`geo.store.accounts.user_names`)
+    users: dict[str, str] = field(default_factory=dict)
+
+    def user(self, username: object, lang: str = "zh") -> str:
+        """Who did something, as Markdown: the user's display name, 系统 (``actor_system``)
+        for the system (`geo.access.SYSTEM`), else the login name as it is."""
+        if username == SYSTEM.actor:
+            return t("actor_system", lang)
+        return md(self.users.get(str(username), username))
 
     def team(self, team_id: object) -> str:
         """The team's name and id, e.g. ``织里镇执法中队1（TC-1）``, as Markdown."""
@@ -272,7 +281,9 @@ def describe(entry, lang: str, names: Names, actor: bool = True) -> str:
         if detail.get("reason") and "into" not in detail:
             parts.append(t("tl_reason", lang).format(reason=md(detail["reason"])))
     sentence = t("tl_sep", lang).join(parts)
-    return f"{md(entry.actor)}{t('tl_colon', lang)}{sentence}" if actor else sentence
+    if not actor:
+        return sentence
+    return f"{names.user(entry.actor, lang)}{t('tl_colon', lang)}{sentence}"
 
 
 # issue 14: joint operation

@@ -296,6 +296,21 @@ def list_users(engine: Engine, *, scope: Scope) -> list[User]:
         return list(s.scalars(select(User).order_by(User.username)))
 
 
+def user_names(engine: Engine, *, scope: Scope) -> dict[str, str]:
+    """Username -> display name of every user (enabled or not): who acted on a case, as
+    its timeline names them. For whoever may read cases.
+
+    Raises
+    ------
+    AccessDeniedError
+        Where ``scope``'s role may not read cases.
+    """
+    scope.require("cases", "read")
+    with sessions(engine)() as s:
+        return {username: name for username, name in s.execute(
+            select(User.username, User.name))}
+
+
 def has_users(engine: Engine) -> bool:
     """Whether any user is stored (asked before anyone has signed in)."""
     with sessions(engine)() as s:
