@@ -124,6 +124,46 @@ def db_settings(tmp_path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'test.sqlite'}")
 
 
+def copy_sqlite(src: Path, dst: Path) -> None:
+    """A consistent copy of the SQLite database ``src`` (with what its WAL holds) at
+    ``dst``."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(src)) as a, closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """The small demo database (the demo layers and catalogue, the first 80 demo alerts,
+    the demo users), built once per test session; `tests.test_app.demo_db` copies it."""
+    from geo.cli import main
+
+    path = tmp_path_factory.mktemp("demo_template") / "demo.sqlite"
+    settings = Settings(database_url=f"sqlite:///{path}")
+    assert main(["init"], settings) == 0
+    alerts = path.parent / "alerts.csv"
+    lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
+    alerts.write_text("\n".join(lines[:81]) + "\n", encoding="utf-8")
+    assert main(["ingest", str(alerts)], settings) == 0
+    assert main(["demo", "users", "--yes"], settings) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def history_template(demo_template, tmp_path_factory) -> Path:
+    """`demo_template` with the demo history (300 inspections, the case lifecycles, the
+    reform's years, check-ups, hand-off and joint operation), built once per session."""
+    from geo.cli import main
+
+    path = tmp_path_factory.mktemp("history_template") / "history.sqlite"
+    copy_sqlite(demo_template, path)
+    settings = Settings(database_url=f"sqlite:///{path}")
+    assert main(["demo", "history", "--inspections", "300"], settings) == 0
+    return path
+
+
 # ------------------------------------------------------------------ store backends
 POSTGIS_ENV = "GEO_TEST_POSTGIS_URL"
 

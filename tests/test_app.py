@@ -1,5 +1,7 @@
 """AppTest runs of each page on a small demo database."""
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -8,18 +10,19 @@ from geo.access import SYSTEM
 from geo.cases import key_figures
 from geo.cli import main
 from geo.settings import PROJECT_ROOT
+from tests.conftest import copy_sqlite
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
 
 
+def _db_path(settings) -> Path:
+    return Path(settings.database_url.removeprefix("sqlite:///"))
+
+
 @pytest.fixture
-def demo_db(db_settings, monkeypatch, tmp_path):
-    assert main(["init"], db_settings) == 0
-    alerts = tmp_path / "alerts.csv"
-    lines = (PROJECT_ROOT / "data" / "demo_alerts.csv").read_text(encoding="utf-8").splitlines()
-    alerts.write_text("\n".join(lines[:81]) + "\n", encoding="utf-8")
-    assert main(["ingest", str(alerts)], db_settings) == 0
-    assert main(["demo", "users", "--yes"], db_settings) == 0
+def demo_db(db_settings, monkeypatch, demo_template):
+    """A fresh copy of the small demo database (`tests.conftest.demo_template`)."""
+    copy_sqlite(demo_template, _db_path(db_settings))
     monkeypatch.setenv("GEO_DATABASE_URL", db_settings.database_url)
     return db_settings
 
@@ -185,8 +188,9 @@ def _inspections_page():
 
 
 @pytest.fixture
-def history_db(demo_db):
-    assert main(["demo", "history", "--inspections", "300"], demo_db) == 0
+def history_db(demo_db, history_template):
+    """A fresh copy of the demo database with its history (`tests.conftest`)."""
+    copy_sqlite(history_template, _db_path(demo_db))
     return demo_db
 
 

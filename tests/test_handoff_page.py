@@ -6,9 +6,8 @@ import pytest
 
 from geo import store
 from geo.access import SYSTEM
-from geo.cli import main
 from geo.store import handoff
-from tests.test_app import demo_db, signed_in  # noqa: F401 (fixture)
+from tests.test_app import demo_db, history_db, signed_in  # noqa: F401 (fixtures)
 
 
 def _page():
@@ -17,9 +16,9 @@ def _page():
 
 
 @pytest.fixture
-def handoff_db(demo_db):  # noqa: F811
-    assert main(["demo", "history", "--inspections", "300"], demo_db) == 0
-    return demo_db
+def handoff_db(history_db):  # noqa: F811
+    """The demo database with its history, the hand-off's demo included."""
+    return history_db
 
 
 def test_the_page_shows_the_hand_off_in_words(handoff_db):

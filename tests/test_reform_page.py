@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from geo.cli import main
-from tests.test_app import demo_db, signed_in  # noqa: F401  (fixtures)
+from tests.test_app import demo_db, history_db, signed_in  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def reform_db(demo_db):  # noqa: F811
-    assert main(["demo", "history", "--inspections", "50"], demo_db) == 0
-    return demo_db
+def reform_db(history_db):  # noqa: F811
+    """The demo database with its history, the reform's years included."""
+    return history_db
 
 
 def _page():
