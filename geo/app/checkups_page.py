@@ -180,7 +180,7 @@ def _schedule_form(page, sites, items, requests, proposals, catalog, today, noti
                    site_name) -> None:
     lang = page.lang
     st.subheader(t("ck_schedule", lang))
-    _show(notice, "schedule")
+    state.show_notice(notice, "schedule")
     open_ = requests[requests["status"] == "open"]
     # sites that asked come first, then those proposed, then the rest
     order = list(dict.fromkeys([*open_["site_id"], *proposals["site_id"],
@@ -226,7 +226,7 @@ def _schedule_form(page, sites, items, requests, proposals, catalog, today, noti
 def _record_form(page, visits, sites, items, today, notice, site_name) -> None:
     lang = page.lang
     st.subheader(t("ck_record", lang))
-    _show(notice, "record")
+    state.show_notice(notice, "record")
     due = visits[(visits["status"] == "scheduled")
                  & (visits["day"].map(lambda d: d <= today))] if len(visits) else visits
     if due.empty:
@@ -247,17 +247,6 @@ def _record_form(page, visits, sites, items, today, notice, site_name) -> None:
     st.text_input(t("note", lang), key="k_finding_note")
     st.button(t("ck_save_findings", lang), key="k_done", on_click=_save_findings,
               kwargs={"page": page, "visit": vid, "boxes": boxes, "today": today})
-
-
-def _show(notice: tuple | None, section: str) -> None:
-    if notice is None or notice[0] != section:
-        return
-    _, kind, message = notice
-    if kind == "success":
-        st.success(message)
-        st.toast(message, icon=":material/check_circle:")
-    else:
-        st.error(message)
 
 
 def _save_visit(page, site: str, observers: list[str], label: str, today: dt.date) -> None:

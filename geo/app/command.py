@@ -121,13 +121,6 @@ def _new_high(cases, lang: str, may_change: bool) -> set[int]:
     return set(marks)
 
 
-def _local(ts, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A naive UTC time as local time in ``tz`` (``-`` for none)."""
-    if ts is None or pd.isna(ts):
-        return "-"
-    return pd.Timestamp(ts).tz_localize("UTC").tz_convert(tz).strftime(fmt)
-
-
 def _view(case_id: int, lat: float, lon: float) -> None:
     """查看: select the case and take the map to it."""
     st.session_state["case_id"] = case_id
@@ -155,7 +148,7 @@ def _acknowledge(engine, case_id: int, scope: Scope, lang: str, tz: ZoneInfo,
     else:
         said = ("info", t("ack_already", lang).format(id=case_id,
                                                       actor=people.user(done.actor, lang),
-                                                      at=_local(done.at, tz)))
+                                                      at=wording.local_time(done.at, tz)))
     st.session_state[ACK_NOTICE] = (*said, until)
 
 
@@ -180,7 +173,7 @@ def _alerts_panel(page: state.Page, now: dt.datetime, tz: ZoneInfo) -> None:
             cols = st.columns([10, 1, 1] if may_change else [11, 1],
                               vertical_alignment="center")
             cols[0].markdown(
-                f"{_local(row.opened_at, tz, '%m-%d %H:%M')} · "
+                f"{wording.local_time(row.opened_at, tz, '%m-%d %H:%M')} · "
                 f"**#{cid} {md(row.matter_name, text(row.matter_code))}** · "
                 f"{md(row.township_name)}"
                 + (f" · {md(row.description)}" if text(row.description, "") else ""))
@@ -225,8 +218,8 @@ def _details(page: state.Page, cases, case_id: int | None, lang: str, tz: ZoneIn
         f"{t('status', lang)}: {t('status_' + v['status'], lang)} · "
         f"{t('severity', lang)}: {t('severity_' + v['severity'], lang)}",
         f"{t('source', lang)}: {source_name(v['source'], lang)} ({md(v['external_id'])})",
-        f"{t('reported_at', lang)}: {_local(v['opened_at'], tz)}",
-        f"{t('deadline', lang)}: {_local(v['deadline_at'], tz)}",
+        f"{t('reported_at', lang)}: {wording.local_time(v['opened_at'], tz)}",
+        f"{t('deadline', lang)}: {wording.local_time(v['deadline_at'], tz)}",
         f"{t('township', lang)}: {md(v['township_name'])}",
         f"{t('unit', lang)}: {names.unit(v['unit_code'])}",
         f"{t('site', lang)}: {names.site(v['site_id'])}",

@@ -14,7 +14,7 @@ from geo.app import state
 from geo.app.coverage_page import downloads
 from geo.app.labels import t, text
 from geo.app.safe import md
-from geo.app.wording import error_text
+from geo.app.wording import error_text, local_time
 from geo.handoff import twin_list
 from geo.store import cases_frame, utcnow
 from geo.store.handoff import (
@@ -58,23 +58,6 @@ def render() -> None:
         _referrals(page, referrals, names, matter_names, notice)
     with notices:
         _notices(page, names, matter_names)
-
-
-def _local(stamp, page: state.Page) -> str:
-    if stamp is None or pd.isna(stamp):
-        return "-"
-    return f"{pd.Timestamp(stamp).tz_localize('UTC').tz_convert(page.tz):%Y-%m-%d %H:%M}"
-
-
-def _show(notice: tuple | None, section: str) -> None:
-    if notice is None or notice[0] != section:
-        return
-    _, kind, message = notice
-    if kind == "success":
-        st.success(message)
-        st.toast(message, icon=":material/check_circle:")
-    else:
-        st.error(message)
 
 
 # ----------------------------------------------------------------------------- 两单
@@ -146,7 +129,7 @@ def _tasks(page: state.Page, names, matter_names: dict, notice) -> None:
         return
     todo = tasks[tasks["inspection_id"].isna()]
     st.subheader(t("ho_visit", lang))
-    _show(notice, "visit")
+    state.show_notice(notice, "visit")
     if todo.empty:
         return
     labels = {int(r.id): f"#{r.id} {names.sites.get(r.site_id) or text(r.site_name)} · "
@@ -205,9 +188,10 @@ def _referrals(page: state.Page, referrals: pd.DataFrame, names, matter_names: d
             t("ho_from", lang): referrals["from_body"].map(lambda b: names.bodies.get(b, b)),
             t("ho_to", lang): referrals["to_body"].map(lambda b: names.bodies.get(b, b)),
             t("ho_reason", lang): referrals["reason"],
-            t("ho_referred_at", lang): referrals["referred_at"].map(lambda v: _local(v, page)),
-            t("ho_ack_due", lang): referrals["due_at"].map(lambda v: _local(v, page)),
-            t("ho_acked", lang): [f"{_local(a, page)} {text(b, '')}".strip()
+            t("ho_referred_at", lang): referrals["referred_at"].map(
+                lambda v: local_time(v, page.tz)),
+            t("ho_ack_due", lang): referrals["due_at"].map(lambda v: local_time(v, page.tz)),
+            t("ho_acked", lang): [f"{local_time(a, page.tz)} {text(b, '')}".strip()
                                   if not pd.isna(a) else "-" for a, b in zip(
                                       referrals["acknowledged_at"],
                                       referrals["acknowledged_by"], strict=True)],
@@ -221,7 +205,7 @@ def _referrals(page: state.Page, referrals: pd.DataFrame, names, matter_names: d
     if mine is not None:
         waiting = waiting[waiting["to_body"].isin(mine)]
     st.subheader(t("ho_acknowledge", lang))
-    _show(notice, "ack")
+    state.show_notice(notice, "ack")
     if len(waiting):
         labels = {int(r.id): f"#{r.id} · {t('ho_case', lang)} #{r.case_id} · "
                              f"{names.bodies.get(r.to_body, r.to_body)} · "
@@ -233,7 +217,7 @@ def _referrals(page: state.Page, referrals: pd.DataFrame, names, matter_names: d
         st.button(t("ho_acknowledge", lang), key="ho_ack_btn", on_click=_acknowledge,
                   kwargs={"page": page, "referral": rid, "case_id": case_id})
     st.subheader(t("ho_refer", lang))
-    _show(notice, "refer")
+    state.show_notice(notice, "refer")
     cases = cases_frame(page.engine, scope=scope)
     cases = cases[cases["status"].isin(REFERABLE)].sort_values("id", ascending=False)
     if cases.empty:
@@ -279,7 +263,7 @@ def _refer(page: state.Page, case_id: int, version: int, names) -> None:
         return
     got["ho_ref_reason"] = ""
     due = referrals_frame(page.engine, utcnow(), scope=page.scope).set_index("id")
-    when = _local(due.loc[rid, "due_at"], page) if rid in due.index else "-"
+    when = local_time(due.loc[rid, "due_at"], page.tz) if rid in due.index else "-"
     got[NOTICE] = ("refer", "success", t("ho_refer_saved", lang).format(
         case=case_id, body=names.bodies.get(body, body), due=when))
 
@@ -292,7 +276,7 @@ def _notices(page: state.Page, names, matter_names: dict) -> None:
         st.info(t("ho_no_notices", lang))
         return
     view = pd.DataFrame({
-        t("ho_notice_at", lang): frame["at"].map(lambda v: _local(v, page)),
+        t("ho_notice_at", lang): frame["at"].map(lambda v: local_time(v, page.tz)),
         t("ho_notice_to", lang): frame["department"],
         t("ho_case", lang): frame["case_id"].map(lambda i: f"#{i}"),
         t("ho_task", lang): frame["task_id"].map(lambda i: f"#{i}"),

@@ -65,7 +65,7 @@ def render() -> None:
         return
     notice = st.session_state.pop(NOTICE, None)
     st.subheader(t("new_inspection", lang))
-    _show(notice, "inspection")
+    state.show_notice(notice, "inspection")
     names = dict(zip(sites["site_id"], sites["name"], strict=True))
     site = st.selectbox(t("pick_site", lang), list(names), key="i_site",
                         format_func=lambda s: f"{s} {names[s]}")
@@ -82,7 +82,7 @@ def render() -> None:
         "departments": sorted(set(todo["department"]))})
 
     st.subheader(t("reinspect", lang))
-    _show(notice, "reinspection")
+    state.show_notice(notice, "reinspection")
     open_ = open_problems(plan, re)
     st.caption(f"{t('problems_open', lang)}: {len(open_)}")
     if len(open_):
@@ -102,18 +102,6 @@ def render() -> None:
 
 
 NOTICE = "i_notice"
-
-
-def _show(notice: tuple | None, section: str) -> None:
-    """What was just saved in ``section`` (in place and as a toast), or why it was not."""
-    if notice is None or notice[0] != section:
-        return
-    _, kind, message = notice
-    if kind == "success":
-        st.success(message)
-        st.toast(message, icon=":material/check_circle:")
-    else:
-        st.error(message)
 
 
 def _save_inspection(page: state.Page, site: str, site_name: str, boxes: dict[str, str],

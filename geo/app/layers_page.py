@@ -18,6 +18,7 @@ from geo.app.assets import local_assets
 from geo.app.labels import t
 from geo.app.lightmap import dots_at, simplified
 from geo.app.safe import md
+from geo.app.wording import local_time
 from geo.generations import differences, shown_codes
 from geo.layers import KINDS, LayerReport, Problem, check_layers
 from geo.settings import PROJECT_ROOT
@@ -121,15 +122,6 @@ def _findings(report: LayerReport | None, source: str, version: str, admin: bool
         return
     st.dataframe(pd.DataFrame({t("problem_message", lang): lines}), hide_index=True)
     st.caption(total)
-
-
-def local_time(utc, tz) -> str:
-    """A naive-UTC time (datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in ``tz``."""
-    if utc is None or utc == "":
-        return "-"
-    stamp = pd.Timestamp(utc)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-    return f"{stamp.tz_convert(tz):%Y-%m-%d %H:%M}"
 
 
 def _generation_table(gens: pd.DataFrame, findings: dict, admin: bool, tz,

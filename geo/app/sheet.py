@@ -17,7 +17,7 @@ import pandas as pd
 
 from geo.app.labels import source_name, t, text
 from geo.app.safe import html_text
-from geo.app.wording import file_size
+from geo.app.wording import file_size, local_time
 from geo.days import local_day
 from geo.evidence import FORMATS
 
@@ -59,13 +59,6 @@ class SheetNames:
     # issue 14: joint operation: the participating bodies' and the observers' names
     participants: Sequence[str] = field(default_factory=tuple)
     observers: Sequence[str] = field(default_factory=tuple)
-
-
-def _local(value: object, tz: ZoneInfo) -> str:
-    """A stored time (naive UTC) as local ``YYYY-MM-DD HH:MM``; ``-`` for none."""
-    if value is None or pd.isna(value):
-        return "-"
-    return pd.Timestamp(value).tz_localize("UTC").tz_convert(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _row(label: str, value: str, cls: str = "") -> str:
@@ -133,7 +126,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         _row(label("case_id"), html_text(f"#{cid}")),
         _row(label("sheet_external"), html_text(f"{source_label} · "
                                                 f"{text(case.get('external_id'))}")),
-        _row(label("reported_at"), html_text(_local(case.get("opened_at"), tz))),
+        _row(label("reported_at"), html_text(local_time(case.get("opened_at"), tz))),
         _row(label("severity"), html_text(label(f"severity_{severity}") if severity
                                           else "-")
              + " · " + html_text(label(f"status_{status}") if status else "-")),
@@ -148,7 +141,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         _row(label("body"), _named(names.body, case.get("body_code"))),
         _row(label("sheet_team"), teams),
         *_joint(names, lang),
-        _row(label("deadline"), html_text(_local(case.get("deadline_at"), tz))),
+        _row(label("deadline"), html_text(local_time(case.get("deadline_at"), tz))),
         _row(label("description"), html_text(case.get("description")), "text"),
     ]
     return (
@@ -161,7 +154,7 @@ def assignment_sheet(case: Mapping, evidence: Sequence[Mapping], names: SheetNam
         f"<h1>{html_text(label('sheet_title'))}</h1>"
         f'<div class="meta"><span>{html_text(label("sheet_number"))}：'
         f"{html_text(_number(case, tz))}</span><span>{html_text(label('sheet_printed'))}："
-        f"{html_text(_local(printed_at, tz))}</span></div>"
+        f"{html_text(local_time(printed_at, tz))}</span></div>"
         f'<table class="case">{"".join(rows)}</table>'
         f"{_seized(seized, lang)}"
         f"<h2>{html_text(label('evidence'))}</h2>{_evidence(evidence, tz, lang)}"
@@ -188,7 +181,7 @@ def _evidence(evidence: Sequence[Mapping], tz: ZoneInfo, lang: str) -> str:
         f"<td>{html_text(FORMATS.get(e.get('content_type'), e.get('content_type')))}</td>"
         f"<td>{html_text(file_size(int(e.get('size') or 0)))}</td>"
         f"<td>{html_text(e.get('uploaded_by'))}<br>"
-        f"{html_text(_local(e.get('uploaded_at'), tz))}</td></tr>"
+        f"{html_text(local_time(e.get('uploaded_at'), tz))}</td></tr>"
         f'<tr><td></td><td colspan="4" class="hash">SHA-256 {html_text(e.get("sha256"))}'
         "</td></tr>"
         for n, e in enumerate(evidence, start=1))

@@ -211,3 +211,16 @@ def show_timeline(page: Page, case_id: int) -> None:
     for e in store.case_timeline(page.engine, int(case_id), scope=page.scope):
         at = pd.Timestamp(e.at).tz_localize("UTC").tz_convert(page.tz)
         st.markdown(f"- {at:%m-%d %H:%M:%S} {describe(e, page.lang, known)}")
+
+
+def show_notice(notice: tuple | None, section: str) -> None:
+    """What a callback just saved in ``section`` (in place and as a toast), or why it was
+    not: ``notice`` is ``(section, "success" | "error", message)`` or None."""
+    if notice is None or notice[0] != section:
+        return
+    _, kind, message = notice
+    if kind == "success":
+        st.success(message)
+        st.toast(message, icon=":material/check_circle:")
+    else:
+        st.error(message)

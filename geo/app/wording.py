@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from geo.access import SYSTEM, AccessDeniedError, OutsideScopeError
 from geo.app.labels import LABELS, source_name, t
 from geo.app.safe import md
@@ -19,6 +21,15 @@ from geo.cases import IllegalTransitionError
 from geo.evidence import FORMATS, EvidenceError
 from geo.jointops import JointOpError, quantity_text, yuan_text
 
+
+def local_time(value: object, tz, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC; a datetime, Timestamp or ISO text) as local time in ``tz``
+    (``fmt``); ``-`` for none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return "-"
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return stamp.tz_convert(tz).strftime(fmt)
 
 @dataclass(frozen=True)
 class Names:
